@@ -1,0 +1,121 @@
+import KafkaProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+import Storage
+
+extension Broker {
+    /// Answers at once when `min_bytes` are there, an error occurred or the client will not wait;
+    /// otherwise parks until an append to one of the requested partitions brings enough bytes,
+    /// or `max_wait_ms` passes. Nothing polls: appends wake the waiting fetch.
+    func fetch(_ request: FetchRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<FetchResponse> {
+        let first = readFetch(request)
+        let waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
+        if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
+            return loop.makeSucceededFuture(first.response)
+        }
+        let promise = loop.makePromise(of: FetchResponse.self)
+        let pending = PendingFetch(promise: promise)
+        let partitions = request.topics.flatMap { t in
+            t.partitions.compactMap { topics.partition(t.topic, $0.partition) }
+        }
+        let timeout = loop.scheduleTask(in: .milliseconds(Int64(waitMs))) { [self] in
+            pending.complete { readFetch(request).response }
+        }
+        pending.setTimeout(timeout)
+        @Sendable func arm() {
+            for p in partitions {
+                p.waitForAppend(owner: pending) {
+                    loop.execute { [self] in
+                        guard !pending.isDone else { return }
+                        let now = readFetch(request)
+                        if now.bytes >= Int(request.minBytes) || now.hasError {
+                            pending.complete { now.response }
+                        } else {
+                            arm()
+                        }
+                    }
+                }
+            }
+        }
+        arm()
+        return promise.futureResult
+    }
+
+    struct FetchRead {
+        var response: FetchResponse
+        var bytes: Int
+        var hasError: Bool
+    }
+
+    func readFetch(_ request: FetchRequest) -> FetchRead {
+        var response = FetchResponse()
+        var budget = max(Int(request.maxBytes), 1)
+        var total = 0
+        var hasError = false
+        for topic in request.topics {
+            var tr = FetchResponse.Topic()
+            tr.topic = topic.topic
+            for fp in topic.partitions {
+                var pr = FetchResponse.Partition()
+                pr.partitionIndex = fp.partition
+                pr.records = ByteBuffer()
+                defer { tr.partitions.append(pr) }
+                guard let partition = topics.partition(topic.topic, fp.partition) else {
+                    pr.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+                    hasError = true
+                    continue
+                }
+                let log = partition.log
+                let end = log.logEndOffset
+                pr.highWatermark = end
+                pr.lastStableOffset = end
+                pr.logStartOffset = log.logStartOffset
+                pr.abortedTransactions = nil
+                // The first partition with data always gets at least one batch (KIP-74).
+                let limit = total == 0 ? max(Int(fp.partitionMaxBytes), 1) : min(Int(fp.partitionMaxBytes), budget)
+                guard limit > 0 else { continue }
+                do {
+                    guard let data = try log.read(from: fp.fetchOffset, maxBytes: limit, upTo: end) else {
+                        pr.errorCode = ErrorCode.offsetOutOfRange.rawValue
+                        hasError = true
+                        continue
+                    }
+                    pr.records = data
+                    total += data.readableBytes
+                    budget -= data.readableBytes
+                } catch {
+                    logger.error("read of \(topic.topic)-\(fp.partition) at \(fp.fetchOffset) failed: \(error)")
+                    pr.errorCode = ErrorCode.unknownServerError.rawValue
+                    hasError = true
+                }
+            }
+            response.responses.append(tr)
+        }
+        return FetchRead(response: response, bytes: total, hasError: hasError)
+    }
+}
+
+/// A fetch parked until data arrives or its deadline; completes exactly once.
+final class PendingFetch: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var done = false
+    private var timeout: Scheduled<Void>?
+    private let promise: EventLoopPromise<FetchResponse>
+
+    init(promise: EventLoopPromise<FetchResponse>) { self.promise = promise }
+
+    var isDone: Bool { lock.withLock { done } }
+
+    func setTimeout(_ t: Scheduled<Void>) { lock.withLock { timeout = t } }
+
+    func complete(_ make: () -> FetchResponse) {
+        let (won, t) = lock.withLock { () -> (Bool, Scheduled<Void>?) in
+            if done { return (false, nil) }
+            done = true
+            return (true, timeout)
+        }
+        guard won else { return }
+        t?.cancel()
+        promise.succeed(make())
+    }
+}

@@ -1,0 +1,69 @@
+import KafkaProtocol
+import Storage
+
+extension Broker {
+    func produce(_ request: ProduceRequest, version: Int16) -> ProduceResponse {
+        var response = ProduceResponse()
+        let acksValid = [-1, 0, 1].contains(request.acks)
+        for topic in request.topics {
+            var tr = ProduceResponse.TopicResponse()
+            tr.name = topic.name
+            for pd in topic.partitions {
+                var pr = ProduceResponse.PartitionResponse()
+                pr.index = pd.index
+                defer { tr.partitions.append(pr) }
+                guard acksValid else {
+                    pr.errorCode = ErrorCode.invalidRequiredAcks.rawValue
+                    continue
+                }
+                if request.transactionalId != nil {
+                    pr.errorCode = ErrorCode.invalidRequest.rawValue
+                    pr.errorMessage = "transactions are not supported by Tern yet"
+                    continue
+                }
+                guard let partition = topics.partition(topic.name, pd.index) else {
+                    pr.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+                    continue
+                }
+                guard let records = pd.records else {
+                    pr.errorCode = ErrorCode.invalidRecord.rawValue
+                    pr.errorMessage = "null records"
+                    continue
+                }
+                switch partition.log.append(records: records, leaderEpoch: 0) {
+                case .success(let a):
+                    pr.baseOffset = a.baseOffset
+                    pr.logStartOffset = a.logStartOffset
+                    partition.notifyAppended()
+                case .failure(let e):
+                    pr.errorCode = e.errorCode.rawValue
+                    pr.errorMessage = e.message
+                    if case .duplicateSequence(let offset) = e {
+                        pr.errorCode = 0
+                        pr.baseOffset = offset
+                    }
+                    logger.debug("produce to \(topic.name)-\(pd.index) refused: \(e.message)")
+                }
+            }
+            response.responses.append(tr)
+        }
+        return response
+    }
+
+    func initProducerId(_ request: InitProducerIdRequest) throws -> InitProducerIdResponse {
+        var r = InitProducerIdResponse()
+        if request.transactionalId != nil {
+            r.errorCode = ErrorCode.invalidRequest.rawValue
+            return r
+        }
+        if request.producerId >= 0 {
+            // A producer bumping its epoch keeps its id.
+            r.producerId = request.producerId
+            r.producerEpoch = request.producerEpoch &+ 1
+            return r
+        }
+        r.producerId = try producerIds.allocate()
+        r.producerEpoch = 0
+        return r
+    }
+}

@@ -1,0 +1,140 @@
+import KafkaProtocol
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Storage
+
+/// A single Kafka broker: it answers decoded requests from its topic store. It knows nothing of
+/// sockets; `Server` hands it each request's header and body and writes back what it returns.
+public final class Broker: Sendable {
+    public let config: BrokerConfig
+    public let clusterId: String
+    public let topics: TopicStore
+    let producerIds: ProducerIdAllocator
+    let logger: Logger
+
+    public init(config: BrokerConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        try FileSystem.makeDirectories(config.logDirs)
+        clusterId = try MetaProperties.loadOrCreate(logDir: config.logDirs, nodeId: config.nodeId)
+        topics = try TopicStore(config: config, logger: logger)
+        try topics.cleanUpDeletedDirectories()
+        producerIds = try ProducerIdAllocator(path: config.logDirs + "/producer-id-block")
+    }
+
+    /// The encoded response body for a request, or nil when none is sent (Produce with acks=0).
+    /// A future that fails means the request could not be decoded: the connection is closed.
+    public func handle(_ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<
+        ByteBuffer?
+    > {
+        guard let api = ApiKey(rawValue: header.apiKey) else {
+            return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
+        }
+        let v = header.apiVersion
+        guard api.supported.contains(v) else {
+            if api == .apiVersions {
+                // Answered in v0 format with our ranges so the client can step down.
+                return loop.makeSucceededFuture(
+                    ApiVersionsResponse.supported(errorCode: .unsupportedVersion).encoded(version: 0))
+            }
+            return loop.makeFailedFuture(ProtocolError.unsupportedVersion(api: header.apiKey, version: v))
+        }
+        do {
+            switch api {
+            case .apiVersions:
+                _ = try ApiVersionsRequest.decode(body, version: v)
+                return loop.makeSucceededFuture(ApiVersionsResponse.supported().encoded(version: v))
+            case .metadata:
+                return loop.makeSucceededFuture(metadata(try .decode(body, version: v), version: v).encoded(version: v))
+            case .produce:
+                let request = try ProduceRequest.decode(body, version: v)
+                let response = produce(request, version: v)
+                return loop.makeSucceededFuture(request.acks == 0 ? nil : response.encoded(version: v))
+            case .fetch:
+                return fetch(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+            case .listOffsets:
+                return loop.makeSucceededFuture(
+                    try listOffsets(.decode(body, version: v), version: v).encoded(version: v))
+            case .createTopics:
+                return loop.makeSucceededFuture(
+                    createTopics(try .decode(body, version: v), version: v).encoded(version: v))
+            case .deleteTopics:
+                return loop.makeSucceededFuture(
+                    deleteTopics(try .decode(body, version: v), version: v).encoded(version: v))
+            case .createPartitions:
+                return loop.makeSucceededFuture(createPartitions(try .decode(body, version: v)).encoded(version: v))
+            case .describeConfigs:
+                return loop.makeSucceededFuture(
+                    describeConfigs(try .decode(body, version: v), version: v).encoded(version: v))
+            case .initProducerId:
+                return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
+            }
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+    }
+
+    /// Flushes every partition's active segment; called on clean shutdown.
+    public func shutdown() {
+        for t in topics.all() {
+            for p in t.partitions { try? p.log.flush() }
+        }
+    }
+}
+
+/// `<log.dirs>/meta.properties`: the cluster id and node id this directory belongs to.
+enum MetaProperties {
+    struct Mismatch: Error, CustomStringConvertible {
+        var path: String
+        var found: String
+        var expected: Int32
+        var description: String {
+            "\(path) belongs to node.id=\(found), but this broker is configured with node.id=\(expected); use another log.dirs"
+        }
+    }
+
+    static func loadOrCreate(logDir: String, nodeId: Int32) throws -> String {
+        let path = logDir + "/meta.properties"
+        if FileSystem.exists(path) {
+            let p = Properties.parse(try FileSystem.readText(path))
+            if let found = p["node.id"], found != String(nodeId) {
+                throw Mismatch(path: path, found: found, expected: nodeId)
+            }
+            if let id = p["cluster.id"], !id.isEmpty { return id }
+        }
+        let id = KafkaUUID.random().description
+        try FileSystem.writeTextAtomically(
+            "#Written by Tern\nversion=1\ncluster.id=\(id)\nnode.id=\(nodeId)\n", to: path)
+        return id
+    }
+}
+
+/// Hands out producer ids for idempotent producers, never twice across restarts: a block of ids
+/// is reserved on disk before any of it is used.
+final class ProducerIdAllocator: @unchecked Sendable {
+    private let lock = NIOLock()
+    private let path: String
+    private var next: Int64
+    private var reservedUpTo: Int64
+    static let blockSize: Int64 = 1000
+
+    init(path: String) throws {
+        self.path = path
+        let start =
+            FileSystem.exists(path) ? Int64(try FileSystem.readText(path).trimmingCharacters(in: " \n")) ?? 0 : 0
+        next = start
+        reservedUpTo = start
+    }
+
+    func allocate() throws -> Int64 {
+        try lock.withLock {
+            if next >= reservedUpTo {
+                reservedUpTo = next + Self.blockSize
+                try FileSystem.writeTextAtomically("\(reservedUpTo)\n", to: path)
+            }
+            defer { next += 1 }
+            return next
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Storage
+
+/// The settings a broker runs with, already checked. `Server` parses them from a
+/// `server.properties` file; tests build them directly.
+public struct BrokerConfig: Sendable {
+    public var nodeId: Int32 = 0
+    /// Host and port clients are told to use (advertised.listeners, else listeners).
+    public var advertisedHost = "localhost"
+    public var advertisedPort: Int32 = 9092
+    public var logDirs = "/tmp/tern-logs"
+    public var numPartitions: Int32 = 1
+    public var defaultReplicationFactor: Int16 = 1
+    public var autoCreateTopics = true
+    public var messageMaxBytes = 1_048_588
+    public var logSegmentBytes = 1 << 30
+    public var logIndexIntervalBytes = 4096
+    public var logFlushIntervalMessages = Int.max
+    public var minInsyncReplicas: Int32 = 1
+    public var retentionHours = 168
+    /// The most a Fetch waits before answering, whatever the client asks.
+    public var maxFetchWaitMs: Int32 = 30_000
+
+    public init() {}
+
+    public func logConfig(overrides: [String: String]) -> LogConfig {
+        var c = LogConfig()
+        c.segmentBytes = overrides["segment.bytes"].flatMap(Int.init) ?? logSegmentBytes
+        c.maxMessageBytes = overrides["max.message.bytes"].flatMap(Int.init) ?? messageMaxBytes
+        c.indexIntervalBytes = overrides["index.interval.bytes"].flatMap(Int.init) ?? logIndexIntervalBytes
+        c.flushIntervalMessages = overrides["flush.messages"].flatMap(Int.init) ?? logFlushIntervalMessages
+        return c
+    }
+}
+
+/// Topic-level configs Tern accepts in CreateTopics and reports in DescribeConfigs, with the
+/// value check for each. Unknown names are refused with INVALID_CONFIG so typos are caught.
+public enum TopicConfigs {
+    public static let known: [String: @Sendable (String) -> Bool] = [
+        "cleanup.policy": { ["delete", "compact", "compact,delete", "delete,compact"].contains($0) },
+        "compression.type": { ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"].contains($0) },
+        "delete.retention.ms": isNonNegative,
+        "flush.messages": isPositive,
+        "flush.ms": isNonNegative,
+        "index.interval.bytes": isNonNegative,
+        "max.message.bytes": isPositive,
+        "message.timestamp.type": { ["CreateTime", "LogAppendTime"].contains($0) },
+        "min.insync.replicas": isPositive,
+        "retention.bytes": isLong,
+        "retention.ms": isLong,
+        "segment.bytes": { (Int($0) ?? 0) >= 14 },
+        "segment.ms": isPositive,
+        "unclean.leader.election.enable": { ["true", "false"].contains($0) },
+    ]
+
+    static func isNonNegative(_ v: String) -> Bool { (Int(v) ?? -1) >= 0 }
+    static func isPositive(_ v: String) -> Bool { (Int(v) ?? 0) > 0 }
+    static func isLong(_ v: String) -> Bool { (Int(v) ?? -2) >= -1 }
+
+    /// Defaults shown by DescribeConfigs, taken from the broker's settings.
+    public static func defaults(_ c: BrokerConfig) -> [String: String] {
+        [
+            "cleanup.policy": "delete",
+            "compression.type": "producer",
+            "delete.retention.ms": "86400000",
+            "flush.messages": String(
+                c.logFlushIntervalMessages == .max ? Int64.max : Int64(c.logFlushIntervalMessages)),
+            "flush.ms": String(Int64.max),
+            "index.interval.bytes": String(c.logIndexIntervalBytes),
+            "max.message.bytes": String(c.messageMaxBytes),
+            "message.timestamp.type": "CreateTime",
+            "min.insync.replicas": String(c.minInsyncReplicas),
+            "retention.bytes": "-1",
+            "retention.ms": String(Int64(c.retentionHours) * 3_600_000),
+            "segment.bytes": String(c.logSegmentBytes),
+            "segment.ms": "604800000",
+            "unclean.leader.election.enable": "false",
+        ]
+    }
+}

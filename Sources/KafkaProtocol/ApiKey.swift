@@ -1,0 +1,77 @@
+/// The Kafka APIs Tern knows, with the version facts from Kafka's message specs:
+/// the range Tern implements and the first flexible version.
+public enum ApiKey: Int16, CaseIterable, Sendable {
+    case produce = 0
+    case fetch = 1
+    case listOffsets = 2
+    case metadata = 3
+    case apiVersions = 18
+    case createTopics = 19
+    case deleteTopics = 20
+    case initProducerId = 22
+    case describeConfigs = 32
+    case createPartitions = 37
+
+    /// Versions Tern encodes and decodes, advertised in ApiVersions. They follow a Kafka 2.8/3.x
+    /// release closely enough that clients which infer the broker version from the set
+    /// (kafka-python) pick modern request versions. Produce starts at 0 as Kafka's does:
+    /// librdkafka disables compression when it does not (v0-v2 are answered with an error).
+    public var supported: ClosedRange<Int16> {
+        switch self {
+        case .produce: return 0...9
+        case .fetch: return 0...12
+        case .listOffsets: return 0...6
+        case .metadata: return 0...12
+        case .apiVersions: return 0...3
+        case .createTopics: return 0...7
+        case .deleteTopics: return 0...6
+        case .initProducerId: return 0...4
+        case .describeConfigs: return 0...4
+        case .createPartitions: return 0...3
+        }
+    }
+
+    /// The first version that uses compact types and tagged fields.
+    public var firstFlexibleVersion: Int16 {
+        switch self {
+        case .produce: return 9
+        case .fetch: return 12
+        case .listOffsets: return 6
+        case .metadata: return 9
+        case .apiVersions: return 3
+        case .createTopics: return 5
+        case .deleteTopics: return 4
+        case .initProducerId: return 2
+        case .describeConfigs: return 4
+        case .createPartitions: return 2
+        }
+    }
+
+    public func isFlexible(_ version: Int16) -> Bool { version >= firstFlexibleVersion }
+
+    /// Request header v2 for flexible versions, v1 otherwise.
+    public func requestHeaderVersion(_ version: Int16) -> Int16 { isFlexible(version) ? 2 : 1 }
+
+    /// Response header v1 for flexible versions, v0 otherwise. ApiVersions always answers with
+    /// header v0, so a client that does not yet know our versions can read the answer.
+    public func responseHeaderVersion(_ version: Int16) -> Int16 {
+        self == .apiVersions ? 0 : (isFlexible(version) ? 1 : 0)
+    }
+}
+
+extension ApiKey: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .produce: return "Produce"
+        case .fetch: return "Fetch"
+        case .listOffsets: return "ListOffsets"
+        case .metadata: return "Metadata"
+        case .apiVersions: return "ApiVersions"
+        case .createTopics: return "CreateTopics"
+        case .deleteTopics: return "DeleteTopics"
+        case .initProducerId: return "InitProducerId"
+        case .describeConfigs: return "DescribeConfigs"
+        case .createPartitions: return "CreatePartitions"
+        }
+    }
+}

@@ -1,0 +1,85 @@
+/// Kafka's wire error codes that Tern returns, each with Kafka's meaning and whether a client
+/// may retry it.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int16
+    public init(rawValue: Int16) { self.rawValue = rawValue }
+    init(_ raw: Int16) { rawValue = raw }
+
+    public static let none = ErrorCode(0)
+    public static let unknownServerError = ErrorCode(-1)
+    public static let offsetOutOfRange = ErrorCode(1)
+    public static let corruptMessage = ErrorCode(2)
+    public static let unknownTopicOrPartition = ErrorCode(3)
+    public static let invalidFetchSize = ErrorCode(4)
+    public static let leaderNotAvailable = ErrorCode(5)
+    public static let notLeaderOrFollower = ErrorCode(6)
+    public static let requestTimedOut = ErrorCode(7)
+    public static let messageTooLarge = ErrorCode(10)
+    public static let invalidTopicException = ErrorCode(17)
+    public static let recordListTooLarge = ErrorCode(18)
+    public static let notEnoughReplicas = ErrorCode(19)
+    public static let invalidRequiredAcks = ErrorCode(21)
+    public static let unsupportedForMessageFormat = ErrorCode(43)
+    public static let invalidTimestamp = ErrorCode(32)
+    public static let unsupportedVersion = ErrorCode(35)
+    public static let topicAlreadyExists = ErrorCode(36)
+    public static let invalidPartitions = ErrorCode(37)
+    public static let invalidReplicationFactor = ErrorCode(38)
+    public static let invalidReplicaAssignment = ErrorCode(39)
+    public static let invalidConfig = ErrorCode(40)
+    public static let invalidRequest = ErrorCode(42)
+    public static let policyViolation = ErrorCode(44)
+    public static let outOfOrderSequenceNumber = ErrorCode(45)
+    public static let duplicateSequenceNumber = ErrorCode(46)
+    public static let invalidProducerEpoch = ErrorCode(47)
+    public static let invalidRecord = ErrorCode(87)
+    public static let unknownTopicId = ErrorCode(100)
+    public static let fencedLeaderEpoch = ErrorCode(74)
+    public static let unknownLeaderEpoch = ErrorCode(75)
+    public static let unknownProducerId = ErrorCode(59)
+
+    public var name: String {
+        switch rawValue {
+        case 0: return "NONE"
+        case -1: return "UNKNOWN_SERVER_ERROR"
+        case 1: return "OFFSET_OUT_OF_RANGE"
+        case 2: return "CORRUPT_MESSAGE"
+        case 3: return "UNKNOWN_TOPIC_OR_PARTITION"
+        case 4: return "INVALID_FETCH_SIZE"
+        case 5: return "LEADER_NOT_AVAILABLE"
+        case 6: return "NOT_LEADER_OR_FOLLOWER"
+        case 7: return "REQUEST_TIMED_OUT"
+        case 10: return "MESSAGE_TOO_LARGE"
+        case 17: return "INVALID_TOPIC_EXCEPTION"
+        case 18: return "RECORD_LIST_TOO_LARGE"
+        case 19: return "NOT_ENOUGH_REPLICAS"
+        case 21: return "INVALID_REQUIRED_ACKS"
+        case 32: return "INVALID_TIMESTAMP"
+        case 35: return "UNSUPPORTED_VERSION"
+        case 36: return "TOPIC_ALREADY_EXISTS"
+        case 37: return "INVALID_PARTITIONS"
+        case 38: return "INVALID_REPLICATION_FACTOR"
+        case 39: return "INVALID_REPLICA_ASSIGNMENT"
+        case 40: return "INVALID_CONFIG"
+        case 42: return "INVALID_REQUEST"
+        case 43: return "UNSUPPORTED_FOR_MESSAGE_FORMAT"
+        case 44: return "POLICY_VIOLATION"
+        case 45: return "OUT_OF_ORDER_SEQUENCE_NUMBER"
+        case 46: return "DUPLICATE_SEQUENCE_NUMBER"
+        case 47: return "INVALID_PRODUCER_EPOCH"
+        case 59: return "UNKNOWN_PRODUCER_ID"
+        case 74: return "FENCED_LEADER_EPOCH"
+        case 75: return "UNKNOWN_LEADER_EPOCH"
+        case 87: return "INVALID_RECORD"
+        case 100: return "UNKNOWN_TOPIC_ID"
+        default: return "ERROR_\(rawValue)"
+        }
+    }
+
+    /// Whether Kafka documents this error as retriable.
+    public var isRetriable: Bool {
+        [1, 2, 3, 5, 6, 7, 19, 74, 75].contains(rawValue)
+    }
+
+    public var description: String { "\(name) (\(rawValue))" }
+}

@@ -1,0 +1,62 @@
+import NIOCore
+
+/// A value that has a neutral starting state, so a decoder can create it and then fill it in.
+public protocol Defaultable {
+    init()
+}
+
+extension Int8: Defaultable {}
+extension Int16: Defaultable {}
+extension Int32: Defaultable {}
+extension Int64: Defaultable {}
+extension String: Defaultable {}
+extension Bool: Defaultable {}
+
+/// A message field-walker that either reads fields from a frame or writes them into one.
+///
+/// Each message describes its fields once, in wire order, through a `serde` method that calls
+/// these primitives on `inout` fields. A ``KafkaReader`` fills the fields in; a ``KafkaWriter``
+/// writes them out. `flexible` selects the compact encodings and tagged-field sections that
+/// Kafka's flexible versions use, so a message's description does not repeat itself per version.
+public protocol KafkaSerde {
+    var isReading: Bool { get }
+    var flexible: Bool { get }
+
+    mutating func int8(_ value: inout Int8) throws
+    mutating func int16(_ value: inout Int16) throws
+    mutating func int32(_ value: inout Int32) throws
+    mutating func int64(_ value: inout Int64) throws
+    mutating func bool(_ value: inout Bool) throws
+    mutating func uuid(_ value: inout KafkaUUID) throws
+    /// A non-nullable string: INT16 length, or compact (unsigned varint length + 1) when flexible.
+    mutating func string(_ value: inout String, field: StaticString) throws
+    mutating func nullableString(_ value: inout String?, field: StaticString) throws
+    /// Nullable bytes: INT32 length, or compact when flexible. Used for `records`.
+    mutating func nullableBytes(_ value: inout ByteBuffer?, field: StaticString) throws
+    mutating func bytes(_ value: inout ByteBuffer, field: StaticString) throws
+    mutating func array<T: Defaultable>(
+        _ value: inout [T], field: StaticString, _ element: (inout Self, inout T) throws -> Void
+    ) throws
+    mutating func nullableArray<T: Defaultable>(
+        _ value: inout [T]?, field: StaticString, _ element: (inout Self, inout T) throws -> Void
+    ) throws
+    /// The tagged-field section that ends every struct in a flexible version. Unknown tags are
+    /// skipped when reading; nothing is written (every tagged field at its default is omitted).
+    mutating func tags() throws
+}
+
+extension KafkaSerde {
+    /// An array of INT32 values, e.g. replica lists.
+    public mutating func int32Array(_ value: inout [Int32], field: StaticString) throws {
+        try array(&value, field: field) { s, e in try s.int32(&e) }
+    }
+
+    public mutating func stringArray(_ value: inout [String], field: StaticString) throws {
+        try array(&value, field: field) { s, e in try s.string(&e, field: field) }
+    }
+
+    /// Tagged fields only exist in flexible versions.
+    public mutating func tagsIfFlexible() throws {
+        if flexible { try tags() }
+    }
+}

@@ -1,0 +1,104 @@
+import NIOCore
+
+/// Writes a Kafka frame field by field into a `ByteBuffer`.
+public struct KafkaWriter: KafkaSerde {
+    public var buffer: ByteBuffer
+    public var flexible: Bool
+    public var isReading: Bool { false }
+
+    public init(buffer: ByteBuffer = ByteBufferAllocator().buffer(capacity: 256), flexible: Bool = false) {
+        self.buffer = buffer
+        self.flexible = flexible
+    }
+
+    public mutating func int8(_ value: inout Int8) throws { buffer.writeInteger(value) }
+    public mutating func int16(_ value: inout Int16) throws { buffer.writeInteger(value) }
+    public mutating func int32(_ value: inout Int32) throws { buffer.writeInteger(value) }
+    public mutating func int64(_ value: inout Int64) throws { buffer.writeInteger(value) }
+    public mutating func bool(_ value: inout Bool) throws { buffer.writeInteger(UInt8(value ? 1 : 0)) }
+
+    public mutating func uuid(_ value: inout KafkaUUID) throws {
+        buffer.writeInteger(value.high)
+        buffer.writeInteger(value.low)
+    }
+
+    public mutating func writeUnsignedVarint(_ value: UInt32) {
+        var v = value
+        while v >= 0x80 {
+            buffer.writeInteger(UInt8(v & 0x7F | 0x80))
+            v >>= 7
+        }
+        buffer.writeInteger(UInt8(v))
+    }
+
+    public mutating func writeVarint(_ value: Int32) {
+        writeUnsignedVarint(UInt32(bitPattern: (value << 1) ^ (value >> 31)))
+    }
+
+    public mutating func writeVarlong(_ value: Int64) {
+        var v = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+        while v >= 0x80 {
+            buffer.writeInteger(UInt8(v & 0x7F | 0x80))
+            v >>= 7
+        }
+        buffer.writeInteger(UInt8(v))
+    }
+
+    mutating func writeLength(_ n: Int, wide: Bool) {
+        if flexible {
+            writeUnsignedVarint(UInt32(n + 1))
+        } else if wide {
+            buffer.writeInteger(Int32(n))
+        } else {
+            buffer.writeInteger(Int16(n))
+        }
+    }
+
+    public mutating func string(_ value: inout String, field: StaticString) throws {
+        writeLength(value.utf8.count, wide: false)
+        buffer.writeString(value)
+    }
+
+    public mutating func nullableString(_ value: inout String?, field: StaticString) throws {
+        guard let v = value else {
+            writeLength(-1, wide: false)
+            return
+        }
+        writeLength(v.utf8.count, wide: false)
+        buffer.writeString(v)
+    }
+
+    public mutating func nullableBytes(_ value: inout ByteBuffer?, field: StaticString) throws {
+        guard var v = value else {
+            writeLength(-1, wide: true)
+            return
+        }
+        writeLength(v.readableBytes, wide: true)
+        buffer.writeBuffer(&v)
+    }
+
+    public mutating func bytes(_ value: inout ByteBuffer, field: StaticString) throws {
+        var v: ByteBuffer? = value
+        try nullableBytes(&v, field: field)
+    }
+
+    public mutating func array<T: Defaultable>(
+        _ value: inout [T], field: StaticString, _ element: (inout KafkaWriter, inout T) throws -> Void
+    ) throws {
+        writeLength(value.count, wide: true)
+        for i in value.indices { try element(&self, &value[i]) }
+    }
+
+    public mutating func nullableArray<T: Defaultable>(
+        _ value: inout [T]?, field: StaticString, _ element: (inout KafkaWriter, inout T) throws -> Void
+    ) throws {
+        guard value != nil else {
+            writeLength(-1, wide: true)
+            return
+        }
+        writeLength(value!.count, wide: true)
+        for i in value!.indices { try element(&self, &value![i]) }
+    }
+
+    public mutating func tags() throws { writeUnsignedVarint(0) }
+}

@@ -1,0 +1,139 @@
+import NIOCore
+
+/// Fetch (key 1), v0-12; flexible from v12. Tern serves topics by name (v13+ use topic ids and
+/// are not advertised). Fetch sessions (v7+) are answered as sessionless (session id 0).
+public struct FetchRequest: KafkaMessage {
+    public static var apiKey: ApiKey { .fetch }
+
+    public struct Partition: Defaultable, Sendable, Equatable {
+        public var partition: Int32 = 0
+        public var currentLeaderEpoch: Int32 = -1
+        public var fetchOffset: Int64 = 0
+        public var lastFetchedEpoch: Int32 = -1
+        public var logStartOffset: Int64 = -1
+        public var partitionMaxBytes: Int32 = 0
+        public init() {}
+    }
+
+    public struct Topic: Defaultable, Sendable, Equatable {
+        public var topic = ""
+        public var partitions: [Partition] = []
+        public init() {}
+    }
+
+    public struct ForgottenTopic: Defaultable, Sendable, Equatable {
+        public var topic = ""
+        public var partitions: [Int32] = []
+        public init() {}
+    }
+
+    public var replicaId: Int32 = -1
+    public var maxWaitMs: Int32 = 500
+    public var minBytes: Int32 = 1
+    public var maxBytes: Int32 = 0x7fff_ffff
+    public var isolationLevel: Int8 = 0
+    public var sessionId: Int32 = 0
+    public var sessionEpoch: Int32 = -1
+    public var topics: [Topic] = []
+    public var forgottenTopicsData: [ForgottenTopic] = []
+    public var rackId = ""
+    public init() {}
+
+    public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
+        try s.int32(&replicaId)
+        try s.int32(&maxWaitMs)
+        try s.int32(&minBytes)
+        if version >= 3 { try s.int32(&maxBytes) }
+        if version >= 4 { try s.int8(&isolationLevel) }
+        if version >= 7 {
+            try s.int32(&sessionId)
+            try s.int32(&sessionEpoch)
+        }
+        try s.array(&topics, field: "topics") { s, t in
+            try s.string(&t.topic, field: "topic")
+            try s.array(&t.partitions, field: "partitions") { s, p in
+                try s.int32(&p.partition)
+                if version >= 9 { try s.int32(&p.currentLeaderEpoch) }
+                try s.int64(&p.fetchOffset)
+                if version >= 12 { try s.int32(&p.lastFetchedEpoch) }
+                if version >= 5 { try s.int64(&p.logStartOffset) }
+                try s.int32(&p.partitionMaxBytes)
+                try s.tagsIfFlexible()
+            }
+            try s.tagsIfFlexible()
+        }
+        if version >= 7 {
+            try s.array(&forgottenTopicsData, field: "forgotten_topics_data") { s, f in
+                try s.string(&f.topic, field: "topic")
+                try s.int32Array(&f.partitions, field: "partitions")
+                try s.tagsIfFlexible()
+            }
+        }
+        if version >= 11 { try s.string(&rackId, field: "rack_id") }
+        try s.tagsIfFlexible()
+    }
+}
+
+public struct FetchResponse: KafkaMessage {
+    public static var apiKey: ApiKey { .fetch }
+
+    public struct AbortedTransaction: Defaultable, Sendable, Equatable {
+        public var producerId: Int64 = 0
+        public var firstOffset: Int64 = 0
+        public init() {}
+    }
+
+    public struct Partition: Defaultable, Sendable {
+        public var partitionIndex: Int32 = 0
+        public var errorCode: Int16 = 0
+        public var highWatermark: Int64 = -1
+        public var lastStableOffset: Int64 = -1
+        public var logStartOffset: Int64 = -1
+        public var abortedTransactions: [AbortedTransaction]? = nil
+        public var preferredReadReplica: Int32 = -1
+        public var records: ByteBuffer? = nil
+        public init() {}
+    }
+
+    public struct Topic: Defaultable, Sendable {
+        public var topic = ""
+        public var partitions: [Partition] = []
+        public init() {}
+    }
+
+    public var throttleTimeMs: Int32 = 0
+    public var errorCode: Int16 = 0
+    public var sessionId: Int32 = 0
+    public var responses: [Topic] = []
+    public init() {}
+
+    public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
+        if version >= 1 { try s.int32(&throttleTimeMs) }
+        if version >= 7 {
+            try s.int16(&errorCode)
+            try s.int32(&sessionId)
+        }
+        try s.array(&responses, field: "responses") { s, t in
+            try s.string(&t.topic, field: "topic")
+            try s.array(&t.partitions, field: "partitions") { s, p in
+                try s.int32(&p.partitionIndex)
+                try s.int16(&p.errorCode)
+                try s.int64(&p.highWatermark)
+                if version >= 4 { try s.int64(&p.lastStableOffset) }
+                if version >= 5 { try s.int64(&p.logStartOffset) }
+                if version >= 4 {
+                    try s.nullableArray(&p.abortedTransactions, field: "aborted_transactions") { s, a in
+                        try s.int64(&a.producerId)
+                        try s.int64(&a.firstOffset)
+                        try s.tagsIfFlexible()
+                    }
+                }
+                if version >= 11 { try s.int32(&p.preferredReadReplica) }
+                try s.nullableBytes(&p.records, field: "records")
+                try s.tagsIfFlexible()
+            }
+            try s.tagsIfFlexible()
+        }
+        try s.tagsIfFlexible()
+    }
+}

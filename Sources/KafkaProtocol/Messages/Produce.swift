@@ -1,0 +1,105 @@
+import NIOCore
+
+/// Produce (key 0), v0-9; flexible from v9. The records field holds a RecordBatch v2 (v3+) or a
+/// legacy message set (v0-2, which Tern refuses with UNSUPPORTED_FOR_MESSAGE_FORMAT).
+public struct ProduceRequest: KafkaMessage {
+    public static var apiKey: ApiKey { .produce }
+
+    public struct PartitionData: Defaultable, Sendable {
+        public var index: Int32 = 0
+        public var records: ByteBuffer? = nil
+        public init() {}
+        public init(index: Int32, records: ByteBuffer?) {
+            self.index = index
+            self.records = records
+        }
+    }
+
+    public struct TopicData: Defaultable, Sendable {
+        public var name = ""
+        public var partitions: [PartitionData] = []
+        public init() {}
+        public init(name: String, partitions: [PartitionData]) {
+            self.name = name
+            self.partitions = partitions
+        }
+    }
+
+    public var transactionalId: String? = nil
+    public var acks: Int16 = -1
+    public var timeoutMs: Int32 = 30_000
+    public var topics: [TopicData] = []
+    public init() {}
+
+    public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
+        if version >= 3 { try s.nullableString(&transactionalId, field: "transactional_id") }
+        try s.int16(&acks)
+        try s.int32(&timeoutMs)
+        try s.array(&topics, field: "topic_data") { s, t in
+            try s.string(&t.name, field: "topic name")
+            try s.array(&t.partitions, field: "partition_data") { s, p in
+                try s.int32(&p.index)
+                try s.nullableBytes(&p.records, field: "records")
+                try s.tagsIfFlexible()
+            }
+            try s.tagsIfFlexible()
+        }
+        try s.tagsIfFlexible()
+    }
+}
+
+public struct ProduceResponse: KafkaMessage, Equatable {
+    public static var apiKey: ApiKey { .produce }
+
+    public struct RecordError: Defaultable, Sendable, Equatable {
+        public var batchIndex: Int32 = 0
+        public var message: String? = nil
+        public init() {}
+    }
+
+    public struct PartitionResponse: Defaultable, Sendable, Equatable {
+        public var index: Int32 = 0
+        public var errorCode: Int16 = 0
+        public var baseOffset: Int64 = -1
+        public var logAppendTimeMs: Int64 = -1
+        public var logStartOffset: Int64 = -1
+        public var recordErrors: [RecordError] = []
+        public var errorMessage: String? = nil
+        public init() {}
+    }
+
+    public struct TopicResponse: Defaultable, Sendable, Equatable {
+        public var name = ""
+        public var partitions: [PartitionResponse] = []
+        public init() {}
+    }
+
+    public var responses: [TopicResponse] = []
+    public var throttleTimeMs: Int32 = 0
+    public init() {}
+
+    public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
+        try s.array(&responses, field: "responses") { s, t in
+            try s.string(&t.name, field: "topic name")
+            try s.array(&t.partitions, field: "partition_responses") { s, p in
+                try s.int32(&p.index)
+                try s.int16(&p.errorCode)
+                try s.int64(&p.baseOffset)
+                if version >= 2 { try s.int64(&p.logAppendTimeMs) }
+                if version >= 5 { try s.int64(&p.logStartOffset) }
+                if version >= 8 {
+                    try s.array(&p.recordErrors, field: "record_errors") { s, e in
+                        try s.int32(&e.batchIndex)
+                        try s.nullableString(&e.message, field: "batch_index_error_message")
+                        try s.tagsIfFlexible()
+                    }
+                    try s.nullableString(&p.errorMessage, field: "error_message")
+                }
+                try s.tagsIfFlexible()
+            }
+            try s.tagsIfFlexible()
+        }
+        if version >= 1 { try s.int32(&throttleTimeMs) }
+        try s.tagsIfFlexible()
+    }
+}

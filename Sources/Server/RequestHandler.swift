@@ -1,0 +1,122 @@
+import Broker
+import KafkaProtocol
+import Logging
+import NIOCore
+
+/// Turns frames into broker calls and writes the answers back in request order, as Kafka's
+/// protocol requires, even when a later request (a Produce) is answered before an earlier one
+/// (a waiting Fetch). When too many answers are outstanding, reading pauses.
+final class RequestHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = Never
+    typealias OutboundOut = ByteBuffer
+
+    private struct Slot {
+        var header: ByteBuffer?
+        var body: ByteBuffer?
+        var ready: Bool
+    }
+
+    private let broker: Broker
+    private let logger: Logger
+    private let maxInFlight: Int
+    private var slots: [Slot] = []
+    private var firstSequence = 0
+    private var readPending = false
+    private var closed = false
+
+    init(broker: Broker, logger: Logger, maxInFlight: Int) {
+        self.broker = broker
+        self.logger = logger
+        self.maxInFlight = maxInFlight
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closed else { return }
+        let frame = unwrapInboundIn(data)
+        var reader = KafkaReader(frame)
+        let header: RequestHeader
+        do {
+            header = try RequestHeader.decode(from: &reader)
+        } catch {
+            fail(context, "unreadable request header: \(error)")
+            return
+        }
+        let sequence = firstSequence + slots.count
+        slots.append(Slot(header: nil, body: nil, ready: false))
+        let future = broker.handle(header, body: reader.buffer, on: context.eventLoop)
+        let api = ApiKey(rawValue: header.apiKey)
+        future.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let body):
+                complete(context, sequence, header: header, api: api, body: body)
+            case .failure(let error):
+                fail(
+                    context,
+                    "request \(api.map { "\($0)" } ?? "key \(header.apiKey)") v\(header.apiVersion) (correlation id \(header.correlationId)): \(error)"
+                )
+            }
+        }
+    }
+
+    private func complete(
+        _ context: ChannelHandlerContext, _ sequence: Int, header: RequestHeader, api: ApiKey?, body: ByteBuffer?
+    ) {
+        guard !closed, sequence >= firstSequence else { return }
+        var slot = Slot(header: nil, body: body, ready: true)
+        if let body {
+            var h = context.channel.allocator.buffer(capacity: 9)
+            h.writeInteger(Int32(0))  // length, set below
+            h.writeInteger(header.correlationId)
+            // ApiVersions always uses response header v0, whatever version was asked.
+            if let api, api != .apiVersions, api.supported.contains(header.apiVersion),
+                api.isFlexible(header.apiVersion)
+            {
+                h.writeInteger(UInt8(0))  // empty tagged fields
+            }
+            h.setInteger(Int32(h.readableBytes - 4 + body.readableBytes), at: h.readerIndex)
+            slot.header = h
+        }
+        slots[sequence - firstSequence] = slot
+        var wrote = false
+        while let first = slots.first, first.ready {
+            if let h = first.header, let b = first.body {
+                context.write(wrapOutboundOut(h), promise: nil)
+                context.write(wrapOutboundOut(b), promise: nil)
+                wrote = true
+            }
+            slots.removeFirst()
+            firstSequence += 1
+        }
+        if wrote { context.flush() }
+        if readPending && slots.count < maxInFlight {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if slots.count >= maxInFlight {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ why: String) {
+        guard !closed else { return }
+        closed = true
+        logger.warning("closing connection from \(context.remoteAddress.map { "\($0)" } ?? "?"): \(why)")
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if error is FrameDecoder.FrameTooLarge || error is ByteToMessageDecoderError {
+            fail(context, "\(error)")
+        } else if !closed {
+            logger.debug("connection error: \(error)")
+            closed = true
+            context.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Broker
+import Storage
+
+/// A `server.properties` file read and checked: every value is validated, an unknown key is a
+/// warning, and a bad value stops start-up with a message naming the key, the value and what is
+/// allowed.
+public struct ServerConfig: Sendable {
+    public var broker = BrokerConfig()
+    public var listenHost = "0.0.0.0"
+    public var listenPort = 9092
+    public var socketRequestMaxBytes = 104_857_600
+    /// The most requests one connection may have waiting for answers before reading pauses.
+    public var maxInFlightPerConnection = 1000
+    public var warnings: [String] = []
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init() {}
+
+    /// Keys Tern reads, and keys of Kafka's that it accepts without using yet (they belong to
+    /// features still to come and are not warned about).
+    static let acceptedOnly: Set<String> = [
+        "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers", "controller.listener.names",
+        "listener.security.protocol.map", "inter.broker.listener.name", "num.network.threads", "num.io.threads",
+        "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
+        "offsets.topic.replication.factor", "offsets.topic.num.partitions", "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr", "log.retention.check.interval.ms", "log.retention.bytes", "log.retention.ms",
+        "log.retention.minutes", "group.initial.rebalance.delay.ms", "replica.lag.time.max.ms",
+        "unclean.leader.election.enable", "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
+        "log.flush.interval.ms", "log.roll.ms", "log.roll.hours", "delete.topic.enable",
+    ]
+
+    public static func parse(_ text: String, source: String) throws -> ServerConfig {
+        var c = ServerConfig()
+        var b = BrokerConfig()
+        var listeners: String? = nil
+        var advertised: String? = nil
+        var sawLogDirs = false
+        for (key, value, line) in Properties.parseLines(text) {
+            func bad(_ allowed: String) -> Invalid {
+                Invalid(description: "\(source):\(line): invalid value '\(value)' for \(key): \(allowed)")
+            }
+            func int(_ range: ClosedRange<Int>) throws -> Int {
+                guard let v = Int(value), range.contains(v) else {
+                    throw bad("expected an integer from \(range.lowerBound) to \(range.upperBound)")
+                }
+                return v
+            }
+            func bool() throws -> Bool {
+                switch value.lowercased() {
+                case "true": return true
+                case "false": return false
+                default: throw bad("expected true or false")
+                }
+            }
+            switch key {
+            case "node.id", "broker.id": b.nodeId = Int32(try int(0...Int(Int32.max)))
+            case "listeners": listeners = value
+            case "advertised.listeners": advertised = value
+            case "log.dirs", "log.dir":
+                guard !value.isEmpty else { throw bad("expected a directory path") }
+                // Kafka allows a comma-separated list; Tern uses one directory per broker.
+                b.logDirs = String(value.split(separator: ",")[0])
+                if value.contains(",") {
+                    c.warnings.append("\(source):\(line): only the first of log.dirs is used: \(b.logDirs)")
+                }
+                sawLogDirs = true
+            case "num.partitions": b.numPartitions = Int32(try int(1...10_000))
+            case "default.replication.factor": b.defaultReplicationFactor = Int16(try int(1...Int(Int16.max)))
+            case "auto.create.topics.enable": b.autoCreateTopics = try bool()
+            case "message.max.bytes": b.messageMaxBytes = try int(0...Int(Int32.max))
+            case "socket.request.max.bytes": c.socketRequestMaxBytes = try int(1...Int(Int32.max))
+            case "log.segment.bytes": b.logSegmentBytes = try int(14...Int(Int32.max))
+            case "log.index.interval.bytes": b.logIndexIntervalBytes = try int(0...Int(Int32.max))
+            case "log.flush.interval.messages": b.logFlushIntervalMessages = try int(1...Int.max)
+            case "min.insync.replicas": b.minInsyncReplicas = Int32(try int(1...Int(Int32.max)))
+            case "log.retention.hours": b.retentionHours = try int(-1...Int(Int32.max))
+            case "replica.fetch.wait.max.ms", "fetch.max.wait.ms": b.maxFetchWaitMs = Int32(try int(0...Int(Int32.max)))
+            case "zookeeper.connect":
+                throw Invalid(
+                    description:
+                        "\(source):\(line): zookeeper.connect is set, but Tern has no ZooKeeper: each broker runs a built-in controller (KRaft mode). Remove the line and set process.roles=broker,controller."
+                )
+            default:
+                if !acceptedOnly.contains(key) {
+                    c.warnings.append("\(source):\(line): unknown configuration '\(key)' ignored")
+                }
+            }
+        }
+        if !sawLogDirs { c.warnings.append("\(source): log.dirs not set; using \(b.logDirs)") }
+        if let listeners {
+            guard
+                let l = try Listener.parseList(listeners, key: "listeners", source: source).first(where: {
+                    $0.name != "CONTROLLER"
+                })
+            else {
+                throw Invalid(
+                    description:
+                        "\(source): listeners has no client listener (e.g. PLAINTEXT://localhost:9092): '\(listeners)'")
+            }
+            c.listenHost = l.host.isEmpty ? "0.0.0.0" : l.host
+            c.listenPort = l.port
+            b.advertisedHost = (l.host.isEmpty || l.host == "0.0.0.0") ? "localhost" : l.host
+            b.advertisedPort = Int32(l.port)
+        }
+        if let advertised {
+            if let a = try Listener.parseList(advertised, key: "advertised.listeners", source: source).first(where: {
+                $0.name != "CONTROLLER"
+            }) {
+                b.advertisedHost = a.host.isEmpty ? "localhost" : a.host
+                b.advertisedPort = Int32(a.port)
+            }
+        }
+        c.broker = b
+        return c
+    }
+}
+
+/// One entry of `listeners`: NAME://host:port.
+struct Listener: Equatable {
+    var name: String
+    var host: String
+    var port: Int
+
+    static func parseList(_ text: String, key: String, source: String) throws -> [Listener] {
+        try text.split(separator: ",").map { (raw: Substring) -> Listener in
+            let entry = raw.trimmingCharacters(in: Character.whitespaces)
+            let parts = entry.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0].hasSuffix(":"), parts[1].isEmpty else {
+                throw ServerConfig.Invalid(
+                    description:
+                        "\(source): invalid \(key) entry '\(entry)': expected NAME://host:port, e.g. PLAINTEXT://localhost:9092"
+                )
+            }
+            let name = String(parts[0].dropLast())
+            let rest = parts[2]
+            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
+                (0...65535).contains(port)
+            else {
+                throw ServerConfig.Invalid(
+                    description:
+                        "\(source): invalid \(key) entry '\(entry)': expected a port from 0 to 65535 after the host")
+            }
+            var host = String(rest[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            return Listener(name: name, host: host, port: port)
+        }
+    }
+}
+
+extension Character {
+    static let whitespaces: Set<Character> = [" ", "\t", "\r", "\n"]
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: Set<Character>) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,164 @@
+import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// An error from the operating system, with the path and the operation that failed.
+public struct StorageError: Error, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var errno: Int32
+
+    public var description: String {
+        "\(operation) \(path) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+    }
+}
+
+/// A file opened for reading and appending with positional I/O. Not thread-safe: the owning
+/// partition serialises access.
+public final class DataFile {
+    public let path: String
+    let fd: Int32
+
+    public init(path: String, create: Bool = true) throws {
+        self.path = path
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let fd = open(path, flags, 0o644)
+        guard fd >= 0 else { throw StorageError(operation: "open", path: path, errno: errno) }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    public func size() throws -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StorageError(operation: "fstat", path: path, errno: errno) }
+        return Int(st.st_size)
+    }
+
+    /// Writes all readable bytes of `buffer` at `offset`.
+    public func write(_ buffer: ByteBuffer, at offset: Int) throws {
+        try buffer.withUnsafeReadableBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw StorageError(operation: "write", path: path, errno: errno)
+                }
+                done += n
+            }
+        }
+    }
+
+    public func write(_ bytes: [UInt8], at offset: Int) throws {
+        var b = ByteBufferAllocator().buffer(capacity: bytes.count)
+        b.writeBytes(bytes)
+        try write(b, at: offset)
+    }
+
+    /// Reads up to `length` bytes at `offset`; fewer only at end of file.
+    public func read(at offset: Int, length: Int) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        let got = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+            var done = 0
+            while done < length {
+                let n = pread(fd, raw.baseAddress! + done, length - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw StorageError(operation: "read", path: path, errno: errno)
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        _ = got
+        return buffer
+    }
+
+    public func truncate(to size: Int) throws {
+        guard ftruncate(fd, off_t(size)) == 0 else {
+            throw StorageError(operation: "truncate", path: path, errno: errno)
+        }
+    }
+
+    public func sync() throws {
+        guard fsync(fd) == 0 else { throw StorageError(operation: "fsync", path: path, errno: errno) }
+    }
+}
+
+/// Small file-system helpers.
+public enum FileSystem {
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates a directory and its parents.
+    public static func makeDirectories(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw StorageError(operation: "mkdir", path: current, errno: errno)
+            }
+        }
+    }
+
+    public static func list(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw StorageError(operation: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func remove(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT { throw StorageError(operation: "unlink", path: path, errno: errno) }
+    }
+
+    public static func removeTree(_ path: String) throws {
+        if isDirectory(path) {
+            for name in try list(path) { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0 && errno != ENOENT { throw StorageError(operation: "rmdir", path: path, errno: errno) }
+        } else {
+            try remove(path)
+        }
+    }
+
+    public static func rename(_ from: String, _ to: String) throws {
+        if Glibc.rename(from, to) != 0 { throw StorageError(operation: "rename", path: from, errno: errno) }
+    }
+
+    public static func readText(_ path: String) throws -> String {
+        let f = try DataFile(path: path, create: false)
+        let size = try f.size()
+        var b = try f.read(at: 0, length: size)
+        return b.readString(length: b.readableBytes) ?? ""
+    }
+
+    /// Replaces a file's content atomically: write a temporary file, fsync, rename over.
+    public static func writeTextAtomically(_ text: String, to path: String) throws {
+        let tmp = path + ".tmp"
+        try remove(tmp)
+        let f = try DataFile(path: tmp)
+        var b = ByteBufferAllocator().buffer(capacity: text.utf8.count)
+        b.writeString(text)
+        try f.write(b, at: 0)
+        try f.sync()
+        try rename(tmp, path)
+    }
+}

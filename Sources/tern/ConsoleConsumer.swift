@@ -1,0 +1,145 @@
+import ArgumentParser
+import KafkaClient
+import KafkaProtocol
+import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct ConsoleConsumer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "console-consumer",
+        abstract: "Print a topic's records to standard output (kafka-console-consumer.sh)."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Topic to read.") var topic: String
+    @Flag(name: .customLong("from-beginning"), help: "Start at the earliest offset instead of the end.")
+    var fromBeginning = false
+    @Option(help: "Read only this partition.") var partition: Int32?
+    @Option(help: "Start offset with --partition: a number, earliest or latest.") var offset: String?
+    @Option(name: .customLong("max-messages"), help: "Exit after this many records.") var maxMessages: Int?
+    @Option(name: .customLong("timeout-ms"), help: "Exit when no record arrives for this long.") var timeoutMs: Int?
+    @Option(
+        name: .customLong("property"), help: "print.key, print.partition, print.offset, print.timestamp, key.separator."
+    ) var properties: [String] = []
+    @Option(help: "Consumer group (groups arrive with the consumer-groups work).") var group: String?
+
+    func validate() throws {
+        _ = try parseProperties(properties, option: "--property")
+        if offset != nil && partition == nil { throw ValidationError("--offset needs --partition.") }
+        if let o = offset, o != "earliest", o != "latest", Int64(o) == nil {
+            throw ValidationError("--offset must be a number, earliest or latest; got '\(o)'.")
+        }
+        if group != nil {
+            throw ValidationError(
+                "--group is not supported yet: consumer groups are still to come. Omit it to read without a group.")
+        }
+        if let m = maxMessages, m < 1 { throw ValidationError("--max-messages must be at least 1.") }
+    }
+
+    func run() async throws {
+        let props = try parseProperties(properties, option: "--property")
+        let printKey = props["print.key"] == "true"
+        let printPartition = props["print.partition"] == "true"
+        let printOffset = props["print.offset"] == "true"
+        let printTimestamp = props["print.timestamp"] == "true"
+        let keySeparator = props["key.separator"] ?? "\t"
+        let client = try KafkaClient(bootstrapServers: try connection.servers(), clientId: "console-consumer")
+        let md = try await client.metadata(topics: [topic])
+        guard let t = md.topics.first, t.errorCode == 0 else {
+            printError("tern console-consumer: topic \(topic) does not exist")
+            throw ExitCode(1)
+        }
+        let partitions = t.partitions.map(\.partitionIndex).filter { partition == nil || $0 == partition }.sorted()
+        guard !partitions.isEmpty else {
+            printError("tern console-consumer: topic \(topic) has no partition \(partition ?? -1)")
+            throw ExitCode(1)
+        }
+        let leaders = Dictionary(uniqueKeysWithValues: t.partitions.map { ($0.partitionIndex, $0.leaderId) })
+        var positions: [Int32: Int64] = [:]
+        for p in partitions {
+            if let o = offset, let n = Int64(o) {
+                positions[p] = n
+                continue
+            }
+            let earliest = offset == "earliest" || (offset == nil && fromBeginning)
+            var r = ListOffsetsRequest()
+            var lt = ListOffsetsRequest.Topic()
+            lt.name = topic
+            var lp = ListOffsetsRequest.Partition()
+            lp.partitionIndex = p
+            lp.timestamp = earliest ? ListOffsetsRequest.earliestTimestamp : ListOffsetsRequest.latestTimestamp
+            lt.partitions = [lp]
+            r.topics = [lt]
+            let resp = try await client.send(r, toNode: leaders[p] ?? -1, as: ListOffsetsResponse.self)
+            positions[p] = resp.topics.first?.partitions.first?.offset ?? 0
+        }
+        var printed = 0
+        var lastRecordAt = nowMs()
+        var warnedCompressed = false
+        outer: while true {
+            var request = FetchRequest()
+            request.maxWaitMs = 500
+            request.minBytes = 1
+            request.maxBytes = 8 << 20
+            var ft = FetchRequest.Topic()
+            ft.topic = topic
+            ft.partitions = partitions.map {
+                var fp = FetchRequest.Partition()
+                fp.partition = $0
+                fp.fetchOffset = positions[$0]!
+                fp.partitionMaxBytes = 1 << 20
+                return fp
+            }
+            request.topics = [ft]
+            let resp = try await client.send(request, toNode: leaders[partitions[0]] ?? -1, as: FetchResponse.self)
+            for tr in resp.responses {
+                for pr in tr.partitions {
+                    if pr.errorCode != 0 {
+                        printError(
+                            "tern console-consumer: fetch of partition \(pr.partitionIndex) failed: \(ErrorCode(rawValue: pr.errorCode))"
+                        )
+                        throw ExitCode(1)
+                    }
+                    guard var data = pr.records else { continue }
+                    while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize <= data.readableBytes
+                    {
+                        let batch = data.readSlice(length: h.totalSize)!
+                        defer { positions[pr.partitionIndex] = h.nextOffset }
+                        if h.isControl { continue }
+                        guard h.compression == CompressionCodec.none else {
+                            if !warnedCompressed {
+                                printError(
+                                    "tern console-consumer: skipping \(h.compression!)-compressed batches (offset \(h.baseOffset) onwards); decompression is not in this build yet"
+                                )
+                                warnedCompressed = true
+                            }
+                            continue
+                        }
+                        for rec in try Record.decodeAll(batch: batch, header: h)
+                        where rec.offset >= positions[pr.partitionIndex]! {
+                            var line = ""
+                            if printTimestamp { line += "CreateTime:\(rec.timestamp)\t" }
+                            if printPartition { line += "Partition:\(pr.partitionIndex)\t" }
+                            if printOffset { line += "Offset:\(rec.offset)\t" }
+                            if printKey {
+                                line += (rec.key.map { String(decoding: $0, as: UTF8.self) } ?? "null") + keySeparator
+                            }
+                            line += rec.value.map { String(decoding: $0, as: UTF8.self) } ?? "null"
+                            print(line)
+                            printed += 1
+                            lastRecordAt = nowMs()
+                            if let m = maxMessages, printed >= m { break outer }
+                        }
+                    }
+                }
+            }
+            if let timeout = timeoutMs, nowMs() - lastRecordAt >= Int64(timeout) { break }
+        }
+        fflush(nil)
+        printError("Processed a total of \(printed) messages")
+        await client.close()
+    }
+}

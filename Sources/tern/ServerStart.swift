@@ -1,0 +1,97 @@
+import ArgumentParser
+import Dispatch
+import Logging
+import Server
+import Storage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct ServerStart: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server-start",
+        abstract: "Run one Tern node in the foreground from a Kafka-style server.properties file."
+    )
+
+    @Argument(help: "Path of the server.properties file.")
+    var configFile: String
+
+    @Option(name: .customLong("override"), help: "key=value that replaces the file's setting (repeatable).")
+    var overrides: [String] = []
+
+    func validate() throws {
+        for o in overrides where !o.contains("=") {
+            throw ValidationError("--override expects key=value, got '\(o)'")
+        }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .info
+            return h
+        }
+        let logger = Logger(label: "tern")
+        let text: String
+        do {
+            text = try FileSystem.readText(configFile)
+        } catch {
+            throw ValidationError("cannot read config file \(configFile): \(error)")
+        }
+        let config: ServerConfig
+        do {
+            config = try ServerConfig.parse(text + "\n" + overrides.joined(separator: "\n"), source: configFile)
+        } catch let e as ServerConfig.Invalid {
+            printError("tern: \(e.description)")
+            throw ExitCode(2)
+        }
+        for w in config.warnings { logger.warning("\(w)") }
+        let server: TernServer
+        do {
+            server = try TernServer(config: config, logger: logger)
+        } catch {
+            printError("tern: node \(config.broker.nodeId) could not start: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info(
+            "Tern node \(config.broker.nodeId) started: listening on \(config.listenHost):\(server.boundPort), advertised as \(config.broker.advertisedHost):\(config.broker.advertisedPort), cluster \(server.broker.clusterId), log.dirs \(config.broker.logDirs)"
+        )
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let queue = DispatchQueue(label: "signals")
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                logger.info("signal \(sig) received: shutting down")
+                server.shutdown()
+                logger.info("Tern node \(config.broker.nodeId) stopped")
+                Glibc.exit(0)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        try server.wait()
+        _ = sources
+    }
+}
+
+func printError(_ message: String) {
+    var stderr = StandardError()
+    print(message, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        bytes.withUnsafeMutableBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(2, raw.baseAddress! + done, raw.count - done)
+                if n <= 0 { break }
+                done += n
+            }
+        }
+    }
+}

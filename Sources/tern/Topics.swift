@@ -1,0 +1,149 @@
+import ArgumentParser
+import KafkaClient
+import KafkaProtocol
+
+struct Topics: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topics",
+        abstract: "Create, list, describe, alter and delete topics (kafka-topics.sh)."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+    @Flag(help: "Create a topic.") var create = false
+    @Flag(help: "List topic names.") var list = false
+    @Flag(help: "Describe topics and their partitions.") var describe = false
+    @Flag(help: "Delete a topic.") var delete = false
+    @Flag(help: "Add partitions to a topic (with --partitions).") var alter = false
+    @Option(help: "Topic name.") var topic: String?
+    @Option(help: "Number of partitions.") var partitions: Int32?
+    @Option(name: .customLong("replication-factor"), help: "Replicas of each partition.") var replicationFactor: Int16?
+    @Option(name: .customLong("config"), help: "Topic config key=value (repeatable).") var configs: [String] = []
+    @Flag(name: .customLong("if-not-exists")) var ifNotExists = false
+    @Flag(name: .customLong("if-exists")) var ifExists = false
+    @Flag(name: .customLong("exclude-internal")) var excludeInternal = false
+
+    func validate() throws {
+        let actions = [create, list, describe, delete, alter].filter { $0 }.count
+        guard actions == 1 else {
+            throw ValidationError("Exactly one of --create, --list, --describe, --delete, --alter is required.")
+        }
+        if (create || delete || alter) && topic == nil {
+            throw ValidationError("--topic is required with --create, --delete and --alter.")
+        }
+        if alter && partitions == nil { throw ValidationError("--alter needs --partitions N (the new, larger count).") }
+        if let p = partitions, p < 1 { throw ValidationError("--partitions must be at least 1, got \(p).") }
+        if let r = replicationFactor, r < 1 {
+            throw ValidationError("--replication-factor must be at least 1, got \(r).")
+        }
+        for c in configs where !c.contains("=") { throw ValidationError("--config expects key=value, got '\(c)'.") }
+    }
+
+    func run() async throws {
+        let client = try KafkaClient(bootstrapServers: try connection.servers())
+        defer { Task { await client.close() } }
+        do {
+            if create {
+                try await doCreate(client)
+            } else if list {
+                let md = try await client.metadata(topics: nil)
+                for t in md.topics.compactMap(\.name).sorted() where !(excludeInternal && t.hasPrefix("__")) {
+                    print(t)
+                }
+            } else if describe {
+                try await doDescribe(client)
+            } else if delete {
+                try await doDelete(client)
+            } else if alter {
+                var r = CreatePartitionsRequest()
+                var t = CreatePartitionsRequest.Topic()
+                t.name = topic!
+                t.count = partitions!
+                r.topics = [t]
+                let resp = try await client.send(r, as: CreatePartitionsResponse.self)
+                for res in resp.results where res.errorCode != 0 {
+                    throw CLIError(
+                        "Error while executing topic command: \(res.errorMessage ?? ErrorCode(rawValue: res.errorCode).name)"
+                    )
+                }
+            }
+        } catch let e as CLIError {
+            printError(e.message)
+            throw ExitCode(1)
+        } catch {
+            printError("Error while executing topic command: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    func doCreate(_ client: KafkaClient) async throws {
+        var t = CreateTopicsRequest.Topic()
+        t.name = topic!
+        t.numPartitions = partitions ?? -1
+        t.replicationFactor = replicationFactor ?? -1
+        t.configs = configs.map {
+            let parts = $0.split(separator: "=", maxSplits: 1)
+            return .init(name: String(parts[0]), value: parts.count > 1 ? String(parts[1]) : "")
+        }
+        var r = CreateTopicsRequest()
+        r.topics = [t]
+        let resp = try await client.send(r, as: CreateTopicsResponse.self)
+        for res in resp.topics {
+            if res.errorCode == ErrorCode.topicAlreadyExists.rawValue && ifNotExists { continue }
+            if res.errorCode != 0 {
+                throw CLIError(
+                    "Error while executing topic command : \(res.errorMessage ?? ErrorCode(rawValue: res.errorCode).name)"
+                )
+            }
+            print("Created topic \(res.name).")
+        }
+    }
+
+    func doDelete(_ client: KafkaClient) async throws {
+        let resp = try await client.send(DeleteTopicsRequest(names: [topic!]), as: DeleteTopicsResponse.self)
+        for res in resp.responses where res.errorCode != 0 {
+            if res.errorCode == ErrorCode.unknownTopicOrPartition.rawValue && ifExists { continue }
+            throw CLIError("Error while executing topic command : Topic '\(topic!)' does not exist as expected")
+        }
+    }
+
+    func doDescribe(_ client: KafkaClient) async throws {
+        let md = try await client.metadata(topics: topic.map { [$0] })
+        var describe = DescribeConfigsRequest()
+        describe.resources = md.topics.compactMap(\.name).map {
+            var r = DescribeConfigsRequest.Resource()
+            r.resourceType = DescribeConfigsRequest.topicResource
+            r.resourceName = $0
+            return r
+        }
+        let configs =
+            describe.resources.isEmpty
+            ? DescribeConfigsResponse() : try await client.send(describe, as: DescribeConfigsResponse.self)
+        for t in md.topics.sorted(by: { ($0.name ?? "") < ($1.name ?? "") }) {
+            guard t.errorCode == 0, let name = t.name else {
+                throw CLIError(
+                    "Error while executing topic command : Topic '\(t.name ?? "?")' does not exist as expected")
+            }
+            if excludeInternal && name.hasPrefix("__") { continue }
+            let overrides =
+                configs.results.first { $0.resourceName == name }?.configs.filter {
+                    $0.configSource == DescribeConfigsResponse.Source.dynamicTopic.rawValue
+                }.map { "\($0.name)=\($0.value ?? "")" }.joined(separator: ",") ?? ""
+            let rf = t.partitions.first?.replicaNodes.count ?? 0
+            print(
+                "Topic: \(name)\tTopicId: \(t.topicId)\tPartitionCount: \(t.partitions.count)\tReplicationFactor: \(rf)\tConfigs: \(overrides)"
+            )
+            for p in t.partitions.sorted(by: { $0.partitionIndex < $1.partitionIndex }) {
+                let replicas = p.replicaNodes.map(String.init).joined(separator: ",")
+                let isr = p.isrNodes.map(String.init).joined(separator: ",")
+                print(
+                    "\tTopic: \(name)\tPartition: \(p.partitionIndex)\tLeader: \(p.leaderId == -1 ? "none" : String(p.leaderId))\tReplicas: \(replicas)\tIsr: \(isr)"
+                )
+            }
+        }
+    }
+}
+
+struct CLIError: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
