@@ -2,7 +2,7 @@ import NIOCore
 
 /// Fetch (key 1), v0-12; flexible from v12. Tern serves topics by name (v13+ use topic ids and
 /// are not advertised). Fetch sessions (v7+) are answered as sessionless (session id 0).
-public struct FetchRequest: KafkaMessage {
+public struct FetchRequest: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .fetch }
 
     public struct Partition: Defaultable, Sendable, Equatable {
@@ -74,7 +74,7 @@ public struct FetchRequest: KafkaMessage {
     }
 }
 
-public struct FetchResponse: KafkaMessage {
+public struct FetchResponse: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .fetch }
 
     public struct AbortedTransaction: Defaultable, Sendable, Equatable {
@@ -83,7 +83,7 @@ public struct FetchResponse: KafkaMessage {
         public init() {}
     }
 
-    public struct Partition: Defaultable, Sendable {
+    public struct Partition: Defaultable, Sendable, Equatable {
         public var partitionIndex: Int32 = 0
         public var errorCode: Int16 = 0
         public var highWatermark: Int64 = -1
@@ -95,7 +95,7 @@ public struct FetchResponse: KafkaMessage {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable {
+    public struct Topic: Defaultable, Sendable, Equatable {
         public var topic = ""
         public var partitions: [Partition] = []
         public init() {}

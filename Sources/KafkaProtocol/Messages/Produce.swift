@@ -2,10 +2,10 @@ import NIOCore
 
 /// Produce (key 0), v0-9; flexible from v9. The records field holds a RecordBatch v2 (v3+) or a
 /// legacy message set (v0-2, which Tern refuses with UNSUPPORTED_FOR_MESSAGE_FORMAT).
-public struct ProduceRequest: KafkaMessage {
+public struct ProduceRequest: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .produce }
 
-    public struct PartitionData: Defaultable, Sendable {
+    public struct PartitionData: Defaultable, Sendable, Equatable {
         public var index: Int32 = 0
         public var records: ByteBuffer? = nil
         public init() {}
@@ -15,7 +15,7 @@ public struct ProduceRequest: KafkaMessage {
         }
     }
 
-    public struct TopicData: Defaultable, Sendable {
+    public struct TopicData: Defaultable, Sendable, Equatable {
         public var name = ""
         public var partitions: [PartitionData] = []
         public init() {}

@@ -1,0 +1,56 @@
+import KafkaProtocol
+import NIOCore
+import Testing
+
+@Suite struct HeaderTests {
+    @Test func requestHeaderV2KeepsClassicClientIdThenTaggedFields() throws {
+        // Metadata v9 is flexible: header v2. client_id stays INT16-length.
+        var b = ByteBufferAllocator().buffer(capacity: 32)
+        RequestHeader(apiKey: 3, apiVersion: 9, correlationId: 7, clientId: "ab").encode(into: &b)
+        #expect(bytes(b) == hex("0003 0009 00000007 0002 6162 00"))
+        var r = KafkaReader(b)
+        let h = try RequestHeader.decode(from: &r)
+        #expect(h == RequestHeader(apiKey: 3, apiVersion: 9, correlationId: 7, clientId: "ab"))
+        #expect(r.remaining == 0)
+        #expect(r.flexible)
+    }
+
+    @Test func requestHeaderV1HasNoTaggedFields() throws {
+        var b = ByteBufferAllocator().buffer(capacity: 32)
+        RequestHeader(apiKey: 0, apiVersion: 7, correlationId: 1, clientId: nil).encode(into: &b)
+        #expect(bytes(b) == hex("0000 0007 00000001 FFFF"))
+    }
+
+    @Test func headerVersionsFollowFlexibleBoundaries() {
+        // From Kafka's specs: the first flexible version of each API.
+        let expected: [ApiKey: Int16] = [
+            .apiVersions: 3, .metadata: 9, .produce: 9, .fetch: 12, .listOffsets: 6, .createTopics: 5,
+            .deleteTopics: 4, .describeConfigs: 4, .initProducerId: 2, .createPartitions: 2,
+        ]
+        for api in ApiKey.allCases {
+            let first = expected[api]!
+            #expect(api.firstFlexibleVersion == first)
+            #expect(api.requestHeaderVersion(first) == 2)
+            #expect(api.requestHeaderVersion(first - 1) == 1)
+            #expect(api.responseHeaderVersion(first) == (api == .apiVersions ? 0 : 1))
+        }
+    }
+
+    @Test func apiVersionsV0AnswerListsRangesWithError35() throws {
+        let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
+        let encoded = r.encoded(version: 0)
+        // error_code INT16 35, then INT32 count of entries.
+        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000000A"))
+        let back = try ApiVersionsResponse.decode(encoded, version: 0)
+        #expect(back.errorCode == 35)
+        #expect(back.apiKeys.count == ApiKey.allCases.count)
+        #expect(back.apiKeys.first { $0.apiKey == 0 }?.minVersion == 0)
+    }
+
+    @Test func apiVersionsV3AnswerCarriesNoTaggedFieldsBesidesEmptySections() {
+        // librdkafka 2.0.2 (Debian's kcat) misreads default-valued tagged fields: none may appear.
+        var r = ApiVersionsResponse()
+        r.apiKeys = [.init(apiKey: 18, minVersion: 0, maxVersion: 3)]
+        #expect(bytes(r.encoded(version: 3)) == hex("0000 02 0012 0000 0003 00 00000000 00"))
+    }
+}

@@ -1,0 +1,118 @@
+import KafkaProtocol
+import NIOCore
+import Testing
+
+/// A type-erased check over one message sample, run at every version its API advertises.
+struct MessageCase: CustomStringConvertible, Sendable {
+    let name: String
+    let api: ApiKey
+    let roundTrip: @Sendable (Int16) throws -> (first: [UInt8], second: [UInt8], equalAtMax: Bool)
+    let decode: @Sendable (ByteBuffer, Int16) throws -> Void
+    let encoded: @Sendable (Int16) -> ByteBuffer
+
+    init<M: KafkaMessage & Equatable>(_ sample: M) {
+        name = "\(M.self)"
+        api = M.apiKey
+        roundTrip = { v in
+            let first = sample.encoded(version: v)
+            let back = try M.decode(first, version: v)
+            let second = back.encoded(version: v)
+            return (bytes(first), bytes(second), back == sample)
+        }
+        decode = { b, v in _ = try M.decode(b, version: v) }
+        encoded = { v in sample.encoded(version: v) }
+    }
+
+    var description: String { name }
+}
+
+let allMessages: [MessageCase] = [
+    MessageCase(Samples.apiVersionsRequest), MessageCase(ApiVersionsResponse.supported()),
+    MessageCase(Samples.metadataRequest), MessageCase(Samples.metadataResponse),
+    MessageCase(Samples.produceRequest), MessageCase(Samples.produceResponse),
+    MessageCase(Samples.fetchRequest), MessageCase(Samples.fetchResponse),
+    MessageCase(Samples.listOffsetsRequest), MessageCase(Samples.listOffsetsResponse),
+    MessageCase(Samples.createTopicsRequest), MessageCase(Samples.createTopicsResponse),
+    MessageCase(Samples.deleteTopicsRequest), MessageCase(Samples.deleteTopicsResponse),
+    MessageCase(Samples.createPartitionsRequest), MessageCase(Samples.createPartitionsResponse),
+    MessageCase(Samples.describeConfigsRequest), MessageCase(Samples.describeConfigsResponse),
+    MessageCase(Samples.initProducerIdRequest), MessageCase(Samples.initProducerIdResponse),
+]
+
+@Suite struct MessageRoundTripTests {
+    @Test(arguments: allMessages)
+    func everyAdvertisedVersionReEncodesToTheSameBytes(_ m: MessageCase) throws {
+        for v in m.api.supported {
+            let (first, second, _) = try m.roundTrip(v)
+            #expect(first == second, "\(m.name) v\(v)")
+        }
+    }
+
+    @Test(arguments: allMessages)
+    func highestVersionKeepsEveryField(_ m: MessageCase) throws {
+        let (_, _, equal) = try m.roundTrip(m.api.supported.upperBound)
+        #expect(equal, "\(m.name) v\(m.api.supported.upperBound)")
+    }
+
+    @Test(arguments: allMessages)
+    func everyTruncationThrowsAndNeverTraps(_ m: MessageCase) throws {
+        for v in m.api.supported {
+            let full = m.encoded(v)
+            for cut in 0..<full.readableBytes {
+                let prefix = full.getSlice(at: full.readerIndex, length: cut)!
+                #expect(throws: (any Error).self, "\(m.name) v\(v) cut at \(cut)") { try m.decode(prefix, v) }
+            }
+        }
+    }
+
+    @Test(arguments: allMessages)
+    func randomBytesNeverTrapTheDecoder(_ m: MessageCase) {
+        var rng = SplitMix64(seed: 0x7E57)
+        for v in m.api.supported {
+            for _ in 0..<300 {
+                let n = Int.random(in: 0..<64, using: &rng)
+                let junk = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                _ = try? m.decode(buffer(junk), v)
+            }
+            // Mutations of a valid encoding reach deeper into the decoder than pure noise.
+            let valid = bytes(m.encoded(v))
+            for _ in 0..<300 where !valid.isEmpty {
+                var mutated = valid
+                mutated[Int.random(in: 0..<mutated.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                _ = try? m.decode(buffer(mutated), v)
+            }
+        }
+    }
+
+    @Test func metadataV0AsksForAllTopicsWithAnEmptyList() throws {
+        let request = try MetadataRequest.decode(buffer([0, 0, 0, 0]), version: 0)
+        #expect(request.topics == nil)
+        let v1 = try MetadataRequest.decode(buffer([0xFF, 0xFF, 0xFF, 0xFF]), version: 1)
+        #expect(v1.topics == nil)
+    }
+
+    @Test func produceV9IsCompactAndTagged() {
+        var r = ProduceRequest()
+        r.acks = 1
+        r.timeoutMs = 100
+        r.topics = [.init(name: "t", partitions: [.init(index: 0, records: nil)])]
+        // transactional_id null (0), acks, timeout, topics [1 entry] "t", partitions [1], index 0,
+        // records null (0), partition tags, topic tags, top-level tags.
+        #expect(bytes(r.encoded(version: 9)) == hex("00 0001 00000064 02 0274 02 00000000 00 00 00 00"))
+        #expect(bytes(r.encoded(version: 3)) == hex("FFFF 0001 00000064 00000001 0001 74 00000001 00000000 FFFFFFFF"))
+    }
+
+    @Test func listOffsetsV0AnswersWithAnOffsetArray() throws {
+        var p = ListOffsetsResponse.Partition()
+        p.partitionIndex = 1
+        p.oldStyleOffsets = [42]
+        var t = ListOffsetsResponse.Topic()
+        t.name = "t"
+        t.partitions = [p]
+        var r = ListOffsetsResponse()
+        r.topics = [t]
+        let encoded = r.encoded(version: 0)
+        #expect(bytes(encoded) == hex("00000001 0001 74 00000001 00000001 0000 00000001 000000000000002A"))
+        #expect(try ListOffsetsResponse.decode(encoded, version: 0).topics[0].partitions[0].oldStyleOffsets == [42])
+    }
+}

@@ -1,0 +1,283 @@
+import KafkaProtocol
+import NIOCore
+
+/// One filled-in value of every message type, with non-default values in every field, so that a
+/// round trip exercises each field at each version.
+enum Samples {
+    static var records: ByteBuffer {
+        var b = RecordBatchBuilder()
+        b.append(key: Array("k".utf8), value: Array("v".utf8), headers: [("h", [1])], timestamp: 1_700_000_000_000)
+        return b.build()
+    }
+
+    static var produceRequest: ProduceRequest {
+        var r = ProduceRequest()
+        r.transactionalId = nil
+        r.acks = -1
+        r.timeoutMs = 1500
+        r.topics = [.init(name: "t", partitions: [.init(index: 2, records: records), .init(index: 3, records: nil)])]
+        return r
+    }
+
+    static var produceResponse: ProduceResponse {
+        var p = ProduceResponse.PartitionResponse()
+        p.index = 1
+        p.errorCode = 2
+        p.baseOffset = 99
+        p.logAppendTimeMs = 5
+        p.logStartOffset = 3
+        var e = ProduceResponse.RecordError()
+        e.batchIndex = 0
+        e.message = "bad"
+        p.recordErrors = [e]
+        p.errorMessage = "oops"
+        var t = ProduceResponse.TopicResponse()
+        t.name = "t"
+        t.partitions = [p]
+        var r = ProduceResponse()
+        r.responses = [t]
+        r.throttleTimeMs = 4
+        return r
+    }
+
+    static var fetchRequest: FetchRequest {
+        var p = FetchRequest.Partition()
+        p.partition = 1
+        p.currentLeaderEpoch = 2
+        p.fetchOffset = 300
+        p.lastFetchedEpoch = 1
+        p.logStartOffset = 0
+        p.partitionMaxBytes = 1 << 20
+        var t = FetchRequest.Topic()
+        t.topic = "t"
+        t.partitions = [p]
+        var f = FetchRequest.ForgottenTopic()
+        f.topic = "old"
+        f.partitions = [4, 5]
+        var r = FetchRequest()
+        r.replicaId = -1
+        r.maxWaitMs = 500
+        r.minBytes = 1
+        r.maxBytes = 50 << 20
+        r.isolationLevel = 1
+        r.sessionId = 0
+        r.sessionEpoch = -1
+        r.topics = [t]
+        r.forgottenTopicsData = [f]
+        r.rackId = "rack-a"
+        return r
+    }
+
+    static var fetchResponse: FetchResponse {
+        var p = FetchResponse.Partition()
+        p.partitionIndex = 1
+        p.errorCode = 0
+        p.highWatermark = 10
+        p.lastStableOffset = 10
+        p.logStartOffset = 0
+        var a = FetchResponse.AbortedTransaction()
+        a.producerId = 7
+        a.firstOffset = 3
+        p.abortedTransactions = [a]
+        p.preferredReadReplica = -1
+        p.records = records
+        var t = FetchResponse.Topic()
+        t.topic = "t"
+        t.partitions = [p]
+        var r = FetchResponse()
+        r.throttleTimeMs = 1
+        r.errorCode = 0
+        r.sessionId = 0
+        r.responses = [t]
+        return r
+    }
+
+    static var metadataRequest: MetadataRequest {
+        var r = MetadataRequest()
+        r.topics = [MetadataRequest.Topic(name: "a"), MetadataRequest.Topic(name: "b")]
+        r.allowAutoTopicCreation = false
+        r.includeTopicAuthorizedOperations = true
+        return r
+    }
+
+    static var metadataResponse: MetadataResponse {
+        var p = MetadataResponse.Partition()
+        p.partitionIndex = 0
+        p.leaderId = 1
+        p.leaderEpoch = 3
+        p.replicaNodes = [1, 2, 0]
+        p.isrNodes = [1, 2]
+        p.offlineReplicas = [0]
+        var t = MetadataResponse.Topic()
+        t.name = "purchases"
+        t.topicId = KafkaUUID(high: 1, low: 2)
+        t.isInternal = false
+        t.partitions = [p]
+        t.topicAuthorizedOperations = 0
+        var r = MetadataResponse()
+        r.throttleTimeMs = 0
+        r.brokers = [.init(nodeId: 1, host: "localhost", port: 9093, rack: "r1")]
+        r.clusterId = "cluster"
+        r.controllerId = 1
+        r.topics = [t]
+        return r
+    }
+
+    static var listOffsetsRequest: ListOffsetsRequest {
+        var p = ListOffsetsRequest.Partition()
+        p.partitionIndex = 2
+        p.currentLeaderEpoch = 1
+        p.timestamp = -2
+        var t = ListOffsetsRequest.Topic()
+        t.name = "t"
+        t.partitions = [p]
+        var r = ListOffsetsRequest()
+        r.isolationLevel = 1
+        r.topics = [t]
+        return r
+    }
+
+    static var listOffsetsResponse: ListOffsetsResponse {
+        var p = ListOffsetsResponse.Partition()
+        p.partitionIndex = 2
+        p.timestamp = 1000
+        p.offset = 42
+        p.leaderEpoch = 1
+        var t = ListOffsetsResponse.Topic()
+        t.name = "t"
+        t.partitions = [p]
+        var r = ListOffsetsResponse()
+        r.throttleTimeMs = 0
+        r.topics = [t]
+        return r
+    }
+
+    static var createTopicsRequest: CreateTopicsRequest {
+        var a = CreateTopicsRequest.Assignment()
+        a.partitionIndex = 0
+        a.brokerIds = [0, 1]
+        var t = CreateTopicsRequest.Topic()
+        t.name = "new"
+        t.numPartitions = -1
+        t.replicationFactor = -1
+        t.assignments = [a]
+        t.configs = [.init(name: "retention.ms", value: "1000"), .init(name: "x", value: nil)]
+        var r = CreateTopicsRequest()
+        r.topics = [t]
+        r.timeoutMs = 5000
+        r.validateOnly = true
+        return r
+    }
+
+    static var createTopicsResponse: CreateTopicsResponse {
+        var c = CreateTopicsResponse.Config()
+        c.name = "retention.ms"
+        c.value = "1000"
+        c.configSource = 1
+        var t = CreateTopicsResponse.Topic()
+        t.name = "new"
+        t.topicId = KafkaUUID(high: 9, low: 9)
+        t.errorCode = 0
+        t.errorMessage = "fine"
+        t.numPartitions = 3
+        t.replicationFactor = 1
+        t.configs = [c]
+        var r = CreateTopicsResponse()
+        r.throttleTimeMs = 0
+        r.topics = [t]
+        return r
+    }
+
+    static var deleteTopicsRequest: DeleteTopicsRequest { DeleteTopicsRequest(names: ["a", "b"]) }
+
+    static var deleteTopicsResponse: DeleteTopicsResponse {
+        var res = DeleteTopicsResponse.Result()
+        res.name = "a"
+        res.errorCode = 3
+        res.errorMessage = "gone"
+        var r = DeleteTopicsResponse()
+        r.responses = [res]
+        return r
+    }
+
+    static var createPartitionsRequest: CreatePartitionsRequest {
+        var t = CreatePartitionsRequest.Topic()
+        t.name = "t"
+        t.count = 6
+        var a = CreatePartitionsRequest.Assignment()
+        a.brokerIds = [0]
+        t.assignments = [a]
+        var r = CreatePartitionsRequest()
+        r.topics = [t]
+        r.validateOnly = true
+        return r
+    }
+
+    static var createPartitionsResponse: CreatePartitionsResponse {
+        var res = CreatePartitionsResponse.Result()
+        res.name = "t"
+        res.errorCode = 37
+        res.errorMessage = "no"
+        var r = CreatePartitionsResponse()
+        r.results = [res]
+        return r
+    }
+
+    static var describeConfigsRequest: DescribeConfigsRequest {
+        var res = DescribeConfigsRequest.Resource()
+        res.resourceType = 2
+        res.resourceName = "t"
+        res.configurationKeys = ["retention.ms"]
+        var r = DescribeConfigsRequest()
+        r.resources = [res]
+        r.includeSynonyms = true
+        r.includeDocumentation = true
+        return r
+    }
+
+    static var describeConfigsResponse: DescribeConfigsResponse {
+        var c = DescribeConfigsResponse.Config()
+        c.name = "retention.ms"
+        c.value = "1000"
+        c.readOnly = false
+        c.isDefault = false
+        c.configSource = 1
+        c.isSensitive = false
+        var s = DescribeConfigsResponse.Synonym()
+        s.name = "log.retention.ms"
+        s.value = "1000"
+        s.source = 4
+        c.synonyms = [s]
+        c.configType = 5
+        c.documentation = "doc"
+        var res = DescribeConfigsResponse.Result()
+        res.resourceType = 2
+        res.resourceName = "t"
+        res.configs = [c]
+        var r = DescribeConfigsResponse()
+        r.results = [res]
+        return r
+    }
+
+    static var initProducerIdRequest: InitProducerIdRequest {
+        var r = InitProducerIdRequest()
+        r.transactionTimeoutMs = 60000
+        r.producerId = 5
+        r.producerEpoch = 1
+        return r
+    }
+
+    static var initProducerIdResponse: InitProducerIdResponse {
+        var r = InitProducerIdResponse()
+        r.producerId = 1000
+        r.producerEpoch = 2
+        return r
+    }
+
+    static var apiVersionsRequest: ApiVersionsRequest {
+        var r = ApiVersionsRequest()
+        r.clientSoftwareName = "tern-test"
+        r.clientSoftwareVersion = "1.0"
+        return r
+    }
+}

@@ -1,0 +1,65 @@
+import Server
+import Testing
+
+@Suite struct ServerConfigTests {
+    @Test func kafkaStylePropertiesAreRead() throws {
+        let c = try ServerConfig.parse(
+            """
+            # a comment
+            node.id=2
+            process.roles=broker,controller
+            listeners=PLAINTEXT://localhost:9094,CONTROLLER://localhost:19094
+            log.dirs=/tmp/x
+            num.partitions=3
+            auto.create.topics.enable=false
+            socket.request.max.bytes=1000
+            """, source: "s.properties")
+        #expect(c.broker.nodeId == 2)
+        #expect(c.listenPort == 9094)
+        #expect(c.broker.advertisedHost == "localhost")
+        #expect(c.broker.numPartitions == 3)
+        #expect(c.broker.autoCreateTopics == false)
+        #expect(c.socketRequestMaxBytes == 1000)
+        #expect(c.warnings.isEmpty)
+    }
+
+    @Test func badValueNamesTheKeyTheValueAndWhatIsAllowed() {
+        do {
+            _ = try ServerConfig.parse("num.partitions=lots\n", source: "s.properties")
+            Issue.record("accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("num.partitions"))
+            #expect(text.contains("lots"))
+            #expect(text.contains("integer from 1"))
+            #expect(text.contains("s.properties:1"))
+        }
+    }
+
+    @Test func booleanMustBeTrueOrFalse() {
+        #expect(throws: ServerConfig.Invalid.self) {
+            try ServerConfig.parse("auto.create.topics.enable=yes", source: "f")
+        }
+    }
+
+    @Test func unknownKeyIsAWarningNotAnError() throws {
+        let c = try ServerConfig.parse("log.dirs=/tmp/a\nnot.a.real.key=1\n", source: "f")
+        #expect(c.warnings.contains { $0.contains("not.a.real.key") })
+    }
+
+    @Test func zookeeperConnectExplainsThatThereIsNoZooKeeper() {
+        do {
+            _ = try ServerConfig.parse("zookeeper.connect=localhost:2181", source: "f")
+            Issue.record("accepted")
+        } catch {
+            #expect("\(error)".contains("no ZooKeeper"))
+        }
+    }
+
+    @Test func listenerWithoutPortIsRefused() {
+        #expect(throws: ServerConfig.Invalid.self) {
+            try ServerConfig.parse("listeners=PLAINTEXT://localhost", source: "f")
+        }
+        #expect(throws: ServerConfig.Invalid.self) { try ServerConfig.parse("listeners=localhost:9092", source: "f") }
+    }
+}
