@@ -66,4 +66,31 @@ extension Broker {
         r.producerEpoch = 0
         return r
     }
+
+    /// On a single node every group's coordinator is this broker. Transactional ids have no
+    /// coordinator yet: they get COORDINATOR_NOT_AVAILABLE with a message saying so.
+    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
+        var r = FindCoordinatorResponse()
+        r.coordinators = request.keys.map { key in
+            var c = FindCoordinatorResponse.Coordinator()
+            c.key = key
+            if request.keyType == FindCoordinatorRequest.groupKeyType {
+                c.nodeId = config.nodeId
+                c.host = config.advertisedHost
+                c.port = config.advertisedPort
+            } else {
+                c.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+                c.errorMessage = "transactions are not supported by Tern yet"
+            }
+            return c
+        }
+        if version <= 3, let first = r.coordinators.first {
+            r.errorCode = first.errorCode
+            r.errorMessage = first.errorMessage
+            r.nodeId = first.nodeId
+            r.host = first.host
+            r.port = first.port
+        }
+        return r
+    }
 }

@@ -67,6 +67,9 @@ public final class Broker: Sendable {
             case .describeConfigs:
                 return loop.makeSucceededFuture(
                     describeConfigs(try .decode(body, version: v), version: v).encoded(version: v))
+            case .findCoordinator:
+                return loop.makeSucceededFuture(
+                    findCoordinator(try .decode(body, version: v), version: v).encoded(version: v))
             case .initProducerId:
                 return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
             }

@@ -5,6 +5,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case fetch = 1
     case listOffsets = 2
     case metadata = 3
+    case findCoordinator = 10
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
@@ -22,6 +23,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .fetch: return 0...12
         case .listOffsets: return 0...6
         case .metadata: return 0...12
+        case .findCoordinator: return 0...4
         case .apiVersions: return 0...3
         case .createTopics: return 0...7
         case .deleteTopics: return 0...6
@@ -38,6 +40,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .fetch: return 12
         case .listOffsets: return 6
         case .metadata: return 9
+        case .findCoordinator: return 3
         case .apiVersions: return 3
         case .createTopics: return 5
         case .deleteTopics: return 4
@@ -66,6 +69,7 @@ extension ApiKey: CustomStringConvertible {
         case .fetch: return "Fetch"
         case .listOffsets: return "ListOffsets"
         case .metadata: return "Metadata"
+        case .findCoordinator: return "FindCoordinator"
         case .apiVersions: return "ApiVersions"
         case .createTopics: return "CreateTopics"
         case .deleteTopics: return "DeleteTopics"

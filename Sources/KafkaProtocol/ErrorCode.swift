@@ -14,6 +14,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let leaderNotAvailable = ErrorCode(5)
     public static let notLeaderOrFollower = ErrorCode(6)
     public static let requestTimedOut = ErrorCode(7)
+    public static let coordinatorNotAvailable = ErrorCode(15)
     public static let messageTooLarge = ErrorCode(10)
     public static let invalidTopicException = ErrorCode(17)
     public static let recordListTooLarge = ErrorCode(18)
@@ -49,6 +50,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 5: return "LEADER_NOT_AVAILABLE"
         case 6: return "NOT_LEADER_OR_FOLLOWER"
         case 7: return "REQUEST_TIMED_OUT"
+        case 15: return "COORDINATOR_NOT_AVAILABLE"
         case 10: return "MESSAGE_TOO_LARGE"
         case 17: return "INVALID_TOPIC_EXCEPTION"
         case 18: return "RECORD_LIST_TOO_LARGE"

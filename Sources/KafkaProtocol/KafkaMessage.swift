@@ -7,12 +7,17 @@ public protocol KafkaMessage: Defaultable, Sendable {
 }
 
 extension KafkaMessage {
-    /// Decodes a body. Fails if any byte is left over: a frame must hold exactly one message.
+    /// Decodes a body. Bytes after the message are ignored, as Kafka's brokers ignore them.
     public static func decode(_ buffer: ByteBuffer, version: Int16) throws -> Self {
+        try decodeCountingRest(buffer, version: version).message
+    }
+
+    /// Decodes a body and says how many bytes followed it (tests use this on captured frames).
+    public static func decodeCountingRest(_ buffer: ByteBuffer, version: Int16) throws -> (message: Self, rest: Int) {
         var reader = KafkaReader(buffer, flexible: apiKey.isFlexible(version))
         var message = Self()
         try message.serde(&reader, version: version)
-        return message
+        return (message, reader.remaining)
     }
 
     /// Appends this body to `buffer`.

@@ -25,7 +25,7 @@ import Testing
         // From Kafka's specs: the first flexible version of each API.
         let expected: [ApiKey: Int16] = [
             .apiVersions: 3, .metadata: 9, .produce: 9, .fetch: 12, .listOffsets: 6, .createTopics: 5,
-            .deleteTopics: 4, .describeConfigs: 4, .initProducerId: 2, .createPartitions: 2,
+            .deleteTopics: 4, .describeConfigs: 4, .initProducerId: 2, .createPartitions: 2, .findCoordinator: 3,
         ]
         for api in ApiKey.allCases {
             let first = expected[api]!
@@ -40,7 +40,7 @@ import Testing
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
         let encoded = r.encoded(version: 0)
         // error_code INT16 35, then INT32 count of entries.
-        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000000A"))
+        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000000B"))
         let back = try ApiVersionsResponse.decode(encoded, version: 0)
         #expect(back.errorCode == 35)
         #expect(back.apiKeys.count == ApiKey.allCases.count)

@@ -37,6 +37,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.createPartitionsRequest), MessageCase(Samples.createPartitionsResponse),
     MessageCase(Samples.describeConfigsRequest), MessageCase(Samples.describeConfigsResponse),
     MessageCase(Samples.initProducerIdRequest), MessageCase(Samples.initProducerIdResponse),
+    MessageCase(Samples.findCoordinatorRequest), MessageCase(Samples.findCoordinatorResponse),
 ]
 
 @Suite struct MessageRoundTripTests {

@@ -280,4 +280,23 @@ enum Samples {
         r.clientSoftwareVersion = "1.0"
         return r
     }
+
+    static var findCoordinatorRequest: FindCoordinatorRequest {
+        var r = FindCoordinatorRequest()
+        r.keyType = 0
+        r.coordinatorKeys = ["group-a", "group-b"]
+        return r
+    }
+
+    static var findCoordinatorResponse: FindCoordinatorResponse {
+        var c = FindCoordinatorResponse.Coordinator()
+        c.key = "group-a"
+        c.nodeId = 1
+        c.host = "localhost"
+        c.port = 9093
+        c.errorMessage = "none"
+        var r = FindCoordinatorResponse()
+        r.coordinators = [c]
+        return r
+    }
 }
