@@ -1,0 +1,61 @@
+# Tern — build, run and test. `make test` works on a fresh clone with Swift 6 and Python 3.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+REQUIREMENTS := Tests/integration/requirements.txt
+VENV_STAMP := $(VENV)/.installed
+
+# Steps below depend on each other's side effects (deps before venv, build before tests).
+.NOTPARALLEL:
+.PHONY: build release run venv deps test swift-test integration format lint bench
+
+build:
+	swift build
+
+release:
+	swift build -c release
+
+# One broker in the foreground; Ctrl-C stops it.
+run: release
+	mkdir -p data/node-0
+	.build/release/tern server-start config/server.properties
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r $(REQUIREMENTS)
+	touch $@
+
+# System packages the tests need: kcat, and python3-venv where Debian splits it out.
+deps:
+	@missing=""; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else \
+		echo "make deps: please install:$$missing (tests that need kcat are skipped without it)" >&2; \
+	fi
+
+test: deps venv lint swift-test integration
+
+swift-test:
+	swift build --build-tests
+	swift test
+
+# Only the real-process tests, against the current debug build.
+integration: venv
+	$(VENV)/bin/pytest -q Tests/integration
+
+format:
+	swift format -i -r Sources Tests Package.swift
+
+lint:
+	@echo "swift format lint (strict): Sources Tests Package.swift"
+	swift format lint --strict -r Sources Tests Package.swift
+
+bench:
+	@if [ -f bench/run.sh ]; then bash bench/run.sh; else echo "bench/run.sh not present; nothing to run"; fi

@@ -1,0 +1,119 @@
+"""tern's own tools, through the Kafka-named wrappers in bin/ so Kafka tutorials' command lines work."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from conftest import REPO, TERN_BIN
+from support import consume_all, partition_count, unique_topic, wait_for
+
+BIN = REPO / "bin"
+
+
+def run(tool: str, *args: str, stdin: bytes | None = None, timeout_s: float = 60,
+        check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(BIN / f"kafka-{tool}.sh"), *args], input=stdin, capture_output=True,
+                          timeout=timeout_s)
+    if check:
+        assert done.returncode == 0, (f"kafka-{tool}.sh {' '.join(args)} exited {done.returncode}\n"
+                                      f"stdout: {done.stdout.decode()[-1500:]}\nstderr: {done.stderr.decode()[-1500:]}")
+    return done
+
+
+def topic_list(bootstrap: str) -> list[str]:
+    return run("topics", "--bootstrap-server", bootstrap, "--list").stdout.decode().splitlines()
+
+
+def test_kafka_topics_sh_creates_lists_describes_and_deletes_a_topic(shared_broker):
+    bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-topic")
+
+    run("topics", "--bootstrap-server", bootstrap, "--create", "--topic", topic,
+        "--partitions", "3", "--replication-factor", "1")
+    assert topic in topic_list(bootstrap)
+    assert partition_count(bootstrap, topic) == 3, "a Kafka client should see the 3 partitions too"
+
+    described = run("topics", "--bootstrap-server", bootstrap, "--describe", "--topic", topic).stdout.decode()
+    lines = described.splitlines()
+    assert len(lines) == 4, described
+    assert re.fullmatch(rf"Topic: {re.escape(topic)}\tTopicId: \S+\tPartitionCount: 3\tReplicationFactor: 1"
+                        rf"\tConfigs:.*", lines[0]), lines[0]
+    for partition, line in enumerate(lines[1:]):
+        assert re.fullmatch(rf"\tTopic: {re.escape(topic)}\tPartition: {partition}\tLeader: 0\tReplicas: 0"
+                            rf"\tIsr: 0(\t.*)?", line), line
+    everything = run("topics", "--bootstrap-server", bootstrap, "--describe").stdout.decode()
+    assert f"Topic: {topic}\tTopicId: " in everything, "--describe without --topic should include every topic"
+
+    run("topics", "--bootstrap-server", bootstrap, "--delete", "--topic", topic)
+    wait_for(lambda: topic not in topic_list(bootstrap), what=f"{topic} gone from --list")
+    assert partition_count(bootstrap, topic) == 0
+
+
+def test_kafka_topics_sh_refuses_to_create_an_existing_topic_and_says_so(shared_broker):
+    bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-dup")
+    create = ["--bootstrap-server", bootstrap, "--create", "--topic", topic, "--partitions", "1",
+              "--replication-factor", "1"]
+    run("topics", *create)
+
+    again = run("topics", *create, check=False)
+
+    assert again.returncode != 0
+    assert "already exists" in (again.stdout + again.stderr).decode().lower()
+
+
+def test_console_producer_lines_come_back_from_console_consumer_in_order(shared_broker):
+    bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-lines")
+    run("topics", "--bootstrap-server", bootstrap, "--create", "--topic", topic, "--partitions", "1",
+        "--replication-factor", "1")
+    lines = [f"line {i} with spaces, punctuation: and unicode \u00e9\u2713" for i in range(1_000)]
+
+    run("console-producer", "--bootstrap-server", bootstrap, "--topic", topic,
+        stdin="".join(f"{line}\n" for line in lines).encode())
+    out = run("console-consumer", "--bootstrap-server", bootstrap, "--topic", topic, "--from-beginning",
+              "--max-messages", str(len(lines)), "--timeout-ms", "20000").stdout.decode()
+
+    assert out.splitlines() == lines
+    stored = consume_all(bootstrap, topic)[0]
+    assert [(r.key, r.value) for r in stored] == [(None, line.encode()) for line in lines]
+
+
+def test_console_tools_parse_and_print_keys(shared_broker):
+    bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-keys")
+    run("topics", "--bootstrap-server", bootstrap, "--create", "--topic", topic, "--partitions", "1",
+        "--replication-factor", "1")
+    pairs = [(f"user{i % 5}", f"event {i}: a:b") for i in range(50)]  # only the first ':' separates
+
+    run("console-producer", "--bootstrap-server", bootstrap, "--topic", topic,
+        "--property", "parse.key=true", "--property", "key.separator=:",
+        stdin="".join(f"{k}:{v}\n" for k, v in pairs).encode())
+    out = run("console-consumer", "--bootstrap-server", bootstrap, "--topic", topic, "--from-beginning",
+              "--max-messages", str(len(pairs)), "--timeout-ms", "20000",
+              "--property", "print.key=true").stdout.decode()
+
+    assert out.splitlines() == [f"{k}\t{v}" for k, v in pairs]
+    stored = consume_all(bootstrap, topic)[0]
+    assert [(r.key, r.value) for r in stored] == [(k.encode(), v.encode()) for k, v in pairs]
+
+
+def test_console_consumer_timeout_ms_ends_it_after_the_last_message(shared_broker):
+    bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-timeout")
+    run("console-producer", "--bootstrap-server", bootstrap, "--topic", topic,
+        stdin=b"".join(f"m{i}\n".encode() for i in range(10)))
+
+    done = run("console-consumer", "--bootstrap-server", bootstrap, "--topic", topic, "--from-beginning",
+               "--timeout-ms", "3000", timeout_s=30, check=False)
+
+    assert sorted(done.stdout.decode().splitlines()) == sorted(f"m{i}" for i in range(10))
+
+
+def test_kafka_server_start_sh_execs_tern_which_serves_and_exits_0_on_sigterm(broker_factory):
+    broker = broker_factory(command=[str(BIN / "kafka-server-start.sh")])
+
+    assert os.readlink(f"/proc/{broker.pid}/exe") == str(TERN_BIN.resolve()), \
+        "the wrapper should exec tern, so signals reach the broker itself"
+    topic = unique_topic("via-wrapper")
+    run("topics", "--bootstrap-server", broker.bootstrap, "--create", "--topic", topic, "--partitions", "2",
+        "--replication-factor", "1")
+    assert topic in topic_list(broker.bootstrap)
+    assert broker.stop() == 0

@@ -1,0 +1,122 @@
+"""confluent-kafka (librdkafka 2.x, flexible protocol versions) against a real tern broker."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from support import (
+    Rec,
+    assert_keys_stick_to_one_partition,
+    assert_read_back_in_send_order,
+    assert_stored_compressed,
+    consume_all,
+    create_topic,
+    partition_count,
+    produce,
+    unique_topic,
+    wait_for,
+)
+
+CODECS = ["gzip", "snappy", "lz4", "zstd"]
+
+
+def test_confluent_10000_keyed_messages_read_back_in_send_order_per_partition(shared_broker):
+    topic = unique_topic("ck-keyed")
+    create_topic(shared_broker.bootstrap, topic, 3)
+    sent = [(f"k{i % 50}".encode(), f"v{i}".encode()) for i in range(10_000)]
+
+    acked = produce(shared_broker.bootstrap, topic, sent)
+    got = consume_all(shared_broker.bootstrap, topic)
+
+    assert_read_back_in_send_order(sent, acked, got)
+    assert_keys_stick_to_one_partition(got)
+    assert all(got[p] for p in range(3)), "50 keys should have landed in all 3 partitions"
+
+
+def test_confluent_headers_null_key_and_empty_versus_null_value_round_trip(shared_broker):
+    topic = unique_topic("ck-shapes")
+    create_topic(shared_broker.bootstrap, topic, 1)
+    headers = [("trace-id", b"abc123"), ("empty", b""), ("null", None), ("trace-id", b"second")]
+    sent = [(None, b"no key"), (b"empty-value", b""), (b"null-value", None), (b"with-headers", b"payload", headers)]
+    produce(shared_broker.bootstrap, topic, sent)
+
+    got = consume_all(shared_broker.bootstrap, topic)[0]
+
+    assert got == [
+        Rec(0, 0, None, b"no key"),
+        Rec(0, 1, b"empty-value", b""),
+        Rec(0, 2, b"null-value", None),
+        Rec(0, 3, b"with-headers", b"payload", tuple(headers)),
+    ]
+
+
+def test_confluent_1mib_value_round_trips_when_broker_message_max_bytes_is_raised(broker_factory):
+    broker = broker_factory(message_max_bytes=2_000_000)
+    topic = unique_topic("ck-big")
+    create_topic(broker.bootstrap, topic, 1)
+    big = os.urandom(1 << 20)
+
+    acked = produce(broker.bootstrap, topic, [(b"big", big), (b"after", b"small")], **{"message.max.bytes": 2_000_000})
+    got = consume_all(broker.bootstrap, topic)[0]
+
+    assert acked == [(0, 0), (0, 1)]
+    assert [(r.key, len(r.value)) for r in got] == [(b"big", len(big)), (b"after", 5)]
+    assert got[0].value == big, "1 MiB value came back with different bytes"
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_confluent_compressed_batches_round_trip_and_are_stored_compressed(shared_broker, codec):
+    # librdkafka silently sends uncompressed batches when the broker's Produce range looks too old;
+    # the size on disk shows whether compression really happened.
+    topic = unique_topic(f"ck-{codec}")
+    create_topic(shared_broker.bootstrap, topic, 3)
+    sent = [(f"k{i % 7}".encode(), f"{i:06d}".encode() + b"x" * 500) for i in range(2_000)]
+
+    acked = produce(shared_broker.bootstrap, topic, sent, **{"compression.type": codec, "linger.ms": 50})
+    got = consume_all(shared_broker.bootstrap, topic)
+
+    assert_read_back_in_send_order(sent, acked, got)
+    assert_stored_compressed(shared_broker.log_dir, topic, sum(len(v) for _, v in sent), codec)
+
+
+def test_confluent_idempotent_producer_delivers_10000_messages_exactly_once_in_order(shared_broker):
+    topic = unique_topic("ck-idempotent")
+    create_topic(shared_broker.bootstrap, topic, 3)
+    sent = [(f"k{i % 50}".encode(), f"v{i}".encode()) for i in range(10_000)]
+
+    acked = produce(shared_broker.bootstrap, topic, sent, **{"enable.idempotence": True})
+    got = consume_all(shared_broker.bootstrap, topic)
+
+    copies = Counter(r.value for recs in got.values() for r in recs)
+    duplicated = [v for v, n in copies.items() if n > 1]
+    assert not duplicated, f"{len(duplicated)} values stored more than once, e.g. {duplicated[:3]}"
+    assert set(copies) == {v for _, v in sent}
+    assert_read_back_in_send_order(sent, acked, got)
+
+
+def test_confluent_admin_creates_lists_and_deletes_topics(shared_broker):
+    admin = AdminClient({"bootstrap.servers": shared_broker.bootstrap})
+    topic = unique_topic("ck-admin")
+
+    admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])[topic].result(timeout=30)
+    wait_for(lambda: partition_count(shared_broker.bootstrap, topic) == 4, what=f"{topic} in metadata")
+
+    meta = admin.list_topics(timeout=10)
+    partitions = meta.topics[topic].partitions
+    assert sorted(partitions) == [0, 1, 2, 3]
+    for p in partitions.values():
+        assert (p.leader, list(p.replicas), list(p.isrs)) == (0, [0], [0]), f"partition {p.id}"
+    assert [b.id for b in meta.brokers.values()] == [0]
+    assert meta.brokers[0].port == shared_broker.port
+
+    with pytest.raises(KafkaException) as again:
+        admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])[topic].result(timeout=30)
+    assert again.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+
+    admin.delete_topics([topic], operation_timeout=10)[topic].result(timeout=30)
+    wait_for(lambda: topic not in admin.list_topics(timeout=10).topics, what=f"{topic} gone from metadata")
