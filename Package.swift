@@ -15,6 +15,8 @@ let package = Package(
     targets: [
         // Hardware CRC-32C (SSE4.2 / ARMv8 CRC) with a portable fallback; the toolchain's clang builds it.
         .target(name: "CCRC32C"),
+        // Pure KRaft-style consensus: no clock, sockets or files (the shell hands them in).
+        .target(name: "Raft"),
         .target(
             name: "KafkaProtocol",
             dependencies: [
@@ -68,7 +70,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"], resources: [.copy("Captured")]),
+        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"], exclude: ["Captured"]),
+        .testTarget(name: "RaftTests", dependencies: ["Raft"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "KafkaProtocol"]),
         .testTarget(
             name: "ServerTests",

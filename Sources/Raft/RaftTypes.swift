@@ -1,0 +1,126 @@
+/// One entry of the replicated log. `payload` is opaque to Raft (metadata records above it).
+public struct LogEntry: Equatable, Sendable {
+    public var epoch: Int32
+    public var payload: [UInt8]
+
+    public init(epoch: Int32, payload: [UInt8]) {
+        self.epoch = epoch
+        self.payload = payload
+    }
+
+    /// The first entry a new leader writes in its epoch (KRaft's LeaderChange control record):
+    /// committing it commits everything before it (Raft §5.4.2: a leader commits only entries
+    /// of its own epoch by counting replicas).
+    public static func leaderChange(epoch: Int32, leader: Int32) -> LogEntry {
+        LogEntry(epoch: epoch, payload: [0xFF] + withUnsafeBytes(of: leader.bigEndian, Array.init))
+    }
+
+    public var isLeaderChange: Bool { payload.count == 5 && payload[0] == 0xFF }
+}
+
+/// The state a voter must not forget across restarts (KIP-595's quorum-state file): written
+/// before any message that depends on it is sent.
+public struct QuorumState: Equatable, Sendable {
+    public var epoch: Int32
+    public var votedFor: Int32?
+    public var leaderId: Int32?
+
+    public init(epoch: Int32 = 0, votedFor: Int32? = nil, leaderId: Int32? = nil) {
+        self.epoch = epoch
+        self.votedFor = votedFor
+        self.leaderId = leaderId
+    }
+}
+
+public struct VoteRequest: Equatable, Sendable {
+    /// The epoch the candidate stands in (for a pre-vote, the epoch it would stand in).
+    public var candidateEpoch: Int32
+    public var candidateId: Int32
+    public var lastOffsetEpoch: Int32
+    /// Log end offset (one past the last entry).
+    public var lastOffset: Int64
+    public var preVote: Bool
+}
+
+public struct VoteResponse: Equatable, Sendable {
+    public var epoch: Int32
+    public var granted: Bool
+    public var preVote: Bool
+    public var leaderId: Int32?
+}
+
+public struct FetchRequest: Equatable, Sendable {
+    public var epoch: Int32
+    public var replicaId: Int32
+    public var fetchOffset: Int64
+    public var lastFetchedEpoch: Int32
+}
+
+public struct FetchResponse: Equatable, Sendable {
+    public enum Outcome: Equatable, Sendable {
+        /// Entries starting at the requested offset (possibly none).
+        case entries([LogEntry])
+        /// The follower's log diverges: truncate to at most `endOffset`, then fetch again.
+        case diverging(epoch: Int32, endOffset: Int64)
+        /// The request's epoch is stale or the receiver is not the leader.
+        case fenced
+    }
+
+    public var epoch: Int32
+    public var leaderId: Int32?
+    public var highWatermark: Int64
+    public var fetchOffset: Int64
+    public var outcome: Outcome
+}
+
+/// Messages between voters. They map onto Kafka's Vote, BeginQuorumEpoch, EndQuorumEpoch and
+/// Fetch RPCs on the CONTROLLER listener.
+public enum RaftMessage: Equatable, Sendable {
+    case vote(VoteRequest)
+    case voteResponse(VoteResponse)
+    case beginQuorumEpoch(epoch: Int32, leaderId: Int32)
+    case endQuorumEpoch(epoch: Int32, leaderId: Int32)
+    case fetch(FetchRequest)
+    case fetchResponse(FetchResponse)
+
+    /// The epoch the sender was in when it sent this.
+    public var epoch: Int32 {
+        switch self {
+        case .vote(let v): return v.candidateEpoch
+        case .voteResponse(let v): return v.epoch
+        case .beginQuorumEpoch(let e, _), .endQuorumEpoch(let e, _): return e
+        case .fetch(let f): return f.epoch
+        case .fetchResponse(let f): return f.epoch
+        }
+    }
+}
+
+/// What the shell must do, in order. `persist` and `append`/`truncate` are durable before any
+/// later `send` in the same list is sent.
+public enum RaftAction: Equatable, Sendable {
+    case persist(QuorumState)
+    /// Write entries at `offset` (the log's end after any truncate before it).
+    case append(offset: Int64, entries: [LogEntry])
+    /// Drop every entry at or after `offset`.
+    case truncate(offset: Int64)
+    case send(to: Int32, RaftMessage)
+    /// Entries below `highWatermark` are committed: apply them.
+    case commit(highWatermark: Int64)
+    case becameLeader(epoch: Int32)
+    case lostLeadership(epoch: Int32)
+}
+
+public struct RaftConfig: Sendable {
+    /// A follower that hears nothing from its leader for this long starts an election.
+    public var fetchTimeoutMs: Int64 = 2000
+    /// Candidates wait a random time in [electionTimeoutMs, 2 * electionTimeoutMs).
+    public var electionTimeoutMs: Int64 = 1000
+    /// Retry a request that got no answer after this long.
+    public var requestTimeoutMs: Int64 = 500
+    /// Pause between fetches that returned nothing (the leader also long-polls).
+    public var fetchBackoffMs: Int64 = 50
+    /// Most entries in one fetch answer.
+    public var maxFetchEntries = 64
+
+    public init() {}
+}

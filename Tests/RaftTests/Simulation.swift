@@ -1,0 +1,314 @@
+import Raft
+
+/// A seeded, deterministic world of Raft voters: a network that drops, delays (and so reorders)
+/// and duplicates messages, partitions, crashes that lose unflushed data, and restarts. After
+/// every step the safety invariants are checked; a violation names the seed that reproduces it.
+struct Simulation {
+    struct Fault: Error, CustomStringConvertible {
+        var seed: UInt64
+        var step: Int
+        var what: String
+        var description: String {
+            "seed \(seed) step \(step): \(what)  (rerun: RAFT_SEED=\(seed) swift test --filter RaftSimulationTests)"
+        }
+    }
+
+    struct Options {
+        var nodes = 3
+        var dropRate = 0.05
+        var duplicateRate = 0.02
+        var maxDelayMs: Int64 = 30
+        var crashEveryMs: Int64 = 1500
+        var partitionEveryMs: Int64 = 2000
+        var durationMs: Int64 = 12_000
+        var proposeEveryMs: Int64 = 40
+    }
+
+    struct Node {
+        var raft: RaftNode?
+        /// What survives a crash: the quorum state and the flushed prefix of the log.
+        var durableState = QuorumState()
+        var durableLog: [LogEntry] = []
+        /// The log as written (page cache); lost past `durableLog` on a crash.
+        var volatileLog: [LogEntry] = []
+        var highWatermark: Int64 = 0
+        var restartAtMs: Int64?
+    }
+
+    struct Message {
+        var deliverAtMs: Int64
+        var sequence: Int
+        var from: Int32
+        var to: Int32
+        var message: RaftMessage
+    }
+
+    let seed: UInt64
+    let options: Options
+    var rng: SimRandom
+    var nowMs: Int64 = 0
+    var step = 0
+    var nodes: [Int32: Node] = [:]
+    var network: [Message] = []
+    var sequence = 0
+    /// Pairs of nodes that cannot reach each other, until `healAtMs`.
+    var cut: Set<[Int32]> = []
+    var healAtMs: Int64 = 0
+    var leaders: [Int32: Int32] = [:]
+    var committed: [LogEntry] = []
+    var proposed = 0
+    let config: RaftConfig
+
+    init(seed: UInt64, options: Options) {
+        self.seed = seed
+        self.options = options
+        rng = SimRandom(seed: seed)
+        var c = RaftConfig()
+        c.fetchTimeoutMs = 600
+        c.electionTimeoutMs = 300
+        c.requestTimeoutMs = 150
+        c.fetchBackoffMs = 20
+        config = c
+        let ids = (0..<Int32(options.nodes)).map { $0 }
+        for id in ids {
+            var n = Node()
+            n.raft = RaftNode(
+                id: id, voters: ids, state: QuorumState(), log: RaftLog(), config: c, seed: seed &+ UInt64(id), nowMs: 0
+            )
+            nodes[id] = n
+        }
+    }
+
+    var ids: [Int32] { nodes.keys.sorted() }
+    var majority: Int { options.nodes / 2 + 1 }
+
+    func fault(_ what: String) -> Fault { Fault(seed: seed, step: step, what: what) }
+
+    // MARK: - Running
+
+    mutating func run() throws {
+        var nextCrash = options.crashEveryMs
+        var nextPartition = options.partitionEveryMs
+        var nextPropose: Int64 = 0
+        var nextFlush: Int64 = 0
+        while nowMs < options.durationMs {
+            step += 1
+            // Faults on a schedule with jitter; none in the last third so liveness can be checked.
+            let calm = nowMs > options.durationMs * 2 / 3
+            if !calm && nowMs >= nextCrash {
+                crashRandomNode()
+                nextCrash = nowMs + options.crashEveryMs / 2 + Int64(rng.below(Int(options.crashEveryMs)))
+            }
+            if !calm && nowMs >= nextPartition {
+                partitionRandomly()
+                nextPartition = nowMs + options.partitionEveryMs / 2 + Int64(rng.below(Int(options.partitionEveryMs)))
+            }
+            if nowMs >= healAtMs { cut = [] }
+            for id in ids where nodes[id]!.raft == nil && nodes[id]!.restartAtMs.map({ nowMs >= $0 }) == true {
+                restart(id)
+            }
+            if nowMs >= nextPropose {
+                try proposeAtLeader()
+                nextPropose = nowMs + options.proposeEveryMs
+            }
+            if nowMs >= nextFlush {
+                try flushAll()
+                nextFlush = nowMs + 10 + Int64(rng.below(20))
+            }
+            try deliverDueMessages()
+            for id in ids where nodes[id]!.raft != nil {
+                let actions = nodes[id]!.raft!.tick(nowMs: nowMs)
+                try carryOut(actions, at: id)
+            }
+            try checkInvariants()
+            nowMs += 5
+        }
+        try checkLiveness()
+    }
+
+    mutating func crashRandomNode() {
+        let alive = ids.filter { nodes[$0]!.raft != nil }
+        guard alive.count > 0 else { return }
+        let victim = alive[rng.below(alive.count)]
+        var n = nodes[victim]!
+        n.raft = nil
+        n.volatileLog = n.durableLog  // unflushed writes are gone
+        n.restartAtMs = nowMs + 100 + Int64(rng.below(800))
+        nodes[victim] = n
+        network.removeAll { $0.to == victim }
+    }
+
+    mutating func restart(_ id: Int32) {
+        var n = nodes[id]!
+        n.raft = RaftNode(
+            id: id, voters: ids, state: n.durableState, log: RaftLog(entries: n.durableLog), config: config,
+            seed: seed &+ UInt64(id) &+ UInt64(step), nowMs: nowMs)
+        n.volatileLog = n.durableLog
+        n.highWatermark = 0
+        n.restartAtMs = nil
+        nodes[id] = n
+    }
+
+    mutating func partitionRandomly() {
+        cut = []
+        let shuffled = ids.shuffled(using: &rng)
+        let side = 1 + rng.below(max(1, ids.count - 1))
+        let a = Set(shuffled.prefix(side))
+        for x in ids {
+            for y in ids where x < y && a.contains(x) != a.contains(y) { cut.insert([x, y]) }
+        }
+        healAtMs = nowMs + 200 + Int64(rng.below(1500))
+    }
+
+    func reachable(_ a: Int32, _ b: Int32) -> Bool { !cut.contains([min(a, b), max(a, b)]) }
+
+    mutating func send(_ message: RaftMessage, from: Int32, to: Int32) {
+        if rng.chance(options.dropRate) || !reachable(from, to) { return }
+        let copies = rng.chance(options.duplicateRate) ? 2 : 1
+        for _ in 0..<copies {
+            sequence += 1
+            network.append(
+                Message(
+                    deliverAtMs: nowMs + 1 + Int64(rng.below(Int(options.maxDelayMs))), sequence: sequence, from: from,
+                    to: to, message: message))
+        }
+    }
+
+    mutating func deliverDueMessages() throws {
+        let due = network.filter { $0.deliverAtMs <= nowMs }.sorted {
+            ($0.deliverAtMs, $0.sequence) < ($1.deliverAtMs, $1.sequence)
+        }
+        network.removeAll { $0.deliverAtMs <= nowMs }
+        for m in due where nodes[m.to]!.raft != nil && reachable(m.from, m.to) {
+            let actions = nodes[m.to]!.raft!.receive(m.message, from: m.from, nowMs: nowMs)
+            try carryOut(actions, at: m.to)
+        }
+    }
+
+    mutating func proposeAtLeader() throws {
+        for id in ids where nodes[id]!.raft?.isLeader == true {
+            proposed += 1
+            let payload = Array("p\(proposed)@\(id)".utf8)
+            if let (_, actions) = nodes[id]!.raft!.propose([payload]) { try carryOut(actions, at: id) }
+        }
+    }
+
+    mutating func flushAll() throws {
+        for id in ids where nodes[id]!.raft != nil {
+            nodes[id]!.durableLog = nodes[id]!.volatileLog
+            let actions = nodes[id]!.raft!.flushed(upTo: Int64(nodes[id]!.volatileLog.count))
+            try carryOut(actions, at: id)
+        }
+    }
+
+    /// Applies actions in order. A `send` makes earlier appends durable first: that is the
+    /// contract the shell keeps (fsync before answering).
+    mutating func carryOut(_ actions: [RaftAction], at id: Int32) throws {
+        for action in actions {
+            switch action {
+            case .persist(let state):
+                nodes[id]!.durableState = state
+            case .append(let offset, let entries):
+                guard offset == Int64(nodes[id]!.volatileLog.count) else {
+                    throw fault("node \(id) appended at \(offset) but its log ends at \(nodes[id]!.volatileLog.count)")
+                }
+                nodes[id]!.volatileLog += entries
+            case .truncate(let offset):
+                if offset < Int64(committed.count) && offset < nodes[id]!.highWatermark {
+                    throw fault(
+                        "node \(id) truncated to \(offset), below its high watermark \(nodes[id]!.highWatermark)")
+                }
+                nodes[id]!.volatileLog = Array(nodes[id]!.volatileLog.prefix(Int(offset)))
+                nodes[id]!.durableLog = Array(nodes[id]!.durableLog.prefix(Int(offset)))
+            case .send(let to, let message):
+                if nodes[id]!.raft?.isLeader != true { nodes[id]!.durableLog = nodes[id]!.volatileLog }
+                send(message, from: id, to: to)
+            case .commit(let hw):
+                try commit(hw, at: id)
+            case .becameLeader(let epoch):
+                if let other = leaders[epoch], other != id {
+                    throw fault("two leaders in epoch \(epoch): \(other) and \(id)")
+                }
+                leaders[epoch] = id
+            case .lostLeadership:
+                break
+            }
+        }
+    }
+
+    mutating func commit(_ hw: Int64, at id: Int32) throws {
+        var n = nodes[id]!
+        guard hw >= n.highWatermark else {
+            throw fault("node \(id) high watermark went back from \(n.highWatermark) to \(hw)")
+        }
+        guard hw <= Int64(n.volatileLog.count) else {
+            throw fault("node \(id) committed \(hw) past its log end \(n.volatileLog.count)")
+        }
+        for offset in 0..<Int(hw) {
+            let entry = n.volatileLog[offset]
+            if offset < committed.count {
+                if committed[offset] != entry {
+                    throw fault("node \(id) committed a different entry at offset \(offset) than was committed before")
+                }
+            } else {
+                committed.append(entry)
+            }
+        }
+        n.highWatermark = hw
+        nodes[id] = n
+    }
+
+    /// Every committed entry is held, durably, by a majority: no crash of a minority can lose it.
+    func checkInvariants() throws {
+        guard step % 20 == 0 else { return }
+        for offset in 0..<committed.count {
+            let holders = ids.filter { id in
+                let log = nodes[id]!.durableLog
+                return offset < log.count && log[offset] == committed[offset]
+            }.count
+            if holders < majority { throw fault("committed offset \(offset) is held by only \(holders) durable logs") }
+        }
+    }
+
+    mutating func checkLiveness() throws {
+        cut = []
+        for id in ids where nodes[id]!.raft == nil { restart(id) }
+        let before = committed.count
+        let deadline = nowMs + 10_000
+        while nowMs < deadline {
+            step += 1
+            try deliverDueMessages()
+            for id in ids {
+                let actions = nodes[id]!.raft!.tick(nowMs: nowMs)
+                try carryOut(actions, at: id)
+            }
+            if step % 8 == 0 { try proposeAtLeader() }
+            if step % 4 == 0 { try flushAll() }
+            nowMs += 5
+            if committed.count > before + 5
+                && ids.allSatisfy({ nodes[$0]!.highWatermark == Int64(committed.count) || nodes[$0]!.raft!.isLeader })
+            {
+                break
+            }
+        }
+        guard committed.count > before else {
+            throw fault(
+                "no progress in 10 s after all faults healed (roles: \(ids.map { "\($0):\(nodes[$0]!.raft!.role)" }))")
+        }
+        try checkInvariants()
+    }
+}
+
+struct SimRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x2545_F491_4F6C_DD1D &+ 1 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
+    mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
+}
