@@ -24,6 +24,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Cluster metadata records, the image they fold into, and the controller's pure decisions.
+        .target(
+            name: "Metadata",
+            dependencies: [
+                "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "Storage",
             dependencies: [
@@ -71,7 +79,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"], exclude: ["Captured"]),
-        .testTarget(name: "RaftTests", dependencies: ["Raft"]),
+        .testTarget(name: "RaftTests", dependencies: ["Raft", "Metadata", "KafkaProtocol"]),
+        .testTarget(name: "MetadataTests", dependencies: ["Metadata", "KafkaProtocol"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "KafkaProtocol"]),
         .testTarget(
             name: "ServerTests",

@@ -1,3 +1,5 @@
+import KafkaProtocol
+import Metadata
 import Raft
 
 /// A seeded, deterministic world of Raft voters: a network that drops, delays (and so reorders)
@@ -33,6 +35,12 @@ struct Simulation {
         var volatileLog: [LogEntry] = []
         var highWatermark: Int64 = 0
         var restartAtMs: Int64?
+        /// The image of the committed entries, folded as they commit.
+        var image = MetadataImage()
+        var imageApplied = 0
+        /// The image of the whole log (committed or not), from which a leader decides.
+        var speculative = MetadataImage()
+        var speculativeApplied = 0
     }
 
     struct Message {
@@ -58,6 +66,9 @@ struct Simulation {
     var committed: [LogEntry] = []
     var proposed = 0
     let config: RaftConfig
+    /// The committed image at each high watermark any node reached: every other node that
+    /// reaches the same offset must hold an equal image.
+    var referenceImages: [Int: MetadataImage] = [:]
 
     init(seed: UInt64, options: Options) {
         self.seed = seed
@@ -97,6 +108,7 @@ struct Simulation {
             let calm = nowMs > options.durationMs * 2 / 3
             if !calm && nowMs >= nextCrash {
                 crashRandomNode()
+                try checkMajorityHolds()
                 nextCrash = nowMs + options.crashEveryMs / 2 + Int64(rng.below(Int(options.crashEveryMs)))
             }
             if !calm && nowMs >= nextPartition {
@@ -146,6 +158,10 @@ struct Simulation {
         n.volatileLog = n.durableLog
         n.highWatermark = 0
         n.restartAtMs = nil
+        n.image = MetadataImage()
+        n.imageApplied = 0
+        n.speculative = MetadataImage()
+        n.speculativeApplied = 0
         nodes[id] = n
     }
 
@@ -185,11 +201,57 @@ struct Simulation {
         }
     }
 
+    /// The leader decides one controller operation from the image of its whole log, as a
+    /// KRaft controller decides from its in-memory state, and proposes the records.
     mutating func proposeAtLeader() throws {
         for id in ids where nodes[id]!.raft?.isLeader == true {
             proposed += 1
-            let payload = Array("p\(proposed)@\(id)".utf8)
-            if let (_, actions) = nodes[id]!.raft!.propose([payload]) { try carryOut(actions, at: id) }
+            var n = nodes[id]!
+            let log = n.raft!.log.entries
+            if n.speculativeApplied > log.count {
+                n.speculative = MetadataImage()
+                n.speculativeApplied = 0
+            }
+            for offset in n.speculativeApplied..<log.count where !log[offset].isLeaderChange {
+                n.speculative.apply(try MetadataRecord.decode(log[offset].payload), at: Int64(offset))
+            }
+            n.speculativeApplied = log.count
+            nodes[id] = n
+            let records = decide(n.speculative)
+            if records.isEmpty { continue }
+            if let (_, actions) = nodes[id]!.raft!.propose(records.map { $0.encoded() }) {
+                try carryOut(actions, at: id)
+            }
+        }
+    }
+
+    mutating func decide(_ img: MetadataImage) -> [MetadataRecord] {
+        let brokers: [Int32] = [0, 1, 2, 3]
+        let b = brokers[rng.below(brokers.count)]
+        switch rng.below(6) {
+        case 0:
+            return ControllerDecisions.registerBroker(
+                img, .init(id: b, incarnation: KafkaUUID(high: seed, low: UInt64(proposed)), host: "h", port: 9092 + b))
+        case 1: return ControllerDecisions.unfenceBroker(img, id: b)
+        case 2: return ControllerDecisions.fenceBroker(img, id: b)
+        case 3:
+            let result = ControllerDecisions.createTopic(
+                img, name: "t\(rng.below(8))", partitions: Int32(1 + rng.below(3)),
+                replicationFactor: Int16(1 + rng.below(3)),
+                configs: [:], id: KafkaUUID(high: seed, low: UInt64(proposed)))
+            return (try? result.get()) ?? []
+        case 4:
+            guard let t = img.topics.values.sorted(by: { $0.name < $1.name }).first, let p = t.partitions[0],
+                p.leader >= 0
+            else { return [] }
+            let isr = p.replicas.filter { $0 == p.leader || rng.below(2) == 0 }
+            let result = ControllerDecisions.alterIsr(
+                img, topic: t.name, partition: 0, from: p.leader, leaderEpoch: p.leaderEpoch,
+                partitionEpoch: p.partitionEpoch, newIsr: isr)
+            return (try? result.get()) ?? []
+        default:
+            guard let name = img.topics.keys.sorted().first, rng.below(3) == 0 else { return [] }
+            return (try? ControllerDecisions.deleteTopic(img, name: name).get()) ?? []
         }
     }
 
@@ -214,6 +276,7 @@ struct Simulation {
                 }
                 nodes[id]!.volatileLog += entries
             case .truncate(let offset):
+                if Int(offset) < nodes[id]!.speculativeApplied { nodes[id]!.speculativeApplied = Int.max }
                 if offset < Int64(committed.count) && offset < nodes[id]!.highWatermark {
                     throw fault(
                         "node \(id) truncated to \(offset), below its high watermark \(nodes[id]!.highWatermark)")
@@ -244,7 +307,9 @@ struct Simulation {
         guard hw <= Int64(n.volatileLog.count) else {
             throw fault("node \(id) committed \(hw) past its log end \(n.volatileLog.count)")
         }
-        for offset in 0..<Int(hw) {
+        // Offsets below this node's previous high watermark were checked when it reached them
+        // (and truncating below a high watermark is itself a fault).
+        for offset in Int(n.highWatermark)..<Int(hw) {
             let entry = n.volatileLog[offset]
             if offset < committed.count {
                 if committed[offset] != entry {
@@ -255,12 +320,43 @@ struct Simulation {
             }
         }
         n.highWatermark = hw
+        // Fold the newly committed entries into this node's image and compare it with the
+        // image any other node had at the same offset.
+        for offset in n.imageApplied..<Int(hw) where !n.volatileLog[offset].isLeaderChange {
+            do {
+                n.image.apply(try MetadataRecord.decode(n.volatileLog[offset].payload), at: Int64(offset))
+            } catch {
+                throw fault("node \(id) cannot decode committed record at \(offset): \(error)")
+            }
+        }
+        n.imageApplied = Int(hw)
+        if let reference = referenceImages[Int(hw)] {
+            if reference != n.image {
+                throw fault("node \(id) image at committed offset \(hw) differs from another node's")
+            }
+        } else {
+            referenceImages[Int(hw)] = n.image
+        }
+        for t in n.image.topics.values {
+            for (index, p) in t.partitions where p.leader >= 0 {
+                if n.image.brokers[p.leader]?.fenced != false {
+                    throw fault("node \(id): fenced or unknown broker \(p.leader) leads \(t.name)-\(index)")
+                }
+                if !p.isr.contains(p.leader) {
+                    throw fault("node \(id): leader \(p.leader) of \(t.name)-\(index) not in ISR")
+                }
+            }
+        }
         nodes[id] = n
     }
 
-    /// Every committed entry is held, durably, by a majority: no crash of a minority can lose it.
     func checkInvariants() throws {
-        guard step % 20 == 0 else { return }
+        guard step % 100 == 0 else { return }
+        try checkMajorityHolds()
+    }
+
+    /// Every committed entry is held, durably, by a majority: no crash of a minority can lose it.
+    func checkMajorityHolds() throws {
         for offset in 0..<committed.count {
             let holders = ids.filter { id in
                 let log = nodes[id]!.durableLog

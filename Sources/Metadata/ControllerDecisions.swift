@@ -1,0 +1,186 @@
+import KafkaProtocol
+
+/// A refusal the controller gives back to the client, with Kafka's error code.
+public struct ControllerError: Error, Equatable, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { "\(code.name): \(message)" }
+}
+
+/// The controller's decisions as pure functions of the image: each returns the records to
+/// append, or why it refuses. Nothing here does I/O or reads a clock.
+public enum ControllerDecisions {
+    /// Replica lists for `count` new partitions over `brokers` (sorted live ids): partition p's
+    /// replicas are the `rf` brokers starting at `(start + p) % n`, so leaders rotate
+    /// (0,1,2 / 1,2,0 / 2,0,1 for start 0). `start` spreads leadership across topics.
+    public static func placement(brokers: [Int32], count: Int, replicationFactor rf: Int, start: Int) -> [[Int32]] {
+        let n = brokers.count
+        return (0..<count).map { p in (0..<rf).map { i in brokers[(start + p + i) % n] } }
+    }
+
+    public static func createTopic(
+        _ image: MetadataImage, name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String],
+        id: KafkaUUID
+    ) -> Result<[MetadataRecord], ControllerError> {
+        if image.topics[name] != nil {
+            return .failure(ControllerError(.topicAlreadyExists, "Topic '\(name)' already exists."))
+        }
+        guard partitions >= 1 else {
+            return .failure(ControllerError(.invalidPartitions, "Number of partitions must be larger than 0."))
+        }
+        guard replicationFactor >= 1 else {
+            return .failure(ControllerError(.invalidReplicationFactor, "Replication factor must be larger than 0."))
+        }
+        let live = image.liveBrokers
+        guard Int(replicationFactor) <= live.count else {
+            return .failure(
+                ControllerError(
+                    .invalidReplicationFactor,
+                    "Unable to replicate the partition \(replicationFactor) time(s): The target replication factor of \(replicationFactor) cannot be reached because only \(live.count) broker(s) are registered."
+                ))
+        }
+        let existing = image.topics.values.reduce(0) { $0 + $1.partitionCount }
+        let assignment = placement(
+            brokers: live, count: Int(partitions), replicationFactor: Int(replicationFactor),
+            start: existing % live.count)
+        var records: [MetadataRecord] = [.topic(name: name, id: id)]
+        for (p, replicas) in assignment.enumerated() {
+            records.append(
+                .partition(
+                    .init(topicId: id, partition: Int32(p), replicas: replicas, isr: replicas, leader: replicas[0])))
+        }
+        for (k, v) in configs.sorted(by: { $0.key < $1.key }) { records.append(.config(topic: name, key: k, value: v)) }
+        return .success(records)
+    }
+
+    public static func createPartitions(_ image: MetadataImage, name: String, count: Int32) -> Result<
+        [MetadataRecord], ControllerError
+    > {
+        guard let t = image.topics[name] else {
+            return .failure(ControllerError(.unknownTopicOrPartition, "Topic \(name) does not exist."))
+        }
+        guard count > t.partitionCount else {
+            return .failure(
+                ControllerError(
+                    .invalidPartitions,
+                    "Topic currently has \(t.partitionCount) partitions, \(count) would not be an increase."))
+        }
+        let live = image.liveBrokers
+        let rf = t.replicationFactor
+        guard rf <= live.count else {
+            return .failure(
+                ControllerError(
+                    .invalidReplicationFactor,
+                    "Replication factor \(rf) is larger than the \(live.count) live broker(s)."))
+        }
+        let assignment = placement(brokers: live, count: Int(count), replicationFactor: rf, start: 0)
+        return .success(
+            (t.partitionCount..<Int(count)).map { p in
+                .partition(
+                    .init(
+                        topicId: t.id, partition: Int32(p), replicas: assignment[p], isr: assignment[p],
+                        leader: assignment[p][0]))
+            })
+    }
+
+    public static func deleteTopic(_ image: MetadataImage, name: String) -> Result<[MetadataRecord], ControllerError> {
+        guard let t = image.topics[name] else {
+            return .failure(ControllerError(.unknownTopicOrPartition, "Topic \(name) does not exist."))
+        }
+        return .success([.removeTopic(id: t.id)])
+    }
+
+    /// The leader to choose for a partition: the first replica, in replica order, that is in
+    /// the ISR and live. Replica order keeps the preferred leader first.
+    public static func electLeader(_ p: MetadataImage.Partition, live: Set<Int32>, excluding: Int32? = nil) -> Int32? {
+        p.replicas.first { $0 != excluding && live.contains($0) && p.isr.contains($0) }
+    }
+
+    /// Registers a broker (at start-up, also after a restart). A registration leaves the broker
+    /// fenced until it has caught up, so a broker that was live is first fenced properly: the
+    /// partitions it led get new leaders before the registration lands.
+    public static func registerBroker(_ image: MetadataImage, _ registration: MetadataRecord.BrokerRegistration)
+        -> [MetadataRecord]
+    {
+        fenceBroker(image, id: registration.id) + [.registerBroker(registration)]
+    }
+
+    /// Fences a broker: every partition it led gets a new leader from the rest of its ISR, and it
+    /// leaves every ISR it was in, except where it is the last member (then the partition has no
+    /// leader, and the broker stays in the ISR so that its data is not forgotten).
+    public static func fenceBroker(_ image: MetadataImage, id: Int32) -> [MetadataRecord] {
+        guard let b = image.brokers[id], !b.fenced else { return [] }
+        var records: [MetadataRecord] = [.fenceBroker(id: id, epoch: b.epoch)]
+        let live = Set(image.liveBrokers).subtracting([id])
+        for t in image.topics.values.sorted(by: { $0.name < $1.name }) {
+            for (index, p) in t.partitions.sorted(by: { $0.key < $1.key }) where p.isr.contains(id) || p.leader == id {
+                let remaining = p.isr.filter { $0 != id }
+                let newIsr = remaining.isEmpty ? p.isr : remaining
+                var change = MetadataRecord.PartitionChange(topicId: t.id, partition: index)
+                if newIsr != p.isr { change.isr = newIsr }
+                if p.leader == id {
+                    change.leader =
+                        electLeader(
+                            MetadataImage.Partition(
+                                replicas: p.replicas, isr: newIsr, leader: -1, leaderEpoch: 0, partitionEpoch: 0),
+                            live: live) ?? -1
+                }
+                if change.isr != nil || change.leader != nil { records.append(.partitionChange(change)) }
+            }
+        }
+        return records
+    }
+
+    /// Unfences a broker and gives a leader to every leaderless partition it can lead.
+    public static func unfenceBroker(_ image: MetadataImage, id: Int32) -> [MetadataRecord] {
+        guard let b = image.brokers[id], b.fenced else { return [] }
+        var records: [MetadataRecord] = [.unfenceBroker(id: id, epoch: b.epoch)]
+        let live = Set(image.liveBrokers).union([id])
+        for t in image.topics.values.sorted(by: { $0.name < $1.name }) {
+            for (index, p) in t.partitions.sorted(by: { $0.key < $1.key }) where p.leader == -1 {
+                if let leader = electLeader(p, live: live) {
+                    records.append(.partitionChange(.init(topicId: t.id, partition: index, leader: leader)))
+                }
+            }
+        }
+        return records
+    }
+
+    /// A leader's request to change a partition's ISR (AlterPartition). Refused when it comes from
+    /// a broker that is not the current leader, carries a stale partition epoch, or names a
+    /// fenced broker or a non-replica.
+    public static func alterIsr(
+        _ image: MetadataImage, topic: String, partition: Int32, from leader: Int32, leaderEpoch: Int32,
+        partitionEpoch: Int32,
+        newIsr: [Int32]
+    ) -> Result<[MetadataRecord], ControllerError> {
+        guard let t = image.topics[topic], let p = t.partitions[partition] else {
+            return .failure(ControllerError(.unknownTopicOrPartition, "\(topic)-\(partition) does not exist."))
+        }
+        guard p.leader == leader, p.leaderEpoch == leaderEpoch else {
+            return .failure(
+                ControllerError(
+                    .fencedLeaderEpoch,
+                    "broker \(leader) at epoch \(leaderEpoch) does not lead \(topic)-\(partition) (leader \(p.leader), epoch \(p.leaderEpoch))."
+                ))
+        }
+        guard p.partitionEpoch == partitionEpoch else {
+            return .failure(
+                ControllerError(
+                    .invalidRequest, "stale partition epoch \(partitionEpoch); current is \(p.partitionEpoch)."))
+        }
+        let live = Set(image.liveBrokers)
+        guard newIsr.contains(leader), newIsr.allSatisfy({ p.replicas.contains($0) }),
+            newIsr.allSatisfy({ $0 == leader || live.contains($0) })
+        else {
+            return .failure(
+                ControllerError(
+                    .invalidRequest, "ISR \(newIsr) must contain the leader, only replicas, and no fenced broker."))
+        }
+        return .success([.partitionChange(.init(topicId: t.id, partition: partition, isr: newIsr))])
+    }
+}

@@ -1,0 +1,83 @@
+import KafkaProtocol
+
+/// The cluster as the committed metadata log describes it. Pure data: `apply` folds one record
+/// in; two nodes that applied the same records hold equal images.
+public struct MetadataImage: Equatable, Sendable {
+    public struct Broker: Equatable, Sendable {
+        public var id: Int32
+        public var incarnation: KafkaUUID
+        public var host: String
+        public var port: Int32
+        public var rack: String?
+        /// The log offset of its latest registration (Kafka's broker epoch).
+        public var epoch: Int64
+        public var fenced: Bool
+    }
+
+    public struct Partition: Equatable, Sendable {
+        public var replicas: [Int32]
+        public var isr: [Int32]
+        /// -1 when no replica can lead.
+        public var leader: Int32
+        public var leaderEpoch: Int32
+        public var partitionEpoch: Int32
+    }
+
+    public struct Topic: Equatable, Sendable {
+        public var name: String
+        public var id: KafkaUUID
+        public var partitions: [Int32: Partition]
+        public var configs: [String: String]
+
+        public var partitionCount: Int { partitions.count }
+        public var replicationFactor: Int { partitions[0]?.replicas.count ?? 0 }
+    }
+
+    public private(set) var brokers: [Int32: Broker] = [:]
+    public private(set) var topics: [String: Topic] = [:]
+    private var namesById: [KafkaUUID: String] = [:]
+    /// Offset of the last record applied (-1 before any).
+    public private(set) var offset: Int64 = -1
+
+    public init() {}
+
+    public func topic(id: KafkaUUID) -> Topic? { namesById[id].flatMap { topics[$0] } }
+
+    /// Brokers that may lead partitions: registered and not fenced.
+    public var liveBrokers: [Int32] { brokers.values.filter { !$0.fenced }.map(\.id).sorted() }
+
+    public mutating func apply(_ record: MetadataRecord, at offset: Int64) {
+        self.offset = offset
+        switch record {
+        case .registerBroker(let r):
+            // A registration (re-)fences the broker until it has caught up and is unfenced.
+            brokers[r.id] = Broker(
+                id: r.id, incarnation: r.incarnation, host: r.host, port: r.port, rack: r.rack, epoch: offset,
+                fenced: true)
+        case .fenceBroker(let id, _):
+            brokers[id]?.fenced = true
+        case .unfenceBroker(let id, _):
+            brokers[id]?.fenced = false
+        case .topic(let name, let id):
+            topics[name] = Topic(name: name, id: id, partitions: [:], configs: topics[name]?.configs ?? [:])
+            namesById[id] = name
+        case .partition(let p):
+            guard let name = namesById[p.topicId] else { return }
+            topics[name]?.partitions[p.partition] = Partition(
+                replicas: p.replicas, isr: p.isr, leader: p.leader, leaderEpoch: 0, partitionEpoch: 0)
+        case .partitionChange(let c):
+            guard let name = namesById[c.topicId], var p = topics[name]?.partitions[c.partition] else { return }
+            if let leader = c.leader, leader != p.leader {
+                p.leader = leader
+                p.leaderEpoch += 1
+            }
+            if let isr = c.isr { p.isr = isr }
+            p.partitionEpoch += 1
+            topics[name]?.partitions[c.partition] = p
+        case .removeTopic(let id):
+            if let name = namesById.removeValue(forKey: id) { topics[name] = nil }
+        case .config(let topic, let key, let value):
+            topics[topic]?.configs[key] = value
+        }
+    }
+}

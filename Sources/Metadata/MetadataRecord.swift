@@ -1,0 +1,173 @@
+import KafkaProtocol
+import NIOCore
+
+/// A change to the cluster's metadata, as written to the `__cluster_metadata` Raft log.
+/// Every node folds the committed records, in order, into the same ``MetadataImage``.
+public enum MetadataRecord: Equatable, Sendable {
+    case registerBroker(BrokerRegistration)
+    case fenceBroker(id: Int32, epoch: Int64)
+    case unfenceBroker(id: Int32, epoch: Int64)
+    case topic(name: String, id: KafkaUUID)
+    case partition(PartitionRecord)
+    case partitionChange(PartitionChange)
+    case removeTopic(id: KafkaUUID)
+    /// A topic config override; a nil value removes it.
+    case config(topic: String, key: String, value: String?)
+
+    public struct BrokerRegistration: Equatable, Sendable {
+        public var id: Int32
+        public var incarnation: KafkaUUID
+        public var host: String
+        public var port: Int32
+        public var rack: String?
+
+        public init(id: Int32, incarnation: KafkaUUID, host: String, port: Int32, rack: String? = nil) {
+            self.id = id
+            self.incarnation = incarnation
+            self.host = host
+            self.port = port
+            self.rack = rack
+        }
+    }
+
+    public struct PartitionRecord: Equatable, Sendable {
+        public var topicId: KafkaUUID
+        public var partition: Int32
+        public var replicas: [Int32]
+        public var isr: [Int32]
+        public var leader: Int32
+
+        public init(topicId: KafkaUUID, partition: Int32, replicas: [Int32], isr: [Int32], leader: Int32) {
+            self.topicId = topicId
+            self.partition = partition
+            self.replicas = replicas
+            self.isr = isr
+            self.leader = leader
+        }
+    }
+
+    /// A change of leader and/or ISR. A new leader starts a new leader epoch; any change starts
+    /// a new partition epoch (used to refuse stale AlterPartition requests).
+    public struct PartitionChange: Equatable, Sendable {
+        public var topicId: KafkaUUID
+        public var partition: Int32
+        public var leader: Int32?
+        public var isr: [Int32]?
+
+        public init(topicId: KafkaUUID, partition: Int32, leader: Int32? = nil, isr: [Int32]? = nil) {
+            self.topicId = topicId
+            self.partition = partition
+            self.leader = leader
+            self.isr = isr
+        }
+    }
+}
+
+extension MetadataRecord {
+    enum Kind: Int8 {
+        case registerBroker = 1, fenceBroker, unfenceBroker, topic, partition, partitionChange, removeTopic, config
+    }
+
+    /// Encodes the record as a type byte, a version byte (0) and its fields in Kafka's
+    /// compact encoding.
+    public func encoded() -> [UInt8] {
+        var w = KafkaWriter(flexible: true)
+        var copy = self
+        try! copy.serde(&w)
+        return Array(w.buffer.readableBytesView)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> MetadataRecord {
+        var b = ByteBufferAllocator().buffer(capacity: bytes.count)
+        b.writeBytes(bytes)
+        var r = KafkaReader(b, flexible: true)
+        var record = MetadataRecord.removeTopic(id: .zero)
+        try record.serde(&r)
+        guard r.remaining == 0 else { throw ProtocolError.invalidLength(field: "metadata record", value: r.remaining) }
+        return record
+    }
+
+    var kind: Kind {
+        switch self {
+        case .registerBroker: return .registerBroker
+        case .fenceBroker: return .fenceBroker
+        case .unfenceBroker: return .unfenceBroker
+        case .topic: return .topic
+        case .partition: return .partition
+        case .partitionChange: return .partitionChange
+        case .removeTopic: return .removeTopic
+        case .config: return .config
+        }
+    }
+
+    mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
+        var type = kind.rawValue
+        var version: Int8 = 0
+        try s.int8(&type)
+        try s.int8(&version)
+        guard let k = Kind(rawValue: type), version == 0 else {
+            throw ProtocolError.corruptRecords("unknown metadata record type \(type) version \(version)")
+        }
+        switch k {
+        case .registerBroker:
+            var r = BrokerRegistration(id: 0, incarnation: .zero, host: "", port: 0)
+            if case .registerBroker(let cur) = self { r = cur }
+            try s.int32(&r.id)
+            try s.uuid(&r.incarnation)
+            try s.string(&r.host, field: "host")
+            try s.int32(&r.port)
+            try s.nullableString(&r.rack, field: "rack")
+            self = .registerBroker(r)
+        case .fenceBroker, .unfenceBroker:
+            var id: Int32 = 0
+            var epoch: Int64 = 0
+            if case .fenceBroker(let i, let e) = self { (id, epoch) = (i, e) }
+            if case .unfenceBroker(let i, let e) = self { (id, epoch) = (i, e) }
+            try s.int32(&id)
+            try s.int64(&epoch)
+            self = k == .fenceBroker ? .fenceBroker(id: id, epoch: epoch) : .unfenceBroker(id: id, epoch: epoch)
+        case .topic:
+            var name = ""
+            var id = KafkaUUID.zero
+            if case .topic(let n, let i) = self { (name, id) = (n, i) }
+            try s.string(&name, field: "topic name")
+            try s.uuid(&id)
+            self = .topic(name: name, id: id)
+        case .partition:
+            var p = PartitionRecord(topicId: .zero, partition: 0, replicas: [], isr: [], leader: -1)
+            if case .partition(let cur) = self { p = cur }
+            try s.uuid(&p.topicId)
+            try s.int32(&p.partition)
+            try s.int32Array(&p.replicas, field: "replicas")
+            try s.int32Array(&p.isr, field: "isr")
+            try s.int32(&p.leader)
+            self = .partition(p)
+        case .partitionChange:
+            var c = PartitionChange(topicId: .zero, partition: 0)
+            if case .partitionChange(let cur) = self { c = cur }
+            try s.uuid(&c.topicId)
+            try s.int32(&c.partition)
+            var leader = c.leader ?? -2
+            try s.int32(&leader)
+            c.leader = leader == -2 ? nil : leader
+            var isr: [Int32]? = c.isr
+            try s.nullableArray(&isr, field: "isr") { s, e in try s.int32(&e) }
+            c.isr = isr
+            self = .partitionChange(c)
+        case .removeTopic:
+            var id = KafkaUUID.zero
+            if case .removeTopic(let i) = self { id = i }
+            try s.uuid(&id)
+            self = .removeTopic(id: id)
+        case .config:
+            var topic = ""
+            var key = ""
+            var value: String? = nil
+            if case .config(let t, let k2, let v) = self { (topic, key, value) = (t, k2, v) }
+            try s.string(&topic, field: "config topic")
+            try s.string(&key, field: "config key")
+            try s.nullableString(&value, field: "config value")
+            self = .config(topic: topic, key: key, value: value)
+        }
+    }
+}

@@ -1,0 +1,242 @@
+import KafkaProtocol
+import Metadata
+import Testing
+
+func image(brokers: [Int32], fenced: Set<Int32> = []) -> MetadataImage {
+    var img = MetadataImage()
+    var offset: Int64 = 0
+    for b in brokers {
+        img.apply(
+            .registerBroker(
+                .init(id: b, incarnation: KafkaUUID(high: 1, low: UInt64(b)), host: "localhost", port: 9092 + b)),
+            at: offset)
+        offset += 1
+        if !fenced.contains(b) {
+            img.apply(.unfenceBroker(id: b, epoch: offset - 1), at: offset)
+            offset += 1
+        }
+    }
+    return img
+}
+
+extension MetadataImage {
+    mutating func applyAll(_ records: [MetadataRecord]) {
+        for r in records { apply(r, at: offset + 1) }
+    }
+}
+
+@Suite struct MetadataRecordTests {
+    @Test func everyRecordKindRoundTrips() throws {
+        let id = KafkaUUID(high: 5, low: 6)
+        let records: [MetadataRecord] = [
+            .registerBroker(.init(id: 2, incarnation: id, host: "h", port: 9094, rack: "r")),
+            .registerBroker(.init(id: 2, incarnation: id, host: "h", port: 9094, rack: nil)),
+            .fenceBroker(id: 1, epoch: 77), .unfenceBroker(id: 1, epoch: 78), .topic(name: "purchases", id: id),
+            .partition(.init(topicId: id, partition: 2, replicas: [2, 0, 1], isr: [2, 0], leader: 2)),
+            .partitionChange(.init(topicId: id, partition: 2, leader: 0, isr: nil)),
+            .partitionChange(.init(topicId: id, partition: 2, leader: nil, isr: [0])),
+            .partitionChange(.init(topicId: id, partition: 1, leader: -1, isr: [1])),
+            .removeTopic(id: id), .config(topic: "t", key: "retention.ms", value: "1"),
+            .config(topic: "t", key: "k", value: nil),
+        ]
+        for r in records { #expect(try MetadataRecord.decode(r.encoded()) == r) }
+    }
+
+    @Test func truncatedOrUnknownRecordsThrow() {
+        let bytes = MetadataRecord.topic(name: "t", id: .zero).encoded()
+        for cut in 0..<bytes.count {
+            #expect(throws: (any Error).self) { try MetadataRecord.decode(Array(bytes.prefix(cut))) }
+        }
+        #expect(throws: (any Error).self) { try MetadataRecord.decode([99, 0]) }
+    }
+}
+
+@Suite struct ControllerDecisionTests {
+    @Test func placementRotatesLeadersAsKafkaDescribeShows() {
+        let p = ControllerDecisions.placement(brokers: [0, 1, 2], count: 3, replicationFactor: 3, start: 0)
+        #expect(p == [[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+        let spread = ControllerDecisions.placement(brokers: [0, 1, 2], count: 6, replicationFactor: 2, start: 1)
+        #expect(Dictionary(grouping: spread.map { $0[0] }, by: { $0 }).mapValues(\.count) == [0: 2, 1: 2, 2: 2])
+    }
+
+    @Test func replicationFactorAboveLiveBrokersSaysHowManyAreLive() {
+        let img = image(brokers: [0, 1, 2], fenced: [2])
+        guard
+            case .failure(let e) = ControllerDecisions.createTopic(
+                img, name: "t", partitions: 3, replicationFactor: 3, configs: [:], id: .zero)
+        else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(e.code == .invalidReplicationFactor)
+        #expect(e.message.contains("only 2 broker(s)"))
+    }
+
+    @Test func createdTopicIsInTheImageWithFullIsr() throws {
+        var img = image(brokers: [0, 1, 2])
+        let id = KafkaUUID(high: 9, low: 9)
+        img.applyAll(
+            try ControllerDecisions.createTopic(
+                img, name: "purchases", partitions: 3, replicationFactor: 3, configs: ["retention.ms": "5"], id: id
+            ).get())
+        let t = try #require(img.topics["purchases"])
+        #expect(t.partitionCount == 3)
+        #expect(t.partitions[1]?.isr == t.partitions[1]?.replicas)
+        #expect(t.configs == ["retention.ms": "5"])
+        #expect(img.topic(id: id)?.name == "purchases")
+        guard
+            case .failure(let e) = ControllerDecisions.createTopic(
+                img, name: "purchases", partitions: 1, replicationFactor: 1, configs: [:], id: id)
+        else {
+            Issue.record("duplicate accepted")
+            return
+        }
+        #expect(e.code == .topicAlreadyExists)
+    }
+
+    @Test func fencingALeaderMovesLeadershipToTheIsrAndBack() throws {
+        var img = image(brokers: [0, 1, 2])
+        img.applyAll(
+            try ControllerDecisions.createTopic(
+                img, name: "t", partitions: 3, replicationFactor: 3, configs: [:], id: KafkaUUID(high: 1, low: 1)
+            ).get())
+        img.applyAll(ControllerDecisions.fenceBroker(img, id: 1))
+        let t = img.topics["t"]!
+        for (_, p) in t.partitions {
+            #expect(p.leader != 1)
+            #expect(!p.isr.contains(1))
+            #expect(p.isr.contains(p.leader))
+        }
+        #expect(t.partitions[1]?.leader == 2)  // replicas 1,2,0: next in order
+        #expect(t.partitions[1]?.leaderEpoch == 1)
+        img.applyAll(ControllerDecisions.unfenceBroker(img, id: 1))
+        #expect(img.brokers[1]?.fenced == false)
+    }
+
+    @Test func lastIsrMemberFencedLeavesThePartitionLeaderlessUntilItReturns() throws {
+        var img = image(brokers: [0, 1])
+        img.applyAll(
+            try ControllerDecisions.createTopic(
+                img, name: "t", partitions: 1, replicationFactor: 1, configs: [:], id: KafkaUUID(high: 2, low: 2)
+            ).get())
+        let owner = img.topics["t"]!.partitions[0]!.leader
+        img.applyAll(ControllerDecisions.fenceBroker(img, id: owner))
+        #expect(img.topics["t"]!.partitions[0]!.leader == -1)
+        #expect(img.topics["t"]!.partitions[0]!.isr == [owner])  // its data is not forgotten
+        img.applyAll(ControllerDecisions.unfenceBroker(img, id: owner))
+        #expect(img.topics["t"]!.partitions[0]!.leader == owner)
+    }
+
+    @Test func reRegisteringALeaderFencesItAndMovesLeadershipFirst() throws {
+        var img = image(brokers: [0, 1, 2])
+        img.applyAll(
+            try ControllerDecisions.createTopic(
+                img, name: "t", partitions: 3, replicationFactor: 2, configs: [:], id: KafkaUUID(high: 4, low: 4)
+            ).get())
+        let records = ControllerDecisions.registerBroker(
+            img, .init(id: 0, incarnation: KafkaUUID(high: 7, low: 7), host: "h", port: 1))
+        #expect(records.first == .fenceBroker(id: 0, epoch: img.brokers[0]!.epoch))
+        img.applyAll(records)
+        #expect(img.brokers[0]?.fenced == true)
+        #expect(img.topics["t"]!.partitions.values.allSatisfy { $0.leader != 0 })
+    }
+
+    @Test func alterIsrFromAStaleLeaderIsRefused() throws {
+        var img = image(brokers: [0, 1, 2])
+        img.applyAll(
+            try ControllerDecisions.createTopic(
+                img, name: "t", partitions: 1, replicationFactor: 3, configs: [:], id: KafkaUUID(high: 3, low: 3)
+            ).get())
+        let r = ControllerDecisions.alterIsr(
+            img, topic: "t", partition: 0, from: 1, leaderEpoch: 0, partitionEpoch: 0, newIsr: [1])
+        guard case .failure(let e) = r else {
+            Issue.record("non-leader accepted")
+            return
+        }
+        #expect(e.code == .fencedLeaderEpoch)
+        img.applyAll(
+            try ControllerDecisions.alterIsr(
+                img, topic: "t", partition: 0, from: 0, leaderEpoch: 0, partitionEpoch: 0, newIsr: [0, 2]
+            ).get())
+        #expect(img.topics["t"]!.partitions[0]!.isr == [0, 2])
+        // The same request again carries a stale partition epoch now.
+        guard
+            case .failure = ControllerDecisions.alterIsr(
+                img, topic: "t", partition: 0, from: 0, leaderEpoch: 0, partitionEpoch: 0, newIsr: [0])
+        else {
+            Issue.record("stale partition epoch accepted")
+            return
+        }
+    }
+
+    /// Random sequences of broker fences, unfences, topic creations and ISR changes over many
+    /// seeds: after every step no fenced broker leads, every leader is in its ISR, the ISR only
+    /// names replicas, and leader epochs never go back.
+    @Test func invariantsHoldOverRandomOperationSequences() throws {
+        for seed in 0..<UInt64(300) {
+            var rng = Rng(seed)
+            var img = image(brokers: [0, 1, 2, 3, 4])
+            var epochs: [String: Int32] = [:]
+            for step in 0..<60 {
+                switch rng.below(6) {
+                case 5:
+                    let b = Int32(rng.below(5))
+                    img.applyAll(
+                        ControllerDecisions.registerBroker(
+                            img, .init(id: b, incarnation: KafkaUUID(high: seed, low: UInt64(step)), host: "h", port: 1)
+                        ))
+                case 0: img.applyAll(ControllerDecisions.fenceBroker(img, id: Int32(rng.below(5))))
+                case 1: img.applyAll(ControllerDecisions.unfenceBroker(img, id: Int32(rng.below(5))))
+                case 2:
+                    let rf = Int16(1 + rng.below(3))
+                    if case .success(let rs) = ControllerDecisions.createTopic(
+                        img, name: "t\(step)", partitions: Int32(1 + rng.below(4)), replicationFactor: rf, configs: [:],
+                        id: KafkaUUID(high: seed, low: UInt64(step)))
+                    {
+                        img.applyAll(rs)
+                    }
+                case 3:
+                    if let t = img.topics.values.sorted(by: { $0.name < $1.name }).first, let p = t.partitions[0],
+                        p.leader >= 0
+                    {
+                        let isr = p.replicas.filter { $0 == p.leader || rng.below(2) == 0 }
+                        if case .success(let rs) = ControllerDecisions.alterIsr(
+                            img, topic: t.name, partition: 0, from: p.leader, leaderEpoch: p.leaderEpoch,
+                            partitionEpoch: p.partitionEpoch, newIsr: isr)
+                        {
+                            img.applyAll(rs)
+                        }
+                    }
+                default:
+                    if let name = img.topics.keys.sorted().last, rng.below(4) == 0 {
+                        img.applyAll(try ControllerDecisions.deleteTopic(img, name: name).get())
+                    }
+                }
+                for t in img.topics.values {
+                    for (i, p) in t.partitions {
+                        let key = "\(t.name)-\(i)"
+                        #expect(p.leaderEpoch >= epochs[key] ?? 0, "seed \(seed) step \(step): epoch went back")
+                        epochs[key] = p.leaderEpoch
+                        #expect(p.isr.allSatisfy { p.replicas.contains($0) }, "seed \(seed): ISR outside replicas")
+                        if p.leader >= 0 {
+                            #expect(p.isr.contains(p.leader), "seed \(seed) step \(step): leader not in ISR")
+                            #expect(img.brokers[p.leader]?.fenced == false, "seed \(seed) step \(step): fenced leader")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Rng {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed &+ 0x1234_5678 }
+    mutating func below(_ n: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(n))
+    }
+}
