@@ -28,7 +28,7 @@ public final class Broker: Sendable {
     public func handle(_ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<
         ByteBuffer?
     > {
-        guard let api = ApiKey(rawValue: header.apiKey) else {
+        guard let api = ApiKey(rawValue: header.apiKey), ApiKey.clientListener.contains(api) else {
             return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
         }
         let v = header.apiVersion
@@ -72,6 +72,8 @@ public final class Broker: Sendable {
                     findCoordinator(try .decode(body, version: v), version: v).encoded(version: v))
             case .initProducerId:
                 return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
+            case .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum:
+                return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }
         } catch {
             return loop.makeFailedFuture(error)

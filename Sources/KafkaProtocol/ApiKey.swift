@@ -12,6 +12,10 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case initProducerId = 22
     case describeConfigs = 32
     case createPartitions = 37
+    case vote = 52
+    case beginQuorumEpoch = 53
+    case endQuorumEpoch = 54
+    case describeQuorum = 55
 
     /// Versions Tern encodes and decodes, advertised in ApiVersions. They follow a Kafka 2.8/3.x
     /// release closely enough that clients which infer the broker version from the set
@@ -30,6 +34,10 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .initProducerId: return 0...4
         case .describeConfigs: return 0...4
         case .createPartitions: return 0...3
+        case .vote: return 0...2
+        case .beginQuorumEpoch: return 0...1
+        case .endQuorumEpoch: return 0...0
+        case .describeQuorum: return 0...1
         }
     }
 
@@ -47,10 +55,19 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .initProducerId: return 2
         case .describeConfigs: return 4
         case .createPartitions: return 2
+        case .vote: return 0
+        case .beginQuorumEpoch: return 1
+        case .endQuorumEpoch: return 1
+        case .describeQuorum: return 0
         }
     }
 
     public func isFlexible(_ version: Int16) -> Bool { version >= firstFlexibleVersion }
+
+    /// APIs a client listener serves and advertises. The quorum RPCs belong to the CONTROLLER
+    /// listener, as in Kafka.
+    public static let clientListener: [ApiKey] = allCases.filter { !controllerOnly.contains($0) }
+    public static let controllerOnly: Set<ApiKey> = [.vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum]
 
     /// Request header v2 for flexible versions, v1 otherwise.
     public func requestHeaderVersion(_ version: Int16) -> Int16 { isFlexible(version) ? 2 : 1 }
@@ -76,6 +93,10 @@ extension ApiKey: CustomStringConvertible {
         case .initProducerId: return "InitProducerId"
         case .describeConfigs: return "DescribeConfigs"
         case .createPartitions: return "CreatePartitions"
+        case .vote: return "Vote"
+        case .beginQuorumEpoch: return "BeginQuorumEpoch"
+        case .endQuorumEpoch: return "EndQuorumEpoch"
+        case .describeQuorum: return "DescribeQuorum"
         }
     }
 }

@@ -170,6 +170,23 @@ public struct KafkaReader: KafkaSerde {
         return out
     }
 
+    public mutating func tags(_ fields: [TaggedField<KafkaReader>]) throws {
+        let n = try unsignedVarint()
+        guard n <= remaining else { throw ProtocolError.invalidLength(field: "tagged fields", value: Int(n)) }
+        for _ in 0..<n {
+            let tag = try unsignedVarint()
+            let size = Int(try unsignedVarint())
+            guard size <= remaining else {
+                throw ProtocolError.truncated(field: "tagged field", needed: size, available: remaining)
+            }
+            let slice = buffer.readSlice(length: size)!
+            if let field = fields.first(where: { $0.tag == tag }) {
+                var sub = KafkaReader(slice, flexible: true)
+                try field.body(&sub)
+            }
+        }
+    }
+
     public mutating func tags() throws {
         let n = try unsignedVarint()
         guard n <= remaining else { throw ProtocolError.invalidLength(field: "tagged fields", value: Int(n)) }

@@ -43,6 +43,22 @@ public protocol KafkaSerde {
     /// The tagged-field section that ends every struct in a flexible version. Unknown tags are
     /// skipped when reading; nothing is written (every tagged field at its default is omitted).
     mutating func tags() throws
+    /// A tagged-field section with known fields: each is written only when `present`, and read
+    /// through `body` when its tag is found. Unknown tags are skipped.
+    mutating func tags(_ fields: [TaggedField<Self>]) throws
+}
+
+/// One known tagged field of a struct.
+public struct TaggedField<S: KafkaSerde> {
+    public var tag: UInt32
+    public var present: Bool
+    public var body: (inout S) throws -> Void
+
+    public init(tag: UInt32, present: Bool, body: @escaping (inout S) throws -> Void) {
+        self.tag = tag
+        self.present = present
+        self.body = body
+    }
 }
 
 extension KafkaSerde {

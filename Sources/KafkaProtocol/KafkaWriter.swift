@@ -101,4 +101,16 @@ public struct KafkaWriter: KafkaSerde {
     }
 
     public mutating func tags() throws { writeUnsignedVarint(0) }
+
+    public mutating func tags(_ fields: [TaggedField<KafkaWriter>]) throws {
+        let present = fields.filter(\.present).sorted { $0.tag < $1.tag }
+        writeUnsignedVarint(UInt32(present.count))
+        for field in present {
+            var sub = KafkaWriter(buffer: ByteBufferAllocator().buffer(capacity: 16), flexible: true)
+            try field.body(&sub)
+            writeUnsignedVarint(field.tag)
+            writeUnsignedVarint(UInt32(sub.buffer.readableBytes))
+            buffer.writeBuffer(&sub.buffer)
+        }
+    }
 }

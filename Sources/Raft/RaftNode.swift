@@ -129,7 +129,7 @@ public struct RaftNode: Sendable {
         return .send(
             to: leader,
             .fetch(
-                FetchRequest(
+                RaftFetchRequest(
                     epoch: quorum.epoch, replicaId: id, fetchOffset: log.endOffset, lastFetchedEpoch: log.lastEpoch)))
     }
 
@@ -140,7 +140,7 @@ public struct RaftNode: Sendable {
         fetchInFlightSinceMs = nil
         if voters.count == 1 { return becomeCandidate(nowMs: nowMs) }
         role = .prospective(granted: [id])
-        let request = VoteRequest(
+        let request = RaftVoteRequest(
             candidateEpoch: quorum.epoch + 1, candidateId: id, lastOffsetEpoch: log.lastEpoch,
             lastOffset: log.endOffset,
             preVote: true)
@@ -153,7 +153,7 @@ public struct RaftNode: Sendable {
         electionDeadlineMs = nowMs + randomElectionTimeout()
         var actions: [RaftAction] = [.persist(quorum)]
         if voters.count == 1 { return actions + becomeLeader(nowMs: nowMs) }
-        let request = VoteRequest(
+        let request = RaftVoteRequest(
             candidateEpoch: quorum.epoch, candidateId: id, lastOffsetEpoch: log.lastEpoch, lastOffset: log.endOffset,
             preVote: false)
         for v in voters where v != id { actions.append(.send(to: v, .vote(request))) }
@@ -248,7 +248,7 @@ public struct RaftNode: Sendable {
         return actions
     }
 
-    private mutating func handleVote(_ v: VoteRequest, nowMs: Int64) -> [RaftAction] {
+    private mutating func handleVote(_ v: RaftVoteRequest, nowMs: Int64) -> [RaftAction] {
         let upToDate = log.isUpToDate(lastEpoch: v.lastOffsetEpoch, endOffset: v.lastOffset)
         if v.preVote {
             // KIP-996: refuse while we still hear from a leader, so a node returning from a
@@ -265,7 +265,7 @@ public struct RaftNode: Sendable {
                 .send(
                     to: v.candidateId,
                     .voteResponse(
-                        VoteResponse(epoch: quorum.epoch, granted: granted, preVote: true, leaderId: leaderId)))
+                        RaftVoteResponse(epoch: quorum.epoch, granted: granted, preVote: true, leaderId: leaderId)))
             ]
         }
         var actions: [RaftAction] = []
@@ -283,11 +283,12 @@ public struct RaftNode: Sendable {
         actions.append(
             .send(
                 to: v.candidateId,
-                .voteResponse(VoteResponse(epoch: quorum.epoch, granted: granted, preVote: false, leaderId: leaderId))))
+                .voteResponse(
+                    RaftVoteResponse(epoch: quorum.epoch, granted: granted, preVote: false, leaderId: leaderId))))
         return actions
     }
 
-    private mutating func handleVoteResponse(_ r: VoteResponse, from sender: Int32, nowMs: Int64) -> [RaftAction] {
+    private mutating func handleVoteResponse(_ r: RaftVoteResponse, from sender: Int32, nowMs: Int64) -> [RaftAction] {
         guard r.granted else { return [] }
         switch role {
         case .prospective(var granted) where r.preVote && r.epoch <= quorum.epoch:
@@ -304,13 +305,13 @@ public struct RaftNode: Sendable {
         return []
     }
 
-    private mutating func handleFetch(_ f: FetchRequest, from sender: Int32, nowMs: Int64) -> [RaftAction] {
-        func answer(_ outcome: FetchResponse.Outcome) -> [RaftAction] {
+    private mutating func handleFetch(_ f: RaftFetchRequest, from sender: Int32, nowMs: Int64) -> [RaftAction] {
+        func answer(_ outcome: RaftFetchResponse.Outcome) -> [RaftAction] {
             [
                 .send(
                     to: sender,
                     .fetchResponse(
-                        FetchResponse(
+                        RaftFetchResponse(
                             epoch: quorum.epoch, leaderId: leaderId, highWatermark: highWatermark,
                             fetchOffset: f.fetchOffset, outcome: outcome)))
             ]
@@ -334,7 +335,8 @@ public struct RaftNode: Sendable {
         return actions + answer(.entries(log.slice(from: f.fetchOffset, max: config.maxFetchEntries)))
     }
 
-    private mutating func handleFetchResponse(_ r: FetchResponse, from sender: Int32, nowMs: Int64) -> [RaftAction] {
+    private mutating func handleFetchResponse(_ r: RaftFetchResponse, from sender: Int32, nowMs: Int64) -> [RaftAction]
+    {
         guard case .follower(let leader) = role, leader == sender, r.epoch == quorum.epoch else { return [] }
         guard r.fetchOffset == log.endOffset else {
             // An answer to an older fetch (duplicated or reordered): ignore, ask again.

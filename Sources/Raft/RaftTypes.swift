@@ -32,7 +32,7 @@ public struct QuorumState: Equatable, Sendable {
     }
 }
 
-public struct VoteRequest: Equatable, Sendable {
+public struct RaftVoteRequest: Equatable, Sendable {
     /// The epoch the candidate stands in (for a pre-vote, the epoch it would stand in).
     public var candidateEpoch: Int32
     public var candidateId: Int32
@@ -42,21 +42,21 @@ public struct VoteRequest: Equatable, Sendable {
     public var preVote: Bool
 }
 
-public struct VoteResponse: Equatable, Sendable {
+public struct RaftVoteResponse: Equatable, Sendable {
     public var epoch: Int32
     public var granted: Bool
     public var preVote: Bool
     public var leaderId: Int32?
 }
 
-public struct FetchRequest: Equatable, Sendable {
+public struct RaftFetchRequest: Equatable, Sendable {
     public var epoch: Int32
     public var replicaId: Int32
     public var fetchOffset: Int64
     public var lastFetchedEpoch: Int32
 }
 
-public struct FetchResponse: Equatable, Sendable {
+public struct RaftFetchResponse: Equatable, Sendable {
     public enum Outcome: Equatable, Sendable {
         /// Entries starting at the requested offset (possibly none).
         case entries([LogEntry])
@@ -76,12 +76,12 @@ public struct FetchResponse: Equatable, Sendable {
 /// Messages between voters. They map onto Kafka's Vote, BeginQuorumEpoch, EndQuorumEpoch and
 /// Fetch RPCs on the CONTROLLER listener.
 public enum RaftMessage: Equatable, Sendable {
-    case vote(VoteRequest)
-    case voteResponse(VoteResponse)
+    case vote(RaftVoteRequest)
+    case voteResponse(RaftVoteResponse)
     case beginQuorumEpoch(epoch: Int32, leaderId: Int32)
     case endQuorumEpoch(epoch: Int32, leaderId: Int32)
-    case fetch(FetchRequest)
-    case fetchResponse(FetchResponse)
+    case fetch(RaftFetchRequest)
+    case fetchResponse(RaftFetchResponse)
 
     /// The epoch the sender was in when it sent this.
     public var epoch: Int32 {

@@ -58,6 +58,10 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .describeConfigs: return try run(DescribeConfigsRequest.self)
     case .createPartitions: return try run(CreatePartitionsRequest.self)
     case .findCoordinator: return try run(FindCoordinatorRequest.self)
+    case .vote: return try run(VoteRequest.self)
+    case .beginQuorumEpoch: return try run(BeginQuorumEpochRequest.self)
+    case .endQuorumEpoch: return try run(EndQuorumEpochRequest.self)
+    case .describeQuorum: return try run(DescribeQuorumRequest.self)
     }
 }
 

@@ -38,6 +38,11 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.describeConfigsRequest), MessageCase(Samples.describeConfigsResponse),
     MessageCase(Samples.initProducerIdRequest), MessageCase(Samples.initProducerIdResponse),
     MessageCase(Samples.findCoordinatorRequest), MessageCase(Samples.findCoordinatorResponse),
+    MessageCase(Samples.voteRequest), MessageCase(Samples.voteResponse),
+    MessageCase(Samples.beginQuorumEpochRequest), MessageCase(Samples.beginQuorumEpochResponse),
+    MessageCase(Samples.endQuorumEpochRequest), MessageCase(Samples.endQuorumEpochResponse),
+    MessageCase(Samples.describeQuorumRequest), MessageCase(Samples.describeQuorumResponse),
+    MessageCase(Samples.raftFetchRequest), MessageCase(Samples.raftFetchResponse),
 ]
 
 @Suite struct MessageRoundTripTests {
@@ -115,5 +120,19 @@ let allMessages: [MessageCase] = [
         let encoded = r.encoded(version: 0)
         #expect(bytes(encoded) == hex("00000001 0001 74 00000001 00000001 0000 00000001 000000000000002A"))
         #expect(try ListOffsetsResponse.decode(encoded, version: 0).topics[0].partitions[0].oldStyleOffsets == [42])
+    }
+
+    @Test func fetchTaggedFieldsAreWrittenOnlyWhenSet() throws {
+        var plain = Samples.fetchResponse
+        plain.responses[0].partitions[0].records = nil
+        var tagged = plain
+        tagged.responses[0].partitions[0].divergingEpoch = .init(epoch: 3, endOffset: 77)
+        let a = bytes(plain.encoded(version: 12))
+        let b = bytes(tagged.encoded(version: 12))
+        // Tag 0, size 13 (epoch 4 + offset 8 + empty tags 1), then the fields.
+        #expect(b.count == a.count + 2 + 13)
+        let back = try FetchResponse.decode(buffer(b), version: 12)
+        #expect(back.responses[0].partitions[0].divergingEpoch == .init(epoch: 3, endOffset: 77))
+        #expect(back.responses[0].partitions[0].currentLeader == nil)
     }
 }

@@ -299,4 +299,134 @@ enum Samples {
         r.coordinators = [c]
         return r
     }
+
+    static var voteRequest: VoteRequest {
+        var p = VoteRequest.Partition()
+        p.candidateEpoch = 4
+        p.candidateId = 2
+        p.candidateDirectoryId = KafkaUUID(high: 1, low: 1)
+        p.voterDirectoryId = KafkaUUID(high: 2, low: 2)
+        p.lastOffsetEpoch = 3
+        p.lastOffset = 100
+        p.preVote = true
+        var t = VoteRequest.Topic()
+        t.topicName = "__cluster_metadata"
+        t.partitions = [p]
+        var r = VoteRequest()
+        r.clusterId = "c"
+        r.voterId = 1
+        r.topics = [t]
+        return r
+    }
+
+    static var quorumResult: [QuorumTopicResult] {
+        var p = QuorumPartitionResult()
+        p.leaderId = 1
+        p.leaderEpoch = 4
+        p.voteGranted = true
+        var t = QuorumTopicResult()
+        t.topicName = "__cluster_metadata"
+        t.partitions = [p]
+        return [t]
+    }
+
+    static var voteResponse: VoteResponse {
+        var r = VoteResponse()
+        r.topics = quorumResult
+        return r
+    }
+
+    static var beginQuorumEpochRequest: BeginQuorumEpochRequest {
+        var p = BeginQuorumEpochRequest.Partition()
+        p.voterDirectoryId = KafkaUUID(high: 3, low: 3)
+        p.leaderId = 1
+        p.leaderEpoch = 4
+        var t = BeginQuorumEpochRequest.Topic()
+        t.topicName = "__cluster_metadata"
+        t.partitions = [p]
+        var e = BeginQuorumEpochRequest.Endpoint()
+        e.name = "CONTROLLER"
+        e.host = "localhost"
+        e.port = 19093
+        var r = BeginQuorumEpochRequest()
+        r.clusterId = "c"
+        r.voterId = 2
+        r.topics = [t]
+        r.leaderEndpoints = [e]
+        return r
+    }
+
+    static var beginQuorumEpochResponse: BeginQuorumEpochResponse {
+        var r = BeginQuorumEpochResponse()
+        r.topics = quorumResult.map { t in
+            var t = t
+            t.partitions = t.partitions.map {
+                var p = $0; p.voteGranted = false; return p
+            }
+            return t
+        }
+        return r
+    }
+
+    static var endQuorumEpochRequest: EndQuorumEpochRequest {
+        var p = EndQuorumEpochRequest.Partition()
+        p.leaderId = 1
+        p.leaderEpoch = 4
+        p.preferredSuccessors = [2, 0]
+        var t = EndQuorumEpochRequest.Topic()
+        t.topicName = "__cluster_metadata"
+        t.partitions = [p]
+        var r = EndQuorumEpochRequest()
+        r.topics = [t]
+        return r
+    }
+
+    static var endQuorumEpochResponse: EndQuorumEpochResponse {
+        var r = EndQuorumEpochResponse()
+        r.topics = beginQuorumEpochResponse.topics
+        return r
+    }
+
+    static var describeQuorumRequest: DescribeQuorumRequest {
+        var t = DescribeQuorumRequest.Topic()
+        t.topicName = "__cluster_metadata"
+        t.partitions = [0]
+        var r = DescribeQuorumRequest()
+        r.topics = [t]
+        return r
+    }
+
+    static var describeQuorumResponse: DescribeQuorumResponse {
+        var v = DescribeQuorumResponse.ReplicaState()
+        v.replicaId = 1
+        v.logEndOffset = 50
+        v.lastFetchTimestamp = 1000
+        v.lastCaughtUpTimestamp = 999
+        var p = DescribeQuorumResponse.Partition()
+        p.leaderId = 1
+        p.leaderEpoch = 4
+        p.highWatermark = 50
+        p.currentVoters = [v, v]
+        p.observers = [v]
+        var t = DescribeQuorumResponse.Topic()
+        t.topicName = "__cluster_metadata"
+        t.partitions = [p]
+        var r = DescribeQuorumResponse()
+        r.topics = [t]
+        return r
+    }
+
+    static var raftFetchResponse: FetchResponse {
+        var r = fetchResponse
+        r.responses[0].partitions[0].divergingEpoch = .init(epoch: 3, endOffset: 77)
+        r.responses[0].partitions[0].currentLeader = .init(leaderId: 2, leaderEpoch: 5)
+        return r
+    }
+
+    static var raftFetchRequest: FetchRequest {
+        var r = fetchRequest
+        r.clusterId = "cluster-x"
+        r.replicaId = 1
+        return r
+    }
 }

@@ -36,11 +36,13 @@ public struct ApiVersionsResponse: KafkaMessage, Equatable {
     public var throttleTimeMs: Int32 = 0
     public init() {}
 
-    /// The ranges this build implements.
-    public static func supported(errorCode: ErrorCode = .none) -> ApiVersionsResponse {
+    /// The ranges this build implements for the APIs of one listener.
+    public static func supported(errorCode: ErrorCode = .none, apis: [ApiKey] = ApiKey.clientListener)
+        -> ApiVersionsResponse
+    {
         var r = ApiVersionsResponse()
         r.errorCode = errorCode.rawValue
-        r.apiKeys = ApiKey.allCases.map {
+        r.apiKeys = apis.map {
             ApiVersion(apiKey: $0.rawValue, minVersion: $0.supported.lowerBound, maxVersion: $0.supported.upperBound)
         }
         return r

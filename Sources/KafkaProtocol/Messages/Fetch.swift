@@ -37,6 +37,8 @@ public struct FetchRequest: KafkaMessage, Equatable {
     public var topics: [Topic] = []
     public var forgottenTopicsData: [ForgottenTopic] = []
     public var rackId = ""
+    /// Tagged field 0 (v12+): sent by KRaft voters so a fetch from another cluster is refused.
+    public var clusterId: String? = nil
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
@@ -70,7 +72,13 @@ public struct FetchRequest: KafkaMessage, Equatable {
             }
         }
         if version >= 11 { try s.string(&rackId, field: "rack_id") }
-        try s.tagsIfFlexible()
+        if s.flexible {
+            var id = clusterId
+            try s.tags([
+                TaggedField(tag: 0, present: clusterId != nil) { s in try s.nullableString(&id, field: "cluster_id") }
+            ])
+            clusterId = id
+        }
     }
 }
 
@@ -92,6 +100,10 @@ public struct FetchResponse: KafkaMessage, Equatable {
         public var abortedTransactions: [AbortedTransaction]? = nil
         public var preferredReadReplica: Int32 = -1
         public var records: ByteBuffer? = nil
+        /// Tagged field 0 (v12+): the follower's log diverges; truncate to `endOffset`.
+        public var divergingEpoch: EpochEndOffset? = nil
+        /// Tagged field 1 (v12+): who leads, when the fetch went to the wrong node or epoch.
+        public var currentLeader: LeaderIdAndEpoch? = nil
         public init() {}
     }
 
@@ -99,6 +111,24 @@ public struct FetchResponse: KafkaMessage, Equatable {
         public var topic = ""
         public var partitions: [Partition] = []
         public init() {}
+    }
+
+    public struct EpochEndOffset: Sendable, Equatable {
+        public var epoch: Int32 = -1
+        public var endOffset: Int64 = -1
+        public init(epoch: Int32, endOffset: Int64) {
+            self.epoch = epoch
+            self.endOffset = endOffset
+        }
+    }
+
+    public struct LeaderIdAndEpoch: Sendable, Equatable {
+        public var leaderId: Int32 = -1
+        public var leaderEpoch: Int32 = -1
+        public init(leaderId: Int32, leaderEpoch: Int32) {
+            self.leaderId = leaderId
+            self.leaderEpoch = leaderEpoch
+        }
     }
 
     public var throttleTimeMs: Int32 = 0
@@ -130,7 +160,30 @@ public struct FetchResponse: KafkaMessage, Equatable {
                 }
                 if version >= 11 { try s.int32(&p.preferredReadReplica) }
                 try s.nullableBytes(&p.records, field: "records")
-                try s.tagsIfFlexible()
+                if s.flexible {
+                    var diverging = p.divergingEpoch ?? EpochEndOffset(epoch: -1, endOffset: -1)
+                    var leader = p.currentLeader ?? LeaderIdAndEpoch(leaderId: -1, leaderEpoch: -1)
+                    var sawDiverging = false
+                    var sawLeader = false
+                    try s.tags([
+                        TaggedField(tag: 0, present: p.divergingEpoch != nil) { s in
+                            try s.int32(&diverging.epoch)
+                            try s.int64(&diverging.endOffset)
+                            try s.tags()
+                            sawDiverging = true
+                        },
+                        TaggedField(tag: 1, present: p.currentLeader != nil) { s in
+                            try s.int32(&leader.leaderId)
+                            try s.int32(&leader.leaderEpoch)
+                            try s.tags()
+                            sawLeader = true
+                        },
+                    ])
+                    if s.isReading {
+                        p.divergingEpoch = sawDiverging ? diverging : nil
+                        p.currentLeader = sawLeader ? leader : nil
+                    }
+                }
             }
             try s.tagsIfFlexible()
         }
