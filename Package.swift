@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "KafkaProtocol", "Storage", "Broker",
+                "KafkaProtocol", "Storage", "Broker", "Raft", "Metadata", "KafkaClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

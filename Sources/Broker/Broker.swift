@@ -12,12 +12,15 @@ public final class Broker: Sendable {
     public let topics: TopicStore
     let producerIds: ProducerIdAllocator
     let logger: Logger
+    /// Answers DescribeQuorum; set by the server that runs the metadata quorum.
+    public let describeQuorum = NIOLockedValueBox<(@Sendable () -> EventLoopFuture<DescribeQuorumResponse>)?>(nil)
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         try FileSystem.makeDirectories(config.logDirs)
-        clusterId = try MetaProperties.loadOrCreate(logDir: config.logDirs, nodeId: config.nodeId)
+        clusterId = try MetaProperties.loadOrCreate(
+            logDir: config.logDirs, nodeId: config.nodeId, clusterId: config.clusterId)
         topics = try TopicStore(config: config, logger: logger)
         try topics.cleanUpDeletedDirectories()
         producerIds = try ProducerIdAllocator(path: config.logDirs + "/producer-id-block")
@@ -72,7 +75,13 @@ public final class Broker: Sendable {
                     findCoordinator(try .decode(body, version: v), version: v).encoded(version: v))
             case .initProducerId:
                 return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
-            case .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum:
+            case .describeQuorum:
+                _ = try DescribeQuorumRequest.decode(body, version: v)
+                guard let describe = describeQuorum.withLockedValue({ $0 }) else {
+                    return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
+                }
+                return describe().hop(to: loop).map { $0.encoded(version: v) }
+            case .vote, .beginQuorumEpoch, .endQuorumEpoch:
                 return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }
         } catch {
@@ -99,16 +108,28 @@ enum MetaProperties {
         }
     }
 
-    static func loadOrCreate(logDir: String, nodeId: Int32) throws -> String {
+    struct OtherCluster: Error, CustomStringConvertible {
+        var path: String
+        var found: String
+        var expected: String
+        var description: String {
+            "\(path) belongs to cluster \(found), but this node is configured for cluster \(expected); use another log.dirs"
+        }
+    }
+
+    static func loadOrCreate(logDir: String, nodeId: Int32, clusterId wanted: String?) throws -> String {
         let path = logDir + "/meta.properties"
         if FileSystem.exists(path) {
             let p = Properties.parse(try FileSystem.readText(path))
             if let found = p["node.id"], found != String(nodeId) {
                 throw Mismatch(path: path, found: found, expected: nodeId)
             }
-            if let id = p["cluster.id"], !id.isEmpty { return id }
+            if let id = p["cluster.id"], !id.isEmpty {
+                if let wanted, wanted != id { throw OtherCluster(path: path, found: id, expected: wanted) }
+                return id
+            }
         }
-        let id = KafkaUUID.random().description
+        let id = wanted ?? KafkaUUID.random().description
         try FileSystem.writeTextAtomically(
             "#Written by Tern\nversion=1\ncluster.id=\(id)\nnode.id=\(nodeId)\n", to: path)
         return id

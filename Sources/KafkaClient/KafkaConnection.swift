@@ -96,7 +96,7 @@ final class ResponseHandler: ChannelInboundHandler {
 /// One TCP connection to a broker, with pipelined requests matched to answers by correlation id.
 public final class KafkaConnection: Sendable {
     public let address: String
-    let channel: any Channel
+    public let channel: any Channel
     let inFlight: InFlight
     let clientId: String
     /// The highest version of each API the broker accepts (from ApiVersions).

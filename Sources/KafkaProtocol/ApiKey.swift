@@ -67,7 +67,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     /// APIs a client listener serves and advertises. The quorum RPCs belong to the CONTROLLER
     /// listener, as in Kafka.
     public static let clientListener: [ApiKey] = allCases.filter { !controllerOnly.contains($0) }
-    public static let controllerOnly: Set<ApiKey> = [.vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum]
+    public static let controllerOnly: Set<ApiKey> = [.vote, .beginQuorumEpoch, .endQuorumEpoch]
 
     /// Request header v2 for flexible versions, v1 otherwise.
     public func requestHeaderVersion(_ version: Int16) -> Int16 { isFlexible(version) ? 2 : 1 }

@@ -35,6 +35,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidProducerEpoch = ErrorCode(47)
     public static let invalidRecord = ErrorCode(87)
     public static let unknownTopicId = ErrorCode(100)
+    public static let notController = ErrorCode(41)
     public static let fencedLeaderEpoch = ErrorCode(74)
     public static let unknownLeaderEpoch = ErrorCode(75)
     public static let unknownProducerId = ErrorCode(59)
@@ -63,6 +64,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 38: return "INVALID_REPLICATION_FACTOR"
         case 39: return "INVALID_REPLICA_ASSIGNMENT"
         case 40: return "INVALID_CONFIG"
+        case 41: return "NOT_CONTROLLER"
         case 42: return "INVALID_REQUEST"
         case 43: return "UNSUPPORTED_FOR_MESSAGE_FORMAT"
         case 44: return "POLICY_VIOLATION"

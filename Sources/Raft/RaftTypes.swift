@@ -40,6 +40,14 @@ public struct RaftVoteRequest: Equatable, Sendable {
     /// Log end offset (one past the last entry).
     public var lastOffset: Int64
     public var preVote: Bool
+
+    public init(candidateEpoch: Int32, candidateId: Int32, lastOffsetEpoch: Int32, lastOffset: Int64, preVote: Bool) {
+        self.candidateEpoch = candidateEpoch
+        self.candidateId = candidateId
+        self.lastOffsetEpoch = lastOffsetEpoch
+        self.lastOffset = lastOffset
+        self.preVote = preVote
+    }
 }
 
 public struct RaftVoteResponse: Equatable, Sendable {
@@ -47,6 +55,13 @@ public struct RaftVoteResponse: Equatable, Sendable {
     public var granted: Bool
     public var preVote: Bool
     public var leaderId: Int32?
+
+    public init(epoch: Int32, granted: Bool, preVote: Bool, leaderId: Int32?) {
+        self.epoch = epoch
+        self.granted = granted
+        self.preVote = preVote
+        self.leaderId = leaderId
+    }
 }
 
 public struct RaftFetchRequest: Equatable, Sendable {
@@ -54,6 +69,13 @@ public struct RaftFetchRequest: Equatable, Sendable {
     public var replicaId: Int32
     public var fetchOffset: Int64
     public var lastFetchedEpoch: Int32
+
+    public init(epoch: Int32, replicaId: Int32, fetchOffset: Int64, lastFetchedEpoch: Int32) {
+        self.epoch = epoch
+        self.replicaId = replicaId
+        self.fetchOffset = fetchOffset
+        self.lastFetchedEpoch = lastFetchedEpoch
+    }
 }
 
 public struct RaftFetchResponse: Equatable, Sendable {
@@ -71,6 +93,14 @@ public struct RaftFetchResponse: Equatable, Sendable {
     public var highWatermark: Int64
     public var fetchOffset: Int64
     public var outcome: Outcome
+
+    public init(epoch: Int32, leaderId: Int32?, highWatermark: Int64, fetchOffset: Int64, outcome: Outcome) {
+        self.epoch = epoch
+        self.leaderId = leaderId
+        self.highWatermark = highWatermark
+        self.fetchOffset = fetchOffset
+        self.outcome = outcome
+    }
 }
 
 /// Messages between voters. They map onto Kafka's Vote, BeginQuorumEpoch, EndQuorumEpoch and

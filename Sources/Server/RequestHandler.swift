@@ -17,7 +17,8 @@ final class RequestHandler: ChannelDuplexHandler {
         var ready: Bool
     }
 
-    private let broker: Broker
+    typealias Handle = @Sendable (RequestHeader, ByteBuffer, any EventLoop) -> EventLoopFuture<ByteBuffer?>
+    private let handle: Handle
     private let logger: Logger
     private let maxInFlight: Int
     private var slots: [Slot] = []
@@ -25,8 +26,8 @@ final class RequestHandler: ChannelDuplexHandler {
     private var readPending = false
     private var closed = false
 
-    init(broker: Broker, logger: Logger, maxInFlight: Int) {
-        self.broker = broker
+    init(handle: @escaping Handle, logger: Logger, maxInFlight: Int) {
+        self.handle = handle
         self.logger = logger
         self.maxInFlight = maxInFlight
     }
@@ -44,7 +45,7 @@ final class RequestHandler: ChannelDuplexHandler {
         }
         let sequence = firstSequence + slots.count
         slots.append(Slot(header: nil, body: nil, ready: false))
-        let future = broker.handle(header, body: reader.buffer, on: context.eventLoop)
+        let future = handle(header, reader.buffer, context.eventLoop)
         let api = ApiKey(rawValue: header.apiKey)
         future.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
             switch result {

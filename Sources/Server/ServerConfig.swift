@@ -1,4 +1,5 @@
 import Broker
+import KafkaProtocol
 import Storage
 
 /// A `server.properties` file read and checked: every value is validated, an unknown key is a
@@ -12,6 +13,13 @@ public struct ServerConfig: Sendable {
     /// The most requests one connection may have waiting for answers before reading pauses.
     public var maxInFlightPerConnection = 1000
     public var warnings: [String] = []
+    /// The metadata quorum's voters; empty means this node is a quorum of one.
+    public var voters: [Voter] = []
+    /// The CONTROLLER listener this node binds (host, port), when it has one.
+    public var controllerListener: (host: String, port: Int)? = nil
+    /// Shared by every node of a cluster: set with `cluster.id`, else derived from
+    /// `controller.quorum.voters` so the nodes of one configuration agree without a format step.
+    public var clusterId: String? = nil
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -22,7 +30,7 @@ public struct ServerConfig: Sendable {
     /// Keys Tern reads, and keys of Kafka's that it accepts without using yet (they belong to
     /// features still to come and are not warned about).
     static let acceptedOnly: Set<String> = [
-        "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers", "controller.listener.names",
+        "process.roles", "controller.quorum.bootstrap.servers", "controller.listener.names",
         "listener.security.protocol.map", "inter.broker.listener.name", "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "offsets.topic.replication.factor", "offsets.topic.num.partitions", "transaction.state.log.replication.factor",
@@ -78,6 +86,23 @@ public struct ServerConfig: Sendable {
             case "min.insync.replicas": b.minInsyncReplicas = Int32(try int(1...Int(Int32.max)))
             case "log.retention.hours": b.retentionHours = try int(-1...Int(Int32.max))
             case "replica.fetch.wait.max.ms", "fetch.max.wait.ms": b.maxFetchWaitMs = Int32(try int(0...Int(Int32.max)))
+            case "controller.quorum.voters":
+                c.voters = try value.split(separator: ",").map { entry in
+                    let e = entry.trimmingCharacters(in: Character.whitespaces)
+                    let at = e.split(separator: "@", maxSplits: 1)
+                    guard at.count == 2, let id = Int32(at[0]), let colon = at[1].lastIndex(of: ":"),
+                        let port = Int(at[1][at[1].index(after: colon)...]), (1...65535).contains(port)
+                    else {
+                        throw bad(
+                            "expected id@host:port entries separated by commas, e.g. 0@localhost:19092,1@localhost:19093"
+                        )
+                    }
+                    return Voter(id: id, host: String(at[1][..<colon]), port: port)
+                }
+                if Set(c.voters.map(\.id)).count != c.voters.count { throw bad("a node id appears twice") }
+            case "cluster.id":
+                guard !value.isEmpty else { throw bad("expected a non-empty id") }
+                c.clusterId = value
             case "zookeeper.connect":
                 throw Invalid(
                     description:
@@ -105,6 +130,27 @@ public struct ServerConfig: Sendable {
             b.advertisedHost = (l.host.isEmpty || l.host == "0.0.0.0") ? "localhost" : l.host
             b.advertisedPort = Int32(l.port)
         }
+        if let listeners,
+            let controller = try Listener.parseList(listeners, key: "listeners", source: source).first(where: {
+                $0.name == "CONTROLLER"
+            })
+        {
+            c.controllerListener = (controller.host.isEmpty ? "0.0.0.0" : controller.host, controller.port)
+        }
+        if !c.voters.isEmpty {
+            guard c.voters.contains(where: { $0.id == b.nodeId }) else {
+                throw Invalid(
+                    description:
+                        "\(source): node.id=\(b.nodeId) is not among controller.quorum.voters (\(c.voters.map(\.id)))")
+            }
+            guard c.voters.count == 1 || c.controllerListener != nil else {
+                throw Invalid(
+                    description:
+                        "\(source): controller.quorum.voters names other nodes, so listeners needs a CONTROLLER://host:port entry"
+                )
+            }
+            if c.clusterId == nil { c.clusterId = Self.derivedClusterId(from: c.voters) }
+        }
         if let advertised {
             if let a = try Listener.parseList(advertised, key: "advertised.listeners", source: source).first(where: {
                 $0.name != "CONTROLLER"
@@ -115,6 +161,22 @@ public struct ServerConfig: Sendable {
         }
         c.broker = b
         return c
+    }
+}
+
+extension ServerConfig {
+    /// A cluster id every node computes alike from the voter list (FNV-1a over its text).
+    static func derivedClusterId(from voters: [Voter]) -> String {
+        let text = voters.sorted { $0.id < $1.id }.map { "\($0.id)@\($0.host):\($0.port)" }.joined(separator: ",")
+        func fnv(_ seed: UInt64) -> UInt64 {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+            for byte in text.utf8 {
+                h ^= UInt64(byte)
+                h = h &* 0x100_0000_01b3
+            }
+            return h
+        }
+        return KafkaUUID(high: fnv(1), low: fnv(2)).description
     }
 }
 

@@ -1,55 +1,139 @@
 import Broker
+import KafkaClient
 import KafkaProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import Raft
 
-/// One Tern node's network shell: the client listener in front of a `Broker`.
+/// One Tern node's network shell: the client listener in front of a `Broker`, and the metadata
+/// quorum with its CONTROLLER listener.
 public final class TernServer: Sendable {
     public let config: ServerConfig
     public let broker: Broker
+    public let quorum: QuorumController
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channel: any Channel
+    private let controllerChannel: (any Channel)?
 
-    /// Opens the log directory (recovering every partition) and binds the client listener.
+    /// Opens the log directory (recovering every partition), starts the quorum member and binds
+    /// both listeners.
     public init(config: ServerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        broker = try Broker(config: config.broker, logger: logger)
+        var brokerConfig = config.broker
+        brokerConfig.clusterId = config.clusterId
+        broker = try Broker(config: brokerConfig, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let broker = self.broker
-        let maxFrame = config.socketRequestMaxBytes
-        let maxInFlight = config.maxInFlightPerConnection
+        let voters =
+            config.voters.isEmpty
+            ? [Voter(id: config.broker.nodeId, host: config.broker.advertisedHost, port: 0)] : config.voters
+        var raft = RaftConfig()
+        raft.fetchTimeoutMs = 2000
+        raft.electionTimeoutMs = 500
+        raft.requestTimeoutMs = 500
+        raft.fetchBackoffMs = 50
+        let quorum: QuorumController
         do {
-            channel = try ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 16)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrame)))
-                        try channel.pipeline.syncOperations.addHandler(
-                            RequestHandler(broker: broker, logger: logger, maxInFlight: maxInFlight))
-                    }
+            quorum = try QuorumController(
+                id: config.broker.nodeId, voters: voters, clusterId: broker.clusterId, logDir: config.broker.logDirs,
+                group: group,
+                config: raft, logger: logger)
+            self.quorum = quorum
+            let maxFrame = config.socketRequestMaxBytes
+            let maxInFlight = config.maxInFlightPerConnection
+            let broker = self.broker
+            channel = try Self.bind(
+                group: group, host: config.listenHost, port: config.listenPort, maxFrame: maxFrame,
+                maxInFlight: maxInFlight, logger: logger
+            ) {
+                header, body, loop in broker.handle(header, body: body, on: loop)
+            }
+            if let c = config.controllerListener, voters.count > 1 {
+                controllerChannel = try Self.bind(
+                    group: group, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
+                    logger: logger
+                ) {
+                    header, body, loop in quorum.handle(header, body: body, on: loop)
                 }
-                .bind(host: config.listenHost, port: config.listenPort)
-                .wait()
+            } else {
+                controllerChannel = nil
+            }
         } catch {
             try? group.syncShutdownGracefully()
             throw error
         }
+        let group = self.group
+        broker.describeQuorum.withLockedValue {
+            $0 = { Self.describeAnywhere(quorum, group: group) }
+        }
+        quorum.start()
+    }
+
+    static func bind(
+        group: MultiThreadedEventLoopGroup, host: String, port: Int, maxFrame: Int, maxInFlight: Int, logger: Logger,
+        handle: @escaping RequestHandler.Handle
+    ) throws -> any Channel {
+        try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrame)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        RequestHandler(handle: handle, logger: logger, maxInFlight: maxInFlight))
+                }
+            }
+            .bind(host: host, port: port)
+            .wait()
+    }
+
+    /// DescribeQuorum from any node: the local answer if this node leads, otherwise the
+    /// leader's, asked over its CONTROLLER listener. With no leader, the local view is returned
+    /// with NOT_LEADER_OR_FOLLOWER so the tool can say the quorum has no leader.
+    static func describeAnywhere(_ quorum: QuorumController, group: any EventLoopGroup) -> EventLoopFuture<
+        DescribeQuorumResponse
+    > {
+        quorum.describe().flatMap { local in
+            let p = local.topics.first?.partitions.first
+            guard let p, p.errorCode != 0, p.leaderId >= 0, p.leaderId != quorum.id,
+                let leader = quorum.voters.first(where: { $0.id == p.leaderId })
+            else { return group.next().makeSucceededFuture(local) }
+            let promise = group.next().makePromise(of: DescribeQuorumResponse.self)
+            promise.completeWithTask {
+                do {
+                    let c = try await KafkaConnection.connect(
+                        host: leader.host, port: leader.port, group: group, clientId: "describe-forward",
+                        timeoutMs: 2000)
+                    defer { Task { await c.close() } }
+                    var t = DescribeQuorumRequest.Topic()
+                    t.topicName = QuorumController.topicName
+                    t.partitions = [0]
+                    var req = DescribeQuorumRequest()
+                    req.topics = [t]
+                    return try await c.send(req, as: DescribeQuorumResponse.self, timeoutMs: 2000)
+                } catch {
+                    return local
+                }
+            }
+            return promise.futureResult
+        }
     }
 
     public var boundPort: Int { channel.localAddress?.port ?? config.listenPort }
+    public var controllerPort: Int? { controllerChannel?.localAddress?.port }
 
     /// Blocks until the listener closes.
     public func wait() throws { try channel.closeFuture.wait() }
 
     /// Stops accepting, flushes logs and stops the event loops.
     public func shutdown() {
+        quorum.stop()
+        try? controllerChannel?.close().wait()
         try? channel.close().wait()
         broker.shutdown()
         try? group.syncShutdownGracefully()

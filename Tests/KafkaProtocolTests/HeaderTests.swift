@@ -41,7 +41,7 @@ import Testing
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
         let encoded = r.encoded(version: 0)
         // error_code INT16 35, then INT32 count of entries.
-        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000000B"))
+        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000000C"))
         let back = try ApiVersionsResponse.decode(encoded, version: 0)
         #expect(back.errorCode == 35)
         #expect(back.apiKeys.count == ApiKey.clientListener.count)

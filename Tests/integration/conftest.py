@@ -45,9 +45,11 @@ class Broker:
     """
 
     def __init__(self, workdir: Path, *, partitions: int = 3, message_max_bytes: int | None = None,
-                 command: list[str] | None = None):
+                 command: list[str] | None = None, node_id: int = 0, port: int | None = None,
+                 extra: dict[str, str] | None = None):
         self.workdir = workdir
-        self.port = free_port()
+        self.node_id = node_id
+        self.port = port or free_port()
         self.log_dir = workdir / "data"
         self.log_file = workdir / "broker.log"
         self.config_file = workdir / "server.properties"
@@ -55,7 +57,7 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self._started: list[subprocess.Popen] = []
         props = {
-            "node.id": "0",
+            "node.id": str(node_id),
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "log.dirs": str(self.log_dir),
             "num.partitions": str(partitions),
@@ -64,6 +66,7 @@ class Broker:
         }
         if message_max_bytes is not None:
             props["message.max.bytes"] = str(message_max_bytes)
+        props.update(extra or {})
         self.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         _live.append(self)
 
@@ -184,6 +187,37 @@ def broker_factory(request, tmp_path):
     yield make
     for broker in made:
         broker.close()
+
+
+@pytest.fixture
+def cluster_factory(request, tmp_path):
+    """Makes `n` nodes that form one metadata quorum (each broker+controller), on free client
+    and controller ports. Returns the started nodes, in node-id order."""
+    made: list[Broker] = []
+
+    def make(n: int = 3, **options) -> list[Broker]:
+        client_ports = [free_port() for _ in range(n)]
+        controller_ports = [free_port() for _ in range(n)]
+        voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in range(n))
+        nodes = []
+        for i in range(n):
+            workdir = tmp_path / f"node-{i}"
+            workdir.mkdir()
+            extra = {
+                "process.roles": "broker,controller",
+                "listeners": f"PLAINTEXT://127.0.0.1:{client_ports[i]},CONTROLLER://127.0.0.1:{controller_ports[i]}",
+                "controller.quorum.voters": voters,
+            }
+            node = Broker(workdir, node_id=i, port=client_ports[i], extra=extra, **options)
+            made.append(_used_by(request, node))
+            nodes.append(node)
+        for node in nodes:
+            node.start()
+        return nodes
+
+    yield make
+    for node in made:
+        node.close()
 
 
 @pytest.fixture

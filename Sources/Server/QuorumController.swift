@@ -1,0 +1,525 @@
+import Glibc
+import KafkaClient
+import KafkaProtocol
+import Logging
+import Metadata
+import NIOConcurrencyHelpers
+import NIOCore
+import Raft
+import Storage
+
+/// Where each voter's CONTROLLER listener is (`controller.quorum.voters`).
+public struct Voter: Sendable, Equatable {
+    public var id: Int32
+    public var host: String
+    public var port: Int
+}
+
+/// One node's member of the metadata quorum: it runs the pure `RaftNode` on a single event
+/// loop, keeps its log and quorum state on disk under `__cluster_metadata-0/`, and carries Raft
+/// messages as Kafka's Vote, BeginQuorumEpoch, EndQuorumEpoch and Fetch RPCs.
+///
+/// The Raft contract is kept here: state and log writes are fsynced before any message that
+/// depends on them leaves. Committed entries are folded into `image`.
+public final class QuorumController: @unchecked Sendable {
+    static let topicName = "__cluster_metadata"
+    public let id: Int32
+    public let voters: [Voter]
+    public let clusterId: String
+    let loop: any EventLoop
+    let group: any EventLoopGroup
+    let logger: Logger
+    let directory: String
+    private let log: EntryLog
+    private var node: RaftNode
+    private var dirty = false
+    private var appliedOffset: Int64 = 0
+    public private(set) var image = MetadataImage()
+    private var pendingVotes: [Int32: EventLoopPromise<KafkaProtocol.VoteResponse>] = [:]
+    private var pendingFetches: [Int32: EventLoopPromise<KafkaProtocol.FetchResponse>] = [:]
+    private var lastFetchWallMs: [Int32: Int64] = [:]
+    private var tickTask: RepeatedTask?
+    private let connections = NIOLockedValueBox<[Int32: KafkaConnection]>([:])
+    private let wasLeader = NIOLockedValueBox(false)
+    private var leaderlessSinceMs: Int64? = nil
+    private var warnedLeaderless = false
+
+    public init(
+        id: Int32, voters: [Voter], clusterId: String, logDir: String, group: any EventLoopGroup, config: RaftConfig,
+        logger: Logger
+    ) throws {
+        self.id = id
+        self.voters = voters.sorted { $0.id < $1.id }
+        self.clusterId = clusterId
+        self.group = group
+        self.loop = group.next()
+        self.logger = logger
+        directory = logDir + "/__cluster_metadata-0"
+        log = try EntryLog(directory: directory, logger: logger)
+        let saved = try QuorumStateFile.load(directory: directory)
+        let state = QuorumState(epoch: saved?.epoch ?? 0, votedFor: saved?.votedFor, leaderId: saved?.leaderId)
+        let entries = log.entries.map { LogEntry(epoch: $0.epoch, payload: $0.payload) }
+        node = RaftNode(
+            id: id, voters: voters.map(\.id), state: state, log: RaftLog(entries: entries), config: config,
+            seed: UInt64.random(in: 0...UInt64.max), nowMs: Self.monotonicMs())
+        logger.info(
+            "metadata quorum: node \(id) of voters \(voters.map(\.id)), epoch \(state.epoch), \(entries.count) log entries in \(directory)"
+        )
+    }
+
+    static func monotonicMs() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
+
+    static func wallMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    public func start() {
+        tickTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(25)) { [self] _ in
+            let now = Self.monotonicMs()
+            carryOut(node.tick(nowMs: now))
+            noteLeadership(now)
+        }
+    }
+
+    public func stop() {
+        tickTask?.cancel()
+        for c in connections.withLockedValue({ $0.values }) { c.channel.close(promise: nil) }
+    }
+
+    /// Says in the log when the quorum has had no leader for a while (a majority is unreachable),
+    /// and when it has one again, so a person reading it knows why metadata is frozen.
+    private func noteLeadership(_ now: Int64) {
+        if let leader = node.leaderId {
+            if warnedLeaderless {
+                logger.warning("metadata quorum has a leader again: node \(leader) in epoch \(node.epoch)")
+            }
+            leaderlessSinceMs = nil
+            warnedLeaderless = false
+            return
+        }
+        let since = leaderlessSinceMs ?? now
+        leaderlessSinceMs = since
+        if !warnedLeaderless && now - since > node.config.fetchTimeoutMs {
+            warnedLeaderless = true
+            logger.warning(
+                "metadata quorum has no leader: node \(id) cannot reach a majority of the voters \(voters.map(\.id)) (needs \(node.majority)); metadata changes wait until enough of them are back"
+            )
+        }
+    }
+
+    /// A snapshot of the quorum for DescribeQuorum and `tern cluster status`.
+    public func describe() -> EventLoopFuture<KafkaProtocol.DescribeQuorumResponse> {
+        loop.submit { [self] in
+            var p = KafkaProtocol.DescribeQuorumResponse.Partition()
+            p.leaderId = node.leaderId ?? -1
+            p.leaderEpoch = node.epoch
+            p.highWatermark = node.highWatermark
+            let ends = node.followerEndOffsets
+            let now = Self.wallMs()
+            p.currentVoters = voters.map { v in
+                var r = KafkaProtocol.DescribeQuorumResponse.ReplicaState()
+                r.replicaId = v.id
+                if v.id == id {
+                    r.logEndOffset = node.log.endOffset
+                    r.lastFetchTimestamp = now
+                    r.lastCaughtUpTimestamp = now
+                } else {
+                    r.logEndOffset = ends[v.id] ?? -1
+                    r.lastFetchTimestamp = lastFetchWallMs[v.id] ?? -1
+                    r.lastCaughtUpTimestamp =
+                        (ends[v.id] ?? -1) >= node.highWatermark ? (lastFetchWallMs[v.id] ?? -1) : -1
+                }
+                return r
+            }
+            if !node.isLeader { p.errorCode = ErrorCode.notLeaderOrFollower.rawValue }
+            var t = KafkaProtocol.DescribeQuorumResponse.Topic()
+            t.topicName = Self.topicName
+            t.partitions = [p]
+            var r = KafkaProtocol.DescribeQuorumResponse()
+            r.topics = [t]
+            return r
+        }
+    }
+
+    public var leaderId: Int32? { (try? loop.submit { [self] in node.leaderId }.wait()) ?? nil }
+
+    // MARK: - Carrying out Raft's actions
+
+    private func carryOut(_ actions: [RaftAction]) {
+        loop.preconditionInEventLoop()
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            do {
+                switch action {
+                case .persist(let s):
+                    try QuorumStateFile.save(
+                        directory: directory, epoch: s.epoch, votedFor: s.votedFor, leaderId: s.leaderId)
+                case .append(let offset, let entries):
+                    if offset < log.endOffset { try log.truncate(to: offset) }
+                    for e in entries { try log.append(epoch: e.epoch, payload: e.payload) }
+                    dirty = true
+                case .truncate(let offset):
+                    try log.truncate(to: offset)
+                    dirty = true
+                case .send(let to, let message):
+                    queue = try syncIfDirty() + queue
+                    send(message, to: to)
+                case .commit(let hw):
+                    apply(upTo: hw)
+                case .becameLeader(let epoch):
+                    wasLeader.withLockedValue { $0 = true }
+                    logger.info("node \(id) is the active controller in epoch \(epoch)")
+                case .lostLeadership(let epoch):
+                    wasLeader.withLockedValue { $0 = false }
+                    logger.info("node \(id) is no longer the active controller (epoch \(epoch))")
+                }
+            } catch {
+                // A node that cannot write its log must not go on voting or leading.
+                logger.critical("metadata log write failed: \(error); stopping the node")
+                exit(70)
+            }
+            if queue.isEmpty, let more = try? syncIfDirty() { queue = more[...] }
+        }
+    }
+
+    /// fsync pending writes; a leader may then count its own copy towards the majority.
+    private func syncIfDirty() throws -> [RaftAction] {
+        guard dirty else { return [] }
+        try log.sync()
+        dirty = false
+        return node.flushed(upTo: log.endOffset)
+    }
+
+    private func apply(upTo hw: Int64) {
+        let entries = node.log.entries
+        while appliedOffset < hw && appliedOffset < Int64(entries.count) {
+            let e = entries[Int(appliedOffset)]
+            if !e.isLeaderChange {
+                do {
+                    image.apply(try MetadataRecord.decode(e.payload), at: appliedOffset)
+                } catch {
+                    logger.error("committed metadata record at offset \(appliedOffset) is unreadable: \(error)")
+                }
+            }
+            appliedOffset += 1
+        }
+    }
+
+    // MARK: - Outgoing RPCs
+
+    private func connection(to peer: Int32) async throws -> KafkaConnection {
+        if let c = connections.withLockedValue({ $0[peer] }), c.channel.isActive { return c }
+        guard let v = voters.first(where: { $0.id == peer }) else {
+            throw KafkaClientError.unsupported("unknown voter \(peer)")
+        }
+        let c = try await KafkaConnection.connect(
+            host: v.host, port: v.port, group: group, clientId: "raft-\(id)", timeoutMs: 1000)
+        connections.withLockedValue { $0[peer] = c }
+        return c
+    }
+
+    private func partitionTopic<P>(_ p: P, make: () -> (inout P) -> Void) -> P { p }
+
+    private func send(_ message: RaftMessage, to peer: Int32) {
+        switch message {
+        case .voteResponse(let r):
+            guard let promise = pendingVotes.removeValue(forKey: peer) else { return }
+            var p = QuorumPartitionResult()
+            p.leaderId = r.leaderId ?? -1
+            p.leaderEpoch = r.epoch
+            p.voteGranted = r.granted
+            var t = QuorumTopicResult()
+            t.topicName = Self.topicName
+            t.partitions = [p]
+            var resp = KafkaProtocol.VoteResponse()
+            resp.topics = [t]
+            promise.succeed(resp)
+        case .fetchResponse(let r):
+            guard let promise = pendingFetches.removeValue(forKey: peer) else { return }
+            promise.succeed(encodeFetchResponse(r))
+        case .vote(let v):
+            var p = KafkaProtocol.VoteRequest.Partition()
+            p.candidateEpoch = v.candidateEpoch
+            p.candidateId = v.candidateId
+            p.lastOffsetEpoch = v.lastOffsetEpoch
+            p.lastOffset = v.lastOffset
+            p.preVote = v.preVote
+            var t = KafkaProtocol.VoteRequest.Topic()
+            t.topicName = Self.topicName
+            t.partitions = [p]
+            var req = KafkaProtocol.VoteRequest()
+            req.clusterId = clusterId
+            req.voterId = peer
+            req.topics = [t]
+            call(peer, req, as: KafkaProtocol.VoteResponse.self) { resp in
+                guard let p = resp.topics.first?.partitions.first else { return nil }
+                return .voteResponse(
+                    RaftVoteResponse(
+                        epoch: p.leaderEpoch, granted: p.voteGranted, preVote: v.preVote,
+                        leaderId: p.leaderId >= 0 ? p.leaderId : nil))
+            }
+        case .beginQuorumEpoch(let epoch, let leader):
+            var p = BeginQuorumEpochRequest.Partition()
+            p.leaderId = leader
+            p.leaderEpoch = epoch
+            var t = BeginQuorumEpochRequest.Topic()
+            t.topicName = Self.topicName
+            t.partitions = [p]
+            var req = BeginQuorumEpochRequest()
+            req.clusterId = clusterId
+            req.voterId = peer
+            req.topics = [t]
+            call(peer, req, as: BeginQuorumEpochResponse.self) { _ in nil }
+        case .endQuorumEpoch(let epoch, let leader):
+            var p = EndQuorumEpochRequest.Partition()
+            p.leaderId = leader
+            p.leaderEpoch = epoch
+            var t = EndQuorumEpochRequest.Topic()
+            t.topicName = Self.topicName
+            t.partitions = [p]
+            var req = EndQuorumEpochRequest()
+            req.clusterId = clusterId
+            req.topics = [t]
+            call(peer, req, as: EndQuorumEpochResponse.self) { _ in nil }
+        case .fetch(let f):
+            var fp = KafkaProtocol.FetchRequest.Partition()
+            fp.partition = 0
+            fp.currentLeaderEpoch = f.epoch
+            fp.fetchOffset = f.fetchOffset
+            fp.lastFetchedEpoch = f.lastFetchedEpoch
+            fp.partitionMaxBytes = 1 << 20
+            var ft = KafkaProtocol.FetchRequest.Topic()
+            ft.topic = Self.topicName
+            ft.partitions = [fp]
+            var req = KafkaProtocol.FetchRequest()
+            req.replicaId = id
+            req.maxWaitMs = 0
+            req.minBytes = 0
+            req.topics = [ft]
+            req.clusterId = clusterId
+            call(peer, req, as: KafkaProtocol.FetchResponse.self) { resp in
+                Self.decodeFetchResponse(resp, request: f)
+            }
+        }
+    }
+
+    /// Sends a request to a voter in the background; its answer, if it becomes a Raft message,
+    /// is fed back to the node on the controller's loop. Failures are dropped: Raft retries.
+    private func call<Req: KafkaMessage, Resp: KafkaMessage>(
+        _ peer: Int32, _ request: Req, as: Resp.Type, _ toRaft: @escaping @Sendable (Resp) -> RaftMessage?
+    ) {
+        Task { [self] in
+            do {
+                let c = try await connection(to: peer)
+                let resp = try await c.send(request, as: Resp.self, timeoutMs: 2000)
+                if let message = toRaft(resp) {
+                    loop.execute { [self] in carryOut(node.receive(message, from: peer, nowMs: Self.monotonicMs())) }
+                }
+            } catch {
+                connections.withLockedValue { _ = $0.removeValue(forKey: peer) }
+            }
+        }
+    }
+
+    static func decodeFetchResponse(_ resp: KafkaProtocol.FetchResponse, request f: RaftFetchRequest) -> RaftMessage? {
+        guard let p = resp.responses.first?.partitions.first else { return nil }
+        let leader = p.currentLeader
+        let epoch = leader?.leaderEpoch ?? f.epoch
+        let leaderId = leader.flatMap { $0.leaderId >= 0 ? $0.leaderId : nil }
+        if p.errorCode != 0 {
+            return .fetchResponse(
+                RaftFetchResponse(
+                    epoch: epoch, leaderId: leaderId, highWatermark: p.highWatermark, fetchOffset: f.fetchOffset,
+                    outcome: .fenced))
+        }
+        if let d = p.divergingEpoch {
+            return .fetchResponse(
+                RaftFetchResponse(
+                    epoch: epoch, leaderId: leaderId, highWatermark: p.highWatermark, fetchOffset: f.fetchOffset,
+                    outcome: .diverging(epoch: d.epoch, endOffset: d.endOffset)))
+        }
+        var entries: [LogEntry] = []
+        if var data = p.records {
+            while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize <= data.readableBytes {
+                let batch = data.readSlice(length: h.totalSize)!
+                guard let records = try? Record.decodeAll(batch: batch, header: h) else { return nil }
+                entries += records.map { LogEntry(epoch: h.partitionLeaderEpoch, payload: $0.value ?? []) }
+            }
+        }
+        return .fetchResponse(
+            RaftFetchResponse(
+                epoch: epoch, leaderId: leaderId, highWatermark: p.highWatermark, fetchOffset: f.fetchOffset,
+                outcome: .entries(entries)))
+    }
+
+    func encodeFetchResponse(_ r: RaftFetchResponse) -> KafkaProtocol.FetchResponse {
+        var p = KafkaProtocol.FetchResponse.Partition()
+        p.partitionIndex = 0
+        p.highWatermark = r.highWatermark
+        p.currentLeader = .init(leaderId: r.leaderId ?? -1, leaderEpoch: r.epoch)
+        p.records = ByteBuffer()
+        switch r.outcome {
+        case .fenced:
+            p.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+        case .diverging(let epoch, let end):
+            p.divergingEpoch = .init(epoch: epoch, endOffset: end)
+        case .entries(let entries):
+            // One batch per run of entries of the same epoch; the epoch rides in the batch header.
+            var out = ByteBuffer()
+            var offset = r.fetchOffset
+            var i = 0
+            while i < entries.count {
+                var builder = RecordBatchBuilder()
+                let epoch = entries[i].epoch
+                while i < entries.count && entries[i].epoch == epoch {
+                    builder.append(key: nil, value: entries[i].payload, timestamp: 0)
+                    i += 1
+                }
+                var batch = builder.build(baseOffset: offset)
+                batch.setInteger(epoch, at: batch.readerIndex + 12)
+                offset += Int64(builder.count)
+                out.writeBuffer(&batch)
+            }
+            p.records = out
+        }
+        var t = KafkaProtocol.FetchResponse.Topic()
+        t.topic = Self.topicName
+        t.partitions = [p]
+        var resp = KafkaProtocol.FetchResponse()
+        resp.responses = [t]
+        return resp
+    }
+
+    // MARK: - Incoming RPCs (CONTROLLER listener)
+
+    static let controllerApis: [ApiKey] = [
+        .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum,
+    ]
+
+    /// Answers one request that arrived on the CONTROLLER listener.
+    public func handle(_ header: RequestHeader, body: ByteBuffer, on caller: any EventLoop) -> EventLoopFuture<
+        ByteBuffer?
+    > {
+        guard let api = ApiKey(rawValue: header.apiKey), Self.controllerApis.contains(api) else {
+            return caller.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
+        }
+        let v = header.apiVersion
+        guard api.supported.contains(v) else {
+            if api == .apiVersions {
+                return caller.makeSucceededFuture(
+                    ApiVersionsResponse.supported(errorCode: .unsupportedVersion, apis: Self.controllerApis).encoded(
+                        version: 0))
+            }
+            return caller.makeFailedFuture(ProtocolError.unsupportedVersion(api: header.apiKey, version: v))
+        }
+        do {
+            switch api {
+            case .apiVersions:
+                return caller.makeSucceededFuture(
+                    ApiVersionsResponse.supported(apis: Self.controllerApis).encoded(version: v))
+            case .vote:
+                let req = try KafkaProtocol.VoteRequest.decode(body, version: v)
+                return onVote(req).hop(to: caller).map { $0.encoded(version: v) }
+            case .beginQuorumEpoch:
+                let req = try BeginQuorumEpochRequest.decode(body, version: v)
+                if let p = req.topics.first?.partitions.first {
+                    loop.execute { [self] in
+                        carryOut(
+                            node.receive(
+                                .beginQuorumEpoch(epoch: p.leaderEpoch, leaderId: p.leaderId), from: p.leaderId,
+                                nowMs: Self.monotonicMs()))
+                    }
+                }
+                return caller.makeSucceededFuture(BeginQuorumEpochResponse().encoded(version: v))
+            case .endQuorumEpoch:
+                let req = try EndQuorumEpochRequest.decode(body, version: v)
+                if let p = req.topics.first?.partitions.first {
+                    loop.execute { [self] in
+                        carryOut(
+                            node.receive(
+                                .endQuorumEpoch(epoch: p.leaderEpoch, leaderId: p.leaderId), from: p.leaderId,
+                                nowMs: Self.monotonicMs()))
+                    }
+                }
+                return caller.makeSucceededFuture(EndQuorumEpochResponse().encoded(version: v))
+            case .fetch:
+                let req = try KafkaProtocol.FetchRequest.decode(body, version: v)
+                return onFetch(req).hop(to: caller).map { $0.encoded(version: v) }
+            case .describeQuorum:
+                return describe().hop(to: caller).map { $0.encoded(version: v) }
+            default:
+                return caller.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
+            }
+        } catch {
+            return caller.makeFailedFuture(error)
+        }
+    }
+
+    private func onVote(_ req: KafkaProtocol.VoteRequest) -> EventLoopFuture<KafkaProtocol.VoteResponse> {
+        let promise = loop.makePromise(of: KafkaProtocol.VoteResponse.self)
+        loop.execute { [self] in
+            guard let p = req.topics.first?.partitions.first, req.clusterId == nil || req.clusterId == clusterId else {
+                var r = KafkaProtocol.VoteResponse()
+                r.errorCode = ErrorCode.invalidRequest.rawValue
+                promise.succeed(r)
+                return
+            }
+            pendingVotes[p.candidateId]?.succeed(KafkaProtocol.VoteResponse())
+            pendingVotes[p.candidateId] = promise
+            let vote = RaftVoteRequest(
+                candidateEpoch: p.candidateEpoch, candidateId: p.candidateId, lastOffsetEpoch: p.lastOffsetEpoch,
+                lastOffset: p.lastOffset,
+                preVote: p.preVote)
+            carryOut(node.receive(.vote(vote), from: p.candidateId, nowMs: Self.monotonicMs()))
+            if let left = pendingVotes.removeValue(forKey: p.candidateId) {
+                left.succeed(KafkaProtocol.VoteResponse())  // the node chose not to answer: not granted
+            }
+        }
+        return promise.futureResult
+    }
+
+    private func onFetch(_ req: KafkaProtocol.FetchRequest) -> EventLoopFuture<KafkaProtocol.FetchResponse> {
+        let promise = loop.makePromise(of: KafkaProtocol.FetchResponse.self)
+        loop.execute { [self] in
+            guard let p = req.topics.first?.partitions.first, req.clusterId == nil || req.clusterId == clusterId else {
+                var r = KafkaProtocol.FetchResponse()
+                r.errorCode = ErrorCode.invalidRequest.rawValue
+                promise.succeed(r)
+                return
+            }
+            let replica = req.replicaId
+            lastFetchWallMs[replica] = Self.wallMs()
+            pendingFetches[replica]?.succeed(
+                encodeFetchResponse(
+                    RaftFetchResponse(
+                        epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark,
+                        fetchOffset: p.fetchOffset, outcome: .fenced)))
+            pendingFetches[replica] = promise
+            let fetch = RaftFetchRequest(
+                epoch: p.currentLeaderEpoch, replicaId: replica, fetchOffset: p.fetchOffset,
+                lastFetchedEpoch: p.lastFetchedEpoch)
+            carryOut(node.receive(.fetch(fetch), from: replica, nowMs: Self.monotonicMs()))
+            if let left = pendingFetches.removeValue(forKey: replica) {
+                left.succeed(
+                    encodeFetchResponse(
+                        RaftFetchResponse(
+                            epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark,
+                            fetchOffset: p.fetchOffset, outcome: .fenced)))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// Proposes records as the active controller; the future completes when they commit.
+    public func propose(_ records: [MetadataRecord]) -> EventLoopFuture<Int64> {
+        loop.submit { [self] in
+            guard let (offset, actions) = node.propose(records.map { $0.encoded() }) else {
+                throw ControllerError(.notController, "node \(id) is not the active controller")
+            }
+            carryOut(actions)
+            return offset
+        }
+    }
+}
