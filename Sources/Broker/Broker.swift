@@ -81,7 +81,7 @@ public final class Broker: Sendable {
                     return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
                 }
                 return describe().hop(to: loop).map { $0.encoded(version: v) }
-            case .vote, .beginQuorumEpoch, .endQuorumEpoch:
+            case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat:
                 return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }
         } catch {

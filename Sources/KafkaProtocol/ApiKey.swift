@@ -16,6 +16,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case beginQuorumEpoch = 53
     case endQuorumEpoch = 54
     case describeQuorum = 55
+    case brokerRegistration = 62
+    case brokerHeartbeat = 63
 
     /// Versions Tern encodes and decodes, advertised in ApiVersions. They follow a Kafka 2.8/3.x
     /// release closely enough that clients which infer the broker version from the set
@@ -38,6 +40,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .beginQuorumEpoch: return 0...1
         case .endQuorumEpoch: return 0...0
         case .describeQuorum: return 0...1
+        case .brokerRegistration: return 0...1
+        case .brokerHeartbeat: return 0...0
         }
     }
 
@@ -59,6 +63,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .beginQuorumEpoch: return 1
         case .endQuorumEpoch: return 1
         case .describeQuorum: return 0
+        case .brokerRegistration: return 0
+        case .brokerHeartbeat: return 0
         }
     }
 
@@ -67,7 +73,9 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     /// APIs a client listener serves and advertises. The quorum RPCs belong to the CONTROLLER
     /// listener, as in Kafka.
     public static let clientListener: [ApiKey] = allCases.filter { !controllerOnly.contains($0) }
-    public static let controllerOnly: Set<ApiKey> = [.vote, .beginQuorumEpoch, .endQuorumEpoch]
+    public static let controllerOnly: Set<ApiKey> = [
+        .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat,
+    ]
 
     /// Request header v2 for flexible versions, v1 otherwise.
     public func requestHeaderVersion(_ version: Int16) -> Int16 { isFlexible(version) ? 2 : 1 }
@@ -97,6 +105,8 @@ extension ApiKey: CustomStringConvertible {
         case .beginQuorumEpoch: return "BeginQuorumEpoch"
         case .endQuorumEpoch: return "EndQuorumEpoch"
         case .describeQuorum: return "DescribeQuorum"
+        case .brokerRegistration: return "BrokerRegistration"
+        case .brokerHeartbeat: return "BrokerHeartbeat"
         }
     }
 }

@@ -31,10 +31,14 @@ public final class QuorumController: @unchecked Sendable {
     let logger: Logger
     let directory: String
     private let log: EntryLog
-    private var node: RaftNode
+    var node: RaftNode
     private var dirty = false
     private var appliedOffset: Int64 = 0
-    public private(set) var image = MetadataImage()
+    public internal(set) var image = MetadataImage()
+    /// Controller state that only the active controller uses (see ActiveController.swift).
+    var active = ActiveState()
+    /// Called on the controller loop after committed records change the image.
+    public let onImageChange = NIOLockedValueBox<(@Sendable (MetadataImage) -> Void)?>(nil)
     private var pendingVotes: [Int32: EventLoopPromise<KafkaProtocol.VoteResponse>] = [:]
     private var pendingFetches: [Int32: EventLoopPromise<KafkaProtocol.FetchResponse>] = [:]
     private var lastFetchWallMs: [Int32: Int64] = [:]
@@ -80,6 +84,9 @@ public final class QuorumController: @unchecked Sendable {
             let now = Self.monotonicMs()
             carryOut(node.tick(nowMs: now))
             noteLeadership(now)
+            activeTick(now)
+            let leader = node.leaderId
+            leaderSnapshot.withLockedValue { $0 = leader }
         }
     }
 
@@ -143,11 +150,15 @@ public final class QuorumController: @unchecked Sendable {
         }
     }
 
-    public var leaderId: Int32? { (try? loop.submit { [self] in node.leaderId }.wait()) ?? nil }
+    public var leaderId: Int32? { leaderSnapshot.withLockedValue { $0 } }
+    /// Offset up to which committed records are applied, readable from any thread.
+    public var appliedOffsetSnapshot: Int64 { appliedSnapshot.withLockedValue { $0 } }
+    private let leaderSnapshot = NIOLockedValueBox<Int32?>(nil)
+    private let appliedSnapshot = NIOLockedValueBox<Int64>(-1)
 
     // MARK: - Carrying out Raft's actions
 
-    private func carryOut(_ actions: [RaftAction]) {
+    func carryOut(_ actions: [RaftAction]) {
         loop.preconditionInEventLoop()
         var queue = actions[...]
         while let action = queue.popFirst() {
@@ -170,9 +181,11 @@ public final class QuorumController: @unchecked Sendable {
                     apply(upTo: hw)
                 case .becameLeader(let epoch):
                     wasLeader.withLockedValue { $0 = true }
+                    becameActive()
                     logger.info("node \(id) is the active controller in epoch \(epoch)")
                 case .lostLeadership(let epoch):
                     wasLeader.withLockedValue { $0 = false }
+                    resignActive()
                     logger.info("node \(id) is no longer the active controller (epoch \(epoch))")
                 }
             } catch {
@@ -194,6 +207,16 @@ public final class QuorumController: @unchecked Sendable {
 
     private func apply(upTo hw: Int64) {
         let entries = node.log.entries
+        let before = appliedOffset
+        defer {
+            if appliedOffset > before {
+                let applied = appliedOffset - 1
+                appliedSnapshot.withLockedValue { $0 = applied }
+                completeCommitted(upTo: appliedOffset)
+                let img = image
+                onImageChange.withLockedValue { $0 }?(img)
+            }
+        }
         while appliedOffset < hw && appliedOffset < Int64(entries.count) {
             let e = entries[Int(appliedOffset)]
             if !e.isLeaderChange {
@@ -209,14 +232,20 @@ public final class QuorumController: @unchecked Sendable {
 
     // MARK: - Outgoing RPCs
 
-    private func connection(to peer: Int32) async throws -> KafkaConnection {
-        if let c = connections.withLockedValue({ $0[peer] }), c.channel.isActive { return c }
+    /// Which traffic a connection carries. Raft's fetches and votes never share a connection
+    /// with requests that wait for a commit (registration, admin): answers on a connection go out
+    /// in request order, so a waiting request would hold back the very fetches it waits for.
+    enum Lane: Int { case raft, control }
+
+    func connection(to peer: Int32, lane: Lane = .raft) async throws -> KafkaConnection {
+        let key = peer * 2 + Int32(lane.rawValue)
+        if let c = connections.withLockedValue({ $0[key] }), c.channel.isActive { return c }
         guard let v = voters.first(where: { $0.id == peer }) else {
             throw KafkaClientError.unsupported("unknown voter \(peer)")
         }
         let c = try await KafkaConnection.connect(
-            host: v.host, port: v.port, group: group, clientId: "raft-\(id)", timeoutMs: 1000)
-        connections.withLockedValue { $0[peer] = c }
+            host: v.host, port: v.port, group: group, clientId: "node-\(id)-\(lane)", timeoutMs: 1000)
+        connections.withLockedValue { $0[key] = c }
         return c
     }
 
@@ -318,7 +347,7 @@ public final class QuorumController: @unchecked Sendable {
                     loop.execute { [self] in carryOut(node.receive(message, from: peer, nowMs: Self.monotonicMs())) }
                 }
             } catch {
-                connections.withLockedValue { _ = $0.removeValue(forKey: peer) }
+                connections.withLockedValue { _ = $0.removeValue(forKey: peer * 2) }
             }
         }
     }
@@ -395,7 +424,8 @@ public final class QuorumController: @unchecked Sendable {
     // MARK: - Incoming RPCs (CONTROLLER listener)
 
     static let controllerApis: [ApiKey] = [
-        .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum,
+        .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum, .brokerRegistration,
+        .brokerHeartbeat,
     ]
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -449,6 +479,10 @@ public final class QuorumController: @unchecked Sendable {
                 return onFetch(req).hop(to: caller).map { $0.encoded(version: v) }
             case .describeQuorum:
                 return describe().hop(to: caller).map { $0.encoded(version: v) }
+            case .brokerRegistration:
+                return register(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+            case .brokerHeartbeat:
+                return heartbeat(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
             default:
                 return caller.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }
@@ -512,14 +546,4 @@ public final class QuorumController: @unchecked Sendable {
         return promise.futureResult
     }
 
-    /// Proposes records as the active controller; the future completes when they commit.
-    public func propose(_ records: [MetadataRecord]) -> EventLoopFuture<Int64> {
-        loop.submit { [self] in
-            guard let (offset, actions) = node.propose(records.map { $0.encoded() }) else {
-                throw ControllerError(.notController, "node \(id) is not the active controller")
-            }
-            carryOut(actions)
-            return offset
-        }
-    }
 }

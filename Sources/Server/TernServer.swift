@@ -12,6 +12,7 @@ public final class TernServer: Sendable {
     public let config: ServerConfig
     public let broker: Broker
     public let quorum: QuorumController
+    let lifecycle: BrokerLifecycle
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channel: any Channel
@@ -68,7 +69,12 @@ public final class TernServer: Sendable {
         broker.describeQuorum.withLockedValue {
             $0 = { Self.describeAnywhere(quorum, group: group) }
         }
+        lifecycle = BrokerLifecycle(
+            quorum: quorum, nodeId: config.broker.nodeId, host: config.broker.advertisedHost,
+            port: config.broker.advertisedPort,
+            logger: logger)
         quorum.start()
+        lifecycle.start()
     }
 
     static func bind(
@@ -132,10 +138,15 @@ public final class TernServer: Sendable {
 
     /// Stops accepting, flushes logs and stops the event loops.
     public func shutdown() {
+        let lifecycle = self.lifecycle
+        logger.info("controlled shutdown: asking the controller to move this broker's leaderships")
+        _ = try? group.next().makeFutureWithTask { await lifecycle.shutDown() }.wait()
         quorum.stop()
         try? controllerChannel?.close().wait()
         try? channel.close().wait()
         broker.shutdown()
-        try? group.syncShutdownGracefully()
+        // The process exits next; waiting for the loops to wind down only risks hanging on a
+        // task still scheduled there, so their shutdown is started and not awaited.
+        group.shutdownGracefully { _ in }
     }
 }

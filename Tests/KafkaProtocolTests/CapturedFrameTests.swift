@@ -62,6 +62,8 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .beginQuorumEpoch: return try run(BeginQuorumEpochRequest.self)
     case .endQuorumEpoch: return try run(EndQuorumEpochRequest.self)
     case .describeQuorum: return try run(DescribeQuorumRequest.self)
+    case .brokerRegistration: return try run(BrokerRegistrationRequest.self)
+    case .brokerHeartbeat: return try run(BrokerHeartbeatRequest.self)
     }
 }
 

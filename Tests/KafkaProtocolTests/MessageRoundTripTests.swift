@@ -43,6 +43,8 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.endQuorumEpochRequest), MessageCase(Samples.endQuorumEpochResponse),
     MessageCase(Samples.describeQuorumRequest), MessageCase(Samples.describeQuorumResponse),
     MessageCase(Samples.raftFetchRequest), MessageCase(Samples.raftFetchResponse),
+    MessageCase(Samples.brokerRegistrationRequest), MessageCase(Samples.brokerRegistrationResponse),
+    MessageCase(Samples.brokerHeartbeatRequest), MessageCase(Samples.brokerHeartbeatResponse),
 ]
 
 @Suite struct MessageRoundTripTests {

@@ -429,4 +429,47 @@ enum Samples {
         r.replicaId = 1
         return r
     }
+
+    static var brokerRegistrationRequest: BrokerRegistrationRequest {
+        var l = BrokerRegistrationRequest.Listener()
+        l.name = "PLAINTEXT"
+        l.host = "localhost"
+        l.port = 50000
+        var f = BrokerRegistrationRequest.Feature()
+        f.name = "metadata.version"
+        f.minSupportedVersion = 1
+        f.maxSupportedVersion = 1
+        var r = BrokerRegistrationRequest()
+        r.brokerId = 2
+        r.clusterId = "c"
+        r.incarnationId = KafkaUUID(high: 4, low: 4)
+        r.listeners = [l]
+        r.features = [f]
+        r.rack = "r"
+        r.isMigratingZkBroker = false
+        return r
+    }
+
+    static var brokerRegistrationResponse: BrokerRegistrationResponse {
+        var r = BrokerRegistrationResponse()
+        r.brokerEpoch = 42
+        return r
+    }
+
+    static var brokerHeartbeatRequest: BrokerHeartbeatRequest {
+        var r = BrokerHeartbeatRequest()
+        r.brokerId = 2
+        r.brokerEpoch = 42
+        r.currentMetadataOffset = 100
+        r.wantShutDown = true
+        return r
+    }
+
+    static var brokerHeartbeatResponse: BrokerHeartbeatResponse {
+        var r = BrokerHeartbeatResponse()
+        r.isCaughtUp = true
+        r.isFenced = false
+        r.shouldShutDown = true
+        return r
+    }
 }

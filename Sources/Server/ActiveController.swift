@@ -1,0 +1,183 @@
+import KafkaProtocol
+import Metadata
+import NIOCore
+import Raft
+
+/// What the active controller keeps in memory, and loses (by design) when it resigns.
+struct ActiveState {
+    struct Operation {
+        var decide: @Sendable (MetadataImage) -> Result<[MetadataRecord], ControllerError>
+        var promise: EventLoopPromise<(first: Int64, last: Int64)>
+    }
+
+    var queue: [Operation] = []
+    var inFlight: (last: Int64, promise: EventLoopPromise<(first: Int64, last: Int64)>, first: Int64)? = nil
+    /// Last heartbeat (monotonic ms) of each registered broker.
+    var sessions: [Int32: Int64] = [:]
+    /// Brokers a fence or unfence is already queued for.
+    var pendingTransitions: Set<Int32> = []
+}
+
+/// The active controller: the quorum leader decides metadata changes one at a time, each on
+/// the committed image, proposes the records, and answers when they commit. Broker sessions
+/// live here: a broker whose heartbeats stop for `broker.session.timeout.ms` is fenced.
+extension QuorumController {
+    static let sessionTimeoutMs: Int64 = 9000
+
+    var isActive: Bool { node.isLeader }
+
+    /// Queues a controller decision. The future gives the offsets of the records written, or
+    /// fails with `ControllerError` (NOT_CONTROLLER when this node does not lead).
+    public func submit(_ decide: @escaping @Sendable (MetadataImage) -> Result<[MetadataRecord], ControllerError>)
+        -> EventLoopFuture<(first: Int64, last: Int64)>
+    {
+        let promise = loop.makePromise(of: (first: Int64, last: Int64).self)
+        loop.execute { [self] in
+            guard isActive else {
+                promise.fail(ControllerError(.notController, "node \(id) is not the active controller"))
+                return
+            }
+            active.queue.append(.init(decide: decide, promise: promise))
+            runNextOperation()
+        }
+        return promise.futureResult
+    }
+
+    func runNextOperation() {
+        loop.preconditionInEventLoop()
+        while active.inFlight == nil, isActive, !active.queue.isEmpty {
+            let op = active.queue.removeFirst()
+            switch op.decide(image) {
+            case .failure(let e):
+                op.promise.fail(e)
+            case .success(let records) where records.isEmpty:
+                op.promise.succeed((image.offset, image.offset))
+            case .success(let records):
+                guard let (offset, actions) = node.propose(records.map { $0.encoded() }) else {
+                    op.promise.fail(ControllerError(.notController, "node \(id) is not the active controller"))
+                    continue
+                }
+                active.inFlight = (offset + Int64(records.count) - 1, op.promise, offset)
+                carryOut(actions)
+            }
+        }
+    }
+
+    /// Called after committed entries were applied up to `offset` (exclusive).
+    func completeCommitted(upTo offset: Int64) {
+        if let f = active.inFlight, f.last < offset {
+            active.inFlight = nil
+            f.promise.succeed((f.first, f.last))
+        }
+        runNextOperation()
+    }
+
+    func becameActive() {
+        let now = Self.monotonicMs()
+        active = ActiveState()
+        // Every broker gets a full session from the moment this controller takes over.
+        for b in image.brokers.values { active.sessions[b.id] = now }
+    }
+
+    func resignActive() {
+        let error = ControllerError(.notController, "node \(id) stopped being the active controller")
+        active.inFlight?.promise.fail(error)
+        for op in active.queue { op.promise.fail(error) }
+        active = ActiveState()
+    }
+
+    /// Fences brokers whose sessions expired.
+    func activeTick(_ now: Int64) {
+        guard isActive else { return }
+        for b in image.brokers.values where !b.fenced && !active.pendingTransitions.contains(b.id) {
+            let last = active.sessions[b.id] ?? now
+            if active.sessions[b.id] == nil { active.sessions[b.id] = now }
+            if now - last > Self.sessionTimeoutMs {
+                logger.warning(
+                    "broker \(b.id) missed heartbeats for \(now - last) ms: fencing it and moving its leaderships")
+                transition(b.id) { img in .success(ControllerDecisions.fenceBroker(img, id: b.id)) }
+            }
+        }
+    }
+
+    private func transition(
+        _ broker: Int32, _ decide: @escaping @Sendable (MetadataImage) -> Result<[MetadataRecord], ControllerError>
+    ) {
+        active.pendingTransitions.insert(broker)
+        submit(decide).whenComplete { [self] _ in loop.execute { self.active.pendingTransitions.remove(broker) } }
+    }
+
+    // MARK: - Broker lifecycle RPCs
+
+    public func register(_ req: BrokerRegistrationRequest) -> EventLoopFuture<BrokerRegistrationResponse> {
+        guard req.clusterId == clusterId else {
+            var r = BrokerRegistrationResponse()
+            r.errorCode = ErrorCode.inconsistentClusterId.rawValue
+            return loop.makeSucceededFuture(r)
+        }
+        let listener = req.listeners.first { $0.name != "CONTROLLER" } ?? req.listeners.first
+        let registration = MetadataRecord.BrokerRegistration(
+            id: req.brokerId, incarnation: req.incarnationId, host: listener?.host ?? "localhost",
+            port: Int32(listener?.port ?? 0),
+            rack: req.rack)
+        return submit { img in
+            // A repeated registration of the same incarnation (a retry) changes nothing.
+            if let b = img.brokers[req.brokerId], b.incarnation == req.incarnationId { return .success([]) }
+            return .success(ControllerDecisions.registerBroker(img, registration))
+        }.map { [self] _ in
+            active.sessions[req.brokerId] = Self.monotonicMs()
+            var r = BrokerRegistrationResponse()
+            r.brokerEpoch = image.brokers[req.brokerId]?.epoch ?? -1
+            return r
+        }.flatMapErrorThrowing { error in
+            var r = BrokerRegistrationResponse()
+            r.errorCode = (error as? ControllerError)?.code.rawValue ?? ErrorCode.unknownServerError.rawValue
+            return r
+        }
+    }
+
+    public func heartbeat(_ req: BrokerHeartbeatRequest) -> EventLoopFuture<BrokerHeartbeatResponse> {
+        loop.submit { [self] () -> EventLoopFuture<BrokerHeartbeatResponse> in
+            var r = BrokerHeartbeatResponse()
+            guard isActive else {
+                r.errorCode = ErrorCode.notController.rawValue
+                return loop.makeSucceededFuture(r)
+            }
+            guard let b = image.brokers[req.brokerId], b.epoch == req.brokerEpoch else {
+                r.errorCode = ErrorCode.staleBrokerEpoch.rawValue
+                return loop.makeSucceededFuture(r)
+            }
+            active.sessions[req.brokerId] = Self.monotonicMs()
+            let caughtUp = req.currentMetadataOffset >= b.epoch
+            r.isCaughtUp = caughtUp
+            r.isFenced = b.fenced
+            let current = r
+            if req.wantShutDown {
+                logger.info("broker \(req.brokerId) is shutting down: fencing it and moving its leaderships first")
+                // Controlled shutdown: move leadership away, then tell the broker it may go.
+                return submit { img in .success(ControllerDecisions.fenceBroker(img, id: req.brokerId)) }.map { _ in
+                    var done = BrokerHeartbeatResponse()
+                    done.isCaughtUp = caughtUp
+                    done.isFenced = true
+                    done.shouldShutDown = true
+                    return done
+                }.flatMapErrorThrowing { _ in current }
+            }
+            if b.fenced && caughtUp && !active.pendingTransitions.contains(b.id) {
+                active.pendingTransitions.insert(b.id)
+                return submit { img in .success(ControllerDecisions.unfenceBroker(img, id: req.brokerId)) }.map {
+                    [self] _ in
+                    active.pendingTransitions.remove(b.id)
+                    var done = BrokerHeartbeatResponse()
+                    done.isCaughtUp = true
+                    done.isFenced = image.brokers[req.brokerId]?.fenced ?? true
+                    return done
+                }.flatMapErrorThrowing { [self] _ in
+                    active.pendingTransitions.remove(b.id)
+                    return current
+                }
+            }
+            return loop.makeSucceededFuture(current)
+        }.flatMap { $0 }
+    }
+}
