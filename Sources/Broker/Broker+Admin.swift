@@ -1,4 +1,6 @@
 import KafkaProtocol
+import Metadata
+import NIOCore
 import Storage
 
 extension Broker {
@@ -11,11 +13,17 @@ extension Broker {
                 var pr = ListOffsetsResponse.Partition()
                 pr.partitionIndex = rp.partitionIndex
                 defer { tr.partitions.append(pr) }
-                guard let p = topics.partition(topic.name, rp.partitionIndex) else {
-                    pr.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+                guard let p = registry.partition(topic.name, rp.partitionIndex) else {
+                    let known = registry.image.topics[topic.name]?.partitions[rp.partitionIndex] != nil
+                    pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
                     continue
                 }
-                pr.leaderEpoch = 0
+                let (leader, epoch) = p.leadership
+                guard leader == config.nodeId else {
+                    pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+                    continue
+                }
+                pr.leaderEpoch = epoch
                 switch rp.timestamp {
                 case ListOffsetsRequest.latestTimestamp:
                     pr.offset = p.log.logEndOffset
@@ -40,110 +48,80 @@ extension Broker {
         return response
     }
 
-    func createTopics(_ request: CreateTopicsRequest, version: Int16) -> CreateTopicsResponse {
-        var response = CreateTopicsResponse()
-        for t in request.topics {
-            var r = CreateTopicsResponse.Topic()
-            r.name = t.name
-            defer { response.topics.append(r) }
-            let partitions =
-                t.numPartitions == -1
-                ? (t.assignments.isEmpty ? config.numPartitions : Int32(t.assignments.count)) : t.numPartitions
-            let rf =
-                t.replicationFactor == -1
-                ? (t.assignments.first.map { Int16($0.brokerIds.count) } ?? config.defaultReplicationFactor)
-                : t.replicationFactor
-            if rf < 1 {
-                r.errorCode = ErrorCode.invalidReplicationFactor.rawValue
-                r.errorMessage = "Replication factor must be larger than 0, got \(rf)."
-                continue
-            }
-            if rf > 1 {
-                r.errorCode = ErrorCode.invalidReplicationFactor.rawValue
-                r.errorMessage =
-                    "Unable to replicate the partition \(rf) time(s): The target replication factor of \(rf) cannot be reached because only 1 broker(s) are registered."
-                continue
-            }
-            if t.assignments.contains(where: { $0.brokerIds != [config.nodeId] }) {
-                r.errorCode = ErrorCode.invalidReplicaAssignment.rawValue
-                r.errorMessage = "Replica assignments may only name broker \(config.nodeId)."
-                continue
-            }
-            var configs: [String: String] = [:]
-            for c in t.configs { if let v = c.value { configs[c.name] = v } }
-            do {
-                let info = try topics.create(
-                    name: t.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
-                r.topicId = info.id
-                r.numPartitions = partitions
-                r.replicationFactor = 1
-                if version >= 5 {
-                    r.configs = describeTopicConfigs(info.configs, keys: nil).map { c in
-                        var out = CreateTopicsResponse.Config()
-                        out.name = c.name
-                        out.value = c.value
-                        out.configSource = c.configSource
-                        return out
-                    }
+    /// Topic changes go to the active controller; a refused or unreachable controller gives each
+    /// topic an error (NOT_CONTROLLER is retriable) rather than a closed connection.
+    func createTopics(_ request: CreateTopicsRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<
+        CreateTopicsResponse
+    > {
+        guard let gateway = gateway.withLockedValue({ $0 }) else {
+            return loop.makeSucceededFuture(Self.failAll(request, .notController, "the metadata quorum is not running"))
+        }
+        return gateway.createTopics(request).hop(to: loop).map { [self] response in
+            guard version >= 5 else { return response }
+            var r = response
+            let image = registry.image
+            for i in r.topics.indices where r.topics[i].errorCode == 0 {
+                let overrides = image.topics[r.topics[i].name]?.configs ?? [:]
+                r.topics[i].configs = describeTopicConfigs(overrides, keys: nil).map { c in
+                    var out = CreateTopicsResponse.Config()
+                    out.name = c.name
+                    out.value = c.value
+                    out.configSource = c.configSource
+                    return out
                 }
-            } catch TopicStore.CreateError.exists {
-                r.errorCode = ErrorCode.topicAlreadyExists.rawValue
-                r.errorMessage = "Topic '\(t.name)' already exists."
-            } catch TopicStore.CreateError.invalid(let code, let message) {
-                r.errorCode = code.rawValue
-                r.errorMessage = message
-            } catch {
-                logger.error("creating topic \(t.name) failed: \(error)")
-                r.errorCode = ErrorCode.unknownServerError.rawValue
-                r.errorMessage = "\(error)"
             }
+            return r
+        }.flatMapErrorThrowing { error in
+            Self.failAll(request, .notController, "the active controller could not be reached: \(error)")
         }
-        return response
     }
 
-    func deleteTopics(_ request: DeleteTopicsRequest, version: Int16) -> DeleteTopicsResponse {
-        var response = DeleteTopicsResponse()
-        for t in request.topics {
-            var r = DeleteTopicsResponse.Result()
-            r.name = t.name
-            r.topicId = t.topicId
-            defer { response.responses.append(r) }
-            let name = t.name ?? topics.get(id: t.topicId)?.name
-            guard let name, let info = topics.get(name) else {
-                r.errorCode = (t.name == nil ? ErrorCode.unknownTopicId : .unknownTopicOrPartition).rawValue
-                r.errorMessage = "This server does not host this topic."
-                continue
-            }
-            r.name = name
-            r.topicId = info.id
-            do {
-                if try !topics.delete(name: name) { r.errorCode = ErrorCode.unknownTopicOrPartition.rawValue }
-            } catch {
-                logger.error("deleting topic \(name) failed: \(error)")
-                r.errorCode = ErrorCode.unknownServerError.rawValue
-                r.errorMessage = "\(error)"
-            }
+    static func failAll(_ request: CreateTopicsRequest, _ code: ErrorCode, _ message: String) -> CreateTopicsResponse {
+        var r = CreateTopicsResponse()
+        r.topics = request.topics.map {
+            var t = CreateTopicsResponse.Topic()
+            t.name = $0.name
+            t.errorCode = code.rawValue
+            t.errorMessage = message
+            return t
         }
-        return response
+        return r
     }
 
-    func createPartitions(_ request: CreatePartitionsRequest) -> CreatePartitionsResponse {
-        var response = CreatePartitionsResponse()
-        for t in request.topics {
-            var r = CreatePartitionsResponse.Result()
-            r.name = t.name
-            do {
-                try topics.addPartitions(name: t.name, count: t.count, validateOnly: request.validateOnly)
-            } catch TopicStore.CreateError.invalid(let code, let message) {
-                r.errorCode = code.rawValue
-                r.errorMessage = message
-            } catch {
-                r.errorCode = ErrorCode.unknownServerError.rawValue
-                r.errorMessage = "\(error)"
-            }
-            response.results.append(r)
+    func deleteTopics(_ request: DeleteTopicsRequest, on loop: any EventLoop) -> EventLoopFuture<DeleteTopicsResponse> {
+        // Name topics given by id, so the controller needs only names.
+        var named = request
+        let image = registry.image
+        for i in named.topics.indices where named.topics[i].name == nil {
+            named.topics[i].name = image.topic(id: named.topics[i].topicId)?.name
         }
-        return response
+        guard let gateway = gateway.withLockedValue({ $0 }) else {
+            var r = DeleteTopicsResponse()
+            r.responses = request.topics.map {
+                var x = DeleteTopicsResponse.Result()
+                x.name = $0.name
+                x.errorCode = ErrorCode.notController.rawValue
+                return x
+            }
+            return loop.makeSucceededFuture(r)
+        }
+        return gateway.deleteTopics(named).hop(to: loop)
+    }
+
+    func createPartitions(_ request: CreatePartitionsRequest, on loop: any EventLoop) -> EventLoopFuture<
+        CreatePartitionsResponse
+    > {
+        guard let gateway = gateway.withLockedValue({ $0 }) else {
+            var r = CreatePartitionsResponse()
+            r.results = request.topics.map {
+                var x = CreatePartitionsResponse.Result()
+                x.name = $0.name
+                x.errorCode = ErrorCode.notController.rawValue
+                return x
+            }
+            return loop.makeSucceededFuture(r)
+        }
+        return gateway.createPartitions(request).hop(to: loop)
     }
 
     func describeTopicConfigs(_ overrides: [String: String], keys: [String]?) -> [DescribeConfigsResponse.Config] {
@@ -171,7 +149,7 @@ extension Broker {
             r.resourceName = res.resourceName
             switch res.resourceType {
             case DescribeConfigsRequest.topicResource:
-                if let t = topics.get(res.resourceName) {
+                if let t = registry.image.topics[res.resourceName] {
                     r.configs = describeTopicConfigs(t.configs, keys: res.configurationKeys)
                 } else {
                     r.errorCode = ErrorCode.unknownTopicOrPartition.rawValue

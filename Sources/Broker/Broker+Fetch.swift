@@ -16,7 +16,7 @@ extension Broker {
         let promise = loop.makePromise(of: FetchResponse.self)
         let pending = PendingFetch(promise: promise)
         let partitions = request.topics.flatMap { t in
-            t.partitions.compactMap { topics.partition(t.topic, $0.partition) }
+            t.partitions.compactMap { registry.partition(t.topic, $0.partition) }
         }
         let timeout = loop.scheduleTask(in: .milliseconds(Int64(waitMs))) { [self] in
             pending.complete { readFetch(request).response }
@@ -60,8 +60,16 @@ extension Broker {
                 pr.partitionIndex = fp.partition
                 pr.records = ByteBuffer()
                 defer { tr.partitions.append(pr) }
-                guard let partition = topics.partition(topic.topic, fp.partition) else {
-                    pr.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+                guard let partition = registry.partition(topic.topic, fp.partition) else {
+                    let known = registry.image.topics[topic.topic]?.partitions[fp.partition] != nil
+                    pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
+                    hasError = true
+                    continue
+                }
+                let (leader, leaderEpoch) = partition.leadership
+                guard leader == config.nodeId else {
+                    pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+                    pr.currentLeader = .init(leaderId: leader, leaderEpoch: leaderEpoch)
                     hasError = true
                     continue
                 }

@@ -1,59 +1,92 @@
 import KafkaProtocol
+import Metadata
+import NIOCore
 
 extension Broker {
-    func metadata(_ request: MetadataRequest, version: Int16) -> MetadataResponse {
-        var r = MetadataResponse()
-        r.brokers = [.init(nodeId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort)]
-        r.clusterId = clusterId
-        r.controllerId = config.nodeId
-        let wanted: [TopicInfo?]
-        var unknown: [(String?, KafkaUUID)] = []
-        if let requested = request.topics {
-            wanted = requested.map { t in
-                if let name = t.name {
-                    if let found = topics.get(name) { return found }
-                    if request.allowAutoTopicCreation && config.autoCreateTopics
-                        && TopicStore.validateName(name) == nil,
-                        let created = try? topics.create(
-                            name: name, partitions: config.numPartitions, configs: [:], validateOnly: false)
-                    {
-                        return created
-                    }
-                    if let existing = topics.get(name) { return existing }  // created concurrently
-                } else if let found = topics.get(id: t.topicId) {
-                    return found
-                }
-                unknown.append((t.name, t.topicId))
-                return nil
+    /// Answers from the committed metadata image. Topics that do not exist are created through
+    /// the active controller when auto-creation is allowed, as Kafka does.
+    func metadata(_ request: MetadataRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<
+        MetadataResponse
+    > {
+        let image = registry.image
+        let missing: [String]
+        if let requested = request.topics, request.allowAutoTopicCreation, config.autoCreateTopics {
+            missing = requested.compactMap(\.name).filter {
+                image.topics[$0] == nil && PartitionRegistry.validateName($0) == nil
             }
         } else {
-            wanted = topics.all()
+            missing = []
         }
-        for info in wanted.compactMap({ $0 }) {
-            var t = MetadataResponse.Topic()
-            t.name = info.name
-            t.topicId = info.id
-            t.partitions = info.partitions.map { p in
+        guard !missing.isEmpty, let gateway = gateway.withLockedValue({ $0 }) else {
+            return loop.makeSucceededFuture(buildMetadata(request, image: image, creating: []))
+        }
+        var create = CreateTopicsRequest()
+        create.topics = missing.map {
+            var t = CreateTopicsRequest.Topic()
+            t.name = $0
+            return t
+        }
+        return gateway.createTopics(create).hop(to: loop).map { [self] _ in
+            buildMetadata(request, image: registry.image, creating: Set(missing))
+        }.flatMapErrorThrowing { [self] _ in
+            buildMetadata(request, image: registry.image, creating: Set(missing))
+        }
+    }
+
+    func buildMetadata(_ request: MetadataRequest, image: MetadataImage, creating: Set<String>) -> MetadataResponse {
+        var r = MetadataResponse()
+        r.brokers = image.brokers.values.filter { !$0.fenced }.sorted { $0.id < $1.id }.map {
+            .init(nodeId: $0.id, host: $0.host, port: $0.port, rack: $0.rack)
+        }
+        if r.brokers.isEmpty {
+            // Before this node has registered, clients still need a broker to talk to.
+            r.brokers = [.init(nodeId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort)]
+        }
+        r.clusterId = clusterId
+        // The active controller when there is one; otherwise this node, which forwards admin
+        // requests (Kafka in KRaft mode names a live broker here and never -1).
+        r.controllerId = gateway.withLockedValue { $0 }?.activeControllerId ?? config.nodeId
+        let live = Set(image.liveBrokers)
+        func describe(_ t: MetadataImage.Topic) -> MetadataResponse.Topic {
+            var out = MetadataResponse.Topic()
+            out.name = t.name
+            out.topicId = t.id
+            out.isInternal = t.name.hasPrefix("__")
+            out.partitions = t.partitions.sorted { $0.key < $1.key }.map { index, p in
                 var mp = MetadataResponse.Partition()
-                mp.partitionIndex = p.index
-                mp.leaderId = config.nodeId
-                mp.leaderEpoch = 0
-                mp.replicaNodes = [config.nodeId]
-                mp.isrNodes = [config.nodeId]
+                mp.partitionIndex = index
+                mp.leaderId = p.leader
+                mp.leaderEpoch = p.leaderEpoch
+                mp.replicaNodes = p.replicas
+                mp.isrNodes = p.isr
+                mp.offlineReplicas = p.replicas.filter { !live.contains($0) }
+                if p.leader < 0 { mp.errorCode = ErrorCode.leaderNotAvailable.rawValue }
                 return mp
             }
-            r.topics.append(t)
+            return out
         }
-        for (name, id) in unknown {
-            var t = MetadataResponse.Topic()
-            t.name = name
-            t.topicId = id
-            t.errorCode =
-                (name == nil
-                ? ErrorCode.unknownTopicId
-                : name.flatMap(TopicStore.validateName) != nil ? .invalidTopicException : .unknownTopicOrPartition)
-                .rawValue
-            r.topics.append(t)
+        if let requested = request.topics {
+            for t in requested {
+                if let name = t.name, let found = image.topics[name] {
+                    r.topics.append(describe(found))
+                } else if t.name == nil, let found = image.topic(id: t.topicId) {
+                    r.topics.append(describe(found))
+                } else {
+                    var out = MetadataResponse.Topic()
+                    out.name = t.name
+                    out.topicId = t.topicId
+                    let code: ErrorCode =
+                        t.name == nil
+                        ? .unknownTopicId
+                        : PartitionRegistry.validateName(t.name!) != nil
+                            ? .invalidTopicException
+                            : creating.contains(t.name!) ? .leaderNotAvailable : .unknownTopicOrPartition
+                    out.errorCode = code.rawValue
+                    r.topics.append(out)
+                }
+            }
+        } else {
+            r.topics = image.topics.values.sorted { $0.name < $1.name }.map(describe)
         }
         return r
     }

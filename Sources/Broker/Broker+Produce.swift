@@ -21,8 +21,15 @@ extension Broker {
                     pr.errorMessage = "transactions are not supported by Tern yet"
                     continue
                 }
-                guard let partition = topics.partition(topic.name, pd.index) else {
-                    pr.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+                guard let partition = registry.partition(topic.name, pd.index) else {
+                    let known = registry.image.topics[topic.name]?.partitions[pd.index] != nil
+                    pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
+                    continue
+                }
+                let (leader, leaderEpoch) = partition.leadership
+                guard leader == config.nodeId else {
+                    // Clients refresh metadata on this error and send to the new leader.
+                    pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
                     continue
                 }
                 guard let records = pd.records else {
@@ -30,7 +37,7 @@ extension Broker {
                     pr.errorMessage = "null records"
                     continue
                 }
-                switch partition.log.append(records: records, leaderEpoch: 0) {
+                switch partition.log.append(records: records, leaderEpoch: leaderEpoch) {
                 case .success(let a):
                     pr.baseOffset = a.baseOffset
                     pr.logStartOffset = a.logStartOffset

@@ -1,5 +1,6 @@
 import KafkaProtocol
 import Logging
+import Metadata
 import NIOConcurrencyHelpers
 import NIOCore
 import Storage
@@ -9,7 +10,9 @@ import Storage
 public final class Broker: Sendable {
     public let config: BrokerConfig
     public let clusterId: String
-    public let topics: TopicStore
+    public let registry: PartitionRegistry
+    /// Set by the server once the quorum exists.
+    public let gateway = NIOLockedValueBox<(any ControllerGateway)?>(nil)
     let producerIds: ProducerIdAllocator
     let logger: Logger
     /// Answers DescribeQuorum; set by the server that runs the metadata quorum.
@@ -21,9 +24,9 @@ public final class Broker: Sendable {
         try FileSystem.makeDirectories(config.logDirs)
         clusterId = try MetaProperties.loadOrCreate(
             logDir: config.logDirs, nodeId: config.nodeId, clusterId: config.clusterId)
-        topics = try TopicStore(config: config, logger: logger)
-        try topics.cleanUpDeletedDirectories()
-        producerIds = try ProducerIdAllocator(path: config.logDirs + "/producer-id-block")
+        registry = PartitionRegistry(config: config, logger: logger)
+        try registry.cleanUpDeletedDirectories()
+        producerIds = try ProducerIdAllocator(path: config.logDirs + "/producer-id-block", nodeId: config.nodeId)
     }
 
     /// The encoded response body for a request, or nil when none is sent (Produce with acks=0).
@@ -49,7 +52,7 @@ public final class Broker: Sendable {
                 _ = try ApiVersionsRequest.decode(body, version: v)
                 return loop.makeSucceededFuture(ApiVersionsResponse.supported().encoded(version: v))
             case .metadata:
-                return loop.makeSucceededFuture(metadata(try .decode(body, version: v), version: v).encoded(version: v))
+                return metadata(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
             case .produce:
                 let request = try ProduceRequest.decode(body, version: v)
                 let response = produce(request, version: v)
@@ -60,13 +63,11 @@ public final class Broker: Sendable {
                 return loop.makeSucceededFuture(
                     try listOffsets(.decode(body, version: v), version: v).encoded(version: v))
             case .createTopics:
-                return loop.makeSucceededFuture(
-                    createTopics(try .decode(body, version: v), version: v).encoded(version: v))
+                return createTopics(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
             case .deleteTopics:
-                return loop.makeSucceededFuture(
-                    deleteTopics(try .decode(body, version: v), version: v).encoded(version: v))
+                return deleteTopics(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .createPartitions:
-                return loop.makeSucceededFuture(createPartitions(try .decode(body, version: v)).encoded(version: v))
+                return createPartitions(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .describeConfigs:
                 return loop.makeSucceededFuture(
                     describeConfigs(try .decode(body, version: v), version: v).encoded(version: v))
@@ -91,10 +92,14 @@ public final class Broker: Sendable {
 
     /// Flushes every partition's active segment; called on clean shutdown.
     public func shutdown() {
-        for t in topics.all() {
-            for p in t.partitions { try? p.log.flush() }
-        }
+        for p in registry.all() { try? p.log.flush() }
     }
+
+    /// Applies a newly committed metadata image to the local replicas.
+    public func apply(_ image: MetadataImage) { registry.apply(image) }
+
+    /// Called once this broker has caught up with the metadata log.
+    public func caughtUp() { registry.removeOrphans() }
 }
 
 /// `<log.dirs>/meta.properties`: the cluster id and node id this directory belongs to.
@@ -136,8 +141,9 @@ enum MetaProperties {
     }
 }
 
-/// Hands out producer ids for idempotent producers, never twice across restarts: a block of ids
-/// is reserved on disk before any of it is used.
+/// Hands out producer ids for idempotent producers, never twice across restarts (a block of ids
+/// is reserved on disk before any of it is used) nor by two brokers (each node's ids carry its
+/// node id in the high bits).
 final class ProducerIdAllocator: @unchecked Sendable {
     private let lock = NIOLock()
     private let path: String
@@ -145,10 +151,11 @@ final class ProducerIdAllocator: @unchecked Sendable {
     private var reservedUpTo: Int64
     static let blockSize: Int64 = 1000
 
-    init(path: String) throws {
+    init(path: String, nodeId: Int32) throws {
         self.path = path
-        let start =
+        let saved =
             FileSystem.exists(path) ? Int64(try FileSystem.readText(path).trimmingCharacters(in: " \n")) ?? 0 : 0
+        let start = max(saved, Int64(nodeId) << 40)
         next = start
         reservedUpTo = start
     }

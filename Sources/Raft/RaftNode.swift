@@ -64,7 +64,8 @@ public struct RaftNode: Sendable {
         self.durableEndOffset = log.endOffset
         self.rng = SplitMix(seed: seed ^ UInt64(bitPattern: Int64(id)))
         self.electionDeadlineMs = 0
-        self.electionDeadlineMs = nowMs + randomElectionTimeout()
+        // A quorum of one has nobody to wait for.
+        self.electionDeadlineMs = voters.count == 1 ? nowMs : nowMs + randomElectionTimeout()
         if let leader = state.leaderId, leader != id {
             role = .follower(leader: leader)
             lastLeaderContactMs = nowMs

@@ -16,6 +16,9 @@ final class BrokerLifecycle: @unchecked Sendable {
     private let incarnation = KafkaUUID.random()
     private let state = NIOLockedValueBox<(epoch: Int64?, fenced: Bool, stopping: Bool)>((nil, true, false))
     private var task: Task<Void, Never>?
+    /// Runs once, the first time the controller unfences this broker (it has caught up).
+    var onCaughtUp: (@Sendable () -> Void)?
+    private var caughtUpOnce = false
 
     static let heartbeatIntervalMs: UInt64 = 2000
     static let startupIntervalMs: UInt64 = 200
@@ -42,6 +45,12 @@ final class BrokerLifecycle: @unchecked Sendable {
                     nanoseconds: (fenced ? Self.startupIntervalMs : Self.heartbeatIntervalMs) * 1_000_000)
             }
         }
+    }
+
+    /// Stops heartbeating without telling the controller (start-up failed).
+    func stop() {
+        state.withLockedValue { $0.stopping = true }
+        task?.cancel()
     }
 
     /// Controlled shutdown: heartbeats with WantShutDown until the controller has fenced this
@@ -110,7 +119,13 @@ final class BrokerLifecycle: @unchecked Sendable {
                 s.fenced = resp.isFenced
                 return was
             }
-            if was && !resp.isFenced { logger.info("broker \(nodeId) is unfenced: it may lead partitions") }
+            if was && !resp.isFenced {
+                logger.info("broker \(nodeId) is unfenced: it may lead partitions")
+                if !caughtUpOnce {
+                    caughtUpOnce = true
+                    onCaughtUp?()
+                }
+            }
             if !was && resp.isFenced && !wantShutDown {
                 logger.warning("broker \(nodeId) was fenced by the controller")
             }

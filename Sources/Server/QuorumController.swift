@@ -1,3 +1,4 @@
+import Broker
 import Glibc
 import KafkaClient
 import KafkaProtocol
@@ -26,7 +27,9 @@ public final class QuorumController: @unchecked Sendable {
     public let id: Int32
     public let voters: [Voter]
     public let clusterId: String
-    let loop: any EventLoop
+    public let loop: any EventLoop
+    /// Defaults for topics created without partition count or replication factor.
+    public var topicDefaults = BrokerConfig()
     let group: any EventLoopGroup
     let logger: Logger
     let directory: String
@@ -155,6 +158,9 @@ public final class QuorumController: @unchecked Sendable {
     public var appliedOffsetSnapshot: Int64 { appliedSnapshot.withLockedValue { $0 } }
     private let leaderSnapshot = NIOLockedValueBox<Int32?>(nil)
     private let appliedSnapshot = NIOLockedValueBox<Int64>(-1)
+    private let imageBox = NIOLockedValueBox(MetadataImage())
+    /// The committed image, readable from any thread.
+    public var imageSnapshot: MetadataImage { imageBox.withLockedValue { $0 } }
 
     // MARK: - Carrying out Raft's actions
 
@@ -212,6 +218,8 @@ public final class QuorumController: @unchecked Sendable {
             if appliedOffset > before {
                 let applied = appliedOffset - 1
                 appliedSnapshot.withLockedValue { $0 = applied }
+                let snapshot = image
+                imageBox.withLockedValue { $0 = snapshot }
                 completeCommitted(upTo: appliedOffset)
                 let img = image
                 onImageChange.withLockedValue { $0 }?(img)
@@ -425,7 +433,7 @@ public final class QuorumController: @unchecked Sendable {
 
     static let controllerApis: [ApiKey] = [
         .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum, .brokerRegistration,
-        .brokerHeartbeat,
+        .brokerHeartbeat, .createTopics, .deleteTopics, .createPartitions,
     ]
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -483,6 +491,12 @@ public final class QuorumController: @unchecked Sendable {
                 return register(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
             case .brokerHeartbeat:
                 return heartbeat(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+            case .createTopics:
+                return createTopics(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+            case .deleteTopics:
+                return deleteTopics(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+            case .createPartitions:
+                return createPartitions(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
             default:
                 return caller.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }

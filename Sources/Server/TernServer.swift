@@ -6,6 +6,10 @@ import NIOCore
 import NIOPosix
 import Raft
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One Tern node's network shell: the client listener in front of a `Broker`, and the metadata
 /// quorum with its CONTROLLER listener.
 public final class TernServer: Sendable {
@@ -44,20 +48,11 @@ public final class TernServer: Sendable {
             self.quorum = quorum
             let maxFrame = config.socketRequestMaxBytes
             let maxInFlight = config.maxInFlightPerConnection
-            let broker = self.broker
-            channel = try Self.bind(
-                group: group, host: config.listenHost, port: config.listenPort, maxFrame: maxFrame,
-                maxInFlight: maxInFlight, logger: logger
-            ) {
-                header, body, loop in broker.handle(header, body: body, on: loop)
-            }
             if let c = config.controllerListener, voters.count > 1 {
                 controllerChannel = try Self.bind(
                     group: group, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
                     logger: logger
-                ) {
-                    header, body, loop in quorum.handle(header, body: body, on: loop)
-                }
+                ) { header, body, loop in quorum.handle(header, body: body, on: loop) }
             } else {
                 controllerChannel = nil
             }
@@ -69,12 +64,42 @@ public final class TernServer: Sendable {
         broker.describeQuorum.withLockedValue {
             $0 = { Self.describeAnywhere(quorum, group: group) }
         }
+        quorum.topicDefaults = config.broker
+        let broker = self.broker
+        quorum.onImageChange.withLockedValue { $0 = { image in broker.apply(image) } }
+        broker.gateway.withLockedValue { $0 = ClusterGateway(quorum: quorum) }
         lifecycle = BrokerLifecycle(
             quorum: quorum, nodeId: config.broker.nodeId, host: config.broker.advertisedHost,
             port: config.broker.advertisedPort,
             logger: logger)
+        lifecycle.onCaughtUp = { broker.caughtUp() }
         quorum.start()
         lifecycle.start()
+        // Like Kafka, serve clients once this broker has caught up with the metadata log and been
+        // unfenced, so that the first requests see the cluster as it is. A node that cannot
+        // reach a quorum still opens its listener after a while, so tools can ask it why.
+        let deadline = NIODeadline.now() + .seconds(15)
+        while lifecycle.isFenced && NIODeadline.now() < deadline { usleep(5000) }
+        if lifecycle.isFenced {
+            logger.warning(
+                "serving clients before this broker was unfenced: the metadata quorum has no leader yet (voters \(voters.map(\.id)))"
+            )
+        }
+        do {
+            let maxFrame = config.socketRequestMaxBytes
+            let maxInFlight = config.maxInFlightPerConnection
+            channel = try Self.bind(
+                group: group, host: config.listenHost, port: config.listenPort, maxFrame: maxFrame,
+                maxInFlight: maxInFlight,
+                logger: logger
+            ) { header, body, loop in broker.handle(header, body: body, on: loop) }
+        } catch {
+            lifecycle.stop()
+            quorum.stop()
+            try? controllerChannel?.close().wait()
+            try? group.syncShutdownGracefully()
+            throw error
+        }
     }
 
     static func bind(

@@ -82,7 +82,10 @@ class Broker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> Broker:
+    def start(self, wait: bool = True) -> Broker:
+        """Starts the process; with `wait`, returns once it accepts connections (a node serves
+        clients only after joining the cluster, so nodes of one cluster are launched first and
+        waited for afterwards)."""
         assert not self.alive(), "broker already running"
         if self.command[0] == str(TERN_BIN) and not TERN_BIN.exists():
             raise FileNotFoundError(f"no tern binary at {TERN_BIN}: run `swift build` or set TERN_BIN")
@@ -93,6 +96,11 @@ class Broker:
             self.proc = subprocess.Popen([*self.command, str(self.config_file)], stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
         self._started.append(self.proc)
+        if wait:
+            self._wait_ready()
+        return self
+
+    def wait_ready(self) -> Broker:
         self._wait_ready()
         return self
 
@@ -212,7 +220,9 @@ def cluster_factory(request, tmp_path):
             made.append(_used_by(request, node))
             nodes.append(node)
         for node in nodes:
-            node.start()
+            node.start(wait=False)
+        for node in nodes:
+            node.wait_ready()
         return nodes
 
     yield make

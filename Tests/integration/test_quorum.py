@@ -58,7 +58,7 @@ def test_three_nodes_elect_a_controller_and_fail_over_after_kill9(cluster_factor
     assert new_epoch > epoch
 
     # The killed node restarts and rejoins as a follower that has caught up.
-    victim.start()
+    victim.start()  # serves once the quorum (which has a leader) has unfenced it
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         out = describe(victim, "--replication")
@@ -88,3 +88,64 @@ def test_quorum_without_majority_says_so_instead_of_hanging(cluster_factory):
     while "cannot reach a majority" not in others[1].log_file.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "cannot reach a majority" in others[1].log_file.read_text()
+
+
+SESSION_TIMEOUT_S = 9.0
+
+
+def leaders(admin, topic: str) -> dict[int, tuple[int, list[int], list[int]]]:
+    md = admin.list_topics(topic, timeout=10)
+    return {p.id: (p.leader, list(p.replicas), list(p.isrs)) for p in md.topics[topic].partitions.values()}
+
+
+def test_killed_brokers_partitions_get_new_leaders_from_their_isr(cluster_factory):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    nodes = cluster_factory(3)
+    controller, _, _ = wait_for_leader(nodes[0])
+    admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
+    for f in admin.create_topics([NewTopic("purchases", 3, 3)]).values():
+        f.result(20)
+    before = leaders(admin, "purchases")
+    assert sorted(tuple(r) for _, r, _ in before.values()) == [(0, 1, 2), (1, 2, 0), (2, 0, 1)]
+    assert all(leader == replicas[0] for leader, replicas, _ in before.values())
+
+    # Kill a broker that is not the active controller, so the timing is the session timeout alone.
+    victim = next(n for n in nodes if n.node_id != controller)
+    led = [p for p, (leader, _, _) in before.items() if leader == victim.node_id]
+    assert led
+    victim.kill9()
+    killed_at = time.monotonic()
+    survivor_admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes if n is not victim)})
+    while True:
+        now = leaders(survivor_admin, "purchases")
+        if all(now[p][0] not in (victim.node_id, -1) for p in led):
+            break
+        assert time.monotonic() - killed_at < SESSION_TIMEOUT_S + 5, f"leaders not moved: {now}"
+        time.sleep(0.2)
+    print(f"partitions {led} re-led {time.monotonic() - killed_at:.1f} s after kill -9 of broker {victim.node_id}")
+    for p, (leader, replicas, isr) in now.items():
+        assert leader in before[p][2], "new leader comes from the old ISR"
+        assert victim.node_id not in isr
+        assert leader in isr
+        assert replicas == before[p][1]  # replicas never change by themselves
+
+
+def test_topics_survive_a_controller_kill_unchanged(cluster_factory):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    nodes = cluster_factory(3)
+    controller, _, _ = wait_for_leader(nodes[0])
+    admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
+    for f in admin.create_topics([NewTopic(f"t{i}", 2, 1) for i in range(5)]).values():
+        f.result(20)
+    describe_before = subprocess.run([str(TERN_BIN), "topics", "--bootstrap-server", nodes[0].bootstrap, "--describe"],
+                                     capture_output=True, text=True, timeout=20).stdout
+    nodes[controller].kill9()
+    other = nodes[(controller + 1) % 3]
+    wait_for_leader(other, not_in={controller})
+    ids_before = {line.split("\t")[0]: line.split("\t")[1] for line in describe_before.splitlines() if line.startswith("Topic:")}
+    describe_after = subprocess.run([str(TERN_BIN), "topics", "--bootstrap-server", other.bootstrap, "--describe"],
+                                    capture_output=True, text=True, timeout=20).stdout
+    ids_after = {line.split("\t")[0]: line.split("\t")[1] for line in describe_after.splitlines() if line.startswith("Topic:")}
+    assert ids_after == ids_before and len(ids_after) == 5  # same topics, same ids

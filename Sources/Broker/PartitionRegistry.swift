@@ -1,0 +1,144 @@
+import KafkaProtocol
+import Logging
+import Metadata
+import NIOConcurrencyHelpers
+import NIOCore
+import Storage
+
+/// The partitions this broker holds a replica of, kept in step with the committed metadata
+/// image: a new image opens the logs of newly assigned replicas, updates leaders, and removes
+/// the data of deleted topics. Partition data lives in `<log.dirs>/<topic>-<n>/`, with the
+/// topic id in `partition.metadata`.
+public final class PartitionRegistry: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var partitions: [String: [Int32: PartitionState]] = [:]
+    private var _image = MetadataImage()
+    let config: BrokerConfig
+    let logger: Logger
+
+    init(config: BrokerConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    public var image: MetadataImage { lock.withLock { _image } }
+
+    public func partition(_ topic: String, _ index: Int32) -> PartitionState? {
+        lock.withLock { partitions[topic]?[index] }
+    }
+
+    public func all() -> [PartitionState] {
+        lock.withLock { partitions.values.flatMap(\.values) }
+    }
+
+    /// Brings the local replicas in line with `image`.
+    func apply(_ image: MetadataImage) {
+        var toOpen: [(MetadataImage.Topic, Int32, MetadataImage.Partition)] = []
+        var toRemove: [PartitionState] = []
+        lock.withLock {
+            let previous = _image
+            _image = image
+            for t in image.topics.values {
+                for (index, p) in t.partitions where p.replicas.contains(config.nodeId) {
+                    if let existing = partitions[t.name]?[index], existing.topicId == t.id {
+                        existing.setLeadership(p.leader, p.leaderEpoch)
+                    } else {
+                        toOpen.append((t, index, p))
+                    }
+                }
+            }
+            // A topic that was in the previous image and is gone (or was re-created with a new
+            // id) had its data deleted by the controller: remove the local copy.
+            for (name, local) in partitions {
+                guard let any = local.values.first else { continue }
+                let current = image.topics[name]
+                if current == nil && previous.topics[name] != nil || current.map({ $0.id != any.topicId }) == true {
+                    toRemove += local.values
+                    partitions[name] = nil
+                }
+            }
+        }
+        for p in toRemove { remove(p) }
+        for (t, index, p) in toOpen {
+            do {
+                let dir = "\(config.logDirs)/\(t.name)-\(index)"
+                if FileSystem.exists(dir + "/partition.metadata"),
+                    let text = try? FileSystem.readText(dir + "/partition.metadata"), !text.contains(t.id.description)
+                {
+                    // Data of an older topic of the same name: it was deleted while we were away.
+                    try FileSystem.removeTree(dir)
+                }
+                let log = try PartitionLog(
+                    directory: dir, config: config.logConfig(overrides: t.configs), logger: logger)
+                try FileSystem.writeTextAtomically("version: 0\ntopic_id: \(t.id)\n", to: dir + "/partition.metadata")
+                let state = PartitionState(topic: t.name, topicId: t.id, index: index, log: log)
+                state.setLeadership(p.leader, p.leaderEpoch)
+                lock.withLock { partitions[t.name, default: [:]][index] = state }
+            } catch {
+                logger.error("cannot open the log of \(t.name)-\(index): \(error)")
+            }
+        }
+    }
+
+    /// Deletes partition directories of topics the image no longer has. Called once the broker
+    /// has caught up with the metadata log, so a deletion it missed while down is applied.
+    func removeOrphans() {
+        let image = self.image
+        guard let names = try? FileSystem.list(config.logDirs) else { return }
+        for name in names where !name.hasPrefix("__") {
+            let dir = config.logDirs + "/" + name
+            guard FileSystem.exists(dir + "/partition.metadata"), let dash = name.lastIndex(of: "-"),
+                let index = Int32(name[name.index(after: dash)...])
+            else { continue }
+            let topic = String(name[..<dash])
+            let text = (try? FileSystem.readText(dir + "/partition.metadata")) ?? ""
+            let live =
+                image.topics[topic].map { text.contains($0.id.description) && $0.partitions[index] != nil } ?? false
+            if !live && partition(topic, index) == nil {
+                logger.info("removing \(dir): its topic is no longer in the cluster metadata")
+                try? FileSystem.removeTree(dir)
+            }
+        }
+    }
+
+    private func remove(_ p: PartitionState) {
+        let dir = "\(config.logDirs)/\(p.topic)-\(p.index)"
+        let aside = "\(dir).\(p.topicId)-delete"
+        do {
+            try FileSystem.rename(dir, aside)
+            try FileSystem.removeTree(aside)
+            logger.info("deleted the local replica \(p.topic)-\(p.index)")
+        } catch {
+            logger.error("could not delete \(dir): \(error)")
+        }
+    }
+
+    func cleanUpDeletedDirectories() throws {
+        for name in try FileSystem.list(config.logDirs) where name.hasSuffix("-delete") {
+            try FileSystem.removeTree(config.logDirs + "/" + name)
+        }
+    }
+
+    /// Kafka's rule for topic names: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
+    public static func validateName(_ name: String) -> String? {
+        if name.isEmpty { return "Topic name is illegal, it can't be empty" }
+        if name == "." || name == ".." { return "Topic name cannot be \".\" or \"..\"" }
+        if name.utf8.count > 249 { return "Topic name is illegal, it can't be longer than 249 characters" }
+        let ok = name.utf8.allSatisfy { c in
+            (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
+        }
+        return ok
+            ? nil
+            : "Topic name \"\(name)\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+    }
+}
+
+/// How a broker reaches the active controller for metadata changes: in-process when this node
+/// is the active controller, over the CONTROLLER listener otherwise. The server provides it.
+public protocol ControllerGateway: Sendable {
+    func createTopics(_ request: CreateTopicsRequest) -> EventLoopFuture<CreateTopicsResponse>
+    func deleteTopics(_ request: DeleteTopicsRequest) -> EventLoopFuture<DeleteTopicsResponse>
+    func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse>
+    /// The node that is the active controller now, if any.
+    var activeControllerId: Int32? { get }
+}

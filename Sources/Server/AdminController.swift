@@ -1,0 +1,181 @@
+import Broker
+import KafkaProtocol
+import Metadata
+import NIOCore
+
+/// Topic changes as the active controller carries them out: validated, decided on the committed
+/// image, written to the metadata log, answered when committed.
+extension QuorumController {
+    static func refuse<T>(_ code: ErrorCode, _ message: String) -> Result<T, ControllerError> {
+        .failure(ControllerError(code, message))
+    }
+
+    public func createTopics(_ request: CreateTopicsRequest) -> EventLoopFuture<CreateTopicsResponse> {
+        let defaults = topicDefaults
+        let futures = request.topics.map { t -> EventLoopFuture<CreateTopicsResponse.Topic> in
+            var base = CreateTopicsResponse.Topic()
+            base.name = t.name
+            let result = base
+            let partitions =
+                t.numPartitions == -1
+                ? (t.assignments.isEmpty ? defaults.numPartitions : Int32(t.assignments.count)) : t.numPartitions
+            let rf =
+                t.replicationFactor == -1
+                ? (t.assignments.first.map { Int16($0.brokerIds.count) } ?? defaults.defaultReplicationFactor)
+                : t.replicationFactor
+            let configs = Dictionary(
+                t.configs.compactMap { c in c.value.map { (c.name, $0) } }, uniquingKeysWith: { _, last in last })
+            let id = KafkaUUID.random()
+            let decide: @Sendable (MetadataImage) -> Result<[MetadataRecord], ControllerError> = { image in
+                if let why = PartitionRegistry.validateName(t.name) { return Self.refuse(.invalidTopicException, why) }
+                for (k, v) in configs {
+                    guard let check = TopicConfigs.known[k] else {
+                        return Self.refuse(.invalidConfig, "Unknown topic config name: \(k)")
+                    }
+                    guard check(v) else {
+                        return Self.refuse(.invalidConfig, "Invalid value \(v) for configuration \(k)")
+                    }
+                }
+                if !t.assignments.isEmpty {
+                    return Self.refuse(
+                        .invalidReplicaAssignment,
+                        "Manual replica assignment is not supported yet; omit it to let the controller place replicas.")
+                }
+                guard partitions <= 10_000 else {
+                    return Self.refuse(.invalidPartitions, "Number of partitions \(partitions) exceeds 10000.")
+                }
+                let decision = ControllerDecisions.createTopic(
+                    image, name: t.name, partitions: partitions, replicationFactor: rf, configs: configs, id: id)
+                // validate_only: the same checks, nothing written.
+                if request.validateOnly, case .success = decision { return .success([]) }
+                return decision
+            }
+            return submit(decide).map { _ in
+                var r = result
+                r.topicId = id
+                r.numPartitions = partitions
+                r.replicationFactor = rf
+                return r
+            }.flatMapErrorThrowing { error in
+                let e = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
+                var r = result
+                r.errorCode = e.code.rawValue
+                r.errorMessage = e.message
+                return r
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map {
+            var r = CreateTopicsResponse()
+            r.topics = $0
+            return r
+        }
+    }
+
+    public func deleteTopics(_ request: DeleteTopicsRequest) -> EventLoopFuture<DeleteTopicsResponse> {
+        let futures = request.topics.map { t -> EventLoopFuture<DeleteTopicsResponse.Result> in
+            var base = DeleteTopicsResponse.Result()
+            base.name = t.name
+            base.topicId = t.topicId
+            let result = base
+            let name = t.name ?? ""
+            return submit { image in
+                guard image.topics[name] != nil else {
+                    return Self.refuse(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+                }
+                return ControllerDecisions.deleteTopic(image, name: name)
+            }.map { _ in result }.flatMapErrorThrowing { error in
+                let e = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
+                var r = result
+                r.errorCode = e.code.rawValue
+                r.errorMessage = e.message
+                return r
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map {
+            var r = DeleteTopicsResponse()
+            r.responses = $0
+            return r
+        }
+    }
+
+    public func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse> {
+        let futures = request.topics.map { t -> EventLoopFuture<CreatePartitionsResponse.Result> in
+            var base = CreatePartitionsResponse.Result()
+            base.name = t.name
+            let result = base
+            return submit { image in
+                let decision = ControllerDecisions.createPartitions(image, name: t.name, count: t.count)
+                if request.validateOnly, case .success = decision { return .success([]) }
+                return decision
+            }.map { _ in result }.flatMapErrorThrowing { error in
+                let e = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
+                var r = result
+                r.errorCode = e.code.rawValue
+                r.errorMessage = e.message
+                return r
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map {
+            var r = CreatePartitionsResponse()
+            r.results = $0
+            return r
+        }
+    }
+}
+
+/// The broker's way to the active controller: in-process when this node leads the quorum,
+/// otherwise over the leader's CONTROLLER listener on the control lane. After a forwarded
+/// change it waits (briefly) for this node's own image to show it, so the client's next
+/// Metadata request here already sees the new topic.
+final class ClusterGateway: ControllerGateway {
+    let quorum: QuorumController
+
+    init(quorum: QuorumController) { self.quorum = quorum }
+
+    var activeControllerId: Int32? { quorum.leaderId }
+
+    private func route<Response: KafkaMessage>(
+        _ request: some KafkaMessage, local: @escaping @Sendable () -> EventLoopFuture<Response>, as: Response.Type,
+        settled: @escaping @Sendable (MetadataImage) -> Bool
+    ) -> EventLoopFuture<Response> {
+        let loop = quorum.loop
+        guard let leader = quorum.leaderId else {
+            return loop.makeFailedFuture(ControllerError(.notController, "the metadata quorum has no leader"))
+        }
+        if leader == quorum.id { return local() }
+        let promise = loop.makePromise(of: Response.self)
+        let quorum = self.quorum
+        promise.completeWithTask {
+            let c = try await quorum.connection(to: leader, lane: .control)
+            let response = try await c.send(request, as: Response.self, timeoutMs: 30_000)
+            let deadline = NIODeadline.now() + .seconds(3)
+            while !settled(quorum.imageSnapshot) && NIODeadline.now() < deadline {
+                try await Task.sleep(nanoseconds: 10_000_000)
+            }
+            return response
+        }
+        return promise.futureResult
+    }
+
+    func createTopics(_ request: CreateTopicsRequest) -> EventLoopFuture<CreateTopicsResponse> {
+        let names = request.validateOnly ? [] : request.topics.map(\.name)
+        return route(request, local: { [quorum] in quorum.createTopics(request) }, as: CreateTopicsResponse.self) {
+            image in
+            names.allSatisfy { image.topics[$0] != nil }
+        }
+    }
+
+    func deleteTopics(_ request: DeleteTopicsRequest) -> EventLoopFuture<DeleteTopicsResponse> {
+        let names = request.topics.compactMap(\.name)
+        return route(request, local: { [quorum] in quorum.deleteTopics(request) }, as: DeleteTopicsResponse.self) {
+            image in
+            names.allSatisfy { image.topics[$0] == nil }
+        }
+    }
+
+    func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse> {
+        route(request, local: { [quorum] in quorum.createPartitions(request) }, as: CreatePartitionsResponse.self) {
+            _ in true
+        }
+    }
+}
