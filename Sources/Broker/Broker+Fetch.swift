@@ -4,6 +4,8 @@ import NIOCore
 import Storage
 
 extension Broker {
+    static func nowMs() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
+
     /// Answers at once when `min_bytes` are there, an error occurred or the client will not wait;
     /// otherwise parks until an append to one of the requested partitions brings enough bytes,
     /// or `max_wait_ms` passes. Nothing polls: appends wake the waiting fetch.
@@ -74,9 +76,34 @@ extension Broker {
                     continue
                 }
                 let log = partition.log
-                let end = log.logEndOffset
-                pr.highWatermark = end
-                pr.lastStableOffset = end
+                let isReplica = request.replicaId >= 0
+                if fp.currentLeaderEpoch >= 0 && fp.currentLeaderEpoch != leaderEpoch {
+                    pr.errorCode =
+                        (fp.currentLeaderEpoch < leaderEpoch ? ErrorCode.fencedLeaderEpoch : .unknownLeaderEpoch)
+                        .rawValue
+                    pr.currentLeader = .init(leaderId: leader, leaderEpoch: leaderEpoch)
+                    hasError = true
+                    continue
+                }
+                if isReplica && fp.lastFetchedEpoch >= 0 && fp.fetchOffset > 0 {
+                    // KIP-595/320 divergence check: where does the follower's last epoch end here?
+                    let (epoch, end) = log.endOffset(forEpoch: fp.lastFetchedEpoch)
+                    if epoch < fp.lastFetchedEpoch || end < fp.fetchOffset {
+                        pr.divergingEpoch = .init(epoch: epoch, endOffset: end)
+                        pr.highWatermark = log.highWatermark
+                        hasError = true
+                        continue
+                    }
+                }
+                if isReplica,
+                    let newIsr = partition.followerFetched(
+                        request.replicaId, offset: fp.fetchOffset, nowMs: Self.nowMs())
+                {
+                    proposeIsr(partition, newIsr, reason: "broker \(request.replicaId) caught up")
+                }
+                let end = isReplica ? log.logEndOffset : log.highWatermark
+                pr.highWatermark = log.highWatermark
+                pr.lastStableOffset = log.highWatermark
                 pr.logStartOffset = log.logStartOffset
                 pr.abortedTransactions = nil
                 // The first partition with data always gets at least one batch (KIP-74).

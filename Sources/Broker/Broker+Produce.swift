@@ -2,8 +2,16 @@ import KafkaProtocol
 import Storage
 
 extension Broker {
-    func produce(_ request: ProduceRequest, version: Int16) -> ProduceResponse {
+    struct PartitionKey: Hashable {
+        var topic: String
+        var index: Int32
+    }
+
+    /// Appends every partition's batches; returns the answer and, per partition written, the
+    /// last offset (acks=all waits for the high watermark to pass it).
+    func produce(_ request: ProduceRequest, version: Int16) -> (ProduceResponse, [PartitionKey: Int64]) {
         var response = ProduceResponse()
+        var lastOffsets: [PartitionKey: Int64] = [:]
         let acksValid = [-1, 0, 1].contains(request.acks)
         for topic in request.topics {
             var tr = ProduceResponse.TopicResponse()
@@ -32,6 +40,15 @@ extension Broker {
                     pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
                     continue
                 }
+                if request.acks == -1 {
+                    let isr = partition.isr.count
+                    let required = minInsyncReplicas(topic.name)
+                    if isr < required {
+                        pr.errorCode = ErrorCode.notEnoughReplicas.rawValue
+                        pr.errorMessage = "the ISR has \(isr) replica(s), min.insync.replicas is \(required)"
+                        continue
+                    }
+                }
                 guard let records = pd.records else {
                     pr.errorCode = ErrorCode.invalidRecord.rawValue
                     pr.errorMessage = "null records"
@@ -41,7 +58,9 @@ extension Broker {
                 case .success(let a):
                     pr.baseOffset = a.baseOffset
                     pr.logStartOffset = a.logStartOffset
+                    lastOffsets[PartitionKey(topic: topic.name, index: pd.index)] = a.lastOffset
                     partition.notifyAppended()
+                    partition.advanceHighWatermark(nowMs: Self.nowMs())
                 case .failure(let e):
                     pr.errorCode = e.errorCode.rawValue
                     pr.errorMessage = e.message
@@ -54,7 +73,7 @@ extension Broker {
             }
             response.responses.append(tr)
         }
-        return response
+        return (response, lastOffsets)
     }
 
     func initProducerId(_ request: InitProducerIdRequest) throws -> InitProducerIdResponse {

@@ -13,6 +13,7 @@ public final class Broker: Sendable {
     public let registry: PartitionRegistry
     /// Set by the server once the quorum exists.
     public let gateway = NIOLockedValueBox<(any ControllerGateway)?>(nil)
+    let fetcher = NIOLockedValueBox<ReplicaFetcher?>(nil)
     let producerIds: ProducerIdAllocator
     let logger: Logger
     /// Answers DescribeQuorum; set by the server that runs the metadata quorum.
@@ -55,8 +56,11 @@ public final class Broker: Sendable {
                 return metadata(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
             case .produce:
                 let request = try ProduceRequest.decode(body, version: v)
-                let response = produce(request, version: v)
-                return loop.makeSucceededFuture(request.acks == 0 ? nil : response.encoded(version: v))
+                if request.acks == 0 {
+                    _ = produce(request, version: v)
+                    return loop.makeSucceededFuture(nil)
+                }
+                return produceAsync(request, version: v, on: loop).map { $0.encoded(version: v) }
             case .fetch:
                 return fetch(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
             case .listOffsets:
@@ -82,7 +86,7 @@ public final class Broker: Sendable {
                     return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
                 }
                 return describe().hop(to: loop).map { $0.encoded(version: v) }
-            case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat:
+            case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition:
                 return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }
         } catch {
@@ -92,11 +96,24 @@ public final class Broker: Sendable {
 
     /// Flushes every partition's active segment; called on clean shutdown.
     public func shutdown() {
+        stopReplication()
         for p in registry.all() { try? p.log.flush() }
     }
 
-    /// Applies a newly committed metadata image to the local replicas.
-    public func apply(_ image: MetadataImage) { registry.apply(image) }
+    /// Applies a newly committed metadata image to the local replicas and their fetchers.
+    public func apply(_ image: MetadataImage) {
+        registry.apply(image)
+        fetcher.withLockedValue { $0 }?.update(image)
+    }
+
+    /// Starts copying the partitions this broker follows from their leaders.
+    public func startReplication(group: any EventLoopGroup) {
+        let f = ReplicaFetcher(broker: self, group: group, logger: logger)
+        fetcher.withLockedValue { $0 = f }
+        f.update(registry.image)
+    }
+
+    public func stopReplication() { fetcher.withLockedValue { $0 }?.stop() }
 
     /// Called once this broker has caught up with the metadata log.
     public func caughtUp() { registry.removeOrphans() }

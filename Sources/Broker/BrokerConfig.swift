@@ -19,6 +19,8 @@ public struct BrokerConfig: Sendable {
     public var retentionHours = 168
     /// The most a Fetch waits before answering, whatever the client asks.
     public var maxFetchWaitMs: Int32 = 30_000
+    /// A follower not caught up for this long leaves the ISR.
+    public var replicaLagTimeMaxMs = 30_000
     /// The cluster id to write into a new log directory (and insist on in an existing one).
     public var clusterId: String? = nil
 

@@ -35,13 +35,15 @@ public final class PartitionRegistry: @unchecked Sendable {
     func apply(_ image: MetadataImage) {
         var toOpen: [(MetadataImage.Topic, Int32, MetadataImage.Partition)] = []
         var toRemove: [PartitionState] = []
+        var toUpdate: [(PartitionState, MetadataImage.Partition)] = []
+        let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
         lock.withLock {
             let previous = _image
             _image = image
             for t in image.topics.values {
                 for (index, p) in t.partitions where p.replicas.contains(config.nodeId) {
                     if let existing = partitions[t.name]?[index], existing.topicId == t.id {
-                        existing.setLeadership(p.leader, p.leaderEpoch)
+                        toUpdate.append((existing, p))
                     } else {
                         toOpen.append((t, index, p))
                     }
@@ -59,6 +61,7 @@ public final class PartitionRegistry: @unchecked Sendable {
             }
         }
         for p in toRemove { remove(p) }
+        for (state, p) in toUpdate { state.update(p, nowMs: now) }
         for (t, index, p) in toOpen {
             do {
                 let dir = "\(config.logDirs)/\(t.name)-\(index)"
@@ -71,8 +74,8 @@ public final class PartitionRegistry: @unchecked Sendable {
                 let log = try PartitionLog(
                     directory: dir, config: config.logConfig(overrides: t.configs), logger: logger)
                 try FileSystem.writeTextAtomically("version: 0\ntopic_id: \(t.id)\n", to: dir + "/partition.metadata")
-                let state = PartitionState(topic: t.name, topicId: t.id, index: index, log: log)
-                state.setLeadership(p.leader, p.leaderEpoch)
+                let state = PartitionState(topic: t.name, topicId: t.id, index: index, log: log, nodeId: config.nodeId)
+                state.update(p, nowMs: now)
                 lock.withLock { partitions[t.name, default: [:]][index] = state }
             } catch {
                 logger.error("cannot open the log of \(t.name)-\(index): \(error)")
@@ -139,6 +142,7 @@ public protocol ControllerGateway: Sendable {
     func createTopics(_ request: CreateTopicsRequest) -> EventLoopFuture<CreateTopicsResponse>
     func deleteTopics(_ request: DeleteTopicsRequest) -> EventLoopFuture<DeleteTopicsResponse>
     func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse>
+    func alterPartition(_ request: AlterPartitionRequest) -> EventLoopFuture<AlterPartitionResponse>
     /// The node that is the active controller now, if any.
     var activeControllerId: Int32? { get }
 }

@@ -16,6 +16,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case beginQuorumEpoch = 53
     case endQuorumEpoch = 54
     case describeQuorum = 55
+    case alterPartition = 56
     case brokerRegistration = 62
     case brokerHeartbeat = 63
 
@@ -40,6 +41,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .beginQuorumEpoch: return 0...1
         case .endQuorumEpoch: return 0...0
         case .describeQuorum: return 0...1
+        case .alterPartition: return 0...1
         case .brokerRegistration: return 0...1
         case .brokerHeartbeat: return 0...0
         }
@@ -63,6 +65,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .beginQuorumEpoch: return 1
         case .endQuorumEpoch: return 1
         case .describeQuorum: return 0
+        case .alterPartition: return 0
         case .brokerRegistration: return 0
         case .brokerHeartbeat: return 0
         }
@@ -74,7 +77,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     /// listener, as in Kafka.
     public static let clientListener: [ApiKey] = allCases.filter { !controllerOnly.contains($0) }
     public static let controllerOnly: Set<ApiKey> = [
-        .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat,
+        .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
     ]
 
     /// Request header v2 for flexible versions, v1 otherwise.
@@ -105,6 +108,7 @@ extension ApiKey: CustomStringConvertible {
         case .beginQuorumEpoch: return "BeginQuorumEpoch"
         case .endQuorumEpoch: return "EndQuorumEpoch"
         case .describeQuorum: return "DescribeQuorum"
+        case .alterPartition: return "AlterPartition"
         case .brokerRegistration: return "BrokerRegistration"
         case .brokerHeartbeat: return "BrokerHeartbeat"
         }

@@ -123,6 +123,56 @@ extension QuorumController {
     }
 }
 
+extension QuorumController {
+    /// AlterPartition from a partition leader: each ISR change is decided on the committed
+    /// image (stale leader epochs and partition epochs are refused) and answered once committed.
+    public func alterPartition(_ request: AlterPartitionRequest) -> EventLoopFuture<AlterPartitionResponse> {
+        var futures: [EventLoopFuture<(String, AlterPartitionResponse.Partition)>] = []
+        for t in request.topics {
+            for p in t.partitions {
+                var base = AlterPartitionResponse.Partition()
+                base.partitionIndex = p.partitionIndex
+                let result = base
+                let topic = t.topicName
+                let f = submit { image in
+                    ControllerDecisions.alterIsr(
+                        image, topic: topic, partition: p.partitionIndex, from: request.brokerId,
+                        leaderEpoch: p.leaderEpoch,
+                        partitionEpoch: p.partitionEpoch, newIsr: p.newIsr)
+                }.map { [self] _ -> (String, AlterPartitionResponse.Partition) in
+                    var r = result
+                    if let now = image.topics[topic]?.partitions[p.partitionIndex] {
+                        r.leaderId = now.leader
+                        r.leaderEpoch = now.leaderEpoch
+                        r.isr = now.isr
+                        r.partitionEpoch = now.partitionEpoch
+                    }
+                    return (topic, r)
+                }.flatMapErrorThrowing { error -> (String, AlterPartitionResponse.Partition) in
+                    var r = result
+                    r.errorCode = ((error as? ControllerError)?.code ?? .unknownServerError).rawValue
+                    return (topic, r)
+                }
+                futures.append(f)
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map { results in
+            var r = AlterPartitionResponse()
+            for (topic, p) in results {
+                if let i = r.topics.firstIndex(where: { $0.topicName == topic }) {
+                    r.topics[i].partitions.append(p)
+                } else {
+                    var t = AlterPartitionResponse.Topic()
+                    t.topicName = topic
+                    t.partitions = [p]
+                    r.topics.append(t)
+                }
+            }
+            return r
+        }
+    }
+}
+
 /// The broker's way to the active controller: in-process when this node leads the quorum,
 /// otherwise over the leader's CONTROLLER listener on the control lane. After a forwarded
 /// change it waits (briefly) for this node's own image to show it, so the client's next
@@ -170,6 +220,12 @@ final class ClusterGateway: ControllerGateway {
         return route(request, local: { [quorum] in quorum.deleteTopics(request) }, as: DeleteTopicsResponse.self) {
             image in
             names.allSatisfy { image.topics[$0] == nil }
+        }
+    }
+
+    func alterPartition(_ request: AlterPartitionRequest) -> EventLoopFuture<AlterPartitionResponse> {
+        route(request, local: { [quorum] in quorum.alterPartition(request) }, as: AlterPartitionResponse.self) { _ in
+            true
         }
     }
 

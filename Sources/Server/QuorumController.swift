@@ -433,7 +433,7 @@ public final class QuorumController: @unchecked Sendable {
 
     static let controllerApis: [ApiKey] = [
         .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum, .brokerRegistration,
-        .brokerHeartbeat, .createTopics, .deleteTopics, .createPartitions,
+        .brokerHeartbeat, .createTopics, .deleteTopics, .createPartitions, .alterPartition,
     ]
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -497,6 +497,8 @@ public final class QuorumController: @unchecked Sendable {
                 return deleteTopics(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
             case .createPartitions:
                 return createPartitions(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+            case .alterPartition:
+                return alterPartition(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
             default:
                 return caller.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }

@@ -35,7 +35,7 @@ public struct ServerConfig: Sendable {
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "offsets.topic.replication.factor", "offsets.topic.num.partitions", "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr", "log.retention.check.interval.ms", "log.retention.bytes", "log.retention.ms",
-        "log.retention.minutes", "group.initial.rebalance.delay.ms", "replica.lag.time.max.ms",
+        "log.retention.minutes", "group.initial.rebalance.delay.ms",
         "unclean.leader.election.enable", "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
         "log.flush.interval.ms", "log.roll.ms", "log.roll.hours", "delete.topic.enable",
     ]
@@ -100,6 +100,7 @@ public struct ServerConfig: Sendable {
                     return Voter(id: id, host: String(at[1][..<colon]), port: port)
                 }
                 if Set(c.voters.map(\.id)).count != c.voters.count { throw bad("a node id appears twice") }
+            case "replica.lag.time.max.ms": b.replicaLagTimeMaxMs = try int(100...Int(Int32.max))
             case "cluster.id":
                 guard !value.isEmpty else { throw bad("expected a non-empty id") }
                 c.clusterId = value

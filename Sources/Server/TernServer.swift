@@ -17,6 +17,7 @@ public final class TernServer: Sendable {
     public let broker: Broker
     public let quorum: QuorumController
     let lifecycle: BrokerLifecycle
+    nonisolated(unsafe) private var isrCheck: RepeatedTask?
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channel: any Channel
@@ -75,6 +76,10 @@ public final class TernServer: Sendable {
         lifecycle.onCaughtUp = { broker.caughtUp() }
         quorum.start()
         lifecycle.start()
+        broker.startReplication(group: group)
+        isrCheck = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            broker.checkIsr()
+        }
         // Like Kafka, serve clients once this broker has caught up with the metadata log and been
         // unfenced, so that the first requests see the cluster as it is. A node that cannot
         // reach a quorum still opens its listener after a while, so tools can ask it why.
@@ -166,6 +171,7 @@ public final class TernServer: Sendable {
         let lifecycle = self.lifecycle
         logger.info("controlled shutdown: asking the controller to move this broker's leaderships")
         _ = try? group.next().makeFutureWithTask { await lifecycle.shutDown() }.wait()
+        isrCheck?.cancel()
         quorum.stop()
         try? controllerChannel?.close().wait()
         try? channel.close().wait()

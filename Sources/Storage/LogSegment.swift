@@ -31,6 +31,8 @@ final class LogSegment {
     /// Offset after the last batch in this segment.
     private(set) var nextOffset: Int64
     private(set) var maxTimestamp: Int64 = -1
+    /// (leader epoch, first offset) each time the epoch of the batches changes in this segment.
+    private(set) var epochStarts: [(epoch: Int32, offset: Int64)] = []
     private var bytesSinceIndexEntry = 0
     let indexIntervalBytes: Int
 
@@ -78,6 +80,9 @@ final class LogSegment {
         }
         bytesSinceIndexEntry += h.totalSize
         maxTimestamp = max(maxTimestamp, h.maxTimestamp)
+        if epochStarts.last?.epoch != h.partitionLeaderEpoch {
+            epochStarts.append((h.partitionLeaderEpoch, h.baseOffset))
+        }
         nextOffset = h.nextOffset
     }
 
@@ -101,6 +106,7 @@ final class LogSegment {
     func recover(expectedBaseOffset: Int64, logger: Logger) throws -> Int {
         index = []
         timeIndex = []
+        epochStarts = []
         bytesSinceIndexEntry = 0
         maxTimestamp = -1
         nextOffset = baseOffset
@@ -252,6 +258,13 @@ final class LogSegment {
     }
 
     func flush() throws { try log.sync() }
+
+    /// Cuts the segment at `position` (a batch boundary) and rebuilds its indexes.
+    func truncate(toPosition position: Int, logger: Logger) throws {
+        try log.truncate(to: position)
+        size = position
+        _ = try recover(expectedBaseOffset: baseOffset, logger: logger)
+    }
 
     func delete() throws {
         for suffix in [".log", ".index", ".timeindex"] {

@@ -71,6 +71,13 @@ public final class PartitionLog: @unchecked Sendable {
 
     public private(set) var logStartOffset: Int64 = 0
     private var _logEndOffset: Int64 = 0
+    private var _highWatermark: Int64 = 0
+    private var highWatermarkWrittenAt: Int64 = 0
+    /// Leader epoch cache (KIP-101): each epoch and the first offset written in it.
+    private var epochs: [(epoch: Int32, offset: Int64)] = []
+
+    /// Offset below which records are on every in-sync replica; consumers read up to here.
+    public var highWatermark: Int64 { lock.withLock { _highWatermark } }
 
     /// Offset that the next appended record gets (one past the last record).
     public var logEndOffset: Int64 { lock.withLock { _logEndOffset } }
@@ -104,7 +111,107 @@ public final class PartitionLog: @unchecked Sendable {
         }
         logStartOffset = segments[0].baseOffset
         _logEndOffset = segments.last!.size > 0 ? segments.last!.nextOffset : max(expected, segments.last!.baseOffset)
+        rebuildEpochs()
+        let saved =
+            FileSystem.exists(directory + "/high-watermark")
+            ? Int64((try? FileSystem.readText(directory + "/high-watermark"))?.filter { $0.isNumber } ?? "") ?? 0 : 0
+        _highWatermark = min(max(saved, logStartOffset), _logEndOffset)
         try rebuildProducerState()
+    }
+
+    private func rebuildEpochs() {
+        epochs = []
+        for seg in segments {
+            for e in seg.epochStarts where epochs.last?.epoch != e.epoch { epochs.append(e) }
+        }
+    }
+
+    private func noteEpoch(_ epoch: Int32, _ offset: Int64) {
+        guard epochs.last?.epoch != epoch else { return }
+        epochs.append((epoch, offset))
+        let text = "0\n\(epochs.count)\n" + epochs.map { "\($0.epoch) \($0.offset)\n" }.joined()
+        try? FileSystem.writeTextAtomically(text, to: directory + "/leader-epoch-checkpoint")
+    }
+
+    /// The largest epoch ≤ `epoch` in this log and the offset where it ends (where the next
+    /// epoch starts, or the log end): the answer a leader gives a diverging follower.
+    public func endOffset(forEpoch epoch: Int32) -> (epoch: Int32, endOffset: Int64) {
+        lock.withLock {
+            guard let i = epochs.lastIndex(where: { $0.epoch <= epoch }) else { return (-1, logStartOffset) }
+            let end = i + 1 < epochs.count ? epochs[i + 1].offset : _logEndOffset
+            return (epochs[i].epoch, end)
+        }
+    }
+
+    /// The epoch of the last batch, -1 for an empty log.
+    public var lastEpoch: Int32 { lock.withLock { epochs.last?.epoch ?? -1 } }
+
+    /// Sets the high watermark (never past the log end), writing it to disk at most every 500 ms.
+    public func setHighWatermark(_ hw: Int64, nowMs: Int64) {
+        lock.withLock {
+            let v = min(max(hw, logStartOffset), _logEndOffset)
+            guard v != _highWatermark else { return }
+            _highWatermark = v
+            if nowMs - highWatermarkWrittenAt >= 500 {
+                highWatermarkWrittenAt = nowMs
+                try? FileSystem.writeTextAtomically("\(v)\n", to: directory + "/high-watermark")
+            }
+        }
+    }
+
+    /// Appends batches fetched from the leader, keeping the leader's offsets and epochs. Batches
+    /// that end before the log end (a repeated fetch) are skipped; a gap is refused.
+    public func appendAsFollower(records: ByteBuffer) -> Result<Int64, AppendError> {
+        if records.readableBytes == 0 { return .success(logEndOffset) }
+        let batches: [(index: Int, header: RecordBatchHeader)]
+        switch RecordBatches.validate(records) {
+        case .failure(let e): return .failure(.batch(e))
+        case .success(let b): batches = b
+        }
+        return lock.withLock {
+            do {
+                for (index, h) in batches {
+                    if h.lastOffset < _logEndOffset { continue }
+                    guard h.baseOffset == _logEndOffset else {
+                        return .failure(
+                            .io("fetched batch starts at \(h.baseOffset), but the log ends at \(_logEndOffset)"))
+                    }
+                    let batch = records.getSlice(at: index, length: h.totalSize)!
+                    try roll(ifNeededFor: h.totalSize)
+                    try segments.last!.append(batch, header: h)
+                    _logEndOffset = h.nextOffset
+                    noteEpoch(h.partitionLeaderEpoch, h.baseOffset)
+                    if h.hasProducerId { producers.record(h) }
+                }
+            } catch {
+                return .failure(.io("\(error)"))
+            }
+            return .success(_logEndOffset)
+        }
+    }
+
+    /// Removes every record at or after `offset` (rounded down to the start of its batch): a
+    /// follower does this where its log diverges from the new leader's.
+    public func truncate(to offset: Int64) throws {
+        try lock.withLock {
+            guard offset < _logEndOffset else { return }
+            let target = max(offset, logStartOffset)
+            while segments.count > 1 && segments.last!.baseOffset >= target {
+                try segments.removeLast().delete()
+            }
+            let seg = segments.last!
+            if let (position, _) = try seg.position(ofBatchContaining: target) {
+                try seg.truncate(toPosition: position, logger: logger)
+            }
+            _logEndOffset = seg.size > 0 ? seg.nextOffset : seg.baseOffset
+            _highWatermark = min(_highWatermark, _logEndOffset)
+            rebuildEpochs()
+            let text = "0\n\(epochs.count)\n" + epochs.map { "\($0.epoch) \($0.offset)\n" }.joined()
+            try? FileSystem.writeTextAtomically(text, to: directory + "/leader-epoch-checkpoint")
+            producers = ProducerStateTable()
+            try rebuildProducerState()
+            logger.info("truncated \(directory) to offset \(_logEndOffset)")
+        }
     }
 
     private func rebuildProducerState() throws {
@@ -156,6 +263,7 @@ public final class PartitionLog: @unchecked Sendable {
                     try roll(ifNeededFor: h.totalSize)
                     try segments.last!.append(batch, header: h)
                     _logEndOffset = h.nextOffset
+                    noteEpoch(leaderEpoch, h.baseOffset)
                     if h.hasProducerId { producers.record(h) }
                     messagesSinceFlush += Int(h.recordCount)
                 }
@@ -223,7 +331,10 @@ public final class PartitionLog: @unchecked Sendable {
     public var segmentCount: Int { lock.withLock { segments.count } }
 
     public func flush() throws {
-        try lock.withLock { try segments.last?.flush() }
+        try lock.withLock {
+            try segments.last?.flush()
+            try? FileSystem.writeTextAtomically("\(_highWatermark)\n", to: directory + "/high-watermark")
+        }
     }
 }
 

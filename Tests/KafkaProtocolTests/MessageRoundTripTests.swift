@@ -45,6 +45,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.raftFetchRequest), MessageCase(Samples.raftFetchResponse),
     MessageCase(Samples.brokerRegistrationRequest), MessageCase(Samples.brokerRegistrationResponse),
     MessageCase(Samples.brokerHeartbeatRequest), MessageCase(Samples.brokerHeartbeatResponse),
+    MessageCase(Samples.alterPartitionRequest), MessageCase(Samples.alterPartitionResponse),
 ]
 
 @Suite struct MessageRoundTripTests {

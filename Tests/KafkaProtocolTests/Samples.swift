@@ -472,4 +472,36 @@ enum Samples {
         r.shouldShutDown = true
         return r
     }
+
+    static var alterPartitionRequest: AlterPartitionRequest {
+        var p = AlterPartitionRequest.Partition()
+        p.partitionIndex = 1
+        p.leaderEpoch = 3
+        p.newIsr = [0, 2]
+        p.leaderRecoveryState = 0
+        p.partitionEpoch = 7
+        var t = AlterPartitionRequest.Topic()
+        t.topicName = "purchases"
+        t.partitions = [p]
+        var r = AlterPartitionRequest()
+        r.brokerId = 0
+        r.brokerEpoch = 12
+        r.topics = [t]
+        return r
+    }
+
+    static var alterPartitionResponse: AlterPartitionResponse {
+        var p = AlterPartitionResponse.Partition()
+        p.partitionIndex = 1
+        p.leaderId = 0
+        p.leaderEpoch = 3
+        p.isr = [0, 2]
+        p.partitionEpoch = 8
+        var t = AlterPartitionResponse.Topic()
+        t.topicName = "purchases"
+        t.partitions = [p]
+        var r = AlterPartitionResponse()
+        r.topics = [t]
+        return r
+    }
 }

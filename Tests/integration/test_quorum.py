@@ -139,8 +139,14 @@ def test_topics_survive_a_controller_kill_unchanged(cluster_factory):
     admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
     for f in admin.create_topics([NewTopic(f"t{i}", 2, 1) for i in range(5)]).values():
         f.result(20)
-    describe_before = subprocess.run([str(TERN_BIN), "topics", "--bootstrap-server", nodes[0].bootstrap, "--describe"],
-                                     capture_output=True, text=True, timeout=20).stdout
+    # Metadata reaches each node when it has fetched the records: wait until node 0 has all five.
+    deadline = time.monotonic() + 10
+    while True:
+        describe_before = subprocess.run([str(TERN_BIN), "topics", "--bootstrap-server", nodes[0].bootstrap, "--describe"],
+                                         capture_output=True, text=True, timeout=20).stdout
+        if describe_before.count("PartitionCount") == 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     nodes[controller].kill9()
     other = nodes[(controller + 1) % 3]
     wait_for_leader(other, not_in={controller})

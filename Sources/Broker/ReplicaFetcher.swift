@@ -1,0 +1,154 @@
+import KafkaClient
+import KafkaProtocol
+import Logging
+import Metadata
+import NIOConcurrencyHelpers
+import NIOCore
+import Storage
+
+/// Copies leaders' logs to this broker: one fetch loop per leader broker, each asking with
+/// this broker's replica id for every partition it follows there, from its log end and last
+/// epoch. A diverging answer truncates the local log to where the leader's history agrees
+/// (KIP-101/279); records are appended with the leader's offsets and epochs.
+final class ReplicaFetcher: @unchecked Sendable {
+    private let broker: Broker
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let lock = NIOLock()
+    private var loops: [Int32: Task<Void, Never>] = [:]
+    private var stopped = false
+
+    init(broker: Broker, group: any EventLoopGroup, logger: Logger) {
+        self.broker = broker
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Starts a fetch loop for every leader this broker now follows.
+    func update(_ image: MetadataImage) {
+        let me = broker.config.nodeId
+        var leaders = Set<Int32>()
+        for t in image.topics.values {
+            for p in t.partitions.values where p.replicas.contains(me) && p.leader >= 0 && p.leader != me {
+                leaders.insert(p.leader)
+            }
+        }
+        lock.withLock {
+            guard !stopped else { return }
+            for leader in leaders where loops[leader] == nil {
+                loops[leader] = Task { [self] in await run(leader: leader) }
+            }
+        }
+    }
+
+    func stop() {
+        lock.withLock {
+            stopped = true
+            for t in loops.values { t.cancel() }
+            loops = [:]
+        }
+    }
+
+    private func followed(from leader: Int32) -> [(PartitionState, Int32)] {
+        let me = broker.config.nodeId
+        let image = broker.registry.image
+        var out: [(PartitionState, Int32)] = []
+        for t in image.topics.values {
+            for (index, p) in t.partitions where p.leader == leader && p.replicas.contains(me) {
+                if let state = broker.registry.partition(t.name, index) { out.append((state, p.leaderEpoch)) }
+            }
+        }
+        return out
+    }
+
+    private func run(leader: Int32) async {
+        var connection: KafkaConnection?
+        var idleRounds = 0
+        while !Task.isCancelled {
+            let partitions = followed(from: leader)
+            if partitions.isEmpty {
+                idleRounds += 1
+                if idleRounds > 50 { break }  // no longer following this leader
+                try? await Task.sleep(nanoseconds: 100_000_000)
+                continue
+            }
+            idleRounds = 0
+            do {
+                if connection == nil || connection?.channel.isActive != true {
+                    guard let b = broker.registry.image.brokers[leader] else {
+                        try? await Task.sleep(nanoseconds: 200_000_000)
+                        continue
+                    }
+                    connection = try await KafkaConnection.connect(
+                        host: b.host, port: Int(b.port), group: group,
+                        clientId: "replica-fetcher-\(broker.config.nodeId)", timeoutMs: 2000)
+                }
+                try await fetchOnce(from: leader, partitions, connection!)
+            } catch {
+                await connection?.close()
+                connection = nil
+                try? await Task.sleep(nanoseconds: 300_000_000)
+            }
+        }
+        await connection?.close()
+        lock.withLock { _ = loops.removeValue(forKey: leader) }
+    }
+
+    private func fetchOnce(from leader: Int32, _ partitions: [(PartitionState, Int32)], _ c: KafkaConnection)
+        async throws
+    {
+        var request = FetchRequest()
+        request.replicaId = broker.config.nodeId
+        request.maxWaitMs = 500
+        request.minBytes = 1
+        request.maxBytes = 16 << 20
+        var byTopic: [String: [FetchRequest.Partition]] = [:]
+        for (state, epoch) in partitions {
+            var fp = FetchRequest.Partition()
+            fp.partition = state.index
+            fp.currentLeaderEpoch = epoch
+            fp.fetchOffset = state.log.logEndOffset
+            fp.lastFetchedEpoch = state.log.lastEpoch
+            fp.partitionMaxBytes = 4 << 20
+            byTopic[state.topic, default: []].append(fp)
+        }
+        request.topics = byTopic.map { name, parts in
+            var t = FetchRequest.Topic()
+            t.topic = name
+            t.partitions = parts
+            return t
+        }
+        let response = try await c.send(request, as: FetchResponse.self, timeoutMs: 10_000)
+        var progressed = false
+        for t in response.responses {
+            for p in t.partitions {
+                guard let state = broker.registry.partition(t.topic, p.partitionIndex) else { continue }
+                let log = state.log
+                if let d = p.divergingEpoch {
+                    let (_, ours) = log.endOffset(forEpoch: d.epoch)
+                    let target = min(d.endOffset, ours)
+                    logger.info(
+                        "\(t.topic)-\(p.partitionIndex): log diverges from leader \(leader) at epoch \(d.epoch); truncating to \(target)"
+                    )
+                    try log.truncate(to: target)
+                    progressed = true
+                    continue
+                }
+                guard p.errorCode == 0 else { continue }
+                if let records = p.records, records.readableBytes > 0 {
+                    switch log.appendAsFollower(records: records) {
+                    case .success: progressed = true
+                    case .failure(let e):
+                        logger.warning("\(t.topic)-\(p.partitionIndex): cannot append fetched data: \(e.message)")
+                    }
+                }
+                log.setHighWatermark(min(p.highWatermark, log.logEndOffset), nowMs: Broker.nowMs())
+                state.notifyAppended()
+            }
+        }
+        if !progressed && response.responses.allSatisfy({ $0.partitions.allSatisfy { $0.errorCode != 0 } }) {
+            // Every partition refused (stale epoch, or the leader moved): wait for new metadata.
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+    }
+}
