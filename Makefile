@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run venv deps test swift-test integration format lint bench
+.PHONY: build release run stop status venv deps test swift-test integration format lint bench
 
 build:
 	swift build
@@ -16,10 +16,16 @@ build:
 release:
 	swift build -c release
 
-# One broker in the foreground; Ctrl-C stops it.
+# The three-node cluster of config/server-{0,1,2}.properties, in the background
+# (clients on localhost:9092-9094, data under ./data, logs and pids under ./logs).
 run: release
-	mkdir -p data/node-0
-	.build/release/tern server-start config/server.properties
+	.build/release/tern cluster up
+
+stop:
+	@if [ -x .build/release/tern ]; then .build/release/tern cluster down; else echo "nothing built, nothing to stop"; fi
+
+status:
+	.build/release/tern cluster status
 
 venv: $(VENV_STAMP)
 

@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "KafkaProtocol", "KafkaClient", "Server",
+                "KafkaProtocol", "KafkaClient", "Server", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -5,7 +5,10 @@ struct Tern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "A Kafka-compatible event-streaming broker, and the tools to use it.",
-        subcommands: [ServerStart.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self, MetadataQuorum.self]
+        subcommands: [
+            ServerStart.self, Cluster.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self,
+            MetadataQuorum.self,
+        ]
     )
 }
 

@@ -1,0 +1,73 @@
+"""`tern cluster up|down|status` on a copy of the shipped configs moved to free ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from conftest import REPO, TERN_BIN, free_port
+
+
+def make_config_dir(tmp_path: Path) -> Path:
+    config = tmp_path / "config"
+    config.mkdir()
+    clients = [free_port() for _ in range(3)]
+    controllers = [free_port() for _ in range(3)]
+    for i in range(3):
+        text = (REPO / "config" / f"server-{i}.properties").read_text()
+        for j in range(3):
+            text = text.replace(f"localhost:{19092 + j}", f"127.0.0.1:{controllers[j]}")
+            text = text.replace(f"localhost:{9092 + j}", f"127.0.0.1:{clients[j]}")
+        text = text.replace(f"./data/node-{i}", str(tmp_path / "data" / f"node-{i}"))
+        (config / f"server-{i}.properties").write_text(text)
+    return config
+
+
+def tern(*args, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([str(TERN_BIN), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_cluster_up_status_down_leaves_no_process(tmp_path):
+    config = make_config_dir(tmp_path)
+    pids: list[int] = []
+    try:
+        up = tern("cluster", "up", "--config-dir", str(config), "--run-dir", str(tmp_path / "logs"), cwd=tmp_path)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert re.search(r"cluster is up: 3 brokers \[0, 1, 2\], active controller node \d", up.stdout)
+        pids = [int((tmp_path / "logs" / f"node-{i}.pid").read_text()) for i in range(3)]
+        for pid in pids:
+            os.kill(pid, 0)  # alive
+
+        status = tern("cluster", "status", "--config-dir", str(config), "--run-dir", str(tmp_path / "logs"), cwd=tmp_path)
+        rows = [line.split() for line in status.stdout.splitlines()[1:4]]
+        assert [r[2] for r in rows] == ["serving"] * 3
+        assert sorted(r[3] for r in rows).count("controller") == 1
+
+        # The shipped defaults: three partitions on all three nodes.
+        bootstrap = re.search(r"bootstrap servers: (\S+)", up.stdout).group(1)
+        created = tern("topics", "--bootstrap-server", bootstrap.split(",")[1], "--create", "--topic", "purchases",
+                       cwd=tmp_path)
+        assert created.returncode == 0, created.stderr
+        described = tern("topics", "--bootstrap-server", bootstrap.split(",")[2], "--describe", "--topic", "purchases",
+                         cwd=tmp_path).stdout
+        assert "PartitionCount: 3\tReplicationFactor: 3" in described
+        assert "Replicas: 0,1,2\tIsr: 0,1,2" in described
+
+        down = tern("cluster", "down", "--config-dir", str(config), "--run-dir", str(tmp_path / "logs"), cwd=tmp_path)
+        assert down.returncode == 0, down.stderr
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                raise AssertionError(f"pid {pid} still running after cluster down")
+            except ProcessLookupError:
+                pass
+        assert not any((tmp_path / "logs").glob("*.pid"))
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
