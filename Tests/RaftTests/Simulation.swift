@@ -38,9 +38,6 @@ struct Simulation {
         /// The image of the committed entries, folded as they commit.
         var image = MetadataImage()
         var imageApplied = 0
-        /// The image of the whole log (committed or not), from which a leader decides.
-        var speculative = MetadataImage()
-        var speculativeApplied = 0
     }
 
     struct Message {
@@ -160,8 +157,6 @@ struct Simulation {
         n.restartAtMs = nil
         n.image = MetadataImage()
         n.imageApplied = 0
-        n.speculative = MetadataImage()
-        n.speculativeApplied = 0
         nodes[id] = n
     }
 
@@ -201,23 +196,17 @@ struct Simulation {
         }
     }
 
-    /// The leader decides one controller operation from the image of its whole log, as a
-    /// KRaft controller decides from its in-memory state, and proposes the records.
+    /// The leader decides one controller operation as the active controller does: only when
+    /// everything in its log is committed (one operation in flight at a time), and on its
+    /// committed image.
     mutating func proposeAtLeader() throws {
         for id in ids where nodes[id]!.raft?.isLeader == true {
             proposed += 1
-            var n = nodes[id]!
-            let log = n.raft!.log.entries
-            if n.speculativeApplied > log.count {
-                n.speculative = MetadataImage()
-                n.speculativeApplied = 0
+            let raft = nodes[id]!.raft!
+            guard raft.highWatermark == raft.log.endOffset, nodes[id]!.imageApplied == Int(raft.highWatermark) else {
+                continue
             }
-            for offset in n.speculativeApplied..<log.count where !log[offset].isLeaderChange {
-                n.speculative.apply(try MetadataRecord.decode(log[offset].payload), at: Int64(offset))
-            }
-            n.speculativeApplied = log.count
-            nodes[id] = n
-            let records = decide(n.speculative)
+            let records = decide(nodes[id]!.image)
             if records.isEmpty { continue }
             if let (_, actions) = nodes[id]!.raft!.propose(records.map { $0.encoded() }) {
                 try carryOut(actions, at: id)
@@ -276,7 +265,6 @@ struct Simulation {
                 }
                 nodes[id]!.volatileLog += entries
             case .truncate(let offset):
-                if Int(offset) < nodes[id]!.speculativeApplied { nodes[id]!.speculativeApplied = Int.max }
                 if offset < Int64(committed.count) && offset < nodes[id]!.highWatermark {
                     throw fault(
                         "node \(id) truncated to \(offset), below its high watermark \(nodes[id]!.highWatermark)")
