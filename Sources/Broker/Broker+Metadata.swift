@@ -90,4 +90,21 @@ extension Broker {
         }
         return r
     }
+
+    /// The live brokers and the active controller, from the committed image.
+    func describeCluster() -> DescribeClusterResponse {
+        let md = buildMetadata(MetadataRequest(), image: registry.image, creating: [])
+        var r = DescribeClusterResponse()
+        r.clusterId = clusterId
+        r.controllerId = md.controllerId
+        r.brokers = md.brokers.map {
+            var b = DescribeClusterResponse.Broker()
+            b.brokerId = $0.nodeId
+            b.host = $0.host
+            b.port = $0.port
+            b.rack = $0.rack
+            return b
+        }
+        return r
+    }
 }

@@ -80,6 +80,9 @@ public final class Broker: Sendable {
                     findCoordinator(try .decode(body, version: v), version: v).encoded(version: v))
             case .initProducerId:
                 return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
+            case .describeCluster:
+                _ = try DescribeClusterRequest.decode(body, version: v)
+                return loop.makeSucceededFuture(describeCluster().encoded(version: v))
             case .describeQuorum:
                 _ = try DescribeQuorumRequest.decode(body, version: v)
                 guard let describe = describeQuorum.withLockedValue({ $0 }) else {

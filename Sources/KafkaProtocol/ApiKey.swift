@@ -17,6 +17,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case endQuorumEpoch = 54
     case describeQuorum = 55
     case alterPartition = 56
+    case describeCluster = 60
     case brokerRegistration = 62
     case brokerHeartbeat = 63
 
@@ -42,6 +43,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .endQuorumEpoch: return 0...0
         case .describeQuorum: return 0...1
         case .alterPartition: return 0...1
+        case .describeCluster: return 0...1
         case .brokerRegistration: return 0...1
         case .brokerHeartbeat: return 0...0
         }
@@ -66,6 +68,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .endQuorumEpoch: return 1
         case .describeQuorum: return 0
         case .alterPartition: return 0
+        case .describeCluster: return 0
         case .brokerRegistration: return 0
         case .brokerHeartbeat: return 0
         }
@@ -109,6 +112,7 @@ extension ApiKey: CustomStringConvertible {
         case .endQuorumEpoch: return "EndQuorumEpoch"
         case .describeQuorum: return "DescribeQuorum"
         case .alterPartition: return "AlterPartition"
+        case .describeCluster: return "DescribeCluster"
         case .brokerRegistration: return "BrokerRegistration"
         case .brokerHeartbeat: return "BrokerHeartbeat"
         }

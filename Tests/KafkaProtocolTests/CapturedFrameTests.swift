@@ -65,6 +65,7 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .brokerRegistration: return try run(BrokerRegistrationRequest.self)
     case .brokerHeartbeat: return try run(BrokerHeartbeatRequest.self)
     case .alterPartition: return try run(AlterPartitionRequest.self)
+    case .describeCluster: return try run(DescribeClusterRequest.self)
     }
 }
 

@@ -46,6 +46,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.brokerRegistrationRequest), MessageCase(Samples.brokerRegistrationResponse),
     MessageCase(Samples.brokerHeartbeatRequest), MessageCase(Samples.brokerHeartbeatResponse),
     MessageCase(Samples.alterPartitionRequest), MessageCase(Samples.alterPartitionResponse),
+    MessageCase(Samples.describeClusterRequest), MessageCase(Samples.describeClusterResponse),
 ]
 
 @Suite struct MessageRoundTripTests {

@@ -504,4 +504,25 @@ enum Samples {
         r.topics = [t]
         return r
     }
+
+    static var describeClusterRequest: DescribeClusterRequest {
+        var r = DescribeClusterRequest()
+        r.includeClusterAuthorizedOperations = true
+        r.endpointType = 1
+        return r
+    }
+
+    static var describeClusterResponse: DescribeClusterResponse {
+        var b = DescribeClusterResponse.Broker()
+        b.brokerId = 1
+        b.host = "localhost"
+        b.port = 9093
+        b.rack = "r1"
+        var r = DescribeClusterResponse()
+        r.errorMessage = "none"
+        r.clusterId = "c"
+        r.controllerId = 1
+        r.brokers = [b]
+        return r
+    }
 }

@@ -104,6 +104,10 @@ def test_killed_brokers_partitions_get_new_leaders_from_their_isr(cluster_factor
     nodes = cluster_factory(3)
     controller, _, _ = wait_for_leader(nodes[0])
     admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
+    cluster = admin.describe_cluster().result(10)  # DescribeCluster
+    assert sorted(n.id for n in cluster.nodes) == [0, 1, 2]
+    assert cluster.controller.id == controller
+    assert len(cluster.cluster_id) == 22
     for f in admin.create_topics([NewTopic("purchases", 3, 3)]).values():
         f.result(20)
     before = leaders(admin, "purchases")
