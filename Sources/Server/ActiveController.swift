@@ -11,7 +11,8 @@ struct ActiveState {
     }
 
     var queue: [Operation] = []
-    var inFlight: (last: Int64, promise: EventLoopPromise<(first: Int64, last: Int64)>, first: Int64)? = nil
+    /// Operations whose records were proposed together and are waiting to commit.
+    var inFlight: [(first: Int64, last: Int64, promise: EventLoopPromise<(first: Int64, last: Int64)>)] = []
     /// Last heartbeat (monotonic ms) of each registered broker.
     var sessions: [Int32: Int64] = [:]
     /// Brokers a fence or unfence is already queued for.
@@ -43,32 +44,48 @@ extension QuorumController {
         return promise.futureResult
     }
 
+    /// Decides queued operations and proposes their records in one append (group commit):
+    /// each is decided on the committed image plus the records of the operations decided before
+    /// it in the same batch, so the batch is as if they had run one after another. The next
+    /// batch starts when this one has committed.
     func runNextOperation() {
         loop.preconditionInEventLoop()
-        while active.inFlight == nil, isActive, !active.queue.isEmpty {
+        guard active.inFlight.isEmpty, isActive, !active.queue.isEmpty else { return }
+        var scratch = image
+        var records: [MetadataRecord] = []
+        var decided: [(first: Int, last: Int, promise: EventLoopPromise<(first: Int64, last: Int64)>)] = []
+        let base = node.log.endOffset
+        while !active.queue.isEmpty && records.count < 5000 {
             let op = active.queue.removeFirst()
-            switch op.decide(image) {
+            switch op.decide(scratch) {
             case .failure(let e):
                 op.promise.fail(e)
-            case .success(let records) where records.isEmpty:
+            case .success(let rs) where rs.isEmpty:
                 op.promise.succeed((image.offset, image.offset))
-            case .success(let records):
-                guard let (offset, actions) = node.propose(records.map { $0.encoded() }) else {
-                    op.promise.fail(ControllerError(.notController, "node \(id) is not the active controller"))
-                    continue
+            case .success(let rs):
+                for r in rs {
+                    scratch.apply(r, at: base + Int64(records.count))
+                    records.append(r)
                 }
-                active.inFlight = (offset + Int64(records.count) - 1, op.promise, offset)
-                carryOut(actions)
+                decided.append((records.count - rs.count, records.count - 1, op.promise))
             }
         }
+        guard !records.isEmpty else { return }
+        guard let (offset, actions) = node.propose(records.map { $0.encoded() }) else {
+            for d in decided {
+                d.promise.fail(ControllerError(.notController, "node \(id) is not the active controller"))
+            }
+            return
+        }
+        active.inFlight = decided.map { (offset + Int64($0.first), offset + Int64($0.last), $0.promise) }
+        carryOut(actions)
     }
 
     /// Called after committed entries were applied up to `offset` (exclusive).
     func completeCommitted(upTo offset: Int64) {
-        if let f = active.inFlight, f.last < offset {
-            active.inFlight = nil
-            f.promise.succeed((f.first, f.last))
-        }
+        let done = active.inFlight.filter { $0.last < offset }
+        active.inFlight.removeAll { $0.last < offset }
+        for d in done { d.promise.succeed((d.first, d.last)) }
         runNextOperation()
     }
 
@@ -81,7 +98,7 @@ extension QuorumController {
 
     func resignActive() {
         let error = ControllerError(.notController, "node \(id) stopped being the active controller")
-        active.inFlight?.promise.fail(error)
+        for f in active.inFlight { f.promise.fail(error) }
         for op in active.queue { op.promise.fail(error) }
         active = ActiveState()
     }

@@ -45,6 +45,15 @@ public final class QuorumController: @unchecked Sendable {
     private var pendingVotes: [Int32: EventLoopPromise<KafkaProtocol.VoteResponse>] = [:]
     private var pendingFetches: [Int32: EventLoopPromise<KafkaProtocol.FetchResponse>] = [:]
     private var lastFetchWallMs: [Int32: Int64] = [:]
+    /// Long-polled Raft fetches from caught-up followers: answered when the log grows, the high
+    /// watermark moves, or after `fetchParkMs`.
+    private var parkedFetches:
+        [Int32: (
+            request: RaftFetchRequest, promise: EventLoopPromise<KafkaProtocol.FetchResponse>, timeout: Scheduled<Void>
+        )] = [:]
+    private var lastSentHighWatermark: [Int32: Int64] = [:]
+    private var answeringParked = false
+    static let fetchParkMs: Int64 = 300
     private var tickTask: RepeatedTask?
     private let connections = NIOLockedValueBox<[Int32: KafkaConnection]>([:])
     private let wasLeader = NIOLockedValueBox(false)
@@ -201,6 +210,13 @@ public final class QuorumController: @unchecked Sendable {
             }
             if queue.isEmpty, let more = try? syncIfDirty() { queue = more[...] }
         }
+        if !parkedFetches.isEmpty && !answeringParked {
+            if !node.isLeader || node.log.endOffset > (parkedFetches.values.map(\.request.fetchOffset).min() ?? 0)
+                || parkedFetches.keys.contains(where: { lastSentHighWatermark[$0] != node.highWatermark })
+            {
+                answerParked()
+            }
+        }
     }
 
     /// fsync pending writes; a leader may then count its own copy towards the majority.
@@ -235,6 +251,32 @@ public final class QuorumController: @unchecked Sendable {
                 }
             }
             appliedOffset += 1
+        }
+    }
+
+    /// Answers parked fetches by running them through the node again (now with new entries or
+    /// a new high watermark, or empty at their deadline).
+    private func answerParked(only peer: Int32? = nil) {
+        let peers = peer.map { [$0] } ?? Array(parkedFetches.keys)
+        for p in peers {
+            guard let parked = parkedFetches.removeValue(forKey: p) else { continue }
+            parked.timeout.cancel()
+            pendingFetches[p]?.succeed(
+                encodeFetchResponse(
+                    RaftFetchResponse(
+                        epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark,
+                        fetchOffset: parked.request.fetchOffset, outcome: .fenced)))
+            pendingFetches[p] = parked.promise
+            answeringParked = true
+            carryOut(node.receive(.fetch(parked.request), from: p, nowMs: Self.monotonicMs()))
+            answeringParked = false
+            if let left = pendingFetches.removeValue(forKey: p) {
+                left.succeed(
+                    encodeFetchResponse(
+                        RaftFetchResponse(
+                            epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark,
+                            fetchOffset: parked.request.fetchOffset, outcome: .fenced)))
+            }
         }
     }
 
@@ -275,6 +317,20 @@ public final class QuorumController: @unchecked Sendable {
             promise.succeed(resp)
         case .fetchResponse(let r):
             guard let promise = pendingFetches.removeValue(forKey: peer) else { return }
+            if !answeringParked, node.isLeader, case .entries(let entries) = r.outcome, entries.isEmpty,
+                r.fetchOffset == node.log.endOffset, lastSentHighWatermark[peer] == r.highWatermark
+            {
+                // Nothing new for a caught-up follower: hold the fetch (KRaft's long poll).
+                let request = RaftFetchRequest(
+                    epoch: r.epoch, replicaId: peer, fetchOffset: r.fetchOffset, lastFetchedEpoch: node.log.lastEpoch)
+                let timeout = loop.scheduleTask(in: .milliseconds(Self.fetchParkMs)) { [self] in
+                    answerParked(only: peer)
+                }
+                parkedFetches.removeValue(forKey: peer)?.promise.succeed(encodeFetchResponse(r))
+                parkedFetches[peer] = (request, promise, timeout)
+                return
+            }
+            lastSentHighWatermark[peer] = r.highWatermark
             promise.succeed(encodeFetchResponse(r))
         case .vote(let v):
             var p = KafkaProtocol.VoteRequest.Partition()
