@@ -5,6 +5,14 @@ import NIOCore
 
 /// Topic changes as the active controller carries them out: validated, decided on the committed
 /// image, written to the metadata log, answered when committed.
+extension ControllerError {
+    /// Any failure as the controller reports it: its own refusals as they are, anything else as
+    /// UNKNOWN_SERVER_ERROR with the error's text.
+    init(from error: any Error) {
+        self = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
+    }
+}
+
 extension QuorumController {
     static func refuse<T>(_ code: ErrorCode, _ message: String) -> Result<T, ControllerError> {
         .failure(ControllerError(code, message))
@@ -57,7 +65,7 @@ extension QuorumController {
                 r.replicationFactor = rf
                 return r
             }.flatMapErrorThrowing { error in
-                let e = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
+                let e = ControllerError(from: error)
                 var r = result
                 r.errorCode = e.code.rawValue
                 r.errorMessage = e.message
@@ -84,7 +92,7 @@ extension QuorumController {
                 }
                 return ControllerDecisions.deleteTopic(image, name: name)
             }.map { _ in result }.flatMapErrorThrowing { error in
-                let e = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
+                let e = ControllerError(from: error)
                 var r = result
                 r.errorCode = e.code.rawValue
                 r.errorMessage = e.message
@@ -108,7 +116,7 @@ extension QuorumController {
                 if request.validateOnly, case .success = decision { return .success([]) }
                 return decision
             }.map { _ in result }.flatMapErrorThrowing { error in
-                let e = error as? ControllerError ?? ControllerError(.unknownServerError, "\(error)")
+                let e = ControllerError(from: error)
                 var r = result
                 r.errorCode = e.code.rawValue
                 r.errorMessage = e.message
@@ -150,7 +158,7 @@ extension QuorumController {
                     return (topic, r)
                 }.flatMapErrorThrowing { error -> (String, AlterPartitionResponse.Partition) in
                     var r = result
-                    r.errorCode = ((error as? ControllerError)?.code ?? .unknownServerError).rawValue
+                    r.errorCode = ControllerError(from: error).code.rawValue
                     return (topic, r)
                 }
                 futures.append(f)

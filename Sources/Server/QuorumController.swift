@@ -262,20 +262,14 @@ public final class QuorumController: @unchecked Sendable {
             guard let parked = parkedFetches.removeValue(forKey: p) else { continue }
             parked.timeout.cancel()
             pendingFetches[p]?.succeed(
-                encodeFetchResponse(
-                    RaftFetchResponse(
-                        epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark,
-                        fetchOffset: parked.request.fetchOffset, outcome: .fenced)))
+                fencedFetchAnswer(at: parked.request.fetchOffset))
             pendingFetches[p] = parked.promise
             answeringParked = true
             carryOut(node.receive(.fetch(parked.request), from: p, nowMs: Self.monotonicMs()))
             answeringParked = false
             if let left = pendingFetches.removeValue(forKey: p) {
                 left.succeed(
-                    encodeFetchResponse(
-                        RaftFetchResponse(
-                            epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark,
-                            fetchOffset: parked.request.fetchOffset, outcome: .fenced)))
+                    fencedFetchAnswer(at: parked.request.fetchOffset))
             }
         }
     }
@@ -447,6 +441,14 @@ public final class QuorumController: @unchecked Sendable {
                 outcome: .entries(entries)))
     }
 
+    /// The answer for a fetch this node cannot serve (it does not lead, or the fetch was replaced).
+    func fencedFetchAnswer(at fetchOffset: Int64) -> KafkaProtocol.FetchResponse {
+        encodeFetchResponse(
+            RaftFetchResponse(
+                epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark, fetchOffset: fetchOffset,
+                outcome: .fenced))
+    }
+
     func encodeFetchResponse(_ r: RaftFetchResponse) -> KafkaProtocol.FetchResponse {
         var p = KafkaProtocol.FetchResponse.Partition()
         p.partitionIndex = 0
@@ -598,10 +600,7 @@ public final class QuorumController: @unchecked Sendable {
             let replica = req.replicaId
             lastFetchWallMs[replica] = Self.wallMs()
             pendingFetches[replica]?.succeed(
-                encodeFetchResponse(
-                    RaftFetchResponse(
-                        epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark,
-                        fetchOffset: p.fetchOffset, outcome: .fenced)))
+                fencedFetchAnswer(at: p.fetchOffset))
             pendingFetches[replica] = promise
             let fetch = RaftFetchRequest(
                 epoch: p.currentLeaderEpoch, replicaId: replica, fetchOffset: p.fetchOffset,
@@ -609,10 +608,7 @@ public final class QuorumController: @unchecked Sendable {
             carryOut(node.receive(.fetch(fetch), from: replica, nowMs: Self.monotonicMs()))
             if let left = pendingFetches.removeValue(forKey: replica) {
                 left.succeed(
-                    encodeFetchResponse(
-                        RaftFetchResponse(
-                            epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark,
-                            fetchOffset: p.fetchOffset, outcome: .fenced)))
+                    fencedFetchAnswer(at: p.fetchOffset))
             }
         }
         return promise.futureResult

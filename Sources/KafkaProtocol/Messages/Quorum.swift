@@ -78,20 +78,7 @@ public struct VoteResponse: KafkaMessage, Equatable {
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
-        try s.int16(&errorCode)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                try s.int32(&p.leaderId)
-                try s.int32(&p.leaderEpoch)
-                try s.bool(&p.voteGranted)
-                try s.tags()
-            }
-            try s.tags()
-        }
-        try s.tags()
+        try QuorumTopicResult.serde(&s, errorCode: &errorCode, topics: &topics, voteGranted: true)
     }
 }
 
@@ -160,19 +147,7 @@ public struct BeginQuorumEpochResponse: KafkaMessage, Equatable {
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
-        try s.int16(&errorCode)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                try s.int32(&p.leaderId)
-                try s.int32(&p.leaderEpoch)
-                try s.tagsIfFlexible()
-            }
-            try s.tagsIfFlexible()
-        }
-        try s.tagsIfFlexible()
+        try QuorumTopicResult.serde(&s, errorCode: &errorCode, topics: &topics, voteGranted: false)
     }
 }
 
@@ -222,19 +197,7 @@ public struct EndQuorumEpochResponse: KafkaMessage, Equatable {
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
-        try s.int16(&errorCode)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                try s.int32(&p.leaderId)
-                try s.int32(&p.leaderEpoch)
-                try s.tagsIfFlexible()
-            }
-            try s.tagsIfFlexible()
-        }
-        try s.tagsIfFlexible()
+        try QuorumTopicResult.serde(&s, errorCode: &errorCode, topics: &topics, voteGranted: false)
     }
 }
 
@@ -325,5 +288,28 @@ public struct DescribeQuorumResponse: KafkaMessage, Equatable {
             try s.tags()
         }
         try s.tags()
+    }
+}
+
+extension QuorumTopicResult {
+    /// The shared answer shape of BeginQuorumEpoch and EndQuorumEpoch (and of Vote, plus its
+    /// vote_granted flag): error code, then per topic and partition the leader as the voter sees it.
+    static func serde<S: KafkaSerde>(
+        _ s: inout S, errorCode: inout Int16, topics: inout [QuorumTopicResult], voteGranted: Bool
+    ) throws {
+        try s.int16(&errorCode)
+        try s.array(&topics, field: "topics") { s, t in
+            try s.string(&t.topicName, field: "topic_name")
+            try s.array(&t.partitions, field: "partitions") { s, p in
+                try s.int32(&p.partitionIndex)
+                try s.int16(&p.errorCode)
+                try s.int32(&p.leaderId)
+                try s.int32(&p.leaderEpoch)
+                if voteGranted { try s.bool(&p.voteGranted) }
+                try s.tagsIfFlexible()
+            }
+            try s.tagsIfFlexible()
+        }
+        try s.tagsIfFlexible()
     }
 }
