@@ -13,7 +13,32 @@ extension ControllerError {
     }
 }
 
+/// A per-topic result of an admin answer, which carries a refusal as code and message.
+protocol AdminTopicResult: Sendable {
+    var errorCode: Int16 { get set }
+    var errorMessage: String? { get set }
+}
+
+extension CreateTopicsResponse.Topic: AdminTopicResult {}
+extension DeleteTopicsResponse.Result: AdminTopicResult {}
+extension CreatePartitionsResponse.Result: AdminTopicResult {}
+
 extension QuorumController {
+    /// Runs one topic's decision through the controller; on success `done` fills the result in,
+    /// a refusal or failure becomes the result's error code and message.
+    func decide<R: AdminTopicResult>(
+        _ result: R, _ decide: @escaping @Sendable (MetadataImage) -> Result<[MetadataRecord], ControllerError>,
+        done: @escaping @Sendable (R) -> R = { $0 }
+    ) -> EventLoopFuture<R> {
+        submit(decide).map { _ in done(result) }.flatMapErrorThrowing { error in
+            let e = ControllerError(from: error)
+            var r = result
+            r.errorCode = e.code.rawValue
+            r.errorMessage = e.message
+            return r
+        }
+    }
+
     static func refuse<T>(_ code: ErrorCode, _ message: String) -> Result<T, ControllerError> {
         .failure(ControllerError(code, message))
     }
@@ -58,17 +83,11 @@ extension QuorumController {
                 if request.validateOnly, case .success = decision { return .success([]) }
                 return decision
             }
-            return submit(decide).map { _ in
-                var r = result
+            return self.decide(result, decide) { r in
+                var r = r
                 r.topicId = id
                 r.numPartitions = partitions
                 r.replicationFactor = rf
-                return r
-            }.flatMapErrorThrowing { error in
-                let e = ControllerError(from: error)
-                var r = result
-                r.errorCode = e.code.rawValue
-                r.errorMessage = e.message
                 return r
             }
         }
@@ -86,17 +105,11 @@ extension QuorumController {
             base.topicId = t.topicId
             let result = base
             let name = t.name ?? ""
-            return submit { image in
+            return decide(result) { image in
                 guard image.topics[name] != nil else {
                     return Self.refuse(.unknownTopicOrPartition, "This server does not host this topic-partition.")
                 }
                 return ControllerDecisions.deleteTopic(image, name: name)
-            }.map { _ in result }.flatMapErrorThrowing { error in
-                let e = ControllerError(from: error)
-                var r = result
-                r.errorCode = e.code.rawValue
-                r.errorMessage = e.message
-                return r
             }
         }
         return EventLoopFuture.whenAllSucceed(futures, on: loop).map {
@@ -111,16 +124,10 @@ extension QuorumController {
             var base = CreatePartitionsResponse.Result()
             base.name = t.name
             let result = base
-            return submit { image in
+            return decide(result) { image in
                 let decision = ControllerDecisions.createPartitions(image, name: t.name, count: t.count)
                 if request.validateOnly, case .success = decision { return .success([]) }
                 return decision
-            }.map { _ in result }.flatMapErrorThrowing { error in
-                let e = ControllerError(from: error)
-                var r = result
-                r.errorCode = e.code.rawValue
-                r.errorMessage = e.message
-                return r
             }
         }
         return EventLoopFuture.whenAllSucceed(futures, on: loop).map {

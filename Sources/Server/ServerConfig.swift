@@ -88,7 +88,7 @@ public struct ServerConfig: Sendable {
             case "replica.fetch.wait.max.ms", "fetch.max.wait.ms": b.maxFetchWaitMs = Int32(try int(0...Int(Int32.max)))
             case "controller.quorum.voters":
                 c.voters = try value.split(separator: ",").map { entry in
-                    let e = entry.trimmingCharacters(in: Character.whitespaces)
+                    let e = entry.trimmingCharacters(in: " \t\r\n")
                     let at = e.split(separator: "@", maxSplits: 1)
                     guard at.count == 2, let id = Int32(at[0]), let colon = at[1].lastIndex(of: ":"),
                         let port = Int(at[1][at[1].index(after: colon)...]), (1...65535).contains(port)
@@ -189,7 +189,7 @@ struct Listener: Equatable {
 
     static func parseList(_ text: String, key: String, source: String) throws -> [Listener] {
         try text.split(separator: ",").map { (raw: Substring) -> Listener in
-            let entry = raw.trimmingCharacters(in: Character.whitespaces)
+            let entry = raw.trimmingCharacters(in: " \t\r\n")
             let parts = entry.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3, parts[0].hasSuffix(":"), parts[1].isEmpty else {
                 throw ServerConfig.Invalid(
@@ -210,18 +210,5 @@ struct Listener: Equatable {
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             return Listener(name: name, host: host, port: port)
         }
-    }
-}
-
-extension Character {
-    static let whitespaces: Set<Character> = [" ", "\t", "\r", "\n"]
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in set: Set<Character>) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
     }
 }
