@@ -21,6 +21,9 @@ public struct BrokerConfig: Sendable {
     public var maxFetchWaitMs: Int32 = 30_000
     /// A follower not caught up for this long leaves the ISR.
     public var replicaLagTimeMaxMs = 30_000
+    /// Whether a replica outside the ISR may lead when no ISR member is live (losing what only
+    /// the ISR had). Topics override it with `unclean.leader.election.enable`.
+    public var uncleanLeaderElection = false
     /// The cluster id to write into a new log directory (and insist on in an existing one).
     public var clusterId: String? = nil
 
@@ -77,7 +80,7 @@ public enum TopicConfigs {
             "retention.ms": String(Int64(c.retentionHours) * 3_600_000),
             "segment.bytes": String(c.logSegmentBytes),
             "segment.ms": "604800000",
-            "unclean.leader.election.enable": "false",
+            "unclean.leader.election.enable": String(c.uncleanLeaderElection),
         ]
     }
 }

@@ -100,54 +100,98 @@ public enum ControllerDecisions {
         p.replicas.first { $0 != excluding && live.contains($0) && p.isr.contains($0) }
     }
 
+    /// Whether a topic allows a replica outside its ISR to lead (`unclean.leader.election.enable`,
+    /// else the cluster's default).
+    public static func allowsUnclean(_ t: MetadataImage.Topic, default d: Bool) -> Bool {
+        t.configs["unclean.leader.election.enable"].map { $0 == "true" } ?? d
+    }
+
+    /// A new leader and ISR for a partition whose leader is gone: from the ISR when a member is
+    /// live (clean), else, when the topic allows it, the first live replica with an ISR of itself
+    /// alone (unclean: what only the old ISR had is lost). Nil when no replica may lead.
+    static func chooseLeader(
+        _ p: MetadataImage.Partition, isr: [Int32], live: Set<Int32>, unclean: Bool
+    ) -> (leader: Int32, isr: [Int32])? {
+        var q = p
+        q.isr = isr
+        if let l = electLeader(q, live: live) { return (l, isr) }
+        if unclean, let l = p.replicas.first(where: { live.contains($0) }) { return (l, [l]) }
+        return nil
+    }
+
     /// Registers a broker (at start-up, also after a restart). A registration leaves the broker
     /// fenced until it has caught up, so a broker that was live is first fenced properly: the
     /// partitions it led get new leaders before the registration lands.
-    public static func registerBroker(_ image: MetadataImage, _ registration: MetadataRecord.BrokerRegistration)
-        -> [MetadataRecord]
-    {
-        fenceBroker(image, id: registration.id) + [.registerBroker(registration)]
+    public static func registerBroker(
+        _ image: MetadataImage, _ registration: MetadataRecord.BrokerRegistration, uncleanDefault: Bool = false
+    ) -> [MetadataRecord] {
+        fenceBroker(image, id: registration.id, uncleanDefault: uncleanDefault) + [.registerBroker(registration)]
     }
 
     /// Fences a broker: every partition it led gets a new leader from the rest of its ISR, and it
     /// leaves every ISR it was in, except where it is the last member (then the partition has no
-    /// leader, and the broker stays in the ISR so that its data is not forgotten).
-    public static func fenceBroker(_ image: MetadataImage, id: Int32) -> [MetadataRecord] {
+    /// leader, and the broker stays in the ISR so that its data is not forgotten) — unless the
+    /// topic allows unclean election and another replica is live.
+    public static func fenceBroker(_ image: MetadataImage, id: Int32, uncleanDefault: Bool = false) -> [MetadataRecord]
+    {
         guard let b = image.brokers[id], !b.fenced else { return [] }
         var records: [MetadataRecord] = [.fenceBroker(id: id, epoch: b.epoch)]
         let live = Set(image.liveBrokers).subtracting([id])
         for t in image.topics.values.sorted(by: { $0.name < $1.name }) {
+            let unclean = allowsUnclean(t, default: uncleanDefault)
             for (index, p) in t.partitions.sorted(by: { $0.key < $1.key }) where p.isr.contains(id) || p.leader == id {
                 let remaining = p.isr.filter { $0 != id }
-                let newIsr = remaining.isEmpty ? p.isr : remaining
                 var change = MetadataRecord.PartitionChange(topicId: t.id, partition: index)
-                if newIsr != p.isr { change.isr = newIsr }
+                var newIsr = remaining.isEmpty ? p.isr : remaining
                 if p.leader == id {
-                    change.leader =
-                        electLeader(
-                            MetadataImage.Partition(
-                                replicas: p.replicas, isr: newIsr, leader: -1, leaderEpoch: 0, partitionEpoch: 0),
-                            live: live) ?? -1
+                    if let chosen = chooseLeader(p, isr: remaining, live: live, unclean: unclean) {
+                        change.leader = chosen.leader
+                        newIsr = chosen.isr
+                    } else {
+                        change.leader = -1
+                    }
                 }
+                if newIsr != p.isr { change.isr = newIsr }
                 if change.isr != nil || change.leader != nil { records.append(.partitionChange(change)) }
             }
         }
         return records
     }
 
-    /// Unfences a broker and gives a leader to every leaderless partition it can lead.
-    public static func unfenceBroker(_ image: MetadataImage, id: Int32) -> [MetadataRecord] {
+    /// Unfences a broker and gives a leader to every leaderless partition it can lead (from the
+    /// ISR, or uncleanly where the topic allows it).
+    public static func unfenceBroker(_ image: MetadataImage, id: Int32, uncleanDefault: Bool = false)
+        -> [MetadataRecord]
+    {
         guard let b = image.brokers[id], b.fenced else { return [] }
         var records: [MetadataRecord] = [.unfenceBroker(id: id, epoch: b.epoch)]
         let live = Set(image.liveBrokers).union([id])
         for t in image.topics.values.sorted(by: { $0.name < $1.name }) {
+            let unclean = allowsUnclean(t, default: uncleanDefault)
             for (index, p) in t.partitions.sorted(by: { $0.key < $1.key }) where p.leader == -1 {
-                if let leader = electLeader(p, live: live) {
-                    records.append(.partitionChange(.init(topicId: t.id, partition: index, leader: leader)))
+                if let chosen = chooseLeader(p, isr: p.isr, live: live, unclean: unclean) {
+                    records.append(
+                        .partitionChange(
+                            .init(
+                                topicId: t.id, partition: index, leader: chosen.leader,
+                                isr: chosen.isr == p.isr ? nil : chosen.isr)))
                 }
             }
         }
         return records
+    }
+
+    /// The partitions these records give a leader from outside the ISR the image had: each is an
+    /// unclean election, where acknowledged data may be lost. The controller logs them.
+    public static func uncleanElections(_ image: MetadataImage, _ records: [MetadataRecord]) -> [(
+        topic: String, partition: Int32, leader: Int32
+    )] {
+        records.compactMap { r in
+            guard case .partitionChange(let c) = r, let leader = c.leader, leader >= 0,
+                let t = image.topic(id: c.topicId), let p = t.partitions[c.partition], !p.isr.contains(leader)
+            else { return nil }
+            return (t.name, c.partition, leader)
+        }
     }
 
     /// A leader's request to change a partition's ISR (AlterPartition). Refused when it comes from

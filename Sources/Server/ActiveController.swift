@@ -63,6 +63,11 @@ extension QuorumController {
             case .success(let rs) where rs.isEmpty:
                 op.promise.succeed((image.offset, image.offset))
             case .success(let rs):
+                for u in ControllerDecisions.uncleanElections(scratch, rs) {
+                    logger.warning(
+                        "unclean leader election: broker \(u.leader) leads \(u.topic)-\(u.partition) from outside the ISR; messages only the old ISR had are lost"
+                    )
+                }
                 for r in rs {
                     scratch.apply(r, at: base + Int64(records.count))
                     records.append(r)
@@ -112,7 +117,10 @@ extension QuorumController {
             if now - last > Self.sessionTimeoutMs {
                 logger.warning(
                     "broker \(b.id) missed heartbeats for \(now - last) ms: fencing it and moving its leaderships")
-                transition(b.id) { img in .success(ControllerDecisions.fenceBroker(img, id: b.id)) }
+                let unclean = topicDefaults.uncleanLeaderElection
+                transition(b.id) { img in
+                    .success(ControllerDecisions.fenceBroker(img, id: b.id, uncleanDefault: unclean))
+                }
             }
         }
     }
@@ -137,10 +145,11 @@ extension QuorumController {
             id: req.brokerId, incarnation: req.incarnationId, host: listener?.host ?? "localhost",
             port: Int32(listener?.port ?? 0),
             rack: req.rack)
+        let unclean = topicDefaults.uncleanLeaderElection
         return submit { img in
             // A repeated registration of the same incarnation (a retry) changes nothing.
             if let b = img.brokers[req.brokerId], b.incarnation == req.incarnationId { return .success([]) }
-            return .success(ControllerDecisions.registerBroker(img, registration))
+            return .success(ControllerDecisions.registerBroker(img, registration, uncleanDefault: unclean))
         }.map { [self] _ in
             active.sessions[req.brokerId] = Self.monotonicMs()
             var r = BrokerRegistrationResponse()
@@ -169,10 +178,13 @@ extension QuorumController {
             r.isCaughtUp = caughtUp
             r.isFenced = b.fenced
             let current = r
+            let unclean = topicDefaults.uncleanLeaderElection
             if req.wantShutDown {
                 logger.info("broker \(req.brokerId) is shutting down: fencing it and moving its leaderships first")
                 // Controlled shutdown: move leadership away, then tell the broker it may go.
-                return submit { img in .success(ControllerDecisions.fenceBroker(img, id: req.brokerId)) }.map { _ in
+                return submit { img in
+                    .success(ControllerDecisions.fenceBroker(img, id: req.brokerId, uncleanDefault: unclean))
+                }.map { _ in
                     var done = BrokerHeartbeatResponse()
                     done.isCaughtUp = caughtUp
                     done.isFenced = true
@@ -182,7 +194,9 @@ extension QuorumController {
             }
             if b.fenced && caughtUp && !active.pendingTransitions.contains(b.id) {
                 active.pendingTransitions.insert(b.id)
-                return submit { img in .success(ControllerDecisions.unfenceBroker(img, id: req.brokerId)) }.map {
+                return submit { img in
+                    .success(ControllerDecisions.unfenceBroker(img, id: req.brokerId, uncleanDefault: unclean))
+                }.map {
                     [self] _ in
                     active.pendingTransitions.remove(b.id)
                     var done = BrokerHeartbeatResponse()

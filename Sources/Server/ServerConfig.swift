@@ -36,7 +36,7 @@ public struct ServerConfig: Sendable {
         "offsets.topic.replication.factor", "offsets.topic.num.partitions", "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr", "log.retention.check.interval.ms", "log.retention.bytes", "log.retention.ms",
         "log.retention.minutes", "group.initial.rebalance.delay.ms",
-        "unclean.leader.election.enable", "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
+        "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
         "log.flush.interval.ms", "log.roll.ms", "log.roll.hours", "delete.topic.enable",
     ]
 
@@ -101,6 +101,7 @@ public struct ServerConfig: Sendable {
                 }
                 if Set(c.voters.map(\.id)).count != c.voters.count { throw bad("a node id appears twice") }
             case "replica.lag.time.max.ms": b.replicaLagTimeMaxMs = try int(100...Int(Int32.max))
+            case "unclean.leader.election.enable": b.uncleanLeaderElection = try bool()
             case "cluster.id":
                 guard !value.isEmpty else { throw bad("expected a non-empty id") }
                 c.clusterId = value

@@ -127,6 +127,58 @@ extension MetadataImage {
         #expect(img.topics["t"]!.partitions[0]!.leader == owner)
     }
 
+    @Test func uncleanElectionPicksALiveReplicaOutsideTheIsrOnlyWhereAllowed() throws {
+        var img = image(brokers: [0, 1, 2])
+        for (name, configs) in [("clean", [String: String]()), ("unclean", ["unclean.leader.election.enable": "true"])]
+        {
+            img.applyAll(
+                try ControllerDecisions.createTopic(
+                    img, name: name, partitions: 3, replicationFactor: 2, configs: configs,
+                    id: KafkaUUID(high: 9, low: UInt64(name.count))
+                ).get())
+        }
+        // Partition 0 of each topic is on brokers 0 and 1 (rotation restarts per 3 partitions).
+        #expect(img.topics["clean"]!.partitions[0]!.replicas == img.topics["unclean"]!.partitions[0]!.replicas)
+        let replicas = img.topics["clean"]!.partitions[0]!.replicas
+        let (first, second) = (replicas[0], replicas[1])
+        img.applyAll(ControllerDecisions.fenceBroker(img, id: second))  // leaves the ISR
+        img.applyAll(ControllerDecisions.fenceBroker(img, id: first))  // the last ISR member goes
+        for name in ["clean", "unclean"] {
+            #expect(img.topics[name]!.partitions[0]!.leader == -1)
+            #expect(img.topics[name]!.partitions[0]!.isr == [first])
+        }
+        let back = ControllerDecisions.unfenceBroker(img, id: second)
+        let unclean = ControllerDecisions.uncleanElections(img, back)
+        #expect(unclean.map(\.topic) == ["unclean"])
+        img.applyAll(back)
+        #expect(img.topics["clean"]!.partitions[0]!.leader == -1)  // waits for its ISR
+        #expect(img.topics["unclean"]!.partitions[0]!.leader == second)
+        #expect(img.topics["unclean"]!.partitions[0]!.isr == [second])
+        // The cluster default applies to topics without their own setting.
+        var img2 = img
+        img2.applyAll(ControllerDecisions.fenceBroker(img2, id: second))
+        img2.applyAll(ControllerDecisions.unfenceBroker(img2, id: second, uncleanDefault: true))
+        #expect(img2.topics["clean"]!.partitions[0]!.leader == second)
+        // When the leader dies and only out-of-ISR replicas are live, fencing elects one at once.
+        var img3 = image(brokers: [0, 1, 2])
+        img3.applyAll(
+            try ControllerDecisions.createTopic(
+                img3, name: "u", partitions: 1, replicationFactor: 3,
+                configs: ["unclean.leader.election.enable": "true"], id: KafkaUUID(high: 8, low: 8)
+            ).get())
+        let p = img3.topics["u"]!.partitions[0]!
+        img3.applyAll(
+            try ControllerDecisions.alterIsr(
+                img3, topic: "u", partition: 0, from: p.leader, leaderEpoch: p.leaderEpoch,
+                partitionEpoch: p.partitionEpoch, newIsr: [p.leader]
+            ).get())
+        img3.applyAll(ControllerDecisions.fenceBroker(img3, id: p.leader))
+        let q = img3.topics["u"]!.partitions[0]!
+        #expect(q.leader == p.replicas[1])
+        #expect(q.isr == [p.replicas[1]])
+        #expect(q.leaderEpoch == p.leaderEpoch + 1)
+    }
+
     @Test func reRegisteringALeaderFencesItAndMovesLeadershipFirst() throws {
         var img = image(brokers: [0, 1, 2])
         img.applyAll(
@@ -175,6 +227,7 @@ extension MetadataImage {
     @Test func invariantsHoldOverRandomOperationSequences() throws {
         for seed in 0..<UInt64(300) {
             var rng = Rng(seed)
+            let unclean = seed % 2 == 1
             var img = image(brokers: [0, 1, 2, 3, 4])
             var epochs: [String: Int32] = [:]
             for step in 0..<60 {
@@ -183,10 +236,14 @@ extension MetadataImage {
                     let b = Int32(rng.below(5))
                     img.applyAll(
                         ControllerDecisions.registerBroker(
-                            img, .init(id: b, incarnation: KafkaUUID(high: seed, low: UInt64(step)), host: "h", port: 1)
-                        ))
-                case 0: img.applyAll(ControllerDecisions.fenceBroker(img, id: Int32(rng.below(5))))
-                case 1: img.applyAll(ControllerDecisions.unfenceBroker(img, id: Int32(rng.below(5))))
+                            img,
+                            .init(id: b, incarnation: KafkaUUID(high: seed, low: UInt64(step)), host: "h", port: 1),
+                            uncleanDefault: unclean))
+                case 0:
+                    img.applyAll(ControllerDecisions.fenceBroker(img, id: Int32(rng.below(5)), uncleanDefault: unclean))
+                case 1:
+                    img.applyAll(
+                        ControllerDecisions.unfenceBroker(img, id: Int32(rng.below(5)), uncleanDefault: unclean))
                 case 2:
                     let rf = Int16(1 + rng.below(3))
                     if case .success(let rs) = ControllerDecisions.createTopic(

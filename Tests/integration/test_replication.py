@@ -256,3 +256,68 @@ def test_survivor_of_two_broker_losses_keeps_every_acknowledged_record(cluster_f
             again.append(int(m.value()))
     c.close()
     assert again == acked
+
+
+def test_unclean_leader_election_only_where_the_topic_allows_it(cluster_factory):
+    """Both replicas of a partition go down, the one outside the ISR comes back first. A topic
+    with unclean.leader.election.enable=true gets it as leader at once (losing what only the ISR
+    had); a default topic stays leaderless until its ISR member returns, and loses nothing. Five
+    nodes, so that the metadata quorum keeps a majority with two down."""
+    nodes = cluster_factory(5)
+    admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
+    topics = {"clean": {}, "dirty": {"unclean.leader.election.enable": "true"}}
+    for name, config in topics.items():  # 5 partitions each: partition 0 of both is on 0 and 1
+        for f in admin.create_topics([NewTopic(name, 5, 2, config=config)]).values():
+            f.result(20)
+
+    def p0(name, client=admin):
+        md = client.list_topics(name, timeout=10).topics[name].partitions[0]
+        return md.leader, sorted(md.isrs), list(md.replicas)
+
+    wait_until(lambda: all(len(p0(t)[1]) == 2 for t in topics), 20, "full ISR")
+    assert all(p0(t)[2] == [0, 1] for t in topics)
+
+    def send(values):
+        p = Producer({"bootstrap.servers": nodes[2].bootstrap, "acks": "all", "linger.ms": 0})
+        done = []
+        for t in topics:
+            for v in values:
+                p.produce(t, value=str(v).encode(), partition=0, on_delivery=lambda e, m: done.append(e))
+        p.flush(30)
+        assert len(done) == 2 * len(values) and all(e is None for e in done), done
+
+    def read(name, bootstrap):
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "r", "enable.auto.commit": False})
+        c.assign([TopicPartition(name, 0, OFFSET_BEGINNING)])
+        got, idle = [], time.monotonic() + 8
+        while time.monotonic() < idle:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(int(m.value()))
+                idle = time.monotonic() + 3
+        c.close()
+        return got
+
+    send(range(10))
+    nodes[1].kill9()
+    wait_until(lambda: all(p0(t)[1] == [0] for t in topics), 20, "broker 1 out of the ISR")
+    send(range(10, 20))  # only broker 0 has these
+    nodes[0].kill9()
+    survivors = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes[2:])})
+    wait_until(lambda: all(p0(t, survivors)[0] == -1 for t in topics), 20, "both partitions leaderless")
+
+    nodes[1].start()
+    wait_until(lambda: p0("dirty", survivors)[:2] == (1, [1]), 20, "unclean election of broker 1")
+    time.sleep(3)
+    assert p0("clean", survivors)[0] == -1, "a default topic must wait for its ISR"
+    assert read("dirty", nodes[2].bootstrap) == list(range(10)), "the unclean leader has what it had"
+    p = Producer({"bootstrap.servers": nodes[2].bootstrap, "acks": "all"})
+    p.produce("dirty", value=b"100", partition=0)
+    assert p.flush(30) == 0
+
+    nodes[0].start()
+    wait_until(lambda: p0("clean", survivors)[0] == 0, 20, "broker 0 leads the clean topic again")
+    assert read("clean", nodes[2].bootstrap) == list(range(20)), "the clean topic lost nothing"
+    # Broker 0 truncates what the unclean leader never had, then follows it back into the ISR.
+    wait_until(lambda: p0("dirty", survivors)[1] == [0, 1], 40, "broker 0 back in the dirty ISR")
+    assert read("dirty", nodes[0].bootstrap) == list(range(10)) + [100]
