@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata
+.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata bench-replication
 
 build:
 	swift build
@@ -65,6 +65,10 @@ lint:
 
 bench:
 	@if [ -f bench/run.sh ]; then bash bench/run.sh; else echo "bench/run.sh not present; nothing to run"; fi
+
+# Three nodes (RF 3) beside one node: acks=1 and acks=all throughput, consume, latency.
+bench-replication: release venv
+	$(VENV)/bin/python bench/replication.py
 
 # Topic creations per second and controller fail-over time on three local nodes.
 bench-metadata: release venv

@@ -74,7 +74,7 @@ def wait_for_go() -> None:
 def producer_config(a, linger_ms: int) -> dict:
     return {
         "bootstrap.servers": a.bootstrap,
-        "acks": 1,
+        "acks": getattr(a, "acks", "1"),
         "linger.ms": linger_ms,
         "batch.size": 1_000_000,
         "batch.num.messages": 100_000,
@@ -733,10 +733,10 @@ def main() -> int:
         w.set_defaults(func=fn)
 
     worker("produce", worker_produce, ("--count", int, 500_000), ("--linger-ms", int, 10),
-           ("--chunk", int, 1000), ("--first-partition", int, 0))
+           ("--chunk", int, 1000), ("--first-partition", int, 0), ("--acks", str, "1"))
     worker("consume", worker_consume, ("--partitions", str, "0,1,2"), ("--expected", int, 0))
     lat = (("--rate", int, 5000), ("--duration", float, 10.0), ("--warmup", float, 2.0))
-    worker("latency-produce", worker_latency_produce, *lat, ("--linger-ms", int, 1))
+    worker("latency-produce", worker_latency_produce, *lat, ("--linger-ms", int, 1), ("--acks", str, "1"))
     worker("latency-consume", worker_latency_consume, *lat)
 
     argv = sys.argv[1:] or ["run"]
