@@ -89,7 +89,8 @@ public final class Broker: Sendable {
                     return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
                 }
                 return describe().hop(to: loop).map { $0.encoded(version: v) }
-            case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition:
+            case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
+                .fetchSnapshot:
                 return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }
         } catch {

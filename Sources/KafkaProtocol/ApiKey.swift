@@ -17,6 +17,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case endQuorumEpoch = 54
     case describeQuorum = 55
     case alterPartition = 56
+    case fetchSnapshot = 59
     case describeCluster = 60
     case brokerRegistration = 62
     case brokerHeartbeat = 63
@@ -43,6 +44,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .endQuorumEpoch: return 0...0
         case .describeQuorum: return 0...1
         case .alterPartition: return 0...1
+        case .fetchSnapshot: return 0...0
         case .describeCluster: return 0...1
         case .brokerRegistration: return 0...1
         case .brokerHeartbeat: return 0...0
@@ -68,6 +70,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .endQuorumEpoch: return 1
         case .describeQuorum: return 0
         case .alterPartition: return 0
+        case .fetchSnapshot: return 0
         case .describeCluster: return 0
         case .brokerRegistration: return 0
         case .brokerHeartbeat: return 0
@@ -81,6 +84,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     public static let clientListener: [ApiKey] = allCases.filter { !controllerOnly.contains($0) }
     public static let controllerOnly: Set<ApiKey> = [
         .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
+        .fetchSnapshot,
     ]
 
     /// Request header v2 for flexible versions, v1 otherwise.
@@ -112,6 +116,7 @@ extension ApiKey: CustomStringConvertible {
         case .endQuorumEpoch: return "EndQuorumEpoch"
         case .describeQuorum: return "DescribeQuorum"
         case .alterPartition: return "AlterPartition"
+        case .fetchSnapshot: return "FetchSnapshot"
         case .describeCluster: return "DescribeCluster"
         case .brokerRegistration: return "BrokerRegistration"
         case .brokerHeartbeat: return "BrokerHeartbeat"

@@ -38,6 +38,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let notController = ErrorCode(41)
     public static let staleBrokerEpoch = ErrorCode(77)
     public static let inconsistentClusterId = ErrorCode(104)
+    public static let snapshotNotFound = ErrorCode(98)
     public static let fencedLeaderEpoch = ErrorCode(74)
     public static let unknownLeaderEpoch = ErrorCode(75)
     public static let unknownProducerId = ErrorCode(59)
@@ -69,6 +70,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 41: return "NOT_CONTROLLER"
         case 77: return "STALE_BROKER_EPOCH"
         case 104: return "INCONSISTENT_CLUSTER_ID"
+        case 98: return "SNAPSHOT_NOT_FOUND"
         case 42: return "INVALID_REQUEST"
         case 43: return "UNSUPPORTED_FOR_MESSAGE_FORMAT"
         case 44: return "POLICY_VIOLATION"

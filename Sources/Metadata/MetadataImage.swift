@@ -46,6 +46,15 @@ public struct MetadataImage: Equatable, Sendable {
     /// Brokers that may lead partitions: registered and not fenced.
     public var liveBrokers: [Int32] { brokers.values.filter { !$0.fenced }.map(\.id).sorted() }
 
+    mutating func restoreBroker(_ b: Broker) { brokers[b.id] = b }
+
+    mutating func restoreTopic(_ t: Topic) {
+        topics[t.name] = t
+        namesById[t.id] = t.name
+    }
+
+    mutating func restoreOffset(_ o: Int64) { offset = o }
+
     public mutating func apply(_ record: MetadataRecord, at offset: Int64) {
         self.offset = offset
         switch record {

@@ -27,6 +27,10 @@ public struct RaftNode: Sendable {
     public private(set) var role: Role = .unattached
     public private(set) var log: RaftLog
     public private(set) var highWatermark: Int64 = 0
+    /// The latest snapshot: the state at `log.startOffset`, served to followers that fell behind.
+    public private(set) var snapshot: RaftSnapshot?
+    /// A snapshot being fetched from the leader, chunk by chunk.
+    private var download: (endOffset: Int64, epoch: Int32, bytes: [UInt8])?
     /// Offset up to which the leader's own entries are flushed (counted towards the majority).
     public private(set) var durableEndOffset: Int64
     private var rng: SplitMix
@@ -51,11 +55,17 @@ public struct RaftNode: Sendable {
     }
 
     /// Starts a voter from what it persisted. A restarted node never resumes as leader: it comes
-    /// back unattached in its persisted epoch and waits to hear from the quorum.
+    /// back unattached in its persisted epoch and waits to hear from the quorum. With a snapshot,
+    /// the log starts where the snapshot ends, and everything up to there counts as committed.
     public init(
-        id: Int32, voters: [Int32], state: QuorumState, log: RaftLog, config: RaftConfig, seed: UInt64, nowMs: Int64
+        id: Int32, voters: [Int32], state: QuorumState, log: RaftLog, snapshot: RaftSnapshot? = nil,
+        config: RaftConfig, seed: UInt64, nowMs: Int64
     ) {
         precondition(voters.contains(id), "node \(id) is not among the voters \(voters)")
+        precondition(
+            (snapshot?.endOffset ?? 0) == log.startOffset, "the log must start where the snapshot ends")
+        self.snapshot = snapshot
+        self.highWatermark = log.startOffset
         self.id = id
         self.voters = voters.sorted()
         self.config = config
@@ -134,6 +144,17 @@ public struct RaftNode: Sendable {
                     epoch: quorum.epoch, replicaId: id, fetchOffset: log.endOffset, lastFetchedEpoch: log.lastEpoch)))
     }
 
+    private mutating func sendFetchSnapshot(to leader: Int32, nowMs: Int64) -> RaftAction {
+        fetchInFlightSinceMs = nowMs
+        let d = download!
+        return .send(
+            to: leader,
+            .fetchSnapshot(
+                RaftFetchSnapshotRequest(
+                    epoch: quorum.epoch, replicaId: id, endOffset: d.endOffset, snapshotEpoch: d.epoch,
+                    position: Int64(d.bytes.count))))
+    }
+
     // MARK: - Elections
 
     private mutating func startPreVote(nowMs: Int64) -> [RaftAction] {
@@ -188,6 +209,7 @@ public struct RaftNode: Sendable {
         quorum = QuorumState(epoch: epoch, votedFor: nil, leaderId: leader)
         actions.append(.persist(quorum))
         fetchInFlightSinceMs = nil
+        download = nil
         if let leader, leader != id {
             role = .follower(leader: leader)
             lastLeaderContactMs = nowMs
@@ -212,6 +234,7 @@ public struct RaftNode: Sendable {
             switch message {
             case .beginQuorumEpoch(let e, let l): actions += observe(epoch: e, leader: l, nowMs: nowMs)
             case .fetchResponse(let r): actions += observe(epoch: r.epoch, leader: r.leaderId, nowMs: nowMs)
+            case .fetchSnapshotResponse(let r): actions += observe(epoch: r.epoch, leader: r.leaderId, nowMs: nowMs)
             case .voteResponse(let r) where !r.preVote:
                 actions += observe(epoch: r.epoch, leader: r.leaderId, nowMs: nowMs)
             case .voteResponse(let r):
@@ -245,6 +268,8 @@ public struct RaftNode: Sendable {
             }
         case .fetch(let f): actions += handleFetch(f, from: sender, nowMs: nowMs)
         case .fetchResponse(let r): actions += handleFetchResponse(r, from: sender, nowMs: nowMs)
+        case .fetchSnapshot(let f): actions += handleFetchSnapshot(f, from: sender, nowMs: nowMs)
+        case .fetchSnapshotResponse(let r): actions += handleFetchSnapshotResponse(r, from: sender, nowMs: nowMs)
         }
         return actions
     }
@@ -318,10 +343,19 @@ public struct RaftNode: Sendable {
             ]
         }
         guard role == .leader, f.epoch == quorum.epoch else { return answer(.fenced) }
+        peers[sender]?.lastFetchMs = nowMs
+        // Below the log start only the snapshot has what the follower needs.
+        if let snap = snapshot, f.fetchOffset < log.startOffset {
+            return answer(.snapshot(endOffset: snap.endOffset, epoch: snap.epoch))
+        }
         // Divergence check (KIP-595): the follower's last fetched epoch must end, on our log,
         // at or after its fetch offset.
         if f.fetchOffset > 0 {
-            let (epoch, end) = log.endOffset(forEpoch: f.lastFetchedEpoch)
+            guard let (epoch, end) = log.endOffset(forEpoch: f.lastFetchedEpoch) else {
+                // It diverges somewhere inside our snapshot: the snapshot replaces its log.
+                let snap = snapshot!
+                return answer(.snapshot(endOffset: snap.endOffset, epoch: snap.epoch))
+            }
             if epoch < f.lastFetchedEpoch || end < f.fetchOffset {
                 return answer(.diverging(epoch: epoch, endOffset: end))
             }
@@ -359,8 +393,12 @@ public struct RaftNode: Sendable {
         case .fenced:
             break
         case .diverging(let epoch, let endOffset):
-            let (_, ours) = log.endOffset(forEpoch: epoch)
-            let target = min(endOffset, ours, log.endOffset)
+            let ours = log.endOffset(forEpoch: epoch)?.endOffset ?? log.startOffset
+            let target = max(log.startOffset, min(endOffset, ours, log.endOffset))
+            // Committed entries never diverge: an answer that says so is a stale copy of one
+            // already acted on (found by simulation: a duplicated answer whose fetch offset
+            // matched the log end again after the truncation and the next append).
+            guard target >= highWatermark else { return [sendFetch(to: leader, nowMs: nowMs)] }
             log.truncate(to: target)
             durableEndOffset = min(durableEndOffset, target)
             actions.append(.truncate(offset: target))
@@ -382,8 +420,86 @@ public struct RaftNode: Sendable {
             } else {
                 actions.append(sendFetch(to: leader, nowMs: nowMs))
             }
+        case .snapshot(let endOffset, let epoch):
+            // Carry on with a download of the same snapshot where it stopped.
+            if download?.endOffset != endOffset || download?.epoch != epoch {
+                download = (endOffset, epoch, [])
+            }
+            actions.append(sendFetchSnapshot(to: leader, nowMs: nowMs))
         }
         return actions
+    }
+
+    private mutating func handleFetchSnapshot(_ f: RaftFetchSnapshotRequest, from sender: Int32, nowMs: Int64)
+        -> [RaftAction]
+    {
+        func answer(_ outcome: RaftFetchSnapshotResponse.Outcome) -> [RaftAction] {
+            [
+                .send(
+                    to: sender,
+                    .fetchSnapshotResponse(
+                        RaftFetchSnapshotResponse(
+                            epoch: quorum.epoch, leaderId: leaderId, endOffset: f.endOffset,
+                            snapshotEpoch: f.snapshotEpoch, outcome: outcome)))
+            ]
+        }
+        guard role == .leader, f.epoch == quorum.epoch else { return answer(.fenced) }
+        peers[sender]?.lastFetchMs = nowMs
+        guard let snap = snapshot, snap.endOffset == f.endOffset, snap.epoch == f.snapshotEpoch else {
+            return answer(.notFound)
+        }
+        let from = Int(max(0, min(f.position, Int64(snap.payload.count))))
+        let to = min(snap.payload.count, from + config.maxSnapshotChunkBytes)
+        return answer(
+            .chunk(size: Int64(snap.payload.count), position: Int64(from), bytes: Array(snap.payload[from..<to])))
+    }
+
+    private mutating func handleFetchSnapshotResponse(
+        _ r: RaftFetchSnapshotResponse, from sender: Int32, nowMs: Int64
+    ) -> [RaftAction] {
+        guard case .follower(let leader) = role, leader == sender, r.epoch == quorum.epoch,
+            var d = download, d.endOffset == r.endOffset, d.epoch == r.snapshotEpoch
+        else { return [] }
+        fetchInFlightSinceMs = nil
+        switch r.outcome {
+        case .fenced:
+            role = .unattached
+            quorum.leaderId = nil
+            download = nil
+            electionDeadlineMs = nowMs + randomElectionTimeout() / 2
+            return [.persist(quorum)]
+        case .notFound:
+            lastLeaderContactMs = nowMs
+            download = nil
+            return [sendFetch(to: leader, nowMs: nowMs)]
+        case .chunk(let size, let position, let bytes):
+            lastLeaderContactMs = nowMs
+            // An answer to an older request (duplicated or reordered): ask for what is next.
+            guard position == Int64(d.bytes.count) else { return [sendFetchSnapshot(to: leader, nowMs: nowMs)] }
+            d.bytes += bytes
+            download = d
+            if Int64(d.bytes.count) < size && !bytes.isEmpty { return [sendFetchSnapshot(to: leader, nowMs: nowMs)] }
+            let snap = RaftSnapshot(endOffset: d.endOffset, epoch: d.epoch, payload: d.bytes)
+            download = nil
+            snapshot = snap
+            log.reset(toSnapshotEnding: snap.endOffset, epoch: snap.epoch)
+            durableEndOffset = snap.endOffset
+            highWatermark = max(highWatermark, snap.endOffset)
+            return [.installSnapshot(snap), sendFetch(to: leader, nowMs: nowMs)]
+        }
+    }
+
+    /// The state machine has applied everything below `offset` (≤ the high watermark) and
+    /// `payload` is its state there: keep it as the snapshot and forget the entries below. The
+    /// shell stores the snapshot durably before it drops those entries from disk.
+    @discardableResult
+    public mutating func takeSnapshot(upTo offset: Int64, payload: [UInt8]) -> Bool {
+        guard offset <= highWatermark, offset > log.startOffset, offset <= log.endOffset,
+            let epoch = log.epoch(at: offset - 1)
+        else { return false }
+        snapshot = RaftSnapshot(endOffset: offset, epoch: epoch, payload: payload)
+        log.compact(upTo: offset)
+        return true
     }
 
     // MARK: - Leader

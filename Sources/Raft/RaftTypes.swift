@@ -86,6 +86,8 @@ public struct RaftFetchResponse: Equatable, Sendable {
         case diverging(epoch: Int32, endOffset: Int64)
         /// The request's epoch is stale or the receiver is not the leader.
         case fenced
+        /// What the follower asks for is only in the leader's snapshot: fetch that first.
+        case snapshot(endOffset: Int64, epoch: Int32)
     }
 
     public var epoch: Int32
@@ -103,8 +105,64 @@ public struct RaftFetchResponse: Equatable, Sendable {
     }
 }
 
-/// Messages between voters. They map onto Kafka's Vote, BeginQuorumEpoch, EndQuorumEpoch and
-/// Fetch RPCs on the CONTROLLER listener.
+/// A snapshot of the state machine at `endOffset` (everything below it applied), taken in
+/// `epoch` (the epoch of the entry at `endOffset - 1`). `payload` is opaque to Raft.
+public struct RaftSnapshot: Equatable, Sendable {
+    public var endOffset: Int64
+    public var epoch: Int32
+    public var payload: [UInt8]
+
+    public init(endOffset: Int64, epoch: Int32, payload: [UInt8]) {
+        self.endOffset = endOffset
+        self.epoch = epoch
+        self.payload = payload
+    }
+}
+
+/// A follower asks for a chunk of the leader's snapshot (Kafka's FetchSnapshot).
+public struct RaftFetchSnapshotRequest: Equatable, Sendable {
+    public var epoch: Int32
+    public var replicaId: Int32
+    public var endOffset: Int64
+    public var snapshotEpoch: Int32
+    public var position: Int64
+
+    public init(epoch: Int32, replicaId: Int32, endOffset: Int64, snapshotEpoch: Int32, position: Int64) {
+        self.epoch = epoch
+        self.replicaId = replicaId
+        self.endOffset = endOffset
+        self.snapshotEpoch = snapshotEpoch
+        self.position = position
+    }
+}
+
+public struct RaftFetchSnapshotResponse: Equatable, Sendable {
+    public enum Outcome: Equatable, Sendable {
+        /// `bytes` from `position` of a snapshot of `size` bytes.
+        case chunk(size: Int64, position: Int64, bytes: [UInt8])
+        /// The leader no longer has that snapshot (it took a newer one): fetch again.
+        case notFound
+        /// The request's epoch is stale or the receiver is not the leader.
+        case fenced
+    }
+
+    public var epoch: Int32
+    public var leaderId: Int32?
+    public var endOffset: Int64
+    public var snapshotEpoch: Int32
+    public var outcome: Outcome
+
+    public init(epoch: Int32, leaderId: Int32?, endOffset: Int64, snapshotEpoch: Int32, outcome: Outcome) {
+        self.epoch = epoch
+        self.leaderId = leaderId
+        self.endOffset = endOffset
+        self.snapshotEpoch = snapshotEpoch
+        self.outcome = outcome
+    }
+}
+
+/// Messages between voters. They map onto Kafka's Vote, BeginQuorumEpoch, EndQuorumEpoch,
+/// Fetch and FetchSnapshot RPCs on the CONTROLLER listener.
 public enum RaftMessage: Equatable, Sendable {
     case vote(RaftVoteRequest)
     case voteResponse(RaftVoteResponse)
@@ -112,6 +170,8 @@ public enum RaftMessage: Equatable, Sendable {
     case endQuorumEpoch(epoch: Int32, leaderId: Int32)
     case fetch(RaftFetchRequest)
     case fetchResponse(RaftFetchResponse)
+    case fetchSnapshot(RaftFetchSnapshotRequest)
+    case fetchSnapshotResponse(RaftFetchSnapshotResponse)
 
     /// The epoch the sender was in when it sent this.
     public var epoch: Int32 {
@@ -121,6 +181,8 @@ public enum RaftMessage: Equatable, Sendable {
         case .beginQuorumEpoch(let e, _), .endQuorumEpoch(let e, _): return e
         case .fetch(let f): return f.epoch
         case .fetchResponse(let f): return f.epoch
+        case .fetchSnapshot(let f): return f.epoch
+        case .fetchSnapshotResponse(let f): return f.epoch
         }
     }
 }
@@ -138,6 +200,9 @@ public enum RaftAction: Equatable, Sendable {
     case commit(highWatermark: Int64)
     case becameLeader(epoch: Int32)
     case lostLeadership(epoch: Int32)
+    /// A snapshot fetched from the leader replaces the whole log and state: store it, drop every
+    /// entry, and load the state machine from it. Durable before any later `send`.
+    case installSnapshot(RaftSnapshot)
 }
 
 public struct RaftConfig: Sendable {
@@ -151,6 +216,8 @@ public struct RaftConfig: Sendable {
     public var fetchBackoffMs: Int64 = 50
     /// Most entries in one fetch answer.
     public var maxFetchEntries = 64
+    /// Most snapshot bytes in one FetchSnapshot answer.
+    public var maxSnapshotChunkBytes = 1 << 20
 
     public init() {}
 }

@@ -44,6 +44,11 @@ public final class QuorumController: @unchecked Sendable {
     public let onImageChange = NIOLockedValueBox<(@Sendable (MetadataImage) -> Void)?>(nil)
     private var pendingVotes: [Int32: EventLoopPromise<KafkaProtocol.VoteResponse>] = [:]
     private var pendingFetches: [Int32: EventLoopPromise<KafkaProtocol.FetchResponse>] = [:]
+    private var pendingSnapshotFetches: [Int32: EventLoopPromise<FetchSnapshotResponse>] = [:]
+    /// Take a snapshot of the image once this many bytes of records were applied after the last
+    /// one (`metadata.log.max.record.bytes.between.snapshots`, Kafka's default 20 MiB).
+    public var snapshotEveryBytes = 20 * 1024 * 1024
+    private var bytesSinceSnapshot = 0
     private var lastFetchWallMs: [Int32: Int64] = [:]
     /// Long-polled Raft fetches from caught-up followers: answered when the log grows, the high
     /// watermark moves, or after `fetchParkMs`.
@@ -75,11 +80,21 @@ public final class QuorumController: @unchecked Sendable {
         let saved = try QuorumStateFile.load(directory: directory)
         let state = QuorumState(epoch: saved?.epoch ?? 0, votedFor: saved?.votedFor, leaderId: saved?.leaderId)
         let entries = log.entries.map { LogEntry(epoch: $0.epoch, payload: $0.payload) }
+        var snapshot: RaftSnapshot? = nil
+        if let s = log.snapshot {
+            image = try MetadataImage(snapshot: s.payload)
+            snapshot = RaftSnapshot(endOffset: s.endOffset, epoch: s.epoch, payload: s.payload)
+        }
+        appliedOffset = log.startOffset
         node = RaftNode(
-            id: id, voters: voters.map(\.id), state: state, log: RaftLog(entries: entries), config: config,
-            seed: UInt64.random(in: 0...UInt64.max), nowMs: Self.monotonicMs())
+            id: id, voters: voters.map(\.id), state: state,
+            log: RaftLog(entries: entries, startOffset: log.startOffset, startEpoch: snapshot?.epoch ?? 0),
+            snapshot: snapshot, config: config, seed: UInt64.random(in: 0...UInt64.max), nowMs: Self.monotonicMs())
+        let restored = image
+        imageBox.withLockedValue { $0 = restored }
+        appliedSnapshot.withLockedValue { [appliedOffset] in $0 = appliedOffset - 1 }
         logger.info(
-            "metadata quorum: node \(id) of voters \(voters.map(\.id)), epoch \(state.epoch), \(entries.count) log entries in \(directory)"
+            "metadata quorum: node \(id) of voters \(voters.map(\.id)), epoch \(state.epoch), \(snapshot.map { "snapshot at offset \($0.endOffset) (\($0.payload.count) bytes), " } ?? "")\(entries.count) log entries in \(directory)"
         )
     }
 
@@ -92,6 +107,10 @@ public final class QuorumController: @unchecked Sendable {
     }
 
     public func start() {
+        if appliedOffset > 0 {
+            // The broker starts from the snapshot's image rather than from nothing.
+            loop.execute { [self] in onImageChange.withLockedValue { $0 }?(image) }
+        }
         tickTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(25)) { [self] _ in
             let now = Self.monotonicMs()
             carryOut(node.tick(nowMs: now))
@@ -202,6 +221,8 @@ public final class QuorumController: @unchecked Sendable {
                     wasLeader.withLockedValue { $0 = false }
                     resignActive()
                     logger.info("node \(id) is no longer the active controller (epoch \(epoch))")
+                case .installSnapshot(let snap):
+                    try install(snap)
                 }
             } catch {
                 // A node that cannot write its log must not go on voting or leading.
@@ -227,22 +248,59 @@ public final class QuorumController: @unchecked Sendable {
         return node.flushed(upTo: log.endOffset)
     }
 
+    /// Makes the image (and the offset it stands at) visible to the broker and other threads.
+    private func publishImage() {
+        let applied = appliedOffset - 1
+        appliedSnapshot.withLockedValue { $0 = applied }
+        let img = image
+        imageBox.withLockedValue { $0 = img }
+        completeCommitted(upTo: appliedOffset)
+        onImageChange.withLockedValue { $0 }?(img)
+    }
+
+    /// A snapshot fetched from the leader replaces the log and the image.
+    private func install(_ snap: RaftSnapshot) throws {
+        let restored = try MetadataImage(snapshot: snap.payload)
+        try log.saveSnapshot(endOffset: snap.endOffset, epoch: snap.epoch, payload: snap.payload)
+        image = restored
+        appliedOffset = snap.endOffset
+        bytesSinceSnapshot = 0
+        logger.info(
+            "installed the leader's metadata snapshot at offset \(snap.endOffset) (epoch \(snap.epoch), \(snap.payload.count) bytes): \(image.topics.count) topics, \(image.brokers.count) brokers"
+        )
+        publishImage()
+    }
+
+    /// Snapshots the image once enough has been applied since the last snapshot, and drops the
+    /// log entries it stands for. The snapshot is on disk before they go.
+    private func snapshotIfDue() {
+        guard bytesSinceSnapshot >= snapshotEveryBytes, appliedOffset > node.log.startOffset,
+            let epoch = node.log.epoch(at: appliedOffset - 1)
+        else { return }
+        let payload = image.snapshotBytes()
+        do {
+            try log.saveSnapshot(endOffset: appliedOffset, epoch: epoch, payload: payload)
+        } catch {
+            logger.error("could not write the metadata snapshot at offset \(appliedOffset): \(error)")
+            return
+        }
+        node.takeSnapshot(upTo: appliedOffset, payload: payload)
+        logger.info(
+            "metadata snapshot at offset \(appliedOffset) (epoch \(epoch), \(payload.count) bytes) after \(bytesSinceSnapshot) bytes of records; log now starts there"
+        )
+        bytesSinceSnapshot = 0
+    }
+
     private func apply(upTo hw: Int64) {
-        let entries = node.log.entries
         let before = appliedOffset
         defer {
             if appliedOffset > before {
-                let applied = appliedOffset - 1
-                appliedSnapshot.withLockedValue { $0 = applied }
-                let snapshot = image
-                imageBox.withLockedValue { $0 = snapshot }
-                completeCommitted(upTo: appliedOffset)
-                let img = image
-                onImageChange.withLockedValue { $0 }?(img)
+                publishImage()
+                snapshotIfDue()
             }
         }
-        while appliedOffset < hw && appliedOffset < Int64(entries.count) {
-            let e = entries[Int(appliedOffset)]
+        while appliedOffset < hw, let e = node.log.entry(at: appliedOffset) {
+            bytesSinceSnapshot += e.payload.count
             if !e.isLeaderChange {
                 do {
                     image.apply(try MetadataRecord.decode(e.payload), at: appliedOffset)
@@ -370,6 +428,24 @@ public final class QuorumController: @unchecked Sendable {
             req.clusterId = clusterId
             req.topics = [t]
             call(peer, req, as: EndQuorumEpochResponse.self) { _ in nil }
+        case .fetchSnapshotResponse(let r):
+            guard let promise = pendingSnapshotFetches.removeValue(forKey: peer) else { return }
+            promise.succeed(Self.encodeFetchSnapshotResponse(r))
+        case .fetchSnapshot(let f):
+            var p = FetchSnapshotRequest.Partition()
+            p.currentLeaderEpoch = f.epoch
+            p.endOffset = f.endOffset
+            p.epoch = f.snapshotEpoch
+            p.position = f.position
+            var t = FetchSnapshotRequest.Topic()
+            t.name = Self.topicName
+            t.partitions = [p]
+            var req = FetchSnapshotRequest()
+            req.clusterId = clusterId
+            req.replicaId = id
+            req.topics = [t]
+            call(peer, req, as: FetchSnapshotResponse.self) { resp in Self.decodeFetchSnapshotResponse(resp, request: f)
+            }
         case .fetch(let f):
             var fp = KafkaProtocol.FetchRequest.Partition()
             fp.partition = 0
@@ -421,6 +497,12 @@ public final class QuorumController: @unchecked Sendable {
                     epoch: epoch, leaderId: leaderId, highWatermark: p.highWatermark, fetchOffset: f.fetchOffset,
                     outcome: .fenced))
         }
+        if let snap = p.snapshotId {
+            return .fetchResponse(
+                RaftFetchResponse(
+                    epoch: epoch, leaderId: leaderId, highWatermark: p.highWatermark, fetchOffset: f.fetchOffset,
+                    outcome: .snapshot(endOffset: snap.endOffset, epoch: snap.epoch)))
+        }
         if let d = p.divergingEpoch {
             return .fetchResponse(
                 RaftFetchResponse(
@@ -439,6 +521,45 @@ public final class QuorumController: @unchecked Sendable {
             RaftFetchResponse(
                 epoch: epoch, leaderId: leaderId, highWatermark: p.highWatermark, fetchOffset: f.fetchOffset,
                 outcome: .entries(entries)))
+    }
+
+    static func encodeFetchSnapshotResponse(_ r: RaftFetchSnapshotResponse) -> FetchSnapshotResponse {
+        var p = FetchSnapshotResponse.Partition()
+        p.endOffset = r.endOffset
+        p.epoch = r.snapshotEpoch
+        p.currentLeader = .init(leaderId: r.leaderId ?? -1, leaderEpoch: r.epoch)
+        switch r.outcome {
+        case .fenced: p.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+        case .notFound: p.errorCode = ErrorCode.snapshotNotFound.rawValue
+        case .chunk(let size, let position, let bytes):
+            p.size = size
+            p.position = position
+            p.bytes = ByteBuffer(bytes: bytes)
+        }
+        var t = FetchSnapshotResponse.Topic()
+        t.name = topicName
+        t.partitions = [p]
+        var resp = FetchSnapshotResponse()
+        resp.topics = [t]
+        return resp
+    }
+
+    static func decodeFetchSnapshotResponse(_ resp: FetchSnapshotResponse, request f: RaftFetchSnapshotRequest)
+        -> RaftMessage?
+    {
+        guard let p = resp.topics.first?.partitions.first else { return nil }
+        let epoch = p.currentLeader?.leaderEpoch ?? f.epoch
+        let leaderId = p.currentLeader.flatMap { $0.leaderId >= 0 ? $0.leaderId : nil }
+        let outcome: RaftFetchSnapshotResponse.Outcome
+        switch p.errorCode {
+        case 0: outcome = .chunk(size: p.size, position: p.position, bytes: Array(p.bytes.readableBytesView))
+        case ErrorCode.snapshotNotFound.rawValue: outcome = .notFound
+        default: outcome = .fenced
+        }
+        return .fetchSnapshotResponse(
+            RaftFetchSnapshotResponse(
+                epoch: epoch, leaderId: leaderId, endOffset: f.endOffset, snapshotEpoch: f.snapshotEpoch,
+                outcome: outcome))
     }
 
     /// The answer for a fetch this node cannot serve (it does not lead, or the fetch was replaced).
@@ -460,6 +581,8 @@ public final class QuorumController: @unchecked Sendable {
             p.errorCode = ErrorCode.notLeaderOrFollower.rawValue
         case .diverging(let epoch, let end):
             p.divergingEpoch = .init(epoch: epoch, endOffset: end)
+        case .snapshot(let end, let epoch):
+            p.snapshotId = .init(endOffset: end, epoch: epoch)
         case .entries(let entries):
             // One batch per run of entries of the same epoch; the epoch rides in the batch header.
             var out = ByteBuffer()
@@ -491,7 +614,7 @@ public final class QuorumController: @unchecked Sendable {
 
     static let controllerApis: [ApiKey] = [
         .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum, .brokerRegistration,
-        .brokerHeartbeat, .createTopics, .deleteTopics, .createPartitions, .alterPartition,
+        .brokerHeartbeat, .createTopics, .deleteTopics, .createPartitions, .alterPartition, .fetchSnapshot,
     ]
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -543,6 +666,9 @@ public final class QuorumController: @unchecked Sendable {
             case .fetch:
                 let req = try KafkaProtocol.FetchRequest.decode(body, version: v)
                 return onFetch(req).hop(to: caller).map { $0.encoded(version: v) }
+            case .fetchSnapshot:
+                let req = try FetchSnapshotRequest.decode(body, version: v)
+                return onFetchSnapshot(req).hop(to: caller).map { $0.encoded(version: v) }
             case .describeQuorum:
                 return describe().hop(to: caller).map { $0.encoded(version: v) }
             case .brokerRegistration:
@@ -584,6 +710,32 @@ public final class QuorumController: @unchecked Sendable {
             if let left = pendingVotes.removeValue(forKey: p.candidateId) {
                 left.succeed(KafkaProtocol.VoteResponse())  // the node chose not to answer: not granted
             }
+        }
+        return promise.futureResult
+    }
+
+    private func onFetchSnapshot(_ req: FetchSnapshotRequest) -> EventLoopFuture<FetchSnapshotResponse> {
+        let promise = loop.makePromise(of: FetchSnapshotResponse.self)
+        loop.execute { [self] in
+            guard let p = req.topics.first?.partitions.first, req.clusterId == nil || req.clusterId == clusterId else {
+                var r = FetchSnapshotResponse()
+                r.errorCode = ErrorCode.invalidRequest.rawValue
+                promise.succeed(r)
+                return
+            }
+            let replica = req.replicaId
+            lastFetchWallMs[replica] = Self.wallMs()
+            let request = RaftFetchSnapshotRequest(
+                epoch: p.currentLeaderEpoch, replicaId: replica, endOffset: p.endOffset, snapshotEpoch: p.epoch,
+                position: p.position)
+            let notServed = Self.encodeFetchSnapshotResponse(
+                RaftFetchSnapshotResponse(
+                    epoch: node.epoch, leaderId: node.leaderId, endOffset: p.endOffset, snapshotEpoch: p.epoch,
+                    outcome: .fenced))
+            pendingSnapshotFetches[replica]?.succeed(notServed)
+            pendingSnapshotFetches[replica] = promise
+            carryOut(node.receive(.fetchSnapshot(request), from: replica, nowMs: Self.monotonicMs()))
+            pendingSnapshotFetches.removeValue(forKey: replica)?.succeed(notServed)
         }
         return promise.futureResult
     }

@@ -10,6 +10,9 @@ public struct ServerConfig: Sendable {
     public var listenHost = "0.0.0.0"
     public var listenPort = 9092
     public var socketRequestMaxBytes = 104_857_600
+    /// Bytes of metadata records between two snapshots of the metadata image
+    /// (`metadata.log.max.record.bytes.between.snapshots`).
+    public var metadataSnapshotEveryBytes = 20 * 1024 * 1024
     /// The most requests one connection may have waiting for answers before reading pauses.
     public var maxInFlightPerConnection = 1000
     public var warnings: [String] = []
@@ -102,6 +105,8 @@ public struct ServerConfig: Sendable {
                 if Set(c.voters.map(\.id)).count != c.voters.count { throw bad("a node id appears twice") }
             case "replica.lag.time.max.ms": b.replicaLagTimeMaxMs = try int(100...Int(Int32.max))
             case "unclean.leader.election.enable": b.uncleanLeaderElection = try bool()
+            case "metadata.log.max.record.bytes.between.snapshots":
+                c.metadataSnapshotEveryBytes = try int(1...Int(Int32.max))
             case "cluster.id":
                 guard !value.isEmpty else { throw bad("expected a non-empty id") }
                 c.clusterId = value

@@ -66,6 +66,7 @@ public final class TernServer: Sendable {
             $0 = { Self.describeAnywhere(quorum, group: group) }
         }
         quorum.topicDefaults = config.broker
+        quorum.snapshotEveryBytes = config.metadataSnapshotEveryBytes
         let broker = self.broker
         quorum.onImageChange.withLockedValue { $0 = { image in broker.apply(image) } }
         broker.gateway.withLockedValue { $0 = ClusterGateway(quorum: quorum) }

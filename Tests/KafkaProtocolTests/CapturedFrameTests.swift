@@ -66,6 +66,7 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .brokerHeartbeat: return try run(BrokerHeartbeatRequest.self)
     case .alterPartition: return try run(AlterPartitionRequest.self)
     case .describeCluster: return try run(DescribeClusterRequest.self)
+    case .fetchSnapshot: return try run(FetchSnapshotRequest.self)
     }
 }
 

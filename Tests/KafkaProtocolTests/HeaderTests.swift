@@ -27,7 +27,7 @@ import Testing
             .apiVersions: 3, .metadata: 9, .produce: 9, .fetch: 12, .listOffsets: 6, .createTopics: 5,
             .deleteTopics: 4, .describeConfigs: 4, .initProducerId: 2, .createPartitions: 2, .findCoordinator: 3,
             .vote: 0, .beginQuorumEpoch: 1, .endQuorumEpoch: 1, .describeQuorum: 0, .brokerRegistration: 0,
-            .brokerHeartbeat: 0, .alterPartition: 0, .describeCluster: 0,
+            .brokerHeartbeat: 0, .alterPartition: 0, .describeCluster: 0, .fetchSnapshot: 0,
         ]
         for api in ApiKey.allCases {
             let first = expected[api]!

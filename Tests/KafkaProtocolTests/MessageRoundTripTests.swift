@@ -47,6 +47,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.brokerHeartbeatRequest), MessageCase(Samples.brokerHeartbeatResponse),
     MessageCase(Samples.alterPartitionRequest), MessageCase(Samples.alterPartitionResponse),
     MessageCase(Samples.describeClusterRequest), MessageCase(Samples.describeClusterResponse),
+    MessageCase(Samples.fetchSnapshotRequest), MessageCase(Samples.fetchSnapshotResponse),
 ]
 
 @Suite struct MessageRoundTripTests {
@@ -138,5 +139,42 @@ let allMessages: [MessageCase] = [
         let back = try FetchResponse.decode(buffer(b), version: 12)
         #expect(back.responses[0].partitions[0].divergingEpoch == .init(epoch: 3, endOffset: 77))
         #expect(back.responses[0].partitions[0].currentLeader == nil)
+    }
+
+    @Test func fetchAnswerNamesTheSnapshotInTag2() throws {
+        var plain = Samples.fetchResponse
+        plain.responses[0].partitions[0].records = nil
+        var tagged = plain
+        tagged.responses[0].partitions[0].snapshotId = .init(endOffset: 500, epoch: 4)
+        let a = bytes(plain.encoded(version: 12))
+        let b = bytes(tagged.encoded(version: 12))
+        // Tag 2, size 13 (end offset 8 + epoch 4 + empty tags 1).
+        #expect(b.count == a.count + 2 + 13)
+        let field = hex("02 0D 00000000000001F4 00000004 00")  // tag, size, end offset, epoch, no tags
+        #expect((0...(b.count - field.count)).contains { Array(b[$0..<$0 + field.count]) == field })
+        let back = try FetchResponse.decode(buffer(b), version: 12)
+        #expect(back.responses[0].partitions[0].snapshotId == .init(endOffset: 500, epoch: 4))
+        #expect(back.responses[0].partitions[0].divergingEpoch == nil)
+    }
+
+    @Test func fetchSnapshotRequestBytesFollowTheSpec() {
+        var p = FetchSnapshotRequest.Partition()
+        p.currentLeaderEpoch = 2
+        p.endOffset = 100
+        p.epoch = 1
+        p.position = 64
+        var r = FetchSnapshotRequest()
+        r.replicaId = 1
+        r.maxBytes = 1024
+        r.topics = [.init()]
+        r.topics[0].name = "m"
+        r.topics[0].partitions = [p]
+        // replica id, max bytes, topics [1] "m", partitions [1]: partition 0, current leader epoch,
+        // snapshot id {end offset, epoch, no tags}, position, no tags; topic tags; no top-level tags.
+        #expect(
+            bytes(r.encoded(version: 0))
+                == hex(
+                    "00000001 00000400 02 026D 02 00000000 00000002 0000000000000064 00000001 00 0000000000000040 00 00 00"
+                ))
     }
 }

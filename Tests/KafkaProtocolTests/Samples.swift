@@ -473,6 +473,39 @@ enum Samples {
         return r
     }
 
+    static var fetchSnapshotRequest: FetchSnapshotRequest {
+        var p = FetchSnapshotRequest.Partition()
+        p.currentLeaderEpoch = 5
+        p.endOffset = 1200
+        p.epoch = 4
+        p.position = 4096
+        var t = FetchSnapshotRequest.Topic()
+        t.name = "__cluster_metadata"
+        t.partitions = [p]
+        var r = FetchSnapshotRequest()
+        r.clusterId = "tern-cluster"
+        r.replicaId = 2
+        r.maxBytes = 1 << 20
+        r.topics = [t]
+        return r
+    }
+
+    static var fetchSnapshotResponse: FetchSnapshotResponse {
+        var p = FetchSnapshotResponse.Partition()
+        p.endOffset = 1200
+        p.epoch = 4
+        p.currentLeader = .init(leaderId: 0, leaderEpoch: 5)
+        p.size = 9000
+        p.position = 4096
+        p.bytes = ByteBuffer(bytes: [1, 2, 3, 4, 5])
+        var t = FetchSnapshotResponse.Topic()
+        t.name = "__cluster_metadata"
+        t.partitions = [p]
+        var r = FetchSnapshotResponse()
+        r.topics = [t]
+        return r
+    }
+
     static var alterPartitionRequest: AlterPartitionRequest {
         var p = AlterPartitionRequest.Partition()
         p.partitionIndex = 1

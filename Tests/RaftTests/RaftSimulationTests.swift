@@ -10,21 +10,33 @@ func seeds(_ salt: UInt64) -> [UInt64] {
 }
 
 @Suite struct RaftSimulationTests {
-    func runAll(_ seeds: [UInt64], _ options: Simulation.Options) -> [String] {
+    /// Runs every seed; returns the failures and how many snapshots were taken and installed
+    /// from a leader over all of them (so the snapshot path is known to have been exercised).
+    func runAll(_ seeds: [UInt64], _ options: Simulation.Options) -> (
+        failures: [String], taken: Int, installed: Int
+    ) {
         var failures: [String] = []
+        var taken = 0
+        var installed = 0
         for seed in seeds {
             var sim = Simulation(seed: seed, options: options)
             do { try sim.run() } catch { failures.append("\(error)") }
+            taken += sim.snapshotsTaken
+            installed += sim.snapshotsInstalled
             if failures.count >= 5 { break }
         }
-        return failures
+        print(
+            "\(options.nodes) voters, \(seeds.count) seeds: \(taken) snapshots taken, \(installed) installed from a leader"
+        )
+        return (failures, taken, installed)
     }
 
     @Test func threeVotersStaySafeAndLiveUnderFaults() {
         var o = Simulation.Options()
         o.nodes = 3
-        let failures = runAll(seeds(3), o)
+        let (failures, taken, installed) = runAll(seeds(3), o)
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        #expect(taken > 0 && (installed > 0 || seeds(3).count < 50), "snapshots taken \(taken), installed \(installed)")
     }
 
     @Test func fiveVotersStaySafeAndLiveUnderFaults() {
@@ -32,7 +44,8 @@ func seeds(_ salt: UInt64) -> [UInt64] {
         o.nodes = 5
         o.dropRate = 0.1
         o.duplicateRate = 0.05
-        let failures = runAll(seeds(5), o)
+        let (failures, taken, installed) = runAll(seeds(5), o)
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        #expect(taken > 0 && (installed > 0 || seeds(5).count < 50), "snapshots taken \(taken), installed \(installed)")
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import KafkaProtocol
 import Metadata
 import Raft
@@ -24,6 +25,8 @@ struct Simulation {
         var partitionEveryMs: Int64 = 2000
         var durationMs: Int64 = 12_000
         var proposeEveryMs: Int64 = 40
+        /// Chance per step that a random node snapshots its committed image.
+        var snapshotChance = 0.01
     }
 
     struct Node {
@@ -31,6 +34,8 @@ struct Simulation {
         /// What survives a crash: the quorum state and the flushed prefix of the log.
         var durableState = QuorumState()
         var durableLog: [LogEntry] = []
+        /// The latest snapshot this node stored (it survives a crash).
+        var durableSnapshot: RaftSnapshot?
         /// The log as written (page cache); lost past `durableLog` on a crash.
         var volatileLog: [LogEntry] = []
         var highWatermark: Int64 = 0
@@ -62,6 +67,10 @@ struct Simulation {
     var leaders: [Int32: Int32] = [:]
     var committed: [LogEntry] = []
     var proposed = 0
+    var snapshotsTaken = 0
+    /// The message delivered last, named in a fault's description.
+    var lastDelivered: Message?
+    var snapshotsInstalled = 0
     let config: RaftConfig
     /// The committed image at each high watermark any node reached: every other node that
     /// reaches the same offset must hold an equal image.
@@ -76,6 +85,7 @@ struct Simulation {
         c.electionTimeoutMs = 300
         c.requestTimeoutMs = 150
         c.fetchBackoffMs = 20
+        c.maxSnapshotChunkBytes = 64  // several chunks per snapshot, so chunks get lost and reordered
         config = c
         let ids = (0..<Int32(options.nodes)).map { $0 }
         for id in ids {
@@ -124,6 +134,7 @@ struct Simulation {
                 try flushAll()
                 nextFlush = nowMs + 10 + Int64(rng.below(20))
             }
+            if rng.chance(options.snapshotChance) { try snapshotRandomNode() }
             try deliverDueMessages()
             for id in ids where nodes[id]!.raft != nil {
                 let actions = nodes[id]!.raft!.tick(nowMs: nowMs)
@@ -135,10 +146,27 @@ struct Simulation {
         try checkLiveness()
     }
 
+    /// A node snapshots the image it has applied (as the controller does every so many bytes)
+    /// and forgets the log entries below it; the snapshot is stored before they go.
+    mutating func snapshotRandomNode() throws {
+        let alive = ids.filter { nodes[$0]!.raft != nil }
+        guard !alive.isEmpty else { return }
+        let id = alive[rng.below(alive.count)]
+        let n = nodes[id]!
+        guard Int64(n.imageApplied) > n.raft!.log.startOffset + 5 else { return }
+        let payload = n.image.snapshotBytes()
+        if getenv("SIMTRACE") != nil { print("t=\(nowMs) \(id) snapshot at \(n.imageApplied)") }
+        if nodes[id]!.raft!.takeSnapshot(upTo: Int64(n.imageApplied), payload: payload) {
+            nodes[id]!.durableSnapshot = nodes[id]!.raft!.snapshot
+            snapshotsTaken += 1
+        }
+    }
+
     mutating func crashRandomNode() {
         let alive = ids.filter { nodes[$0]!.raft != nil }
         guard alive.count > 0 else { return }
         let victim = alive[rng.below(alive.count)]
+        if getenv("SIMTRACE") != nil { print("t=\(nowMs) \(victim) CRASH") }
         var n = nodes[victim]!
         n.raft = nil
         n.volatileLog = n.durableLog  // unflushed writes are gone
@@ -149,14 +177,18 @@ struct Simulation {
 
     mutating func restart(_ id: Int32) {
         var n = nodes[id]!
+        let snap = n.durableSnapshot
+        let start = Int(snap?.endOffset ?? 0)
         n.raft = RaftNode(
-            id: id, voters: ids, state: n.durableState, log: RaftLog(entries: n.durableLog), config: config,
-            seed: seed &+ UInt64(id) &+ UInt64(step), nowMs: nowMs)
+            id: id, voters: ids, state: n.durableState,
+            log: RaftLog(
+                entries: Array(n.durableLog.dropFirst(start)), startOffset: Int64(start), startEpoch: snap?.epoch ?? 0),
+            snapshot: snap, config: config, seed: seed &+ UInt64(id) &+ UInt64(step), nowMs: nowMs)
         n.volatileLog = n.durableLog
-        n.highWatermark = 0
+        n.highWatermark = Int64(start)
         n.restartAtMs = nil
-        n.image = MetadataImage()
-        n.imageApplied = 0
+        n.image = snap.map { try! MetadataImage(snapshot: $0.payload) } ?? MetadataImage()
+        n.imageApplied = start
         nodes[id] = n
     }
 
@@ -191,6 +223,7 @@ struct Simulation {
         }
         network.removeAll { $0.deliverAtMs <= nowMs }
         for m in due where nodes[m.to]!.raft != nil && reachable(m.from, m.to) {
+            lastDelivered = m
             let actions = nodes[m.to]!.raft!.receive(m.message, from: m.from, nowMs: nowMs)
             try carryOut(actions, at: m.to)
         }
@@ -256,6 +289,17 @@ struct Simulation {
     /// contract the shell keeps (fsync before answering).
     mutating func carryOut(_ actions: [RaftAction], at id: Int32) throws {
         for action in actions {
+            if getenv("SIMTRACE") != nil {
+                switch action {
+                case .send(let to, let m):
+                    var text = "\(m)"
+                    if text.count > 160 { text = String(text.prefix(160)) }
+                    print("t=\(nowMs) \(id)->\(to) \(text)")
+                case .append(let o, let es): print("t=\(nowMs) \(id) append \(o) \(es.map(\.epoch))")
+                case .installSnapshot(let sn): print("t=\(nowMs) \(id) install \(sn.endOffset) e\(sn.epoch)")
+                default: print("t=\(nowMs) \(id) \(action)")
+                }
+            }
             switch action {
             case .persist(let state):
                 nodes[id]!.durableState = state
@@ -266,8 +310,10 @@ struct Simulation {
                 nodes[id]!.volatileLog += entries
             case .truncate(let offset):
                 if offset < Int64(committed.count) && offset < nodes[id]!.highWatermark {
+                    let r = nodes[id]!.raft
                     throw fault(
-                        "node \(id) truncated to \(offset), below its high watermark \(nodes[id]!.highWatermark)")
+                        "node \(id) truncated to \(offset), below its high watermark \(nodes[id]!.highWatermark) (log starts at \(r?.log.startOffset ?? -1), raft high watermark \(r?.highWatermark ?? -1), role \(String(describing: r?.role)), last message \(String(describing: lastDelivered)))"
+                    )
                 }
                 nodes[id]!.volatileLog = Array(nodes[id]!.volatileLog.prefix(Int(offset)))
                 nodes[id]!.durableLog = Array(nodes[id]!.durableLog.prefix(Int(offset)))
@@ -283,8 +329,38 @@ struct Simulation {
                 leaders[epoch] = id
             case .lostLeadership:
                 break
+            case .installSnapshot(let snap):
+                try install(snap, at: id)
             }
         }
+    }
+
+    /// A snapshot from the leader replaces this node's log and image: it must stand for entries
+    /// that were committed, and its image must equal every other node's at the same offset.
+    mutating func install(_ snap: RaftSnapshot, at id: Int32) throws {
+        var n = nodes[id]!
+        let end = Int(snap.endOffset)
+        guard end <= committed.count else {
+            throw fault("node \(id) installed a snapshot ending at \(end), past the committed \(committed.count)")
+        }
+        guard snap.endOffset >= n.highWatermark else {
+            throw fault("node \(id) installed a snapshot at \(end), below its high watermark \(n.highWatermark)")
+        }
+        let image: MetadataImage
+        do { image = try MetadataImage(snapshot: snap.payload) } catch {
+            throw fault("node \(id) cannot read the snapshot at \(end): \(error)")
+        }
+        if let reference = referenceImages[end], reference != image {
+            throw fault("node \(id) installed a snapshot at \(end) whose image differs from another node's")
+        }
+        n.volatileLog = Array(committed.prefix(end))
+        n.durableLog = n.volatileLog
+        n.durableSnapshot = snap
+        n.image = image
+        n.imageApplied = end
+        n.highWatermark = snap.endOffset
+        nodes[id] = n
+        snapshotsInstalled += 1
     }
 
     mutating func commit(_ hw: Int64, at id: Int32) throws {

@@ -203,7 +203,7 @@ def cluster_factory(request, tmp_path):
     and controller ports. Returns the started nodes, in node-id order."""
     made: list[Broker] = []
 
-    def make(n: int = 3, **options) -> list[Broker]:
+    def make(n: int = 3, props: dict[str, str] | None = None, **options) -> list[Broker]:
         client_ports = [free_port() for _ in range(n)]
         controller_ports = [free_port() for _ in range(n)]
         voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in range(n))
@@ -215,6 +215,7 @@ def cluster_factory(request, tmp_path):
                 "process.roles": "broker,controller",
                 "listeners": f"PLAINTEXT://127.0.0.1:{client_ports[i]},CONTROLLER://127.0.0.1:{controller_ports[i]}",
                 "controller.quorum.voters": voters,
+                **(props or {}),
             }
             node = Broker(workdir, node_id=i, port=client_ports[i], extra=extra, **options)
             made.append(_used_by(request, node))

@@ -102,6 +102,8 @@ public struct FetchResponse: KafkaMessage, Equatable {
         public var records: ByteBuffer? = nil
         /// Tagged field 0 (v12+): the follower's log diverges; truncate to `endOffset`.
         public var divergingEpoch: EpochEndOffset? = nil
+        /// Set by a KRaft leader when the fetch offset is only in its snapshot (tag 2).
+        public var snapshotId: SnapshotId? = nil
         /// Tagged field 1 (v12+): who leads, when the fetch went to the wrong node or epoch.
         public var currentLeader: LeaderIdAndEpoch? = nil
         public init() {}
@@ -119,6 +121,15 @@ public struct FetchResponse: KafkaMessage, Equatable {
         public init(epoch: Int32, endOffset: Int64) {
             self.epoch = epoch
             self.endOffset = endOffset
+        }
+    }
+
+    public struct SnapshotId: Sendable, Equatable {
+        public var endOffset: Int64
+        public var epoch: Int32
+        public init(endOffset: Int64, epoch: Int32) {
+            self.endOffset = endOffset
+            self.epoch = epoch
         }
     }
 
@@ -163,8 +174,10 @@ public struct FetchResponse: KafkaMessage, Equatable {
                 if s.flexible {
                     var diverging = p.divergingEpoch ?? EpochEndOffset(epoch: -1, endOffset: -1)
                     var leader = p.currentLeader ?? LeaderIdAndEpoch(leaderId: -1, leaderEpoch: -1)
+                    var snapshot = p.snapshotId ?? SnapshotId(endOffset: -1, epoch: -1)
                     var sawDiverging = false
                     var sawLeader = false
+                    var sawSnapshot = false
                     try s.tags([
                         TaggedField(tag: 0, present: p.divergingEpoch != nil) { s in
                             try s.int32(&diverging.epoch)
@@ -178,10 +191,17 @@ public struct FetchResponse: KafkaMessage, Equatable {
                             try s.tags()
                             sawLeader = true
                         },
+                        TaggedField(tag: 2, present: p.snapshotId != nil) { s in
+                            try s.int64(&snapshot.endOffset)
+                            try s.int32(&snapshot.epoch)
+                            try s.tags()
+                            sawSnapshot = true
+                        },
                     ])
                     if s.isReading {
                         p.divergingEpoch = sawDiverging ? diverging : nil
                         p.currentLeader = sawLeader ? leader : nil
+                        p.snapshotId = sawSnapshot ? snapshot : nil
                     }
                 }
             }

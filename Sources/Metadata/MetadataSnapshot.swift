@@ -1,0 +1,140 @@
+import KafkaProtocol
+import NIOCore
+
+/// The image as a snapshot's payload: every broker, topic, partition (with its leader and
+/// partition epochs) and topic config, in a fixed order, so equal images give equal bytes. Written
+/// with Kafka's compact encoding after a magic and a version, and read back into an equal image.
+extension MetadataImage {
+    static let snapshotMagic: Int32 = 0x5445_524E  // "TERN"
+
+    public func snapshotBytes() -> [UInt8] {
+        var w = KafkaWriter(flexible: true)
+        var copy = SnapshotForm(self)
+        try! copy.serde(&w)
+        return Array(w.buffer.readableBytesView)
+    }
+
+    public init(snapshot bytes: [UInt8]) throws {
+        var b = ByteBufferAllocator().buffer(capacity: bytes.count)
+        b.writeBytes(bytes)
+        var r = KafkaReader(b, flexible: true)
+        var form = SnapshotForm()
+        try form.serde(&r)
+        guard r.remaining == 0 else {
+            throw ProtocolError.invalidLength(field: "metadata snapshot", value: r.remaining)
+        }
+        self.init()
+        self.restore(form)
+    }
+
+    mutating func restore(_ form: SnapshotForm) {
+        for b in form.brokers {
+            restoreBroker(
+                Broker(
+                    id: b.id, incarnation: b.incarnation, host: b.host, port: b.port, rack: b.rack, epoch: b.epoch,
+                    fenced: b.fenced))
+        }
+        for t in form.topics {
+            var topic = Topic(name: t.name, id: t.id, partitions: [:], configs: [:])
+            for c in t.configs { topic.configs[c.key] = c.value }
+            for p in t.partitions {
+                topic.partitions[p.index] = Partition(
+                    replicas: p.replicas, isr: p.isr, leader: p.leader, leaderEpoch: p.leaderEpoch,
+                    partitionEpoch: p.partitionEpoch)
+            }
+            restoreTopic(topic)
+        }
+        restoreOffset(form.offset)
+    }
+}
+
+struct SnapshotForm: Defaultable {
+    struct BrokerForm: Defaultable {
+        var id: Int32 = 0
+        var incarnation = KafkaUUID.zero
+        var host = ""
+        var port: Int32 = 0
+        var rack: String? = nil
+        var epoch: Int64 = 0
+        var fenced = true
+    }
+    struct ConfigForm: Defaultable {
+        var key = ""
+        var value = ""
+    }
+    struct PartitionForm: Defaultable {
+        var index: Int32 = 0
+        var replicas: [Int32] = []
+        var isr: [Int32] = []
+        var leader: Int32 = -1
+        var leaderEpoch: Int32 = 0
+        var partitionEpoch: Int32 = 0
+    }
+    struct TopicForm: Defaultable {
+        var name = ""
+        var id = KafkaUUID.zero
+        var configs: [ConfigForm] = []
+        var partitions: [PartitionForm] = []
+    }
+
+    var offset: Int64 = -1
+    var brokers: [BrokerForm] = []
+    var topics: [TopicForm] = []
+
+    init() {}
+
+    init(_ image: MetadataImage) {
+        offset = image.offset
+        brokers = image.brokers.values.sorted { $0.id < $1.id }.map {
+            BrokerForm(
+                id: $0.id, incarnation: $0.incarnation, host: $0.host, port: $0.port, rack: $0.rack, epoch: $0.epoch,
+                fenced: $0.fenced)
+        }
+        topics = image.topics.values.sorted { $0.name < $1.name }.map { t in
+            TopicForm(
+                name: t.name, id: t.id,
+                configs: t.configs.sorted { $0.key < $1.key }.map { ConfigForm(key: $0.key, value: $0.value) },
+                partitions: t.partitions.sorted { $0.key < $1.key }.map { i, p in
+                    PartitionForm(
+                        index: i, replicas: p.replicas, isr: p.isr, leader: p.leader, leaderEpoch: p.leaderEpoch,
+                        partitionEpoch: p.partitionEpoch)
+                })
+        }
+    }
+
+    mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
+        var magic = MetadataImage.snapshotMagic
+        var version: Int8 = 0
+        try s.int32(&magic)
+        try s.int8(&version)
+        guard magic == MetadataImage.snapshotMagic, version == 0 else {
+            throw ProtocolError.corruptRecords("not a metadata snapshot (magic \(magic), version \(version))")
+        }
+        try s.int64(&offset)
+        try s.array(&brokers, field: "brokers") { s, b in
+            try s.int32(&b.id)
+            try s.uuid(&b.incarnation)
+            try s.string(&b.host, field: "host")
+            try s.int32(&b.port)
+            try s.nullableString(&b.rack, field: "rack")
+            try s.int64(&b.epoch)
+            try s.bool(&b.fenced)
+        }
+        try s.array(&topics, field: "topics") { s, t in
+            try s.string(&t.name, field: "topic name")
+            try s.uuid(&t.id)
+            try s.array(&t.configs, field: "configs") { s, c in
+                try s.string(&c.key, field: "config key")
+                try s.string(&c.value, field: "config value")
+            }
+            try s.array(&t.partitions, field: "partitions") { s, p in
+                try s.int32(&p.index)
+                try s.int32Array(&p.replicas, field: "replicas")
+                try s.int32Array(&p.isr, field: "isr")
+                try s.int32(&p.leader)
+                try s.int32(&p.leaderEpoch)
+                try s.int32(&p.partitionEpoch)
+            }
+        }
+    }
+}
