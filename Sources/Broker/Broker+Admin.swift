@@ -124,6 +124,56 @@ extension Broker {
         return gateway.createPartitions(request).hop(to: loop)
     }
 
+    /// IncrementalAlterConfigs goes to the active controller; when it cannot be reached every
+    /// resource gets NOT_CONTROLLER (retriable) with the reason.
+    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest, on loop: any EventLoop)
+        -> EventLoopFuture<IncrementalAlterConfigsResponse>
+    {
+        func failAll(_ why: String) -> IncrementalAlterConfigsResponse {
+            var r = IncrementalAlterConfigsResponse()
+            r.responses = request.resources.map {
+                var x = AlterConfigsResult()
+                x.resourceType = $0.resourceType
+                x.resourceName = $0.resourceName
+                x.errorCode = ErrorCode.notController.rawValue
+                x.errorMessage = why
+                return x
+            }
+            return r
+        }
+        guard let gateway = gateway.withLockedValue({ $0 }) else {
+            return loop.makeSucceededFuture(failAll("the metadata quorum is not running"))
+        }
+        return gateway.incrementalAlterConfigs(request).hop(to: loop).flatMapErrorThrowing { error in
+            failAll("the active controller could not be reached: \(error)")
+        }
+    }
+
+    /// AlterConfigs replaces a topic's whole set of dynamic configs: it becomes the incremental
+    /// form here (SET what is listed, DELETE the other overrides the topic has now).
+    func alterConfigs(_ request: AlterConfigsRequest, on loop: any EventLoop) -> EventLoopFuture<AlterConfigsResponse> {
+        let image = registry.image
+        var incremental = IncrementalAlterConfigsRequest()
+        incremental.validateOnly = request.validateOnly
+        incremental.resources = request.resources.map { res in
+            var r = IncrementalAlterConfigsRequest.Resource()
+            r.resourceType = res.resourceType
+            r.resourceName = res.resourceName
+            let listed = Set(res.configs.map(\.name))
+            r.configs = res.configs.map { .init(name: $0.name, operation: .set, value: $0.value) }
+            let existing = image.topics[res.resourceName]?.configs.keys.sorted() ?? []
+            r.configs += existing.filter { !listed.contains($0) }.map {
+                .init(name: $0, operation: .delete, value: nil)
+            }
+            return r
+        }
+        return incrementalAlterConfigs(incremental, on: loop).map {
+            var r = AlterConfigsResponse()
+            r.responses = $0.responses
+            return r
+        }
+    }
+
     func describeTopicConfigs(_ overrides: [String: String], keys: [String]?) -> [DescribeConfigsResponse.Config] {
         let defaults = TopicConfigs.defaults(config)
         return defaults.keys.sorted().filter { keys == nil || keys!.contains($0) }.map { name in

@@ -80,6 +80,10 @@ public final class Broker: Sendable {
                     findCoordinator(try .decode(body, version: v), version: v).encoded(version: v))
             case .initProducerId:
                 return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
+            case .incrementalAlterConfigs:
+                return incrementalAlterConfigs(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+            case .alterConfigs:
+                return alterConfigs(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .describeCluster:
                 _ = try DescribeClusterRequest.decode(body, version: v)
                 return loop.makeSucceededFuture(describeCluster().encoded(version: v))

@@ -143,6 +143,9 @@ public protocol ControllerGateway: Sendable {
     func deleteTopics(_ request: DeleteTopicsRequest) -> EventLoopFuture<DeleteTopicsResponse>
     func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse>
     func alterPartition(_ request: AlterPartitionRequest) -> EventLoopFuture<AlterPartitionResponse>
+    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
+        IncrementalAlterConfigsResponse
+    >
     /// The node that is the active controller now, if any.
     var activeControllerId: Int32? { get }
 }

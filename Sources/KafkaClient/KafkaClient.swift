@@ -35,17 +35,19 @@ public actor KafkaClient {
     /// A connection to any bootstrap server that answers.
     public func any() async throws -> KafkaConnection {
         if let c = bootstrapConnection, c.channel.isActive { return c }
-        var lastError: (any Error)?
+        var tried: [String] = []
         for (host, port) in bootstrap {
             do {
                 let c = try await KafkaConnection.connect(host: host, port: port, group: group, clientId: clientId)
                 bootstrapConnection = c
                 return c
             } catch {
-                lastError = error
+                tried.append("\(host):\(port) (\(KafkaClientError.reason(error)))")
             }
         }
-        throw lastError!
+        throw KafkaClientError.unsupported(
+            "could not reach any bootstrap server: tried \(tried.joined(separator: ", ")). Is the broker running and is the address right?"
+        )
     }
 
     public func connection(toNode node: Int32) async throws -> KafkaConnection {

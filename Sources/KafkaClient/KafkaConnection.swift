@@ -12,9 +12,24 @@ public enum KafkaClientError: Error, CustomStringConvertible {
     case kafka(ErrorCode, String)
     case badBootstrap(String)
 
+    /// A connection failure in a few words ("connection refused", "timed out"), without NIO's
+    /// nested error dump.
+    public static func reason(_ error: any Error) -> String {
+        if case .connectionFailed(_, let e) = error as? KafkaClientError { return reason(e) }
+        let text = "\(error)"
+        for (needle, say) in [
+            ("Connection refused", "connection refused"), ("timeout", "timed out"), ("Timeout", "timed out"),
+            ("No address", "unknown host"), ("NXDOMAIN", "unknown host"), ("Name or service", "unknown host"),
+            ("unreachable", "network unreachable"),
+        ] where text.contains(needle) {
+            return say
+        }
+        return text
+    }
+
     public var description: String {
         switch self {
-        case .connectionFailed(let addr, let e): return "could not connect to \(addr): \(e)"
+        case .connectionFailed(let addr, let e): return "could not connect to \(addr): \(Self.reason(e))"
         case .connectionClosed(let addr): return "connection to \(addr) closed"
         case .timedOut(let what, let ms): return "\(what) got no answer within \(ms) ms"
         case .unsupported(let why): return why

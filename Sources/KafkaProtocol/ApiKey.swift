@@ -11,7 +11,9 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case initProducerId = 22
     case describeConfigs = 32
+    case alterConfigs = 33
     case createPartitions = 37
+    case incrementalAlterConfigs = 44
     case vote = 52
     case beginQuorumEpoch = 53
     case endQuorumEpoch = 54
@@ -38,6 +40,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: return 0...6
         case .initProducerId: return 0...4
         case .describeConfigs: return 0...4
+        case .alterConfigs: return 0...2
+        case .incrementalAlterConfigs: return 0...1
         case .createPartitions: return 0...3
         case .vote: return 0...2
         case .beginQuorumEpoch: return 0...1
@@ -64,6 +68,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: return 4
         case .initProducerId: return 2
         case .describeConfigs: return 4
+        case .alterConfigs: return 2
+        case .incrementalAlterConfigs: return 1
         case .createPartitions: return 2
         case .vote: return 0
         case .beginQuorumEpoch: return 1
@@ -110,6 +116,8 @@ extension ApiKey: CustomStringConvertible {
         case .deleteTopics: return "DeleteTopics"
         case .initProducerId: return "InitProducerId"
         case .describeConfigs: return "DescribeConfigs"
+        case .alterConfigs: return "AlterConfigs"
+        case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
         case .createPartitions: return "CreatePartitions"
         case .vote: return "Vote"
         case .beginQuorumEpoch: return "BeginQuorumEpoch"

@@ -94,6 +94,17 @@ public enum ControllerDecisions {
         return .success([.removeTopic(id: t.id)])
     }
 
+    /// Sets (a value) or removes (nil) dynamic configs of a topic; names already so are left out.
+    public static func alterTopicConfigs(
+        _ image: MetadataImage, name: String, changes: [(key: String, value: String?)]
+    ) -> Result<[MetadataRecord], ControllerError> {
+        guard let t = image.topics[name] else {
+            return .failure(ControllerError(.unknownTopicOrPartition, "Topic \(name) does not exist."))
+        }
+        return .success(
+            changes.filter { t.configs[$0.key] != $0.value }.map { .config(topic: name, key: $0.key, value: $0.value) })
+    }
+
     /// The leader to choose for a partition: the first replica, in replica order, that is in
     /// the ISR and live. Replica order keeps the preferred leader first.
     public static func electLeader(_ p: MetadataImage.Partition, live: Set<Int32>, excluding: Int32? = nil) -> Int32? {

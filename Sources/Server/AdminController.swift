@@ -22,6 +22,7 @@ protocol AdminTopicResult: Sendable {
 extension CreateTopicsResponse.Topic: AdminTopicResult {}
 extension DeleteTopicsResponse.Result: AdminTopicResult {}
 extension CreatePartitionsResponse.Result: AdminTopicResult {}
+extension AlterConfigsResult: AdminTopicResult {}
 
 extension QuorumController {
     /// Runs one topic's decision through the controller; on success `done` fills the result in,
@@ -139,6 +140,69 @@ extension QuorumController {
 }
 
 extension QuorumController {
+    /// IncrementalAlterConfigs: each topic's changes are checked against the known topic configs
+    /// and decided on the committed image (APPEND and SUBTRACT work on comma-separated lists).
+    /// Tern has no dynamic broker configs: those are refused with the way to set them instead.
+    public func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
+        IncrementalAlterConfigsResponse
+    > {
+        let futures = request.resources.map { res -> EventLoopFuture<AlterConfigsResult> in
+            var base = AlterConfigsResult()
+            base.resourceType = res.resourceType
+            base.resourceName = res.resourceName
+            guard res.resourceType == DescribeConfigsRequest.topicResource else {
+                base.errorCode = ErrorCode.invalidRequest.rawValue
+                base.errorMessage =
+                    res.resourceType == DescribeConfigsRequest.brokerResource
+                    ? "Tern has no dynamic broker configs: set them in the broker's server.properties and restart it."
+                    : "Resource type \(res.resourceType) is not supported; use 2 (topic)."
+                return loop.makeSucceededFuture(base)
+            }
+            let name = res.resourceName
+            let configs = res.configs
+            let defaults = TopicConfigs.defaults(topicDefaults)
+            return decide(base) { image in
+                guard let topic = image.topics[name] else {
+                    return Self.refuse(.unknownTopicOrPartition, "Topic \(name) does not exist.")
+                }
+                var changes: [(key: String, value: String?)] = []
+                for c in configs {
+                    guard let check = TopicConfigs.known[c.name] else {
+                        return Self.refuse(.invalidConfig, "Unknown topic config name: \(c.name)")
+                    }
+                    // APPEND and SUBTRACT work on the value in force: the override, else the default.
+                    let current =
+                        changes.last { $0.key == c.name }.map { $0.value } ?? topic.configs[c.name] ?? defaults[c.name]
+                    let list = (current ?? "").split(separator: ",").map(String.init)
+                    let items = (c.value ?? "").split(separator: ",").map(String.init)
+                    let value: String?
+                    switch IncrementalAlterConfigsRequest.Operation(rawValue: c.operation) {
+                    case .set: value = c.value
+                    case .delete: value = nil
+                    case .append: value = (list + items.filter { !list.contains($0) }).joined(separator: ",")
+                    case .subtract:
+                        let left = list.filter { !items.contains($0) }
+                        value = left.isEmpty ? nil : left.joined(separator: ",")
+                    case nil:
+                        return Self.refuse(.invalidRequest, "Unknown config operation \(c.operation) for \(c.name).")
+                    }
+                    if let v = value, !check(v) {
+                        return Self.refuse(.invalidConfig, "Invalid value \(v) for configuration \(c.name)")
+                    }
+                    changes.append((c.name, value))
+                }
+                let decision = ControllerDecisions.alterTopicConfigs(image, name: name, changes: changes)
+                if request.validateOnly, case .success = decision { return .success([]) }
+                return decision
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map {
+            var r = IncrementalAlterConfigsResponse()
+            r.responses = $0
+            return r
+        }
+    }
+
     /// AlterPartition from a partition leader: each ISR change is decided on the committed
     /// image (stale leader epochs and partition epochs are refused) and answered once committed.
     public func alterPartition(_ request: AlterPartitionRequest) -> EventLoopFuture<AlterPartitionResponse> {
@@ -247,6 +311,30 @@ final class ClusterGateway: ControllerGateway {
     func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse> {
         route(request, local: { [quorum] in quorum.createPartitions(request) }, as: CreatePartitionsResponse.self) {
             _ in true
+        }
+    }
+
+    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
+        IncrementalAlterConfigsResponse
+    > {
+        // Settled once this node's image shows every plain SET and DELETE.
+        let expected =
+            request.validateOnly
+            ? []
+            : request.resources.flatMap { r in
+                r.configs.compactMap { c -> (String, String, String?)? in
+                    switch IncrementalAlterConfigsRequest.Operation(rawValue: c.operation) {
+                    case .set: return (r.resourceName, c.name, c.value)
+                    case .delete: return (r.resourceName, c.name, nil)
+                    default: return nil
+                    }
+                }
+            }
+        return route(
+            request, local: { [quorum] in quorum.incrementalAlterConfigs(request) },
+            as: IncrementalAlterConfigsResponse.self
+        ) { image in
+            expected.allSatisfy { t, k, v in image.topics[t] == nil || image.topics[t]?.configs[k] == v }
         }
     }
 }

@@ -615,6 +615,7 @@ public final class QuorumController: @unchecked Sendable {
     static let controllerApis: [ApiKey] = [
         .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum, .brokerRegistration,
         .brokerHeartbeat, .createTopics, .deleteTopics, .createPartitions, .alterPartition, .fetchSnapshot,
+        .incrementalAlterConfigs,
     ]
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -683,6 +684,10 @@ public final class QuorumController: @unchecked Sendable {
                 return createPartitions(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
             case .alterPartition:
                 return alterPartition(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+            case .incrementalAlterConfigs:
+                return incrementalAlterConfigs(try .decode(body, version: v)).hop(to: caller).map {
+                    $0.encoded(version: v)
+                }
             default:
                 return caller.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }

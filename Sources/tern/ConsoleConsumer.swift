@@ -79,61 +79,34 @@ struct ConsoleConsumer: AsyncParsableCommand {
         var printed = 0
         var lastRecordAt = nowMs()
         var warnedCompressed = false
+        let reader = TopicReader(
+            client: client, topic: topic, partitions: partitions, positions: positions, leaders: leaders)
         outer: while true {
-            var request = FetchRequest()
-            request.maxWaitMs = 500
-            request.minBytes = 1
-            request.maxBytes = 8 << 20
-            var ft = FetchRequest.Topic()
-            ft.topic = topic
-            ft.partitions = partitions.map {
-                var fp = FetchRequest.Partition()
-                fp.partition = $0
-                fp.fetchOffset = positions[$0]!
-                fp.partitionMaxBytes = 1 << 20
-                return fp
-            }
-            request.topics = [ft]
-            let resp = try await client.send(request, toNode: leaders[partitions[0]] ?? -1, as: FetchResponse.self)
-            for tr in resp.responses {
-                for pr in tr.partitions {
-                    if pr.errorCode != 0 {
+            for b in try await reader.poll() {
+                if b.header.isControl { continue }
+                guard b.header.compression == CompressionCodec.none else {
+                    if !warnedCompressed {
                         printError(
-                            "tern console-consumer: fetch of partition \(pr.partitionIndex) failed: \(ErrorCode(rawValue: pr.errorCode))"
+                            "tern console-consumer: skipping \(b.header.compression!)-compressed batches (offset \(b.header.baseOffset) onwards); decompression is not in this build yet"
                         )
-                        throw ExitCode(1)
+                        warnedCompressed = true
                     }
-                    guard var data = pr.records else { continue }
-                    while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize <= data.readableBytes
-                    {
-                        let batch = data.readSlice(length: h.totalSize)!
-                        defer { positions[pr.partitionIndex] = h.nextOffset }
-                        if h.isControl { continue }
-                        guard h.compression == CompressionCodec.none else {
-                            if !warnedCompressed {
-                                printError(
-                                    "tern console-consumer: skipping \(h.compression!)-compressed batches (offset \(h.baseOffset) onwards); decompression is not in this build yet"
-                                )
-                                warnedCompressed = true
-                            }
-                            continue
-                        }
-                        for rec in try Record.decodeAll(batch: batch, header: h)
-                        where rec.offset >= positions[pr.partitionIndex]! {
-                            var line = ""
-                            if printTimestamp { line += "CreateTime:\(rec.timestamp)\t" }
-                            if printPartition { line += "Partition:\(pr.partitionIndex)\t" }
-                            if printOffset { line += "Offset:\(rec.offset)\t" }
-                            if printKey {
-                                line += (rec.key.map { String(decoding: $0, as: UTF8.self) } ?? "null") + keySeparator
-                            }
-                            line += rec.value.map { String(decoding: $0, as: UTF8.self) } ?? "null"
-                            print(line)
-                            printed += 1
-                            lastRecordAt = nowMs()
-                            if let m = maxMessages, printed >= m { break outer }
-                        }
+                    continue
+                }
+                for rec in try Record.decodeAll(batch: b.bytes, header: b.header)
+                where rec.offset >= positions[b.partition]! {
+                    var line = ""
+                    if printTimestamp { line += "CreateTime:\(rec.timestamp)\t" }
+                    if printPartition { line += "Partition:\(b.partition)\t" }
+                    if printOffset { line += "Offset:\(rec.offset)\t" }
+                    if printKey {
+                        line += (rec.key.map { String(decoding: $0, as: UTF8.self) } ?? "null") + keySeparator
                     }
+                    line += rec.value.map { String(decoding: $0, as: UTF8.self) } ?? "null"
+                    print(line)
+                    printed += 1
+                    lastRecordAt = nowMs()
+                    if let m = maxMessages, printed >= m { break outer }
                 }
             }
             if let timeout = timeoutMs, nowMs() - lastRecordAt >= Int64(timeout) { break }

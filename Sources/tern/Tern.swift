@@ -1,15 +1,36 @@
 import ArgumentParser
+import KafkaProtocol
 
 @main
 struct Tern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "A Kafka-compatible event-streaming broker, and the tools to use it.",
+        version: ternVersion,
         subcommands: [
             ServerStart.self, Cluster.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self,
-            MetadataQuorum.self,
+            MetadataQuorum.self, Configs.self, DumpLog.self, ProducerPerfTest.self, ConsumerPerfTest.self, Version.self,
         ]
     )
+}
+
+/// This build's version, shown by `tern version` and `tern --version`.
+let ternVersion = "0.3.0"
+
+/// `tern version`: the version, and which Kafka APIs (and versions) the broker speaks, so a user
+/// can tell at a glance whether a client's request versions are covered.
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print Tern's version and the Kafka APIs it serves.")
+
+    @Flag(help: "Also list each Kafka API with the versions served.") var apis = false
+
+    func run() {
+        print("Tern \(ternVersion)")
+        guard apis else { return }
+        for api in ApiKey.clientListener.sorted(by: { $0.rawValue < $1.rawValue }) {
+            print("  \(api.description)(\(api.rawValue)): \(api.supported.lowerBound) to \(api.supported.upperBound)")
+        }
+    }
 }
 
 /// Options every client tool shares, spelled as Kafka's tools spell them.

@@ -21,6 +21,13 @@ struct Topics: AsyncParsableCommand {
     @Flag(name: .customLong("if-not-exists")) var ifNotExists = false
     @Flag(name: .customLong("if-exists")) var ifExists = false
     @Flag(name: .customLong("exclude-internal")) var excludeInternal = false
+    @Flag(
+        name: .customLong("under-replicated-partitions"),
+        help: "With --describe: only partitions whose ISR is smaller than their replica list.")
+    var underReplicated = false
+    @Flag(
+        name: .customLong("unavailable-partitions"), help: "With --describe: only partitions without a live leader.")
+    var unavailable = false
 
     func validate() throws {
         let actions = [create, list, describe, delete, alter].filter { $0 }.count
@@ -36,6 +43,9 @@ struct Topics: AsyncParsableCommand {
             throw ValidationError("--replication-factor must be at least 1, got \(r).")
         }
         for c in configs where !c.contains("=") { throw ValidationError("--config expects key=value, got '\(c)'.") }
+        if (underReplicated || unavailable) && !describe {
+            throw ValidationError("--under-replicated-partitions and --unavailable-partitions go with --describe.")
+        }
     }
 
     func run() async throws {
@@ -108,6 +118,7 @@ struct Topics: AsyncParsableCommand {
 
     func doDescribe(_ client: KafkaClient) async throws {
         let md = try await client.metadata(topics: topic.map { [$0] })
+        let live = Set(md.brokers.map(\.nodeId))
         var describe = DescribeConfigsRequest()
         describe.resources = md.topics.compactMap(\.name).map {
             var r = DescribeConfigsRequest.Resource()
@@ -129,10 +140,16 @@ struct Topics: AsyncParsableCommand {
                     $0.configSource == DescribeConfigsResponse.Source.dynamicTopic.rawValue
                 }.map { "\($0.name)=\($0.value ?? "")" }.joined(separator: ",") ?? ""
             let rf = t.partitions.first?.replicaNodes.count ?? 0
-            print(
-                "Topic: \(name)\tTopicId: \(t.topicId)\tPartitionCount: \(t.partitions.count)\tReplicationFactor: \(rf)\tConfigs: \(overrides)"
-            )
+            // As Kafka's tool: with a partition filter only the matching partition lines show.
+            let filtered = underReplicated || unavailable
+            if !filtered {
+                print(
+                    "Topic: \(name)\tTopicId: \(t.topicId)\tPartitionCount: \(t.partitions.count)\tReplicationFactor: \(rf)\tConfigs: \(overrides)"
+                )
+            }
             for p in t.partitions.sorted(by: { $0.partitionIndex < $1.partitionIndex }) {
+                if underReplicated && p.isrNodes.count >= p.replicaNodes.count { continue }
+                if unavailable && p.leaderId >= 0 && live.contains(p.leaderId) { continue }
                 let replicas = p.replicaNodes.map(String.init).joined(separator: ",")
                 let isr = p.isrNodes.map(String.init).joined(separator: ",")
                 print(

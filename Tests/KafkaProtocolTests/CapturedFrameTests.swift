@@ -67,6 +67,8 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .alterPartition: return try run(AlterPartitionRequest.self)
     case .describeCluster: return try run(DescribeClusterRequest.self)
     case .fetchSnapshot: return try run(FetchSnapshotRequest.self)
+    case .alterConfigs: return try run(AlterConfigsRequest.self)
+    case .incrementalAlterConfigs: return try run(IncrementalAlterConfigsRequest.self)
     }
 }
 

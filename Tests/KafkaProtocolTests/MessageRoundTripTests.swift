@@ -48,6 +48,8 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.alterPartitionRequest), MessageCase(Samples.alterPartitionResponse),
     MessageCase(Samples.describeClusterRequest), MessageCase(Samples.describeClusterResponse),
     MessageCase(Samples.fetchSnapshotRequest), MessageCase(Samples.fetchSnapshotResponse),
+    MessageCase(Samples.alterConfigsRequest), MessageCase(Samples.alterConfigsResponse),
+    MessageCase(Samples.incrementalAlterConfigsRequest), MessageCase(Samples.incrementalAlterConfigsResponse),
 ]
 
 @Suite struct MessageRoundTripTests {
@@ -176,5 +178,18 @@ let allMessages: [MessageCase] = [
                 == hex(
                     "00000001 00000400 02 026D 02 00000000 00000002 0000000000000064 00000001 00 0000000000000040 00 00 00"
                 ))
+    }
+
+    @Test func incrementalAlterConfigsV0BytesFollowTheSpec() {
+        var r = IncrementalAlterConfigsRequest()
+        var res = IncrementalAlterConfigsRequest.Resource()
+        res.resourceType = 2
+        res.resourceName = "t"
+        res.configs = [.init(name: "a", operation: .delete, value: nil)]
+        r.resources = [res]
+        // resources [1]: type 2, name "t", configs [1]: name "a", operation 1, value null; validate_only false.
+        #expect(bytes(r.encoded(version: 0)) == hex("00000001 02 0001 74 00000001 0001 61 01 FFFF 00"))
+        // v1 is flexible: compact arrays and strings, and a tag section after each struct.
+        #expect(bytes(r.encoded(version: 1)) == hex("02 02 0274 02 0261 01 00 00 00 00 00"))
     }
 }

@@ -506,6 +506,55 @@ enum Samples {
         return r
     }
 
+    static var alterConfigsRequest: AlterConfigsRequest {
+        var c = AlterConfigsRequest.Config()
+        c.name = "retention.ms"
+        c.value = "60000"
+        var res = AlterConfigsRequest.Resource()
+        res.resourceType = 2
+        res.resourceName = "purchases"
+        res.configs = [c]
+        var r = AlterConfigsRequest()
+        r.resources = [res]
+        r.validateOnly = true
+        return r
+    }
+
+    static var alterConfigsResult: AlterConfigsResult {
+        var x = AlterConfigsResult()
+        x.errorCode = 40
+        x.errorMessage = "Unknown topic config name: x"
+        x.resourceType = 2
+        x.resourceName = "purchases"
+        return x
+    }
+
+    static var alterConfigsResponse: AlterConfigsResponse {
+        var r = AlterConfigsResponse()
+        r.throttleTimeMs = 3
+        r.responses = [alterConfigsResult]
+        return r
+    }
+
+    static var incrementalAlterConfigsRequest: IncrementalAlterConfigsRequest {
+        var res = IncrementalAlterConfigsRequest.Resource()
+        res.resourceType = 2
+        res.resourceName = "purchases"
+        res.configs = [
+            .init(name: "cleanup.policy", operation: .append, value: "compact"),
+            .init(name: "retention.ms", operation: .delete, value: nil),
+        ]
+        var r = IncrementalAlterConfigsRequest()
+        r.resources = [res]
+        return r
+    }
+
+    static var incrementalAlterConfigsResponse: IncrementalAlterConfigsResponse {
+        var r = IncrementalAlterConfigsResponse()
+        r.responses = [alterConfigsResult]
+        return r
+    }
+
     static var alterPartitionRequest: AlterPartitionRequest {
         var p = AlterPartitionRequest.Partition()
         p.partitionIndex = 1
