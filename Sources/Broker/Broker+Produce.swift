@@ -1,4 +1,5 @@
 import KafkaProtocol
+import Metadata
 import Storage
 
 extension Broker {
@@ -93,21 +94,37 @@ extension Broker {
         return r
     }
 
-    /// On a single node every group's coordinator is this broker. Transactional ids have no
-    /// coordinator yet: they get COORDINATOR_NOT_AVAILABLE with a message saying so.
+    /// A group's coordinator is the leader of its partition of `__consumer_offsets`, which is
+    /// created on the first request (COORDINATOR_NOT_AVAILABLE until it has leaders; clients
+    /// retry). Transactional ids have no coordinator yet: they get COORDINATOR_NOT_AVAILABLE
+    /// with a message saying so.
     func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
         var r = FindCoordinatorResponse()
+        let image = registry.image
         r.coordinators = request.keys.map { key in
             var c = FindCoordinatorResponse.Coordinator()
             c.key = key
-            if request.keyType == FindCoordinatorRequest.groupKeyType {
-                c.nodeId = config.nodeId
-                c.host = config.advertisedHost
-                c.port = config.advertisedPort
-            } else {
+            c.nodeId = -1
+            guard request.keyType == FindCoordinatorRequest.groupKeyType else {
                 c.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
                 c.errorMessage = "transactions are not supported by Tern yet"
+                return c
             }
+            guard let t = image.topics[GroupCoordinator.topic] else {
+                createOffsetsTopic(image)
+                c.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+                c.errorMessage = "creating \(GroupCoordinator.topic)"
+                return c
+            }
+            let p = GroupCoordinator.partition(for: key, count: Int32(t.partitionCount))
+            guard let part = t.partitions[p], part.leader >= 0, let b = image.brokers[part.leader] else {
+                c.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+                c.errorMessage = "\(GroupCoordinator.topic)-\(p) has no leader"
+                return c
+            }
+            c.nodeId = part.leader
+            c.host = b.host
+            c.port = b.port
             return c
         }
         if version <= 3, let first = r.coordinators.first {
@@ -118,5 +135,30 @@ extension Broker {
             r.port = first.port
         }
         return r
+    }
+
+    /// Asks the controller for `__consumer_offsets` (compacted; as many replicas as wanted and
+    /// live), once at a time.
+    func createOffsetsTopic(_ image: MetadataImage) {
+        guard let gateway = gateway.withLockedValue({ $0 }) else { return }
+        let start = creatingOffsetsTopic.withLockedValue { busy -> Bool in
+            if busy { return false }
+            busy = true
+            return true
+        }
+        guard start else { return }
+        var t = CreateTopicsRequest.Topic()
+        t.name = GroupCoordinator.topic
+        t.numPartitions = config.offsetsTopicPartitions
+        t.replicationFactor = min(config.offsetsTopicReplicationFactor, Int16(max(1, image.liveBrokers.count)))
+        t.configs = [
+            .init(name: "cleanup.policy", value: "compact"), .init(name: "segment.bytes", value: "104857600"),
+        ]
+        var request = CreateTopicsRequest()
+        request.topics = [t]
+        logger.info(
+            "creating \(GroupCoordinator.topic) (\(t.numPartitions) partitions, replication factor \(t.replicationFactor)) for consumer groups"
+        )
+        gateway.createTopics(request).whenComplete { [self] _ in creatingOffsetsTopic.withLockedValue { $0 = false } }
     }
 }

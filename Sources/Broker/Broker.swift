@@ -14,6 +14,10 @@ public final class Broker: Sendable {
     /// Set by the server once the quorum exists.
     public let gateway = NIOLockedValueBox<(any ControllerGateway)?>(nil)
     let fetcher = NIOLockedValueBox<ReplicaFetcher?>(nil)
+    /// Consumer groups this node coordinates; started with replication.
+    let groupCoordinator = NIOLockedValueBox<GroupCoordinator?>(nil)
+    /// Set while a request to create `__consumer_offsets` is on its way to the controller.
+    let creatingOffsetsTopic = NIOLockedValueBox(false)
     let producerIds: ProducerIdAllocator
     let logger: Logger
     /// Answers DescribeQuorum; set by the server that runs the metadata quorum.
@@ -80,6 +84,26 @@ public final class Broker: Sendable {
                     findCoordinator(try .decode(body, version: v), version: v).encoded(version: v))
             case .initProducerId:
                 return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
+            case .joinGroup:
+                return joinGroup(try .decode(body, version: v), version: v, clientId: header.clientId, on: loop).map {
+                    $0.encoded(version: v)
+                }
+            case .syncGroup:
+                return syncGroup(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+            case .heartbeat:
+                return heartbeat(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+            case .leaveGroup:
+                return leaveGroup(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+            case .offsetCommit:
+                return offsetCommit(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+            case .offsetFetch:
+                return offsetFetch(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+            case .listGroups:
+                return listGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+            case .describeGroups:
+                return describeGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+            case .deleteGroups:
+                return deleteGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .incrementalAlterConfigs:
                 return incrementalAlterConfigs(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .alterConfigs:
@@ -105,6 +129,7 @@ public final class Broker: Sendable {
     /// Flushes every partition's active segment; called on clean shutdown.
     public func shutdown() {
         stopReplication()
+        groupCoordinator.withLockedValue { $0 }?.stop()
         for p in registry.all() { try? p.log.flush() }
     }
 
@@ -112,6 +137,7 @@ public final class Broker: Sendable {
     public func apply(_ image: MetadataImage) {
         registry.apply(image)
         fetcher.withLockedValue { $0 }?.update(image)
+        groupCoordinator.withLockedValue { $0 }?.update(image)
     }
 
     /// Starts copying the partitions this broker follows from their leaders.
@@ -119,6 +145,28 @@ public final class Broker: Sendable {
         let f = ReplicaFetcher(broker: self, group: group, logger: logger)
         fetcher.withLockedValue { $0 = f }
         f.update(registry.image)
+        let loop = group.next()
+        let coordinator = GroupCoordinator(
+            loop: loop, nodeId: config.nodeId, logger: logger,
+            write: { [self] partition, records in
+                var r = ProduceRequest()
+                r.acks = -1
+                r.timeoutMs = 5000
+                r.topics = [
+                    .init(name: GroupCoordinator.topic, partitions: [.init(index: partition, records: records)])
+                ]
+                return produceAsync(r, version: 9, on: loop).map {
+                    ErrorCode(rawValue: $0.responses.first?.partitions.first?.errorCode ?? -1)
+                }
+            },
+            read: { [self] partition, from in
+                guard let log = registry.partition(GroupCoordinator.topic, partition)?.log else { return (nil, 0) }
+                let start = max(from, log.logStartOffset)
+                return ((try? log.read(from: start, maxBytes: 1 << 20)) ?? nil, log.logEndOffset)
+            })
+        coordinator.initialRebalanceDelayMs = Int64(config.groupInitialRebalanceDelayMs)
+        groupCoordinator.withLockedValue { $0 = coordinator }
+        coordinator.update(registry.image)
     }
 
     public func stopReplication() { fetcher.withLockedValue { $0 }?.stop() }

@@ -24,6 +24,13 @@ public struct BrokerConfig: Sendable {
     /// Whether a replica outside the ISR may lead when no ISR member is live (losing what only
     /// the ISR had). Topics override it with `unclean.leader.election.enable`.
     public var uncleanLeaderElection = false
+    /// `__consumer_offsets`: partitions, and the replication factor wanted (capped at the live
+    /// brokers when it is created).
+    public var offsetsTopicPartitions: Int32 = 50
+    public var offsetsTopicReplicationFactor: Int16 = 3
+    /// How long an empty group waits for more members before its first generation (Kafka's
+    /// default is 3 s; its shipped server.properties, like Tern's default, use 0).
+    public var groupInitialRebalanceDelayMs = 0
     /// The cluster id to write into a new log directory (and insist on in an existing one).
     public var clusterId: String? = nil
 

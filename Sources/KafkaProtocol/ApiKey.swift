@@ -5,7 +5,15 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case fetch = 1
     case listOffsets = 2
     case metadata = 3
+    case offsetCommit = 8
+    case offsetFetch = 9
     case findCoordinator = 10
+    case joinGroup = 11
+    case heartbeat = 12
+    case leaveGroup = 13
+    case syncGroup = 14
+    case describeGroups = 15
+    case listGroups = 16
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
@@ -13,6 +21,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case describeConfigs = 32
     case alterConfigs = 33
     case createPartitions = 37
+    case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case vote = 52
     case beginQuorumEpoch = 53
@@ -35,6 +44,15 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .listOffsets: return 0...6
         case .metadata: return 0...12
         case .findCoordinator: return 0...4
+        case .offsetCommit: return 0...8
+        case .offsetFetch: return 0...7
+        case .joinGroup: return 0...9
+        case .heartbeat: return 0...4
+        case .leaveGroup: return 0...5
+        case .syncGroup: return 0...5
+        case .describeGroups: return 0...5
+        case .listGroups: return 0...4
+        case .deleteGroups: return 0...2
         case .apiVersions: return 0...3
         case .createTopics: return 0...7
         case .deleteTopics: return 0...6
@@ -63,6 +81,15 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .listOffsets: return 6
         case .metadata: return 9
         case .findCoordinator: return 3
+        case .offsetCommit: return 8
+        case .offsetFetch: return 6
+        case .joinGroup: return 6
+        case .heartbeat: return 4
+        case .leaveGroup: return 4
+        case .syncGroup: return 4
+        case .describeGroups: return 5
+        case .listGroups: return 3
+        case .deleteGroups: return 2
         case .apiVersions: return 3
         case .createTopics: return 5
         case .deleteTopics: return 4
@@ -111,6 +138,15 @@ extension ApiKey: CustomStringConvertible {
         case .listOffsets: return "ListOffsets"
         case .metadata: return "Metadata"
         case .findCoordinator: return "FindCoordinator"
+        case .offsetCommit: return "OffsetCommit"
+        case .offsetFetch: return "OffsetFetch"
+        case .joinGroup: return "JoinGroup"
+        case .heartbeat: return "Heartbeat"
+        case .leaveGroup: return "LeaveGroup"
+        case .syncGroup: return "SyncGroup"
+        case .describeGroups: return "DescribeGroups"
+        case .listGroups: return "ListGroups"
+        case .deleteGroups: return "DeleteGroups"
         case .apiVersions: return "ApiVersions"
         case .createTopics: return "CreateTopics"
         case .deleteTopics: return "DeleteTopics"

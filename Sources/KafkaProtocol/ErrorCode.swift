@@ -42,6 +42,21 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let fencedLeaderEpoch = ErrorCode(74)
     public static let unknownLeaderEpoch = ErrorCode(75)
     public static let unknownProducerId = ErrorCode(59)
+    public static let coordinatorLoadInProgress = ErrorCode(14)
+    public static let notCoordinator = ErrorCode(16)
+    public static let illegalGeneration = ErrorCode(22)
+    public static let inconsistentGroupProtocol = ErrorCode(23)
+    public static let invalidGroupId = ErrorCode(24)
+    public static let unknownMemberId = ErrorCode(25)
+    public static let invalidSessionTimeout = ErrorCode(26)
+    public static let rebalanceInProgress = ErrorCode(27)
+    public static let invalidCommitOffsetSize = ErrorCode(28)
+    public static let offsetMetadataTooLarge = ErrorCode(12)
+    public static let nonEmptyGroup = ErrorCode(68)
+    public static let groupIdNotFound = ErrorCode(69)
+    public static let memberIdRequired = ErrorCode(79)
+    public static let fencedInstanceId = ErrorCode(82)
+    public static let groupSubscribedToTopic = ErrorCode(86)
 
     public var name: String {
         switch rawValue {
@@ -82,13 +97,28 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 75: return "UNKNOWN_LEADER_EPOCH"
         case 87: return "INVALID_RECORD"
         case 100: return "UNKNOWN_TOPIC_ID"
+        case 14: return "COORDINATOR_LOAD_IN_PROGRESS"
+        case 16: return "NOT_COORDINATOR"
+        case 22: return "ILLEGAL_GENERATION"
+        case 23: return "INCONSISTENT_GROUP_PROTOCOL"
+        case 24: return "INVALID_GROUP_ID"
+        case 25: return "UNKNOWN_MEMBER_ID"
+        case 26: return "INVALID_SESSION_TIMEOUT"
+        case 27: return "REBALANCE_IN_PROGRESS"
+        case 28: return "INVALID_COMMIT_OFFSET_SIZE"
+        case 12: return "OFFSET_METADATA_TOO_LARGE"
+        case 68: return "NON_EMPTY_GROUP"
+        case 69: return "GROUP_ID_NOT_FOUND"
+        case 79: return "MEMBER_ID_REQUIRED"
+        case 82: return "FENCED_INSTANCE_ID"
+        case 86: return "GROUP_SUBSCRIBED_TO_TOPIC"
         default: return "ERROR_\(rawValue)"
         }
     }
 
     /// Whether Kafka documents this error as retriable.
     public var isRetriable: Bool {
-        [1, 2, 3, 5, 6, 7, 19, 74, 75].contains(rawValue)
+        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 74, 75].contains(rawValue)
     }
 
     public var description: String { "\(name) (\(rawValue))" }

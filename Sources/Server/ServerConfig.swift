@@ -36,9 +36,9 @@ public struct ServerConfig: Sendable {
         "process.roles", "controller.quorum.bootstrap.servers", "controller.listener.names",
         "listener.security.protocol.map", "inter.broker.listener.name", "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
-        "offsets.topic.replication.factor", "offsets.topic.num.partitions", "transaction.state.log.replication.factor",
+        "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr", "log.retention.check.interval.ms", "log.retention.bytes", "log.retention.ms",
-        "log.retention.minutes", "group.initial.rebalance.delay.ms",
+        "log.retention.minutes",
         "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
         "log.flush.interval.ms", "log.roll.ms", "log.roll.hours", "delete.topic.enable",
     ]
@@ -105,6 +105,10 @@ public struct ServerConfig: Sendable {
                 if Set(c.voters.map(\.id)).count != c.voters.count { throw bad("a node id appears twice") }
             case "replica.lag.time.max.ms": b.replicaLagTimeMaxMs = try int(100...Int(Int32.max))
             case "unclean.leader.election.enable": b.uncleanLeaderElection = try bool()
+            case "offsets.topic.num.partitions": b.offsetsTopicPartitions = Int32(try int(1...10_000))
+            case "offsets.topic.replication.factor":
+                b.offsetsTopicReplicationFactor = Int16(try int(1...Int(Int16.max)))
+            case "group.initial.rebalance.delay.ms": b.groupInitialRebalanceDelayMs = try int(0...Int(Int32.max))
             case "metadata.log.max.record.bytes.between.snapshots":
                 c.metadataSnapshotEveryBytes = try int(1...Int(Int32.max))
             case "cluster.id":

@@ -9,7 +9,8 @@ struct Tern: AsyncParsableCommand {
         version: ternVersion,
         subcommands: [
             ServerStart.self, Cluster.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self,
-            MetadataQuorum.self, Configs.self, DumpLog.self, ProducerPerfTest.self, ConsumerPerfTest.self, Version.self,
+            MetadataQuorum.self, Configs.self, ConsumerGroups.self, DumpLog.self, ProducerPerfTest.self,
+            ConsumerPerfTest.self, Version.self,
         ]
     )
 }

@@ -69,6 +69,15 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .fetchSnapshot: return try run(FetchSnapshotRequest.self)
     case .alterConfigs: return try run(AlterConfigsRequest.self)
     case .incrementalAlterConfigs: return try run(IncrementalAlterConfigsRequest.self)
+    case .joinGroup: return try run(JoinGroupRequest.self)
+    case .syncGroup: return try run(SyncGroupRequest.self)
+    case .heartbeat: return try run(HeartbeatRequest.self)
+    case .leaveGroup: return try run(LeaveGroupRequest.self)
+    case .offsetCommit: return try run(OffsetCommitRequest.self)
+    case .offsetFetch: return try run(OffsetFetchRequest.self)
+    case .listGroups: return try run(ListGroupsRequest.self)
+    case .describeGroups: return try run(DescribeGroupsRequest.self)
+    case .deleteGroups: return try run(DeleteGroupsRequest.self)
     }
 }
 

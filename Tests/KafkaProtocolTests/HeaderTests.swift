@@ -28,7 +28,8 @@ import Testing
             .deleteTopics: 4, .describeConfigs: 4, .initProducerId: 2, .createPartitions: 2, .findCoordinator: 3,
             .vote: 0, .beginQuorumEpoch: 1, .endQuorumEpoch: 1, .describeQuorum: 0, .brokerRegistration: 0,
             .brokerHeartbeat: 0, .alterPartition: 0, .describeCluster: 0, .fetchSnapshot: 0,
-            .alterConfigs: 2, .incrementalAlterConfigs: 1,
+            .alterConfigs: 2, .incrementalAlterConfigs: 1, .offsetCommit: 8, .offsetFetch: 6, .joinGroup: 6,
+            .heartbeat: 4, .leaveGroup: 4, .syncGroup: 4, .describeGroups: 5, .listGroups: 3, .deleteGroups: 2,
         ]
         for api in ApiKey.allCases {
             let first = expected[api]!
@@ -43,7 +44,7 @@ import Testing
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
         let encoded = r.encoded(version: 0)
         // error_code INT16 35, then INT32 count of entries.
-        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000000F"))  // 15 client APIs
+        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 00000018"))  // 24 client APIs
         let back = try ApiVersionsResponse.decode(encoded, version: 0)
         #expect(back.errorCode == 35)
         #expect(back.apiKeys.count == ApiKey.clientListener.count)

@@ -50,6 +50,15 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.fetchSnapshotRequest), MessageCase(Samples.fetchSnapshotResponse),
     MessageCase(Samples.alterConfigsRequest), MessageCase(Samples.alterConfigsResponse),
     MessageCase(Samples.incrementalAlterConfigsRequest), MessageCase(Samples.incrementalAlterConfigsResponse),
+    MessageCase(Samples.joinGroupRequest), MessageCase(Samples.joinGroupResponse),
+    MessageCase(Samples.syncGroupRequest), MessageCase(Samples.syncGroupResponse),
+    MessageCase(Samples.heartbeatRequest), MessageCase(Samples.heartbeatResponse),
+    MessageCase(Samples.leaveGroupRequest), MessageCase(Samples.leaveGroupResponse),
+    MessageCase(Samples.offsetCommitRequest), MessageCase(Samples.offsetCommitResponse),
+    MessageCase(Samples.offsetFetchRequest), MessageCase(Samples.offsetFetchResponse),
+    MessageCase(Samples.listGroupsRequest), MessageCase(Samples.listGroupsResponse),
+    MessageCase(Samples.describeGroupsRequest), MessageCase(Samples.describeGroupsResponse),
+    MessageCase(Samples.deleteGroupsRequest), MessageCase(Samples.deleteGroupsResponse),
 ]
 
 @Suite struct MessageRoundTripTests {
@@ -191,5 +200,42 @@ let allMessages: [MessageCase] = [
         #expect(bytes(r.encoded(version: 0)) == hex("00000001 02 0001 74 00000001 0001 61 01 FFFF 00"))
         // v1 is flexible: compact arrays and strings, and a tag section after each struct.
         #expect(bytes(r.encoded(version: 1)) == hex("02 02 0274 02 0261 01 00 00 00 00 00"))
+    }
+
+    @Test func joinGroupV5AndOffsetCommitV2BytesFollowTheSpec() {
+        var j = JoinGroupRequest()
+        j.groupId = "g"
+        j.sessionTimeoutMs = 10
+        j.rebalanceTimeoutMs = 20
+        j.memberId = ""
+        j.groupInstanceId = nil
+        j.protocolType = "c"
+        var p = JoinGroupRequest.JoinProtocol()
+        p.name = "r"
+        p.metadata = ByteBuffer(bytes: [7])
+        j.protocols = [p]
+        // group "g", session 10, rebalance 20, member "", instance null, type "c",
+        // protocols [1]: name "r", metadata (INT32 length 1) 07.
+        #expect(
+            bytes(j.encoded(version: 5))
+                == hex("0001 67 0000000A 00000014 0000 FFFF 0001 63 00000001 0001 72 00000001 07"))
+        var c = OffsetCommitRequest()
+        c.groupId = "g"
+        c.generationId = 1
+        c.memberId = "m"
+        c.retentionTimeMs = -1
+        var part = OffsetCommitRequest.Partition()
+        part.partitionIndex = 0
+        part.committedOffset = 5
+        part.committedMetadata = nil
+        c.topics = [.init()]
+        c.topics[0].name = "t"
+        c.topics[0].partitions = [part]
+        // group, generation 1, member "m", retention -1, topics [1] "t", partitions [1]: 0, offset 5, metadata null.
+        #expect(
+            bytes(c.encoded(version: 2))
+                == hex(
+                    "0001 67 00000001 0001 6D FFFFFFFFFFFFFFFF 00000001 0001 74 00000001 00000000 0000000000000005 FFFF"
+                ))
     }
 }

@@ -555,6 +555,222 @@ enum Samples {
         return r
     }
 
+    static var joinGroupRequest: JoinGroupRequest {
+        var proto = JoinGroupRequest.JoinProtocol()
+        proto.name = "range"
+        proto.metadata = ByteBuffer(bytes: [0, 1, 0, 0, 0, 1, 0, 1, 0x74])
+        var r = JoinGroupRequest()
+        r.groupId = "first-app"
+        r.sessionTimeoutMs = 10_000
+        r.rebalanceTimeoutMs = 300_000
+        r.memberId = "m-1"
+        r.groupInstanceId = "instance-1"
+        r.protocolType = "consumer"
+        r.protocols = [proto]
+        r.reason = "rejoin"
+        return r
+    }
+
+    static var joinGroupResponse: JoinGroupResponse {
+        var m = JoinGroupResponse.Member()
+        m.memberId = "m-1"
+        m.groupInstanceId = "instance-1"
+        m.metadata = ByteBuffer(bytes: [1, 2, 3])
+        var r = JoinGroupResponse()
+        r.throttleTimeMs = 1
+        r.generationId = 4
+        r.protocolType = "consumer"
+        r.protocolName = "range"
+        r.leader = "m-1"
+        r.skipAssignment = true
+        r.memberId = "m-1"
+        r.members = [m]
+        return r
+    }
+
+    static var syncGroupRequest: SyncGroupRequest {
+        var a = SyncGroupRequest.Assignment()
+        a.memberId = "m-1"
+        a.assignment = ByteBuffer(bytes: [0, 1, 2])
+        var r = SyncGroupRequest()
+        r.groupId = "first-app"
+        r.generationId = 4
+        r.memberId = "m-1"
+        r.groupInstanceId = "instance-1"
+        r.protocolType = "consumer"
+        r.protocolName = "range"
+        r.assignments = [a]
+        return r
+    }
+
+    static var syncGroupResponse: SyncGroupResponse {
+        var r = SyncGroupResponse()
+        r.throttleTimeMs = 2
+        r.errorCode = 27
+        r.protocolType = "consumer"
+        r.protocolName = "range"
+        r.assignment = ByteBuffer(bytes: [9, 9])
+        return r
+    }
+
+    static var heartbeatRequest: HeartbeatRequest {
+        var r = HeartbeatRequest()
+        r.groupId = "first-app"
+        r.generationId = 4
+        r.memberId = "m-1"
+        r.groupInstanceId = "instance-1"
+        return r
+    }
+
+    static var heartbeatResponse: HeartbeatResponse {
+        var r = HeartbeatResponse()
+        r.throttleTimeMs = 3
+        r.errorCode = 22
+        return r
+    }
+
+    static var leaveGroupRequest: LeaveGroupRequest {
+        var m = LeaveGroupRequest.Member()
+        m.memberId = "m-1"
+        m.groupInstanceId = "instance-1"
+        m.reason = "bye"
+        var r = LeaveGroupRequest()
+        r.groupId = "first-app"
+        r.members = [m]  // memberId (v0-2 only) stays at its default: the highest version drops it
+        return r
+    }
+
+    static var leaveGroupResponse: LeaveGroupResponse {
+        var m = LeaveGroupResponse.Member()
+        m.memberId = "m-1"
+        m.groupInstanceId = "instance-1"
+        m.errorCode = 25
+        var r = LeaveGroupResponse()
+        r.throttleTimeMs = 1
+        r.members = [m]
+        return r
+    }
+
+    static var offsetCommitRequest: OffsetCommitRequest {
+        var p = OffsetCommitRequest.Partition()
+        p.partitionIndex = 2
+        p.committedOffset = 42
+        p.committedLeaderEpoch = 3
+        p.committedMetadata = "m"
+        var t = OffsetCommitRequest.Topic()
+        t.name = "purchases"
+        t.partitions = [p]
+        var r = OffsetCommitRequest()
+        r.groupId = "first-app"
+        r.generationId = 4
+        r.memberId = "m-1"
+        r.groupInstanceId = "instance-1"
+        r.topics = [t]
+        return r
+    }
+
+    static var offsetCommitResponse: OffsetCommitResponse {
+        var p = OffsetCommitResponse.Partition()
+        p.partitionIndex = 2
+        p.errorCode = 25
+        var t = OffsetCommitResponse.Topic()
+        t.name = "purchases"
+        t.partitions = [p]
+        var r = OffsetCommitResponse()
+        r.throttleTimeMs = 1
+        r.topics = [t]
+        return r
+    }
+
+    static var offsetFetchRequest: OffsetFetchRequest {
+        var t = OffsetFetchRequest.Topic()
+        t.name = "purchases"
+        t.partitionIndexes = [0, 2]
+        var r = OffsetFetchRequest()
+        r.groupId = "first-app"
+        r.topics = [t]
+        r.requireStable = true
+        return r
+    }
+
+    static var offsetFetchResponse: OffsetFetchResponse {
+        var p = OffsetFetchResponse.Partition()
+        p.partitionIndex = 2
+        p.committedOffset = 42
+        p.committedLeaderEpoch = 3
+        p.metadata = "m"
+        p.errorCode = 0
+        var t = OffsetFetchResponse.Topic()
+        t.name = "purchases"
+        t.partitions = [p]
+        var r = OffsetFetchResponse()
+        r.throttleTimeMs = 1
+        r.topics = [t]
+        r.errorCode = 16
+        return r
+    }
+
+    static var listGroupsRequest: ListGroupsRequest {
+        var r = ListGroupsRequest()
+        r.statesFilter = ["Stable"]
+        return r
+    }
+
+    static var listGroupsResponse: ListGroupsResponse {
+        var g = ListGroupsResponse.Group()
+        g.groupId = "first-app"
+        g.protocolType = "consumer"
+        g.groupState = "Stable"
+        var r = ListGroupsResponse()
+        r.throttleTimeMs = 1
+        r.groups = [g]
+        return r
+    }
+
+    static var describeGroupsRequest: DescribeGroupsRequest {
+        var r = DescribeGroupsRequest()
+        r.groups = ["first-app", "other"]
+        r.includeAuthorizedOperations = true
+        return r
+    }
+
+    static var describeGroupsResponse: DescribeGroupsResponse {
+        var m = DescribeGroupsResponse.Member()
+        m.memberId = "m-1"
+        m.groupInstanceId = "instance-1"
+        m.clientId = "consumer-1"
+        m.clientHost = "/127.0.0.1"
+        m.memberMetadata = ByteBuffer(bytes: [1])
+        m.memberAssignment = ByteBuffer(bytes: [2, 3])
+        var g = DescribeGroupsResponse.Group()
+        g.groupId = "first-app"
+        g.groupState = "Stable"
+        g.protocolType = "consumer"
+        g.protocolData = "range"
+        g.members = [m]
+        g.authorizedOperations = 5
+        var r = DescribeGroupsResponse()
+        r.throttleTimeMs = 1
+        r.groups = [g]
+        return r
+    }
+
+    static var deleteGroupsRequest: DeleteGroupsRequest {
+        var r = DeleteGroupsRequest()
+        r.groupsNames = ["first-app"]
+        return r
+    }
+
+    static var deleteGroupsResponse: DeleteGroupsResponse {
+        var x = DeleteGroupsResponse.Result()
+        x.groupId = "first-app"
+        x.errorCode = 68
+        var r = DeleteGroupsResponse()
+        r.throttleTimeMs = 1
+        r.results = [x]
+        return r
+    }
+
     static var alterPartitionRequest: AlterPartitionRequest {
         var p = AlterPartitionRequest.Partition()
         p.partitionIndex = 1

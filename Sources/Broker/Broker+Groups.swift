@@ -1,0 +1,270 @@
+import KafkaProtocol
+import NIOCore
+
+/// The consumer-group RPCs, translated to and from the coordinator.
+extension Broker {
+    func coordinator(_ loop: any EventLoop) -> GroupCoordinator? { groupCoordinator.withLockedValue { $0 } }
+
+    func joinGroup(_ r: JoinGroupRequest, version: Int16, clientId: String?, on loop: any EventLoop)
+        -> EventLoopFuture<JoinGroupResponse>
+    {
+        guard let c = coordinator(loop) else { return loop.makeSucceededFuture(.failed(.coordinatorNotAvailable)) }
+        return c.join(
+            group: r.groupId, memberId: r.memberId, instanceId: r.groupInstanceId, clientId: clientId ?? "consumer",
+            host: "/127.0.0.1", sessionTimeoutMs: r.sessionTimeoutMs,
+            rebalanceTimeoutMs: version >= 1 ? r.rebalanceTimeoutMs : r.sessionTimeoutMs, protocolType: r.protocolType,
+            protocols: r.protocols.map { ($0.name, Array($0.metadata.readableBytesView)) },
+            requireKnownMemberId: version >= 4
+        ).hop(to: loop).map { j in
+            var out = JoinGroupResponse()
+            out.errorCode = j.error.rawValue
+            out.generationId = j.generation
+            out.protocolType = j.protocolType
+            out.protocolName = j.protocolName
+            out.leader = j.leader
+            out.memberId = j.memberId
+            out.members = j.members.map { m in
+                var x = JoinGroupResponse.Member()
+                x.memberId = m.id
+                x.groupInstanceId = m.instanceId
+                x.metadata = ByteBuffer(bytes: m.metadata)
+                return x
+            }
+            return out
+        }
+    }
+
+    func syncGroup(_ r: SyncGroupRequest, on loop: any EventLoop) -> EventLoopFuture<SyncGroupResponse> {
+        guard let c = coordinator(loop) else {
+            var out = SyncGroupResponse()
+            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+            return loop.makeSucceededFuture(out)
+        }
+        return c.sync(
+            group: r.groupId, generation: r.generationId, memberId: r.memberId,
+            assignments: r.assignments.map { ($0.memberId, Array($0.assignment.readableBytesView)) }
+        ).hop(to: loop).map { s in
+            var out = SyncGroupResponse()
+            out.errorCode = s.error.rawValue
+            out.protocolType = s.protocolType
+            out.protocolName = s.protocolName
+            out.assignment = ByteBuffer(bytes: s.assignment)
+            return out
+        }
+    }
+
+    func heartbeat(_ r: HeartbeatRequest, on loop: any EventLoop) -> EventLoopFuture<HeartbeatResponse> {
+        guard let c = coordinator(loop) else {
+            var out = HeartbeatResponse()
+            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+            return loop.makeSucceededFuture(out)
+        }
+        return c.heartbeat(group: r.groupId, generation: r.generationId, memberId: r.memberId).hop(to: loop).map {
+            var out = HeartbeatResponse()
+            out.errorCode = $0.rawValue
+            return out
+        }
+    }
+
+    func leaveGroup(_ r: LeaveGroupRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<
+        LeaveGroupResponse
+    > {
+        var out = LeaveGroupResponse()
+        guard let c = coordinator(loop) else {
+            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+            return loop.makeSucceededFuture(out)
+        }
+        let leaving =
+            version <= 2
+            ? [(memberId: r.memberId, instanceId: String?.none)] : r.members.map { ($0.memberId, $0.groupInstanceId) }
+        return c.leave(group: r.groupId, members: leaving).hop(to: loop).map { (code, each) in
+            out.errorCode = code.rawValue
+            if version <= 2, code == .none, let first = each.first { out.errorCode = first.rawValue }
+            if version >= 3 {
+                out.members = zip(r.members, each).map { m, e in
+                    var x = LeaveGroupResponse.Member()
+                    x.memberId = m.memberId
+                    x.groupInstanceId = m.groupInstanceId
+                    x.errorCode = e.rawValue
+                    return x
+                }
+            }
+            return out
+        }
+    }
+
+    func offsetCommit(_ r: OffsetCommitRequest, on loop: any EventLoop) -> EventLoopFuture<OffsetCommitResponse> {
+        let flat = r.topics.flatMap { t in
+            t.partitions.map {
+                (
+                    topic: t.name, partition: $0.partitionIndex, offset: $0.committedOffset,
+                    leaderEpoch: $0.committedLeaderEpoch, metadata: $0.committedMetadata
+                )
+            }
+        }
+        func answer(_ codes: [ErrorCode]) -> OffsetCommitResponse {
+            var out = OffsetCommitResponse()
+            var i = 0
+            out.topics = r.topics.map { t in
+                var ot = OffsetCommitResponse.Topic()
+                ot.name = t.name
+                ot.partitions = t.partitions.map { p in
+                    var op = OffsetCommitResponse.Partition()
+                    op.partitionIndex = p.partitionIndex
+                    op.errorCode = codes[i].rawValue
+                    i += 1
+                    return op
+                }
+                return ot
+            }
+            return out
+        }
+        // Commits name existing partitions only.
+        let image = registry.image
+        guard let c = coordinator(loop) else {
+            return loop.makeSucceededFuture(answer(flat.map { _ in .coordinatorNotAvailable }))
+        }
+        let unknown = flat.map { image.topics[$0.topic]?.partitions[$0.partition] == nil }
+        let known = zip(flat, unknown).filter { !$0.1 }.map(\.0)
+        return c.commit(group: r.groupId, generation: r.generationId, memberId: r.memberId, offsets: known)
+            .hop(to: loop).map { codes in
+                var it = codes.makeIterator()
+                return answer(unknown.map { $0 ? .unknownTopicOrPartition : (it.next() ?? .unknownServerError) })
+            }
+    }
+
+    func offsetFetch(_ r: OffsetFetchRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<
+        OffsetFetchResponse
+    > {
+        var out = OffsetFetchResponse()
+        guard let c = coordinator(loop) else {
+            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+            return loop.makeSucceededFuture(out)
+        }
+        let asked = r.topics.map { ts in
+            ts.flatMap { t in t.partitionIndexes.map { GroupCoordinator.OffsetKey(topic: t.name, partition: $0) } }
+        }
+        return c.fetchOffsets(group: r.groupId, partitions: asked).hop(to: loop).map { (code, found) in
+            if code != .none {
+                out.errorCode = code.rawValue
+                // v0-1 have no top-level error: it goes on every partition asked for.
+                if version <= 1 {
+                    out.topics = (r.topics ?? []).map { t in
+                        var ot = OffsetFetchResponse.Topic()
+                        ot.name = t.name
+                        ot.partitions = t.partitionIndexes.map {
+                            var p = OffsetFetchResponse.Partition()
+                            p.partitionIndex = $0
+                            p.errorCode = code.rawValue
+                            return p
+                        }
+                        return ot
+                    }
+                }
+                return out
+            }
+            var byTopic: [String: [OffsetFetchResponse.Partition]] = [:]
+            var order: [String] = []
+            for (k, committed) in found {
+                var p = OffsetFetchResponse.Partition()
+                p.partitionIndex = k.partition
+                p.committedOffset = committed?.offset ?? -1
+                p.committedLeaderEpoch = committed?.leaderEpoch ?? -1
+                p.metadata = committed?.metadata ?? ""
+                if byTopic[k.topic] == nil { order.append(k.topic) }
+                byTopic[k.topic, default: []].append(p)
+            }
+            out.topics = order.map { name in
+                var t = OffsetFetchResponse.Topic()
+                t.name = name
+                t.partitions = byTopic[name]!
+                return t
+            }
+            return out
+        }
+    }
+
+    func listGroups(_ r: ListGroupsRequest, on loop: any EventLoop) -> EventLoopFuture<ListGroupsResponse> {
+        var out = ListGroupsResponse()
+        guard let c = coordinator(loop) else { return loop.makeSucceededFuture(out) }
+        return c.listGroups().hop(to: loop).map { groups in
+            out.groups =
+                groups.filter { r.statesFilter.isEmpty || r.statesFilter.contains($0.state) }.map { g in
+                    var x = ListGroupsResponse.Group()
+                    x.groupId = g.id
+                    x.protocolType = g.protocolType
+                    x.groupState = g.state
+                    return x
+                }
+            return out
+        }
+    }
+
+    func describeGroups(_ r: DescribeGroupsRequest, on loop: any EventLoop) -> EventLoopFuture<
+        DescribeGroupsResponse
+    > {
+        var out = DescribeGroupsResponse()
+        guard let c = coordinator(loop) else {
+            out.groups = r.groups.map {
+                var g = DescribeGroupsResponse.Group()
+                g.groupId = $0
+                g.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+                return g
+            }
+            return loop.makeSucceededFuture(out)
+        }
+        return c.describe(r.groups).hop(to: loop).map { found in
+            out.groups = found.map { code, s in
+                var g = DescribeGroupsResponse.Group()
+                g.groupId = s.id
+                g.errorCode = code.rawValue
+                guard code == .none else { return g }
+                g.groupState = s.state
+                g.protocolType = s.protocolType
+                g.protocolData = s.protocolName
+                g.members = s.members.map { m in
+                    var x = DescribeGroupsResponse.Member()
+                    x.memberId = m.id
+                    x.groupInstanceId = m.instanceId
+                    x.clientId = m.clientId
+                    x.clientHost = m.host
+                    x.memberMetadata = ByteBuffer(bytes: m.metadata)
+                    x.memberAssignment = ByteBuffer(bytes: m.assignment)
+                    return x
+                }
+                return g
+            }
+            return out
+        }
+    }
+
+    func deleteGroups(_ r: DeleteGroupsRequest, on loop: any EventLoop) -> EventLoopFuture<DeleteGroupsResponse> {
+        var out = DeleteGroupsResponse()
+        guard let c = coordinator(loop) else {
+            out.results = r.groupsNames.map {
+                var x = DeleteGroupsResponse.Result()
+                x.groupId = $0
+                x.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+                return x
+            }
+            return loop.makeSucceededFuture(out)
+        }
+        return c.delete(r.groupsNames).hop(to: loop).map { codes in
+            out.results = zip(r.groupsNames, codes).map { name, code in
+                var x = DeleteGroupsResponse.Result()
+                x.groupId = name
+                x.errorCode = code.rawValue
+                return x
+            }
+            return out
+        }
+    }
+}
+
+extension JoinGroupResponse {
+    static func failed(_ code: ErrorCode) -> JoinGroupResponse {
+        var r = JoinGroupResponse()
+        r.errorCode = code.rawValue
+        return r
+    }
+}

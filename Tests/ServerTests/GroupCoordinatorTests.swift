@@ -1,0 +1,127 @@
+import KafkaProtocol
+import Logging
+import Metadata
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import Broker
+
+/// The coordinator's membership rules on an embedded event loop, with the offsets partition's
+/// writes and reads handed in (a commit succeeds, the partition starts empty).
+@Suite struct GroupCoordinatorTests {
+    @Test func groupsLandOnKafkasPartitionForTheirName() {
+        // Java's "hello".hashCode() is 99162322; Kafka places by abs(hash) % partitions.
+        #expect(GroupCoordinator.javaHash("hello") == 99_162_322)
+        #expect(GroupCoordinator.javaHash("my-group") == -1_906_497_762)
+        #expect(GroupCoordinator.partition(for: "my-group", count: 50) == 36)
+        #expect(GroupCoordinator.partition(for: "first-app", count: 50) == 26)
+        #expect(GroupCoordinator.partition(for: "ü-group", count: 50) == 12)
+    }
+
+    @Test func offsetRecordsUseKafkasKeyAndValueLayout() throws {
+        let key = GroupCoordinator.encodeOffsetKey("g", .init(topic: "t", partition: 3))
+        // version 1, "g", "t", partition 3
+        #expect(key == [0, 1, 0, 1, 0x67, 0, 1, 0x74, 0, 0, 0, 3])
+        let value = GroupCoordinator.Committed(offset: 42, leaderEpoch: 5, metadata: "m", timestamp: 7)
+        let back = try #require(GroupCoordinator.decodeOffsetValue(GroupCoordinator.encodeOffsetValue(value)))
+        #expect(back.offset == 42 && back.leaderEpoch == 5 && back.metadata == "m" && back.timestamp == 7)
+        #expect(GroupCoordinator.decodeOffsetKey(key)?.0 == "g")
+    }
+
+    func coordinator(_ loop: EmbeddedEventLoop) -> GroupCoordinator {
+        let c = GroupCoordinator(
+            loop: loop, nodeId: 0, logger: Logger(label: "test"), write: { _, _ in loop.makeSucceededFuture(.none) },
+            read: { _, _ in (nil, 0) })
+        var image = MetadataImage()
+        image.apply(.registerBroker(.init(id: 0, incarnation: KafkaUUID(high: 1, low: 1), host: "h", port: 1)), at: 0)
+        image.apply(.unfenceBroker(id: 0, epoch: 0), at: 1)
+        let id = KafkaUUID(high: 2, low: 2)
+        image.apply(.topic(name: GroupCoordinator.topic, id: id), at: 2)
+        for p in Int32(0)..<3 {
+            image.apply(.partition(.init(topicId: id, partition: p, replicas: [0], isr: [0], leader: 0)), at: 3)
+        }
+        c.update(image)
+        loop.run()
+        loop.advanceTime(by: .milliseconds(100))
+        return c
+    }
+
+    func join(_ c: GroupCoordinator, _ loop: EmbeddedEventLoop, member: String = "", known: Bool = true)
+        -> EventLoopFuture<GroupCoordinator.JoinResult>
+    {
+        let f = c.join(
+            group: "g", memberId: member, instanceId: nil, clientId: "client", host: "/h", sessionTimeoutMs: 10_000,
+            rebalanceTimeoutMs: 10_000, protocolType: "consumer", protocols: [("range", [1]), ("roundrobin", [2])],
+            requireKnownMemberId: known)
+        loop.run()
+        return f
+    }
+
+    @Test func membersJoinSyncHeartbeatAndRebalanceWithKafkasErrors() throws {
+        let loop = EmbeddedEventLoop()
+        /// An embedded loop runs only when told to: run it, then take the answer.
+        func done<T>(_ f: EventLoopFuture<T>) throws -> T {
+            loop.run()
+            return try f.wait()
+        }
+        let c = coordinator(loop)
+        // KIP-394: the first join only hands out a member id.
+        let first = try join(c, loop).wait()
+        #expect(first.error == .memberIdRequired && !first.memberId.isEmpty)
+        let a = try join(c, loop, member: first.memberId).wait()
+        #expect(a.error == .none && a.generation == 1 && a.leader == first.memberId && a.protocolName == "range")
+        #expect(a.members.map(\.id) == [first.memberId])
+        let synced = c.sync(group: "g", generation: 1, memberId: a.memberId, assignments: [(a.memberId, [9, 9])])
+        loop.run()
+        #expect(try synced.wait().assignment == [9, 9])
+        #expect(try done(c.heartbeat(group: "g", generation: 1, memberId: a.memberId)) == .none)
+        #expect(try done(c.heartbeat(group: "g", generation: 0, memberId: a.memberId)) == .illegalGeneration)
+        #expect(try done(c.heartbeat(group: "g", generation: 1, memberId: "nobody")) == .unknownMemberId)
+
+        // A second member: the first learns of the rebalance by heartbeat and rejoins.
+        let bFuture = join(c, loop, known: false)
+        #expect(try done(c.heartbeat(group: "g", generation: 1, memberId: a.memberId)) == .rebalanceInProgress)
+        let a2 = try join(c, loop, member: a.memberId).wait()
+        let b = try bFuture.wait()
+        #expect(a2.generation == 2 && b.generation == 2 && a2.leader == a.memberId && b.members.isEmpty)
+        #expect(a2.members.count == 2)
+        // A commit from the old generation is refused; one from the new is written.
+        let stale = c.commit(group: "g", generation: 1, memberId: a.memberId, offsets: [("t", 0, 5, -1, nil)])
+        loop.run()
+        #expect(try stale.wait() == [.illegalGeneration])
+        let followerSync = c.sync(group: "g", generation: 2, memberId: b.memberId, assignments: [])
+        let leaderSync = c.sync(
+            group: "g", generation: 2, memberId: a.memberId, assignments: [(a.memberId, [1]), (b.memberId, [2])])
+        loop.run()
+        #expect(try followerSync.wait().assignment == [2])
+        #expect(try leaderSync.wait().assignment == [1])
+        let ok = c.commit(group: "g", generation: 2, memberId: b.memberId, offsets: [("t", 0, 5, -1, "meta")])
+        loop.run()
+        #expect(try ok.wait() == [.none])
+        let fetched = c.fetchOffsets(
+            group: "g", partitions: [.init(topic: "t", partition: 0), .init(topic: "t", partition: 1)])
+        loop.run()
+        let (code, rows) = try fetched.wait()
+        #expect(code == .none && rows.map { $0.1?.offset ?? -1 } == [5, -1])
+
+        // Leaving: the group rebalances to the remaining member; a non-empty group is not deleted.
+        let left = c.leave(group: "g", members: [(b.memberId, nil)])
+        loop.run()
+        #expect(try left.wait().1 == [.none])
+        let deleted = c.delete(["g"])
+        loop.run()
+        #expect(try deleted.wait() == [.nonEmptyGroup])
+        let other = c.join(
+            group: "g", memberId: "", instanceId: nil, clientId: "x", host: "/h", sessionTimeoutMs: 10_000,
+            rebalanceTimeoutMs: 10_000, protocolType: "other", protocols: [("p", [])], requireKnownMemberId: false)
+        loop.run()
+        #expect(try other.wait().error == .inconsistentGroupProtocol)
+        let tooShort = c.join(
+            group: "h", memberId: "", instanceId: nil, clientId: "x", host: "/h", sessionTimeoutMs: 100,
+            rebalanceTimeoutMs: 100, protocolType: "consumer", protocols: [("range", [])], requireKnownMemberId: false)
+        loop.run()
+        #expect(try tooShort.wait().error == .invalidSessionTimeout)
+        c.stop()
+    }
+}
