@@ -24,7 +24,8 @@ struct ConsoleConsumer: AsyncParsableCommand {
     @Option(
         name: .customLong("property"), help: "print.key, print.partition, print.offset, print.timestamp, key.separator."
     ) var properties: [String] = []
-    @Option(help: "Consumer group (groups arrive with the consumer-groups work).") var group: String?
+    @Option(help: "Read as a member of this consumer group: its partitions, from its committed offsets.")
+    var group: String?
 
     func validate() throws {
         _ = try parseProperties(properties, option: "--property")
@@ -32,9 +33,8 @@ struct ConsoleConsumer: AsyncParsableCommand {
         if let o = offset, o != "earliest", o != "latest", Int64(o) == nil {
             throw ValidationError("--offset must be a number, earliest or latest; got '\(o)'.")
         }
-        if group != nil {
-            throw ValidationError(
-                "--group is not supported yet: consumer groups are still to come. Omit it to read without a group.")
+        if group != nil && (partition != nil || offset != nil) {
+            throw ValidationError("--group reads the partitions the group assigns: leave out --partition and --offset.")
         }
         if let m = maxMessages, m < 1 { throw ValidationError("--max-messages must be at least 1.") }
     }
@@ -47,6 +47,27 @@ struct ConsoleConsumer: AsyncParsableCommand {
         let printTimestamp = props["print.timestamp"] == "true"
         let keySeparator = props["key.separator"] ?? "\t"
         let client = try KafkaClient(bootstrapServers: try connection.servers(), clientId: "console-consumer")
+        func line(_ rec: Record, _ partition: Int32) -> String {
+            var line = ""
+            if printTimestamp { line += "CreateTime:\(rec.timestamp)\t" }
+            if printPartition { line += "Partition:\(partition)\t" }
+            if printOffset { line += "Offset:\(rec.offset)\t" }
+            if printKey { line += (rec.key.map { String(decoding: $0, as: UTF8.self) } ?? "null") + keySeparator }
+            return line + (rec.value.map { String(decoding: $0, as: UTF8.self) } ?? "null")
+        }
+        if let group {
+            do {
+                let printed = try await consumeInGroup(client, group: group, line: line)
+                fflush(nil)
+                printError("Processed a total of \(printed) messages")
+            } catch let e as CLIError {
+                printError("tern console-consumer: \(e.message)")
+                await client.close()
+                throw ExitCode(1)
+            }
+            await client.close()
+            return
+        }
         let md = try await client.metadata(topics: [topic])
         guard let t = md.topics.first, t.errorCode == 0 else {
             printError("tern console-consumer: topic \(topic) does not exist")
@@ -114,5 +135,81 @@ struct ConsoleConsumer: AsyncParsableCommand {
         fflush(nil)
         printError("Processed a total of \(printed) messages")
         await client.close()
+    }
+}
+
+extension ConsoleConsumer {
+    /// Reads as a group member: the partitions the group assigns, from the group's committed
+    /// offsets (or, without one, the earliest with --from-beginning, else the latest). Offsets
+    /// are committed every second and at the end; a rebalance is joined when a heartbeat asks
+    /// for it.
+    func consumeInGroup(_ client: KafkaClient, group: String, line: (Record, Int32) -> String) async throws -> Int {
+        let member = GroupMember(client: client, group: group, topic: topic)
+        let md = try await client.metadata(topics: [topic])
+        guard let t = md.topics.first, t.errorCode == 0 else { throw CLIError("topic \(topic) does not exist") }
+        var printed = 0
+        var lastRecordAt = nowMs()
+        var consumed: [Int32: Int64] = [:]
+        var committedUpTo: [Int32: Int64] = [:]
+        defer { _ = consumed }
+        outer: while true {
+            let partitions = try await member.join()
+            let committed = try await member.committed(partitions)
+            var positions: [Int32: Int64] = [:]
+            var leaders: [Int32: Int32] = [:]
+            let fresh = try await client.metadata(topics: [topic])
+            for p in fresh.topics.first?.partitions ?? [] { leaders[p.partitionIndex] = p.leaderId }
+            for p in partitions {
+                if let c = committed[p] {
+                    positions[p] = c
+                    continue
+                }
+                var r = ListOffsetsRequest()
+                var lt = ListOffsetsRequest.Topic()
+                lt.name = topic
+                var lp = ListOffsetsRequest.Partition()
+                lp.partitionIndex = p
+                lp.timestamp = fromBeginning ? ListOffsetsRequest.earliestTimestamp : ListOffsetsRequest.latestTimestamp
+                lt.partitions = [lp]
+                r.topics = [lt]
+                let resp = try await client.send(r, toNode: leaders[p] ?? -1, as: ListOffsetsResponse.self)
+                positions[p] = resp.topics.first?.partitions.first?.offset ?? 0
+            }
+            consumed = consumed.filter { partitions.contains($0.key) }
+            let reader = TopicReader(
+                client: client, topic: topic, partitions: partitions, positions: positions, leaders: leaders)
+            var lastBeat = nowMs()
+            while true {
+                if partitions.isEmpty {
+                    try await Task.sleep(nanoseconds: 500_000_000)
+                } else {
+                    for b in try await reader.poll() where !b.header.isControl {
+                        guard b.header.compression == CompressionCodec.none else {
+                            consumed[b.partition] = b.header.nextOffset
+                            continue
+                        }
+                        for rec in try Record.decodeAll(batch: b.bytes, header: b.header)
+                        where rec.offset >= positions[b.partition]! {
+                            print(line(rec, b.partition))
+                            printed += 1
+                            lastRecordAt = nowMs()
+                            consumed[b.partition] = rec.offset + 1
+                            if let m = maxMessages, printed >= m { break outer }
+                        }
+                    }
+                }
+                if let timeout = timeoutMs, nowMs() - lastRecordAt >= Int64(timeout) { break outer }
+                if nowMs() - lastBeat >= 1000 {
+                    lastBeat = nowMs()
+                    let pending = consumed.filter { committedUpTo[$0.key] != $0.value }
+                    if try await member.commit(pending) == .none { committedUpTo.merge(pending) { _, new in new } }
+                    if try await member.heartbeat() != .none { continue outer }  // rejoin
+                }
+            }
+        }
+        let pending = consumed.filter { committedUpTo[$0.key] != $0.value }
+        _ = try? await member.commit(pending)
+        await member.leave()
+        return printed
     }
 }

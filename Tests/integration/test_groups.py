@@ -306,3 +306,21 @@ def test_committed_offsets_survive_the_coordinators_kill(cluster_factory):
             last[p] = o
     assert now == {p: last[p] for p in range(3)}, (now, last)
     assert sum(now.values()) == total
+
+
+def test_console_consumer_group_resumes_where_the_group_left_off(broker):
+    b, topic, group = broker.bootstrap, unique_topic("cc"), unique_topic("cli")
+    create_topic(b, topic, 2)
+    run("console-producer", "--bootstrap-server", b, "--topic", topic, stdin="".join(f"{i}\n" for i in range(10)).encode())
+    first = run("console-consumer", "--bootstrap-server", b, "--topic", topic, "--group", group, "--from-beginning",
+                "--max-messages", "6").stdout.decode().split()
+    assert len(first) == 6
+    rows = lag_rows(b, group)
+    assert sum(int(r[0]) for r in rows.values() if r[0] != "-") == 6, rows
+    run("console-producer", "--bootstrap-server", b, "--topic", topic, stdin=b"10\n11\n")
+    second = run("console-consumer", "--bootstrap-server", b, "--topic", topic, "--group", group,
+                 "--timeout-ms", "3000").stdout.decode().split()
+    assert sorted(int(x) for x in first + second) == list(range(12)), (first, second)
+    both = run("console-consumer", "--bootstrap-server", b, "--topic", topic, "--group", group, "--partition", "0",
+               check=False)
+    assert both.returncode != 0 and "leave out --partition" in both.stderr.decode()
