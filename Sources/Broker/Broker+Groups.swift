@@ -78,6 +78,7 @@ extension Broker {
             version <= 2
             ? [(memberId: r.memberId, instanceId: String?.none)] : r.members.map { ($0.memberId, $0.groupInstanceId) }
         return c.leave(group: r.groupId, members: leaving).hop(to: loop).map { (code, each) in
+            var out = LeaveGroupResponse()
             out.errorCode = code.rawValue
             if version <= 2, code == .none, let first = each.first { out.errorCode = first.rawValue }
             if version >= 3 {
@@ -102,7 +103,7 @@ extension Broker {
                 )
             }
         }
-        func answer(_ codes: [ErrorCode]) -> OffsetCommitResponse {
+        @Sendable func answer(_ codes: [ErrorCode]) -> OffsetCommitResponse {
             var out = OffsetCommitResponse()
             var i = 0
             out.topics = r.topics.map { t in
@@ -145,6 +146,7 @@ extension Broker {
             ts.flatMap { t in t.partitionIndexes.map { GroupCoordinator.OffsetKey(topic: t.name, partition: $0) } }
         }
         return c.fetchOffsets(group: r.groupId, partitions: asked).hop(to: loop).map { (code, found) in
+            var out = OffsetFetchResponse()
             if code != .none {
                 out.errorCode = code.rawValue
                 // v0-1 have no top-level error: it goes on every partition asked for.
@@ -185,9 +187,9 @@ extension Broker {
     }
 
     func listGroups(_ r: ListGroupsRequest, on loop: any EventLoop) -> EventLoopFuture<ListGroupsResponse> {
-        var out = ListGroupsResponse()
-        guard let c = coordinator(loop) else { return loop.makeSucceededFuture(out) }
+        guard let c = coordinator(loop) else { return loop.makeSucceededFuture(ListGroupsResponse()) }
         return c.listGroups().hop(to: loop).map { groups in
+            var out = ListGroupsResponse()
             out.groups =
                 groups.filter { r.statesFilter.isEmpty || r.statesFilter.contains($0.state) }.map { g in
                     var x = ListGroupsResponse.Group()
@@ -214,6 +216,7 @@ extension Broker {
             return loop.makeSucceededFuture(out)
         }
         return c.describe(r.groups).hop(to: loop).map { found in
+            var out = DescribeGroupsResponse()
             out.groups = found.map { code, s in
                 var g = DescribeGroupsResponse.Group()
                 g.groupId = s.id
@@ -250,6 +253,7 @@ extension Broker {
             return loop.makeSucceededFuture(out)
         }
         return c.delete(r.groupsNames).hop(to: loop).map { codes in
+            var out = DeleteGroupsResponse()
             out.results = zip(r.groupsNames, codes).map { name, code in
                 var x = DeleteGroupsResponse.Result()
                 x.groupId = name

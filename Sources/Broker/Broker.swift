@@ -165,6 +165,8 @@ public final class Broker: Sendable {
                 return ((try? log.read(from: start, maxBytes: 1 << 20)) ?? nil, log.logEndOffset)
             })
         coordinator.initialRebalanceDelayMs = Int64(config.groupInitialRebalanceDelayMs)
+        coordinator.offsetsRetentionMs = Int64(config.offsetsRetentionMinutes) * 60_000
+        coordinator.offsetsRetentionCheckMs = Int64(config.offsetsRetentionCheckIntervalMs)
         groupCoordinator.withLockedValue { $0 = coordinator }
         coordinator.update(registry.image)
     }

@@ -31,6 +31,8 @@ public struct BrokerConfig: Sendable {
     /// How long an empty group waits for more members before its first generation (Kafka's
     /// default is 3 s; its shipped server.properties, like Tern's default, use 0).
     public var groupInitialRebalanceDelayMs = 0
+    public var offsetsRetentionMinutes = 10_080
+    public var offsetsRetentionCheckIntervalMs = 600_000
     /// The cluster id to write into a new log directory (and insist on in an existing one).
     public var clusterId: String? = nil
 

@@ -119,6 +119,11 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// Reads a partition of `__consumer_offsets` from `from`, up to `maxBytes` of batches.
     let read: @Sendable (Int32, Int64) -> (batches: ByteBuffer?, end: Int64)
     var initialRebalanceDelayMs: Int64 = 0
+    /// Offsets of a group without members expire this long after their last commit
+    /// (`offsets.retention.minutes`, 7 days), checked every `offsetsRetentionCheckMs`.
+    var offsetsRetentionMs: Int64 = 7 * 24 * 3_600_000
+    var offsetsRetentionCheckMs: Int64 = 600_000
+    private var lastRetentionCheck = NIODeadline.now()
     static let minSessionTimeoutMs: Int64 = 6000
     static let maxSessionTimeoutMs: Int64 = 1_800_000
 
@@ -464,9 +469,38 @@ public final class GroupCoordinator: @unchecked Sendable {
         }
     }
 
+    /// Removes the offsets of groups without members whose last commit is older than the
+    /// retention: tombstones go to the log, so a later coordinator does not bring them back.
+    /// Returns how many offsets expired.
+    @discardableResult
+    func expireOffsets(nowMs: Int64) -> EventLoopFuture<Int> {
+        loop.submit { [self] () -> EventLoopFuture<Int> in
+            var futures: [EventLoopFuture<Int>] = []
+            for (id, committed) in offsets where ownership(id) == .none && (groups[id]?.members.isEmpty ?? true) {
+                let old = committed.filter { nowMs - $0.value.timestamp > offsetsRetentionMs }.map(\.key)
+                guard !old.isEmpty else { continue }
+                var b = RecordBatchBuilder()
+                for k in old { b.append(key: Self.encodeOffsetKey(id, k), value: nil, timestamp: nowMs) }
+                futures.append(
+                    write(Self.partition(for: id, count: partitionCount), b.build()).hop(to: loop).map { [self] code in
+                        guard code == .none else { return 0 }
+                        for k in old { offsets[id]?[k] = nil }
+                        if offsets[id]?.isEmpty == true { offsets[id] = nil }
+                        logger.info("group \(id): \(old.count) committed offset(s) expired (offsets.retention.minutes)")
+                        return old.count
+                    })
+            }
+            return EventLoopFuture.whenAllSucceed(futures, on: loop).map { $0.reduce(0, +) }
+        }.flatMap { $0 }
+    }
+
     /// Drops members whose sessions ran out and completes joins whose time is up.
     private func expire() {
         let now = NIODeadline.now()
+        if now - lastRetentionCheck >= .milliseconds(offsetsRetentionCheckMs) {
+            lastRetentionCheck = now
+            expireOffsets(nowMs: Self.wallMs())
+        }
         for g in groups.values {
             g.pending = g.pending.filter { $0.value > now }
             var lost = false

@@ -109,6 +109,8 @@ public struct ServerConfig: Sendable {
             case "offsets.topic.replication.factor":
                 b.offsetsTopicReplicationFactor = Int16(try int(1...Int(Int16.max)))
             case "group.initial.rebalance.delay.ms": b.groupInitialRebalanceDelayMs = try int(0...Int(Int32.max))
+            case "offsets.retention.minutes": b.offsetsRetentionMinutes = try int(1...Int(Int32.max))
+            case "offsets.retention.check.interval.ms": b.offsetsRetentionCheckIntervalMs = try int(1...Int(Int32.max))
             case "metadata.log.max.record.bytes.between.snapshots":
                 c.metadataSnapshotEveryBytes = try int(1...Int(Int32.max))
             case "cluster.id":

@@ -124,4 +124,22 @@ import Testing
         #expect(try tooShort.wait().error == .invalidSessionTimeout)
         c.stop()
     }
+
+    @Test func offsetsOfAnEmptyGroupExpireAfterTheRetention() throws {
+        let loop = EmbeddedEventLoop()
+        let c = coordinator(loop)
+        func done<T>(_ f: EventLoopFuture<T>) throws -> T {
+            loop.run()
+            return try f.wait()
+        }
+        #expect(
+            try done(c.commit(group: "idle", generation: -1, memberId: "", offsets: [("t", 0, 7, -1, nil)])) == [.none])
+        let now = GroupCoordinator.wallMs()
+        #expect(try done(c.expireOffsets(nowMs: now + 1000)) == 0, "not yet")
+        c.offsetsRetentionMs = 60_000
+        #expect(try done(c.expireOffsets(nowMs: now + 61_000)) == 1)
+        let (_, rows) = try done(c.fetchOffsets(group: "idle", partitions: [.init(topic: "t", partition: 0)]))
+        #expect(rows.first?.1 == nil)
+        c.stop()
+    }
 }
