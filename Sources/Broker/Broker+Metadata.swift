@@ -5,9 +5,11 @@ import NIOCore
 extension Broker {
     /// Answers from the committed metadata image. Topics that do not exist are created through
     /// the active controller when auto-creation is allowed, as Kafka does.
-    func metadata(_ request: MetadataRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<
-        MetadataResponse
-    > {
+    func metadata(_ request: MetadataRequest, version: Int16, listener: String?, on loop: any EventLoop)
+        -> EventLoopFuture<
+            MetadataResponse
+        >
+    {
         let image = registry.image
         let missing: [String]
         if let requested = request.topics, request.allowAutoTopicCreation, config.autoCreateTopics {
@@ -18,7 +20,7 @@ extension Broker {
             missing = []
         }
         guard !missing.isEmpty, let gateway = gateway.withLockedValue({ $0 }) else {
-            return loop.makeSucceededFuture(buildMetadata(request, image: image, creating: []))
+            return loop.makeSucceededFuture(buildMetadata(request, image: image, creating: [], listener: listener))
         }
         var create = CreateTopicsRequest()
         create.topics = missing.map {
@@ -27,16 +29,21 @@ extension Broker {
             return t
         }
         return gateway.createTopics(create).hop(to: loop).map { [self] _ in
-            buildMetadata(request, image: registry.image, creating: Set(missing))
+            buildMetadata(request, image: registry.image, creating: Set(missing), listener: listener)
         }.flatMapErrorThrowing { [self] _ in
-            buildMetadata(request, image: registry.image, creating: Set(missing))
+            buildMetadata(request, image: registry.image, creating: Set(missing), listener: listener)
         }
     }
 
-    func buildMetadata(_ request: MetadataRequest, image: MetadataImage, creating: Set<String>) -> MetadataResponse {
+    /// Brokers are described with the address of the listener the request came in on, as Kafka
+    /// does, so a client inside a container network and one outside each get addresses they can
+    /// reach.
+    func buildMetadata(_ request: MetadataRequest, image: MetadataImage, creating: Set<String>, listener: String?)
+        -> MetadataResponse
+    {
         var r = MetadataResponse()
-        r.brokers = image.brokers.values.filter { !$0.fenced }.sorted { $0.id < $1.id }.map {
-            .init(nodeId: $0.id, host: $0.host, port: $0.port, rack: $0.rack)
+        r.brokers = image.brokers.values.filter { !$0.fenced }.sorted { $0.id < $1.id }.compactMap { b in
+            b.endpoint(listener).map { .init(nodeId: b.id, host: $0.host, port: $0.port, rack: b.rack) }
         }
         if r.brokers.isEmpty {
             // Before this node has registered, clients still need a broker to talk to.
@@ -92,8 +99,8 @@ extension Broker {
     }
 
     /// The live brokers and the active controller, from the committed image.
-    func describeCluster() -> DescribeClusterResponse {
-        let md = buildMetadata(MetadataRequest(), image: registry.image, creating: [])
+    func describeCluster(listener: String?) -> DescribeClusterResponse {
+        let md = buildMetadata(MetadataRequest(), image: registry.image, creating: [], listener: listener)
         var r = DescribeClusterResponse()
         r.clusterId = clusterId
         r.controllerId = md.controllerId

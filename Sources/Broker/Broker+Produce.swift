@@ -98,7 +98,9 @@ extension Broker {
     /// created on the first request (COORDINATOR_NOT_AVAILABLE until it has leaders; clients
     /// retry). Transactional ids have no coordinator yet: they get COORDINATOR_NOT_AVAILABLE
     /// with a message saying so.
-    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
+    func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, listener: String?)
+        -> FindCoordinatorResponse
+    {
         var r = FindCoordinatorResponse()
         let image = registry.image
         r.coordinators = request.keys.map { key in
@@ -117,14 +119,15 @@ extension Broker {
                 return c
             }
             let p = GroupCoordinator.partition(for: key, count: Int32(t.partitionCount))
-            guard let part = t.partitions[p], part.leader >= 0, let b = image.brokers[part.leader] else {
+            guard let part = t.partitions[p], part.leader >= 0, let e = image.brokers[part.leader]?.endpoint(listener)
+            else {
                 c.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
                 c.errorMessage = "\(GroupCoordinator.topic)-\(p) has no leader"
                 return c
             }
             c.nodeId = part.leader
-            c.host = b.host
-            c.port = b.port
+            c.host = e.host
+            c.port = e.port
             return c
         }
         if version <= 3, let first = r.coordinators.first {

@@ -36,9 +36,11 @@ public final class Broker: Sendable {
 
     /// The encoded response body for a request, or nil when none is sent (Produce with acks=0).
     /// A future that fails means the request could not be decoded: the connection is closed.
-    public func handle(_ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<
-        ByteBuffer?
-    > {
+    /// `listener` names the client listener the request arrived on; Metadata, FindCoordinator
+    /// and DescribeCluster answer with that listener's addresses.
+    public func handle(_ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop, listener: String? = nil)
+        -> EventLoopFuture<ByteBuffer?>
+    {
         guard let api = ApiKey(rawValue: header.apiKey), ApiKey.clientListener.contains(api) else {
             return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
         }
@@ -57,7 +59,9 @@ public final class Broker: Sendable {
                 _ = try ApiVersionsRequest.decode(body, version: v)
                 return loop.makeSucceededFuture(ApiVersionsResponse.supported().encoded(version: v))
             case .metadata:
-                return metadata(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+                return metadata(try .decode(body, version: v), version: v, listener: listener, on: loop).map {
+                    $0.encoded(version: v)
+                }
             case .produce:
                 let request = try ProduceRequest.decode(body, version: v)
                 if request.acks == 0 {
@@ -81,7 +85,7 @@ public final class Broker: Sendable {
                     describeConfigs(try .decode(body, version: v), version: v).encoded(version: v))
             case .findCoordinator:
                 return loop.makeSucceededFuture(
-                    findCoordinator(try .decode(body, version: v), version: v).encoded(version: v))
+                    findCoordinator(try .decode(body, version: v), version: v, listener: listener).encoded(version: v))
             case .initProducerId:
                 return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
             case .joinGroup:
@@ -110,7 +114,7 @@ public final class Broker: Sendable {
                 return alterConfigs(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .describeCluster:
                 _ = try DescribeClusterRequest.decode(body, version: v)
-                return loop.makeSucceededFuture(describeCluster().encoded(version: v))
+                return loop.makeSucceededFuture(describeCluster(listener: listener).encoded(version: v))
             case .describeQuorum:
                 _ = try DescribeQuorumRequest.decode(body, version: v)
                 guard let describe = describeQuorum.withLockedValue({ $0 }) else {

@@ -12,6 +12,16 @@ public struct MetadataImage: Equatable, Sendable {
         /// The log offset of its latest registration (Kafka's broker epoch).
         public var epoch: Int64
         public var fenced: Bool
+        /// Every client listener; empty for brokers registered without them.
+        public var endpoints: [MetadataRecord.Endpoint] = []
+
+        /// The address to give a client that arrived on `listener`: that listener's, nil when
+        /// this broker has no such listener (Kafka leaves such brokers out); the primary one when
+        /// the broker did not record its listeners.
+        public func endpoint(_ listener: String?) -> (host: String, port: Int32)? {
+            guard let listener, !endpoints.isEmpty else { return (host, port) }
+            return endpoints.first { $0.name == listener }.map { ($0.host, $0.port) }
+        }
     }
 
     public struct Partition: Equatable, Sendable {
@@ -62,7 +72,7 @@ public struct MetadataImage: Equatable, Sendable {
             // A registration (re-)fences the broker until it has caught up and is unfenced.
             brokers[r.id] = Broker(
                 id: r.id, incarnation: r.incarnation, host: r.host, port: r.port, rack: r.rack, epoch: offset,
-                fenced: true)
+                fenced: true, endpoints: r.endpoints)
         case .fenceBroker(let id, _):
             brokers[id]?.fenced = true
         case .unfenceBroker(let id, _):

@@ -14,19 +14,39 @@ public enum MetadataRecord: Equatable, Sendable {
     /// A topic config override; a nil value removes it.
     case config(topic: String, key: String, value: String?)
 
+    /// One client listener of a broker: its name and the address advertised on it.
+    public struct Endpoint: Equatable, Sendable, Defaultable {
+        public var name = ""
+        public var host = ""
+        public var port: Int32 = 0
+        public init() {}
+        public init(name: String, host: String, port: Int32) {
+            self.name = name
+            self.host = host
+            self.port = port
+        }
+    }
+
     public struct BrokerRegistration: Equatable, Sendable {
         public var id: Int32
         public var incarnation: KafkaUUID
+        /// The inter-broker listener's address (what followers and tools use by default).
         public var host: String
         public var port: Int32
         public var rack: String?
+        /// Every client listener; empty in records written before listeners were recorded.
+        public var endpoints: [Endpoint]
 
-        public init(id: Int32, incarnation: KafkaUUID, host: String, port: Int32, rack: String? = nil) {
+        public init(
+            id: Int32, incarnation: KafkaUUID, host: String, port: Int32, rack: String? = nil,
+            endpoints: [Endpoint] = []
+        ) {
             self.id = id
             self.incarnation = incarnation
             self.host = host
             self.port = port
             self.rack = rack
+            self.endpoints = endpoints
         }
     }
 
@@ -102,10 +122,11 @@ extension MetadataRecord {
 
     mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
         var type = kind.rawValue
-        var version: Int8 = 0
+        // Broker registrations are at version 1 (with every listener); the rest at 0.
+        var version: Int8 = kind == .registerBroker ? 1 : 0
         try s.int8(&type)
         try s.int8(&version)
-        guard let k = Kind(rawValue: type), version == 0 else {
+        guard let k = Kind(rawValue: type), version == 0 || (version == 1 && k == .registerBroker) else {
             throw ProtocolError.corruptRecords("unknown metadata record type \(type) version \(version)")
         }
         switch k {
@@ -117,6 +138,13 @@ extension MetadataRecord {
             try s.string(&r.host, field: "host")
             try s.int32(&r.port)
             try s.nullableString(&r.rack, field: "rack")
+            if version >= 1 {
+                try s.array(&r.endpoints, field: "endpoints") { s, e in
+                    try s.string(&e.name, field: "listener name")
+                    try s.string(&e.host, field: "host")
+                    try s.int32(&e.port)
+                }
+            }
             self = .registerBroker(r)
         case .fenceBroker, .unfenceBroker:
             var id: Int32 = 0

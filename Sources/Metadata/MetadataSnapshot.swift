@@ -32,7 +32,7 @@ extension MetadataImage {
             restoreBroker(
                 Broker(
                     id: b.id, incarnation: b.incarnation, host: b.host, port: b.port, rack: b.rack, epoch: b.epoch,
-                    fenced: b.fenced))
+                    fenced: b.fenced, endpoints: b.endpoints))
         }
         for t in form.topics {
             var topic = Topic(name: t.name, id: t.id, partitions: [:], configs: [:])
@@ -57,6 +57,7 @@ struct SnapshotForm: Defaultable {
         var rack: String? = nil
         var epoch: Int64 = 0
         var fenced = true
+        var endpoints: [MetadataRecord.Endpoint] = []
     }
     struct ConfigForm: Defaultable {
         var key = ""
@@ -88,7 +89,7 @@ struct SnapshotForm: Defaultable {
         brokers = image.brokers.values.sorted { $0.id < $1.id }.map {
             BrokerForm(
                 id: $0.id, incarnation: $0.incarnation, host: $0.host, port: $0.port, rack: $0.rack, epoch: $0.epoch,
-                fenced: $0.fenced)
+                fenced: $0.fenced, endpoints: $0.endpoints)
         }
         topics = image.topics.values.sorted { $0.name < $1.name }.map { t in
             TopicForm(
@@ -104,10 +105,11 @@ struct SnapshotForm: Defaultable {
 
     mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
         var magic = MetadataImage.snapshotMagic
-        var version: Int8 = 0
+        // Version 1 adds each broker's listeners.
+        var version: Int8 = 1
         try s.int32(&magic)
         try s.int8(&version)
-        guard magic == MetadataImage.snapshotMagic, version == 0 else {
+        guard magic == MetadataImage.snapshotMagic, version == 0 || version == 1 else {
             throw ProtocolError.corruptRecords("not a metadata snapshot (magic \(magic), version \(version))")
         }
         try s.int64(&offset)
@@ -119,6 +121,13 @@ struct SnapshotForm: Defaultable {
             try s.nullableString(&b.rack, field: "rack")
             try s.int64(&b.epoch)
             try s.bool(&b.fenced)
+            if version >= 1 {
+                try s.array(&b.endpoints, field: "endpoints") { s, e in
+                    try s.string(&e.name, field: "listener name")
+                    try s.string(&e.host, field: "host")
+                    try s.int32(&e.port)
+                }
+            }
         }
         try s.array(&topics, field: "topics") { s, t in
             try s.string(&t.name, field: "topic name")

@@ -140,11 +140,14 @@ extension QuorumController {
             r.errorCode = ErrorCode.inconsistentClusterId.rawValue
             return loop.makeSucceededFuture(r)
         }
-        let listener = req.listeners.first { $0.name != "CONTROLLER" } ?? req.listeners.first
+        // The first client listener is the inter-broker one; all are recorded for clients.
+        let clientListeners = req.listeners.filter { $0.name != "CONTROLLER" }
+        let listener = clientListeners.first ?? req.listeners.first
         let registration = MetadataRecord.BrokerRegistration(
             id: req.brokerId, incarnation: req.incarnationId, host: listener?.host ?? "localhost",
             port: Int32(listener?.port ?? 0),
-            rack: req.rack)
+            rack: req.rack,
+            endpoints: clientListeners.map { .init(name: $0.name, host: $0.host, port: Int32($0.port)) })
         let unclean = topicDefaults.uncleanLeaderElection
         return submit { img in
             // A repeated registration of the same incarnation (a retry) changes nothing.

@@ -23,7 +23,14 @@ final class BrokerLifecycle: @unchecked Sendable {
     static let heartbeatIntervalMs: UInt64 = 2000
     static let startupIntervalMs: UInt64 = 200
 
-    init(quorum: QuorumController, nodeId: Int32, host: String, port: Int32, logger: Logger) {
+    /// Every client listener (name, advertised host, port), registered with the controller.
+    private let listeners: [(name: String, host: String, port: Int)]
+
+    init(
+        quorum: QuorumController, nodeId: Int32, host: String, port: Int32,
+        listeners: [(name: String, host: String, port: Int)] = [], logger: Logger
+    ) {
+        self.listeners = listeners
         self.quorum = quorum
         self.nodeId = nodeId
         self.host = host
@@ -76,11 +83,15 @@ final class BrokerLifecycle: @unchecked Sendable {
                 req.brokerId = nodeId
                 req.clusterId = quorum.clusterId
                 req.incarnationId = incarnation
-                var l = BrokerRegistrationRequest.Listener()
-                l.name = "PLAINTEXT"
-                l.host = host
-                l.port = UInt16(truncatingIfNeeded: port)
-                req.listeners = [l]
+                let all = listeners.isEmpty ? [(name: "PLAINTEXT", host: host, port: Int(port))] : listeners
+                req.listeners = all.map {
+                    var l = BrokerRegistrationRequest.Listener()
+                    l.name = $0.name
+                    l.host = $0.host
+                    l.port = UInt16(truncatingIfNeeded: $0.port)
+                    l.securityProtocol = 0
+                    return l
+                }
                 let resp: BrokerRegistrationResponse =
                     leader == nodeId
                     ? try await quorum.register(req).get()

@@ -9,6 +9,18 @@ public struct ServerConfig: Sendable {
     public var broker = BrokerConfig()
     public var listenHost = "0.0.0.0"
     public var listenPort = 9092
+    /// Every client listener (all but CONTROLLER), the inter-broker one first: where it binds
+    /// and the address clients that arrive on it are told. Kafka's classic Docker set-up uses
+    /// two: one advertised inside the container network, one to the host.
+    public var clientListeners: [ClientListener] = []
+
+    public struct ClientListener: Sendable, Equatable {
+        public var name: String
+        public var bindHost: String
+        public var port: Int
+        public var advertisedHost: String
+        public var advertisedPort: Int
+    }
     public var socketRequestMaxBytes = 104_857_600
     /// Bytes of metadata records between two snapshots of the metadata image
     /// (`metadata.log.max.record.bytes.between.snapshots`).
@@ -34,7 +46,7 @@ public struct ServerConfig: Sendable {
     /// features still to come and are not warned about).
     static let acceptedOnly: Set<String> = [
         "process.roles", "controller.quorum.bootstrap.servers", "controller.listener.names",
-        "listener.security.protocol.map", "inter.broker.listener.name", "num.network.threads", "num.io.threads",
+        "listener.security.protocol.map", "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr", "log.retention.check.interval.ms", "log.retention.bytes", "log.retention.ms",
@@ -48,6 +60,7 @@ public struct ServerConfig: Sendable {
         var b = BrokerConfig()
         var listeners: String? = nil
         var advertised: String? = nil
+        var interBroker: String? = nil
         var sawLogDirs = false
         for (key, value, line) in Properties.parseLines(text) {
             func bad(_ allowed: String) -> Invalid {
@@ -70,6 +83,7 @@ public struct ServerConfig: Sendable {
             case "node.id", "broker.id": b.nodeId = Int32(try int(0...Int(Int32.max)))
             case "listeners": listeners = value
             case "advertised.listeners": advertised = value
+            case "inter.broker.listener.name": interBroker = value
             case "log.dirs", "log.dir":
                 guard !value.isEmpty else { throw bad("expected a directory path") }
                 // Kafka allows a comma-separated list; Tern uses one directory per broker.
@@ -129,19 +143,51 @@ public struct ServerConfig: Sendable {
         }
         if !sawLogDirs { c.warnings.append("\(source): log.dirs not set; using \(b.logDirs)") }
         if let listeners {
-            guard
-                let l = try Listener.parseList(listeners, key: "listeners", source: source).first(where: {
-                    $0.name != "CONTROLLER"
-                })
-            else {
+            let all = try Listener.parseList(listeners, key: "listeners", source: source).filter {
+                $0.name != "CONTROLLER"
+            }
+            guard !all.isEmpty else {
                 throw Invalid(
                     description:
                         "\(source): listeners has no client listener (e.g. PLAINTEXT://localhost:9092): '\(listeners)'")
             }
-            c.listenHost = l.host.isEmpty ? "0.0.0.0" : l.host
-            c.listenPort = l.port
-            b.advertisedHost = (l.host.isEmpty || l.host == "0.0.0.0") ? "localhost" : l.host
-            b.advertisedPort = Int32(l.port)
+            if Set(all.map(\.name)).count != all.count {
+                throw Invalid(description: "\(source): listeners names a listener twice: '\(listeners)'")
+            }
+            let ads =
+                try advertised.map {
+                    try Listener.parseList($0, key: "advertised.listeners", source: source).filter {
+                        $0.name != "CONTROLLER"
+                    }
+                } ?? []
+            for a in ads where !all.contains(where: { $0.name == a.name }) {
+                throw Invalid(
+                    description:
+                        "\(source): advertised.listeners names \(a.name), which listeners does not have: '\(advertised ?? "")'"
+                )
+            }
+            c.clientListeners = all.map { l in
+                let a = ads.first { $0.name == l.name }
+                let host = a?.host ?? l.host
+                return ClientListener(
+                    name: l.name, bindHost: l.host.isEmpty ? "0.0.0.0" : l.host, port: l.port,
+                    advertisedHost: (host.isEmpty || host == "0.0.0.0") ? "localhost" : host,
+                    advertisedPort: a?.port ?? l.port)
+            }
+            if let interBroker {
+                guard let i = c.clientListeners.firstIndex(where: { $0.name == interBroker }) else {
+                    throw Invalid(
+                        description:
+                            "\(source): inter.broker.listener.name=\(interBroker) is not one of the listeners (\(all.map(\.name).joined(separator: ", ")))"
+                    )
+                }
+                c.clientListeners.insert(c.clientListeners.remove(at: i), at: 0)
+            }
+            let primary = c.clientListeners[0]
+            c.listenHost = primary.bindHost
+            c.listenPort = primary.port
+            b.advertisedHost = primary.advertisedHost
+            b.advertisedPort = Int32(primary.advertisedPort)
         }
         if let listeners,
             let controller = try Listener.parseList(listeners, key: "listeners", source: source).first(where: {
@@ -164,13 +210,20 @@ public struct ServerConfig: Sendable {
             }
             if c.clusterId == nil { c.clusterId = Self.derivedClusterId(from: c.voters) }
         }
-        if let advertised {
+        if let advertised, listeners == nil {
             if let a = try Listener.parseList(advertised, key: "advertised.listeners", source: source).first(where: {
                 $0.name != "CONTROLLER"
             }) {
                 b.advertisedHost = a.host.isEmpty ? "localhost" : a.host
                 b.advertisedPort = Int32(a.port)
             }
+        }
+        if c.clientListeners.isEmpty {
+            c.clientListeners = [
+                ClientListener(
+                    name: "PLAINTEXT", bindHost: c.listenHost, port: c.listenPort, advertisedHost: b.advertisedHost,
+                    advertisedPort: Int(b.advertisedPort))
+            ]
         }
         c.broker = b
         return c

@@ -21,6 +21,8 @@ public final class TernServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channel: any Channel
+    /// Client listeners after the first (e.g. one advertised inside a container network).
+    private let extraChannels: [any Channel]
     private let controllerChannel: (any Channel)?
 
     /// Opens the log directory (recovering every partition), starts the quorum member and binds
@@ -73,6 +75,7 @@ public final class TernServer: Sendable {
         lifecycle = BrokerLifecycle(
             quorum: quorum, nodeId: config.broker.nodeId, host: config.broker.advertisedHost,
             port: config.broker.advertisedPort,
+            listeners: config.clientListeners.map { ($0.name, $0.advertisedHost, $0.advertisedPort) },
             logger: logger)
         lifecycle.onCaughtUp = { broker.caughtUp() }
         quorum.start()
@@ -91,21 +94,27 @@ public final class TernServer: Sendable {
                 "serving clients before this broker was unfenced: the metadata quorum has no leader yet (voters \(voters.map(\.id)))"
             )
         }
+        let maxFrame = config.socketRequestMaxBytes
+        let maxInFlight = config.maxInFlightPerConnection
+        var bound: [any Channel] = []
         do {
-            let maxFrame = config.socketRequestMaxBytes
-            let maxInFlight = config.maxInFlightPerConnection
-            channel = try Self.bind(
-                group: group, host: config.listenHost, port: config.listenPort, maxFrame: maxFrame,
-                maxInFlight: maxInFlight,
-                logger: logger
-            ) { header, body, loop in broker.handle(header, body: body, on: loop) }
+            for l in config.clientListeners {
+                bound.append(
+                    try Self.bind(
+                        group: group, host: l.bindHost, port: l.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
+                        logger: logger
+                    ) { header, body, loop in broker.handle(header, body: body, on: loop, listener: l.name) })
+            }
         } catch {
+            for c in bound { try? c.close().wait() }
             lifecycle.stop()
             quorum.stop()
             try? controllerChannel?.close().wait()
             try? group.syncShutdownGracefully()
             throw error
         }
+        channel = bound[0]
+        extraChannels = Array(bound.dropFirst())
     }
 
     static func bind(
@@ -175,6 +184,7 @@ public final class TernServer: Sendable {
         isrCheck?.cancel()
         quorum.stop()
         try? controllerChannel?.close().wait()
+        for c in extraChannels { try? c.close().wait() }
         try? channel.close().wait()
         broker.shutdown()
         // The process exits next; waiting for the loops to wind down only risks hanging on a

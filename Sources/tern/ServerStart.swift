@@ -20,6 +20,10 @@ struct ServerStart: ParsableCommand {
     @Option(name: .customLong("override"), help: "key=value that replaces the file's setting (repeatable).")
     var overrides: [String] = []
 
+    @Flag(
+        name: .customLong("check"), help: "Only check the file: print the node's listeners and quorum, start nothing.")
+    var check = false
+
     func validate() throws {
         for o in overrides where !o.contains("=") {
             throw ValidationError("--override expects key=value, got '\(o)'")
@@ -47,6 +51,21 @@ struct ServerStart: ParsableCommand {
             throw ExitCode(2)
         }
         for w in config.warnings { logger.warning("\(w)") }
+        if check {
+            print("node.id \(config.broker.nodeId): configuration is valid")
+            for l in config.clientListeners {
+                print(
+                    "listener \(l.name): binds \(l.bindHost):\(l.port), advertised as \(l.advertisedHost):\(l.advertisedPort)"
+                )
+            }
+            if let c = config.controllerListener { print("listener CONTROLLER: binds \(c.host):\(c.port)") }
+            print(
+                "controller.quorum.voters: \(config.voters.map { "\($0.id)@\($0.host):\($0.port)" }.joined(separator: ","))"
+            )
+            print("cluster.id: \(config.clusterId ?? "(from meta.properties or new)")")
+            print("log.dirs: \(config.broker.logDirs)")
+            return
+        }
         let server: TernServer
         do {
             server = try TernServer(config: config, logger: logger)

@@ -8,7 +8,14 @@ func image(brokers: [Int32], fenced: Set<Int32> = []) -> MetadataImage {
     for b in brokers {
         img.apply(
             .registerBroker(
-                .init(id: b, incarnation: KafkaUUID(high: 1, low: UInt64(b)), host: "localhost", port: 9092 + b)),
+                .init(
+                    id: b, incarnation: KafkaUUID(high: 1, low: UInt64(b)), host: "localhost", port: 9092 + b,
+                    endpoints: b == 0
+                        ? [
+                            .init(name: "INTERNAL", host: "tern-0", port: 29092),
+                            .init(name: "EXTERNAL", host: "localhost", port: 9092),
+                        ]
+                        : [])),
             at: offset)
         offset += 1
         if !fenced.contains(b) {
@@ -331,6 +338,19 @@ struct Rng {
             b.applyAll(ControllerDecisions.fenceBroker(b, id: 0))
             #expect(a == b)
         }
+    }
+
+    @Test func brokersAnswerWithTheListenerAsked() throws {
+        let img = image(brokers: [0, 1])
+        #expect(img.brokers[0]!.endpoint("EXTERNAL")! == ("localhost", 9092))
+        #expect(img.brokers[0]!.endpoint("INTERNAL")! == ("tern-0", 29092))
+        #expect(img.brokers[0]!.endpoint("OTHER") == nil)
+        #expect(img.brokers[1]!.endpoint("ANY")! == ("localhost", 9093), "no listeners recorded: the primary address")
+        let registration = MetadataRecord.registerBroker(
+            .init(
+                id: 4, incarnation: KafkaUUID(high: 4, low: 4), host: "h", port: 1,
+                endpoints: [.init(name: "A", host: "a", port: 2)]))
+        #expect(try MetadataRecord.decode(registration.encoded()) == registration)
     }
 
     @Test func damagedSnapshotBytesAreRefused() {

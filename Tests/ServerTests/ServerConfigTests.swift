@@ -62,4 +62,38 @@ import Testing
         }
         #expect(throws: ServerConfig.Invalid.self) { try ServerConfig.parse("listeners=localhost:9092", source: "f") }
     }
+
+    @Test func severalClientListenersEachWithTheirAdvertisedAddress() throws {
+        let c = try ServerConfig.parse(
+            """
+            node.id=0
+            listeners=INTERNAL://0.0.0.0:29092,EXTERNAL://0.0.0.0:9092,CONTROLLER://0.0.0.0:19092
+            advertised.listeners=INTERNAL://tern-0:29092,EXTERNAL://localhost:9092
+            inter.broker.listener.name=INTERNAL
+            controller.quorum.voters=0@tern-0:19092
+            log.dirs=/tmp/x
+            """, source: "s.properties")
+        #expect(c.clientListeners.map(\.name) == ["INTERNAL", "EXTERNAL"])
+        #expect(c.clientListeners.map(\.advertisedHost) == ["tern-0", "localhost"])
+        #expect(c.broker.advertisedHost == "tern-0" && c.broker.advertisedPort == 29092)
+        #expect(c.listenHost == "0.0.0.0" && c.listenPort == 29092)
+        let external = try ServerConfig.parse(
+            "node.id=0\nlisteners=A://:1,B://:2\ninter.broker.listener.name=B\nlog.dirs=/tmp/x\n", source: "s")
+        #expect(external.clientListeners.map(\.name) == ["B", "A"])
+        #expect(external.clientListeners.map(\.advertisedHost) == ["localhost", "localhost"])
+        for (text, message) in [
+            ("listeners=A://:1,A://:2", "names a listener twice"),
+            ("listeners=A://:1\nadvertised.listeners=B://h:1", "which listeners does not have"),
+            ("listeners=A://:1\ninter.broker.listener.name=C", "is not one of the listeners"),
+        ] {
+            #expect(throws: ServerConfig.Invalid.self) {
+                try ServerConfig.parse("node.id=0\nlog.dirs=/x\n" + text, source: "s")
+            }
+            do {
+                _ = try ServerConfig.parse("node.id=0\nlog.dirs=/x\n" + text, source: "s")
+            } catch {
+                #expect("\(error)".contains(message), "\(error)")
+            }
+        }
+    }
 }
