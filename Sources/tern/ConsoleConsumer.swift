@@ -99,22 +99,12 @@ struct ConsoleConsumer: AsyncParsableCommand {
         }
         var printed = 0
         var lastRecordAt = nowMs()
-        var warnedCompressed = false
         let reader = TopicReader(
             client: client, topic: topic, partitions: partitions, positions: positions, leaders: leaders)
         outer: while true {
             for b in try await reader.poll() {
                 if b.header.isControl { continue }
-                guard b.header.compression == CompressionCodec.none else {
-                    if !warnedCompressed {
-                        printError(
-                            "tern console-consumer: skipping \(b.header.compression!)-compressed batches (offset \(b.header.baseOffset) onwards); decompression is not in this build yet"
-                        )
-                        warnedCompressed = true
-                    }
-                    continue
-                }
-                for rec in try Record.decodeAll(batch: b.bytes, header: b.header)
+                for rec in try Decompression.records(batch: b.bytes, header: b.header)
                 where rec.offset >= positions[b.partition]! {
                     var line = ""
                     if printTimestamp { line += "CreateTime:\(rec.timestamp)\t" }
@@ -184,11 +174,7 @@ extension ConsoleConsumer {
                     try await Task.sleep(nanoseconds: 500_000_000)
                 } else {
                     for b in try await reader.poll() where !b.header.isControl {
-                        guard b.header.compression == CompressionCodec.none else {
-                            consumed[b.partition] = b.header.nextOffset
-                            continue
-                        }
-                        for rec in try Record.decodeAll(batch: b.bytes, header: b.header)
+                        for rec in try Decompression.records(batch: b.bytes, header: b.header)
                         where rec.offset >= positions[b.partition]! {
                             print(line(rec, b.partition))
                             printed += 1

@@ -97,9 +97,9 @@ struct DumpLog: ParsableCommand {
                 break
             }
             if printDataLog || deepIteration {
-                if h.compression == CompressionCodec.none {
-                    let batch = data.getSlice(at: position, length: h.totalSize)!
-                    for (i, r) in ((try? Record.decodeAll(batch: batch, header: h)) ?? []).enumerated() {
+                let batch = data.getSlice(at: position, length: h.totalSize)!
+                do {
+                    for (i, r) in try Decompression.records(batch: batch, header: h).enumerated() {
                         let seq = h.baseSequence < 0 ? -1 : h.baseSequence + Int32(i)
                         var line =
                             "| offset: \(r.offset) \(timeKind): \(r.timestamp) keySize: \(r.key.map { $0.count } ?? -1) valueSize: \(r.value.map { $0.count } ?? -1) sequence: \(seq) headerKeys: [\(r.headers.map(\.0).joined(separator: ","))]"
@@ -109,8 +109,8 @@ struct DumpLog: ParsableCommand {
                         }
                         print(line)
                     }
-                } else {
-                    print("| \(h.recordCount) records compressed with \(h.compression?.description ?? "?"): not shown")
+                } catch {
+                    print("| records not shown: \(error)")
                 }
             }
             firstOffset = firstOffset ?? h.baseOffset

@@ -149,3 +149,28 @@ def test_tern_version_and_unreachable_bootstrap_say_what_they_mean():
     err = r.stderr.decode().strip()
     assert r.returncode == 1 and len(err.splitlines()) == 1, err
     assert "could not reach any bootstrap server: tried 127.0.0.1:1 (connection refused)" in err
+
+
+def test_console_consumer_and_dump_log_read_every_codec_from_both_producers(shared_broker):
+    from confluent_kafka import Producer
+    from kafka import KafkaProducer
+
+    b = shared_broker.bootstrap
+    for codec in ("gzip", "snappy", "lz4", "zstd"):
+        topic = unique_topic(f"codec-{codec}")
+        run("topics", "--bootstrap-server", b, "--create", "--topic", topic, "--partitions", "1")
+        p = Producer({"bootstrap.servers": b, "compression.type": codec, "linger.ms": 20})
+        for i in range(30):
+            p.produce(topic, value=f"rd-{i}-{'x' * 40}".encode())
+        assert p.flush(15) == 0
+        k = KafkaProducer(bootstrap_servers=b, compression_type=codec, linger_ms=20)
+        for i in range(30):
+            k.send(topic, value=f"kp-{i}".encode())
+        k.flush()
+        k.close()
+        out = run("console-consumer", "--bootstrap-server", b, "--topic", topic, "--from-beginning",
+                  "--max-messages", "60").stdout.decode().splitlines()
+        assert out == [f"rd-{i}-{'x' * 40}" for i in range(30)] + [f"kp-{i}" for i in range(30)], (codec, out[:3])
+        dump = run("dump-log", "--files", str(shared_broker.log_dir / f"{topic}-0" / "00000000000000000000.log"),
+                   "--print-data-log").stdout.decode()
+        assert f"compresscodec: {codec}" in dump and "payload: kp-29" in dump, codec

@@ -1,0 +1,40 @@
+import KafkaProtocol
+import Testing
+
+/// Known compressed forms of "hello hello hello" (made with Python's gzip, zstandard and
+/// lz4.frame) and hand-built snappy blocks, decompressed as the console tools do.
+@Suite struct DecompressionTests {
+    let text = Array("hello hello hello".utf8)
+
+    @Test func gzipZstdAndLz4FramesFromOtherLibrariesDecompress() throws {
+        #expect(
+            try Decompression.decompress(.gzip, hex("1f8b0800000000000203cb48cdc9c957c84090008088f9e511000000")) == text
+        )
+        #expect(try Decompression.decompress(.zstd, hex("28b52ffd20116500003068656c6c6f200100314a11")) == text)
+        #expect(
+            try Decompression.decompress(
+                .lz4, hex("04224d1868401100000000000000e81100008068656c6c6f2068656c6c6f2068656c6c6f00000000")) == text)
+    }
+
+    @Test func snappyRawAndXerialFramedBlocksDecompress() throws {
+        // length 9; literal "abc"; copy of 6 bytes from 3 back (1-byte offset form).
+        let block: [UInt8] = [0x09, 0x08, 0x61, 0x62, 0x63, 0x09, 0x03]
+        #expect(try Decompression.decompress(.snappy, block) == Array("abcabcabc".utf8))
+        // The Java client's framing: magic, version 1, compatible 1, then [length][block].
+        let framed = [0x82, 0x53, 0x4E, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7] + block
+        #expect(try Decompression.decompress(.snappy, framed) == Array("abcabcabc".utf8))
+    }
+
+    @Test func damagedInputIsAnErrorNotACrash() {
+        #expect(throws: Decompression.Failure.self) { try Decompression.decompress(.gzip, [0x1f, 0x8b, 8, 0, 1, 2]) }
+        #expect(throws: Decompression.Failure.self) {
+            try Decompression.decompress(.zstd, [0x28, 0xb5, 0x2f, 0xfd, 9])
+        }
+        #expect(throws: Decompression.Failure.self) {
+            try Decompression.decompress(.lz4, [0x04, 0x22, 0x4d, 0x18, 0x00])
+        }
+        // A copy that reaches before the start, and a literal that runs past the end.
+        #expect(throws: Decompression.Failure.self) { try Decompression.decompress(.snappy, [0x04, 0x09, 0x05]) }
+        #expect(throws: Decompression.Failure.self) { try Decompression.decompress(.snappy, [0x05, 0x10, 0x61]) }
+    }
+}
