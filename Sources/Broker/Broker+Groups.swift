@@ -265,6 +265,38 @@ extension Broker {
     }
 }
 
+extension Broker {
+    func offsetDelete(_ r: OffsetDeleteRequest, on loop: any EventLoop) -> EventLoopFuture<OffsetDeleteResponse> {
+        let keys = r.topics.flatMap { t in
+            t.partitionIndexes.map { GroupCoordinator.OffsetKey(topic: t.name, partition: $0) }
+        }
+        guard let c = coordinator(loop) else {
+            var out = OffsetDeleteResponse()
+            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+            return loop.makeSucceededFuture(out)
+        }
+        return c.deleteOffsets(group: r.groupId, partitions: keys).hop(to: loop).map { code, each in
+            var out = OffsetDeleteResponse()
+            out.errorCode = code.rawValue
+            guard code == .none else { return out }
+            var i = 0
+            out.topics = r.topics.map { t in
+                var ot = OffsetDeleteResponse.Topic()
+                ot.name = t.name
+                ot.partitions = t.partitionIndexes.map { p in
+                    var x = OffsetDeleteResponse.Partition()
+                    x.partitionIndex = p
+                    x.errorCode = each[i].rawValue
+                    i += 1
+                    return x
+                }
+                return ot
+            }
+            return out
+        }
+    }
+}
+
 extension JoinGroupResponse {
     static func failed(_ code: ErrorCode) -> JoinGroupResponse {
         var r = JoinGroupResponse()

@@ -106,6 +106,8 @@ public final class Broker: Sendable {
                 return listGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .describeGroups:
                 return describeGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+            case .offsetDelete:
+                return offsetDelete(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .deleteGroups:
                 return deleteGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .incrementalAlterConfigs:

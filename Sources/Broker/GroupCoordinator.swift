@@ -673,6 +673,49 @@ public final class GroupCoordinator: @unchecked Sendable {
         }.flatMap { $0 }
     }
 
+    /// Topics the members subscribe to, read from their consumer-protocol metadata
+    /// (version, [topic], ...).
+    private func subscribedTopics(_ g: Group) -> Set<String> {
+        var out = Set<String>()
+        for m in g.members.values {
+            guard
+                let meta = m.protocols.first(where: { $0.name == g.protocolName })?.metadata
+                    ?? m.protocols.first?.metadata
+            else { continue }
+            var r = KafkaReader(ByteBuffer(bytes: meta), flexible: false)
+            var version: Int16 = 0
+            var topics: [String] = []
+            if (try? r.int16(&version)) != nil, (try? r.stringArray(&topics, field: "topics")) != nil {
+                out.formUnion(topics)
+            }
+        }
+        return out
+    }
+
+    /// OffsetDelete: removes committed offsets of partitions whose topic no member consumes.
+    func deleteOffsets(group groupId: String, partitions: [OffsetKey]) -> EventLoopFuture<(ErrorCode, [ErrorCode])> {
+        loop.submit { [self] () -> EventLoopFuture<(ErrorCode, [ErrorCode])> in
+            let owner = ownership(groupId)
+            if owner != .none { return loop.makeSucceededFuture((owner, [])) }
+            guard groups[groupId] != nil || offsets[groupId]?.isEmpty == false else {
+                return loop.makeSucceededFuture((.groupIdNotFound, []))
+            }
+            let busy = groups[groupId].map(subscribedTopics) ?? []
+            let codes: [ErrorCode] = partitions.map { busy.contains($0.topic) ? .groupSubscribedToTopic : .none }
+            let gone = zip(partitions, codes).filter { $0.1 == .none && offsets[groupId]?[$0.0] != nil }.map(\.0)
+            guard !gone.isEmpty else { return loop.makeSucceededFuture((.none, codes)) }
+            var b = RecordBatchBuilder()
+            let now = Self.wallMs()
+            for k in gone { b.append(key: Self.encodeOffsetKey(groupId, k), value: nil, timestamp: now) }
+            return write(Self.partition(for: groupId, count: partitionCount), b.build()).hop(to: loop).map {
+                [self] code in
+                guard code == .none else { return (.none, codes.map { $0 == .none ? code : $0 }) }
+                for k in gone { offsets[groupId]?[k] = nil }
+                return (.none, codes)
+            }
+        }.flatMap { $0 }
+    }
+
     // MARK: - Records in __consumer_offsets (Kafka's layout)
 
     static func wallMs() -> Int64 {

@@ -23,6 +23,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
+    case offsetDelete = 47
     case vote = 52
     case beginQuorumEpoch = 53
     case endQuorumEpoch = 54
@@ -53,6 +54,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .describeGroups: return 0...5
         case .listGroups: return 0...4
         case .deleteGroups: return 0...2
+        case .offsetDelete: return 0...0
         case .apiVersions: return 0...3
         case .createTopics: return 0...7
         case .deleteTopics: return 0...6
@@ -90,6 +92,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .describeGroups: return 5
         case .listGroups: return 3
         case .deleteGroups: return 2
+        case .offsetDelete: return Int16.max
         case .apiVersions: return 3
         case .createTopics: return 5
         case .deleteTopics: return 4
@@ -147,6 +150,7 @@ extension ApiKey: CustomStringConvertible {
         case .describeGroups: return "DescribeGroups"
         case .listGroups: return "ListGroups"
         case .deleteGroups: return "DeleteGroups"
+        case .offsetDelete: return "OffsetDelete"
         case .apiVersions: return "ApiVersions"
         case .createTopics: return "CreateTopics"
         case .deleteTopics: return "DeleteTopics"

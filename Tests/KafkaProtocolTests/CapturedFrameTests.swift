@@ -78,6 +78,7 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .listGroups: return try run(ListGroupsRequest.self)
     case .describeGroups: return try run(DescribeGroupsRequest.self)
     case .deleteGroups: return try run(DeleteGroupsRequest.self)
+    case .offsetDelete: return try run(OffsetDeleteRequest.self)
     }
 }
 

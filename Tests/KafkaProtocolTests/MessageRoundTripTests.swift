@@ -59,6 +59,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.listGroupsRequest), MessageCase(Samples.listGroupsResponse),
     MessageCase(Samples.describeGroupsRequest), MessageCase(Samples.describeGroupsResponse),
     MessageCase(Samples.deleteGroupsRequest), MessageCase(Samples.deleteGroupsResponse),
+    MessageCase(Samples.offsetDeleteRequest), MessageCase(Samples.offsetDeleteResponse),
 ]
 
 @Suite struct MessageRoundTripTests {

@@ -771,6 +771,29 @@ enum Samples {
         return r
     }
 
+    static var offsetDeleteRequest: OffsetDeleteRequest {
+        var t = OffsetDeleteRequest.Topic()
+        t.name = "purchases"
+        t.partitionIndexes = [0, 2]
+        var r = OffsetDeleteRequest()
+        r.groupId = "first-app"
+        r.topics = [t]
+        return r
+    }
+
+    static var offsetDeleteResponse: OffsetDeleteResponse {
+        var p = OffsetDeleteResponse.Partition()
+        p.partitionIndex = 2
+        p.errorCode = 86
+        var t = OffsetDeleteResponse.Topic()
+        t.name = "purchases"
+        t.partitions = [p]
+        var r = OffsetDeleteResponse()
+        r.throttleTimeMs = 1
+        r.topics = [t]
+        return r
+    }
+
     static var alterPartitionRequest: AlterPartitionRequest {
         var p = AlterPartitionRequest.Partition()
         p.partitionIndex = 1

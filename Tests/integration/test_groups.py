@@ -48,11 +48,14 @@ class Member(threading.Thread):
     def run(self):
         c = Consumer(self.conf)
 
+        cooperative = self.conf.get("partition.assignment.strategy") == "cooperative-sticky"
+
         def on_assign(_c, parts):
-            self.assigned = {p.partition for p in parts}
+            got = {p.partition for p in parts}
+            self.assigned = self.assigned | got if cooperative else got
 
         def on_revoke(_c, parts):
-            self.assigned = set()
+            self.assigned = self.assigned - {p.partition for p in parts} if cooperative else set()
 
         c.subscribe([self.topic], on_assign=on_assign, on_revoke=on_revoke)
         try:
@@ -197,6 +200,12 @@ def test_lag_members_state_reset_and_delete_with_the_tool(broker):
     assert busy.returncode == 1 and "The group is not empty" in busy.stderr.decode()
     rows = lag_rows(b, group)
     assert {p: r[2] for p, r in rows.items()} == {0: "0", 1: "0"} and all(r[3].startswith("rdkafka") for r in rows.values())
+    kpa = KafkaAdminClient(bootstrap_servers=b)
+    try:
+        busy_delete = kpa.delete_group_offsets(group, [KPTopicPartition(topic, 0)])
+    finally:
+        kpa.close()
+    assert [getattr(e, "__name__", type(e).__name__) for e in busy_delete.values()] == ["GroupSubscribedToTopicError"]
     c.close()
 
     # Away from the group, lag grows with every record produced; the admin APIs agree.
@@ -225,6 +234,16 @@ def test_lag_members_state_reset_and_delete_with_the_tool(broker):
     kp = KafkaConsumer(bootstrap_servers=b, group_id=group, enable_auto_commit=False)
     assert kp.committed(KPTopicPartition(topic, 1)) == 3
     kp.close()
+
+    # OffsetDelete through kafka-python's admin API: partition 1's commit goes, 0's stays.
+    kpa = KafkaAdminClient(bootstrap_servers=b)
+    try:
+        result = kpa.delete_group_offsets(group, [KPTopicPartition(topic, 1)])
+    finally:
+        kpa.close()
+    assert all(getattr(e, "errno", 0) in (0, None) for e in result.values()), result
+    rows = lag_rows(b, group)
+    assert 1 not in rows and rows[0][0] != "-", rows  # only partitions with a commit are listed
 
     deleted = run("consumer-groups", "--bootstrap-server", b, "--delete", "--group", group).stdout.decode()
     assert deleted.strip() == f"Deletion of requested consumer groups ('{group}') was successful."
@@ -324,3 +343,36 @@ def test_console_consumer_group_resumes_where_the_group_left_off(broker):
     both = run("console-consumer", "--bootstrap-server", b, "--topic", topic, "--group", group, "--partition", "0",
                check=False)
     assert both.returncode != 0 and "leave out --partition" in both.stderr.decode()
+
+
+def test_cooperative_sticky_moves_only_what_it_must_and_a_static_member_comes_back(broker):
+    b, topic = broker.bootstrap, unique_topic("coop")
+    create_topic(b, topic, 4)
+    coop = {"partition.assignment.strategy": "cooperative-sticky"}
+    group = unique_topic("coop")
+    a, c = Member(b, group, topic, **coop), Member(b, group, topic, **coop)
+    a.start()
+    c.start()
+    wait_for(lambda: len(a.assigned) + len(c.assigned) == 4 and a.assigned and c.assigned, 30, what="two members")
+    before = {"a": set(a.assigned), "c": set(c.assigned)}
+    third = Member(b, group, topic, **coop)
+    third.start()
+    wait_for(lambda: len(third.assigned) == 1 and len(a.assigned) + len(c.assigned) == 3, 30, what="third member")
+    assert a.assigned <= before["a"] and c.assigned <= before["c"], "sticky: nobody got another's partition"
+    for m in (a, c, third):
+        m.stop.set()
+        m.join(10)
+
+    static_group = unique_topic("static")
+    first = Member(b, static_group, topic, **{"group.instance.id": "worker-1"})
+    first.start()
+    wait_for(lambda: len(first.assigned) == 4, 30, what="the static member's partitions")
+    first.stop.set()
+    first.join(10)
+    again = Member(b, static_group, topic, **{"group.instance.id": "worker-1"})
+    started = time.monotonic()
+    again.start()
+    wait_for(lambda: len(again.assigned) == 4, SESSION_MS / 1000, what="the static member back")
+    print(f"static member back with its partitions in {time.monotonic() - started:.1f} s")
+    again.stop.set()
+    again.join(10)

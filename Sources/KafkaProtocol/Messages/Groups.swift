@@ -542,3 +542,61 @@ public struct DeleteGroupsResponse: KafkaMessage, Equatable {
         try s.tagsIfFlexible()
     }
 }
+
+/// OffsetDelete (key 47), v0: removes a group's committed offsets for some partitions, refused
+/// per partition (GROUP_SUBSCRIBED_TO_TOPIC) while members consume the topic.
+public struct OffsetDeleteRequest: KafkaMessage, Equatable {
+    public static var apiKey: ApiKey { .offsetDelete }
+
+    public struct Topic: Defaultable, Sendable, Equatable {
+        public var name = ""
+        public var partitionIndexes: [Int32] = []
+        public init() {}
+    }
+
+    public var groupId = ""
+    public var topics: [Topic] = []
+    public init() {}
+
+    public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
+        try s.string(&groupId, field: "group_id")
+        try s.array(&topics, field: "topics") { s, t in
+            try s.string(&t.name, field: "topic name")
+            // A partition is a struct of one field here: the same bytes as an INT32 array.
+            try s.int32Array(&t.partitionIndexes, field: "partitions")
+        }
+    }
+}
+
+public struct OffsetDeleteResponse: KafkaMessage, Equatable {
+    public static var apiKey: ApiKey { .offsetDelete }
+
+    public struct Partition: Defaultable, Sendable, Equatable {
+        public var partitionIndex: Int32 = 0
+        public var errorCode: Int16 = 0
+        public init() {}
+    }
+
+    public struct Topic: Defaultable, Sendable, Equatable {
+        public var name = ""
+        public var partitions: [Partition] = []
+        public init() {}
+    }
+
+    public var errorCode: Int16 = 0
+    public var throttleTimeMs: Int32 = 0
+    public var topics: [Topic] = []
+    public init() {}
+
+    public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
+        try s.int16(&errorCode)
+        try s.int32(&throttleTimeMs)
+        try s.array(&topics, field: "topics") { s, t in
+            try s.string(&t.name, field: "topic name")
+            try s.array(&t.partitions, field: "partitions") { s, p in
+                try s.int32(&p.partitionIndex)
+                try s.int16(&p.errorCode)
+            }
+        }
+    }
+}
