@@ -109,7 +109,9 @@ def test_acknowledged_records_survive_sigkill_mid_stream_once_each_at_dense_offs
     broker.kill9()
     stream.stop_sending()
     acked_before_restart = len(stream.acked)
-    assert stream.sent > acked_before_restart + len(stream.failed), "nothing was in flight: not mid-stream"
+    # Records sent but not acknowledged were in flight at the kill: pending still, or already
+    # failed (librdkafka may report the in-flight ones as failed before this line runs).
+    assert stream.sent > acked_before_restart, "nothing was in flight: not mid-stream"
     broker.start()
     stream.drain()
     print(f"sent {stream.sent}, acked before restart {acked_before_restart}, "
