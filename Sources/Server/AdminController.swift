@@ -275,8 +275,14 @@ final class ClusterGateway: ControllerGateway {
         let promise = loop.makePromise(of: Response.self)
         let quorum = self.quorum
         promise.completeWithTask {
+            let started = NIODeadline.now()
             let c = try await quorum.connection(to: leader, lane: .control)
             let response = try await c.send(request, as: Response.self, timeoutMs: 30_000)
+            let took = (NIODeadline.now() - started).nanoseconds / 1_000_000
+            if took > 5000 {
+                quorum.logger.warning(
+                    "\(Swift.type(of: request).apiKey) forwarded to the active controller \(leader) took \(took) ms")
+            }
             let deadline = NIODeadline.now() + .seconds(3)
             while !settled(quorum.imageSnapshot) && NIODeadline.now() < deadline {
                 try await Task.sleep(nanoseconds: 10_000_000)
