@@ -1,21 +1,25 @@
 import KafkaProtocol
 import NIOCore
 
-/// The consumer-group RPCs, translated to and from the coordinator.
+/// The consumer-group RPCs, translated to and from the coordinator. Before the coordinator
+/// runs, each answer is the coordinator's own result type carrying COORDINATOR_NOT_AVAILABLE,
+/// translated like any other.
 extension Broker {
-    func coordinator(_ loop: any EventLoop) -> GroupCoordinator? { groupCoordinator.withLockedValue { $0 } }
+    var coordinator: GroupCoordinator? { groupCoordinator.withLockedValue { $0 } }
 
     func joinGroup(_ r: JoinGroupRequest, version: Int16, clientId: String?, on loop: any EventLoop)
         -> EventLoopFuture<JoinGroupResponse>
     {
-        guard let c = coordinator(loop) else { return loop.makeSucceededFuture(.failed(.coordinatorNotAvailable)) }
-        return c.join(
-            group: r.groupId, memberId: r.memberId, instanceId: r.groupInstanceId, clientId: clientId ?? "consumer",
-            host: "/127.0.0.1", sessionTimeoutMs: r.sessionTimeoutMs,
-            rebalanceTimeoutMs: version >= 1 ? r.rebalanceTimeoutMs : r.sessionTimeoutMs, protocolType: r.protocolType,
-            protocols: r.protocols.map { ($0.name, Array($0.metadata.readableBytesView)) },
-            requireKnownMemberId: version >= 4
-        ).hop(to: loop).map { j in
+        let joined =
+            coordinator?.join(
+                group: r.groupId, memberId: r.memberId, instanceId: r.groupInstanceId, clientId: clientId ?? "consumer",
+                host: "/127.0.0.1", sessionTimeoutMs: r.sessionTimeoutMs,
+                rebalanceTimeoutMs: version >= 1 ? r.rebalanceTimeoutMs : r.sessionTimeoutMs,
+                protocolType: r.protocolType,
+                protocols: r.protocols.map { ($0.name, Array($0.metadata.readableBytesView)) },
+                requireKnownMemberId: version >= 4)
+            ?? loop.makeSucceededFuture(.init(error: .coordinatorNotAvailable))
+        return joined.hop(to: loop).map { j in
             var out = JoinGroupResponse()
             out.errorCode = j.error.rawValue
             out.generationId = j.generation
@@ -35,15 +39,12 @@ extension Broker {
     }
 
     func syncGroup(_ r: SyncGroupRequest, on loop: any EventLoop) -> EventLoopFuture<SyncGroupResponse> {
-        guard let c = coordinator(loop) else {
-            var out = SyncGroupResponse()
-            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-            return loop.makeSucceededFuture(out)
-        }
-        return c.sync(
-            group: r.groupId, generation: r.generationId, memberId: r.memberId,
-            assignments: r.assignments.map { ($0.memberId, Array($0.assignment.readableBytesView)) }
-        ).hop(to: loop).map { s in
+        let synced =
+            coordinator?.sync(
+                group: r.groupId, generation: r.generationId, memberId: r.memberId,
+                assignments: r.assignments.map { ($0.memberId, Array($0.assignment.readableBytesView)) })
+            ?? loop.makeSucceededFuture(.init(error: .coordinatorNotAvailable))
+        return synced.hop(to: loop).map { s in
             var out = SyncGroupResponse()
             out.errorCode = s.error.rawValue
             out.protocolType = s.protocolType
@@ -54,12 +55,10 @@ extension Broker {
     }
 
     func heartbeat(_ r: HeartbeatRequest, on loop: any EventLoop) -> EventLoopFuture<HeartbeatResponse> {
-        guard let c = coordinator(loop) else {
-            var out = HeartbeatResponse()
-            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-            return loop.makeSucceededFuture(out)
-        }
-        return c.heartbeat(group: r.groupId, generation: r.generationId, memberId: r.memberId).hop(to: loop).map {
+        let beat =
+            coordinator?.heartbeat(group: r.groupId, generation: r.generationId, memberId: r.memberId)
+            ?? loop.makeSucceededFuture(.coordinatorNotAvailable)
+        return beat.hop(to: loop).map {
             var out = HeartbeatResponse()
             out.errorCode = $0.rawValue
             return out
@@ -69,15 +68,13 @@ extension Broker {
     func leaveGroup(_ r: LeaveGroupRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<
         LeaveGroupResponse
     > {
-        var out = LeaveGroupResponse()
-        guard let c = coordinator(loop) else {
-            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-            return loop.makeSucceededFuture(out)
-        }
         let leaving =
             version <= 2
             ? [(memberId: r.memberId, instanceId: String?.none)] : r.members.map { ($0.memberId, $0.groupInstanceId) }
-        return c.leave(group: r.groupId, members: leaving).hop(to: loop).map { (code, each) in
+        let left =
+            coordinator?.leave(group: r.groupId, members: leaving)
+            ?? loop.makeSucceededFuture((.coordinatorNotAvailable, []))
+        return left.hop(to: loop).map { (code, each) in
             var out = LeaveGroupResponse()
             out.errorCode = code.rawValue
             if version <= 2, code == .none, let first = each.first { out.errorCode = first.rawValue }
@@ -122,7 +119,7 @@ extension Broker {
         }
         // Commits name existing partitions only.
         let image = registry.image
-        guard let c = coordinator(loop) else {
+        guard let c = coordinator else {
             return loop.makeSucceededFuture(answer(flat.map { _ in .coordinatorNotAvailable }))
         }
         let unknown = flat.map { image.topics[$0.topic]?.partitions[$0.partition] == nil }
@@ -137,15 +134,13 @@ extension Broker {
     func offsetFetch(_ r: OffsetFetchRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<
         OffsetFetchResponse
     > {
-        var out = OffsetFetchResponse()
-        guard let c = coordinator(loop) else {
-            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-            return loop.makeSucceededFuture(out)
-        }
         let asked = r.topics.map { ts in
             ts.flatMap { t in t.partitionIndexes.map { GroupCoordinator.OffsetKey(topic: t.name, partition: $0) } }
         }
-        return c.fetchOffsets(group: r.groupId, partitions: asked).hop(to: loop).map { (code, found) in
+        let fetched =
+            coordinator?.fetchOffsets(group: r.groupId, partitions: asked)
+            ?? loop.makeSucceededFuture((.coordinatorNotAvailable, []))
+        return fetched.hop(to: loop).map { (code, found) in
             var out = OffsetFetchResponse()
             if code != .none {
                 out.errorCode = code.rawValue
@@ -187,8 +182,8 @@ extension Broker {
     }
 
     func listGroups(_ r: ListGroupsRequest, on loop: any EventLoop) -> EventLoopFuture<ListGroupsResponse> {
-        guard let c = coordinator(loop) else { return loop.makeSucceededFuture(ListGroupsResponse()) }
-        return c.listGroups().hop(to: loop).map { groups in
+        let listed = coordinator?.listGroups() ?? loop.makeSucceededFuture([])
+        return listed.hop(to: loop).map { groups in
             var out = ListGroupsResponse()
             out.groups =
                 groups.filter { r.statesFilter.isEmpty || r.statesFilter.contains($0.state) }.map { g in
@@ -205,17 +200,16 @@ extension Broker {
     func describeGroups(_ r: DescribeGroupsRequest, on loop: any EventLoop) -> EventLoopFuture<
         DescribeGroupsResponse
     > {
-        var out = DescribeGroupsResponse()
-        guard let c = coordinator(loop) else {
-            out.groups = r.groups.map {
-                var g = DescribeGroupsResponse.Group()
-                g.groupId = $0
-                g.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-                return g
-            }
-            return loop.makeSucceededFuture(out)
-        }
-        return c.describe(r.groups).hop(to: loop).map { found in
+        let described =
+            coordinator?.describe(r.groups)
+            ?? loop.makeSucceededFuture(
+                r.groups.map {
+                    (
+                        .coordinatorNotAvailable,
+                        .init(id: $0, state: "", protocolType: "", protocolName: "", members: [])
+                    )
+                })
+        return described.hop(to: loop).map { found in
             var out = DescribeGroupsResponse()
             out.groups = found.map { code, s in
                 var g = DescribeGroupsResponse.Group()
@@ -242,17 +236,10 @@ extension Broker {
     }
 
     func deleteGroups(_ r: DeleteGroupsRequest, on loop: any EventLoop) -> EventLoopFuture<DeleteGroupsResponse> {
-        var out = DeleteGroupsResponse()
-        guard let c = coordinator(loop) else {
-            out.results = r.groupsNames.map {
-                var x = DeleteGroupsResponse.Result()
-                x.groupId = $0
-                x.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-                return x
-            }
-            return loop.makeSucceededFuture(out)
-        }
-        return c.delete(r.groupsNames).hop(to: loop).map { codes in
+        let deleted =
+            coordinator?.delete(r.groupsNames)
+            ?? loop.makeSucceededFuture(r.groupsNames.map { _ in .coordinatorNotAvailable })
+        return deleted.hop(to: loop).map { codes in
             var out = DeleteGroupsResponse()
             out.results = zip(r.groupsNames, codes).map { name, code in
                 var x = DeleteGroupsResponse.Result()
@@ -263,19 +250,15 @@ extension Broker {
             return out
         }
     }
-}
 
-extension Broker {
     func offsetDelete(_ r: OffsetDeleteRequest, on loop: any EventLoop) -> EventLoopFuture<OffsetDeleteResponse> {
         let keys = r.topics.flatMap { t in
             t.partitionIndexes.map { GroupCoordinator.OffsetKey(topic: t.name, partition: $0) }
         }
-        guard let c = coordinator(loop) else {
-            var out = OffsetDeleteResponse()
-            out.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-            return loop.makeSucceededFuture(out)
-        }
-        return c.deleteOffsets(group: r.groupId, partitions: keys).hop(to: loop).map { code, each in
+        let deleted =
+            coordinator?.deleteOffsets(group: r.groupId, partitions: keys)
+            ?? loop.makeSucceededFuture((.coordinatorNotAvailable, []))
+        return deleted.hop(to: loop).map { code, each in
             var out = OffsetDeleteResponse()
             out.errorCode = code.rawValue
             guard code == .none else { return out }
@@ -294,13 +277,5 @@ extension Broker {
             }
             return out
         }
-    }
-}
-
-extension JoinGroupResponse {
-    static func failed(_ code: ErrorCode) -> JoinGroupResponse {
-        var r = JoinGroupResponse()
-        r.errorCode = code.rawValue
-        return r
     }
 }

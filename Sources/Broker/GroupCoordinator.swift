@@ -281,21 +281,18 @@ public final class GroupCoordinator: @unchecked Sendable {
                         return r
                     }
                 }
-                g.add(
-                    Member(
-                        id: id, instanceId: instanceId, clientId: clientId, host: host, sessionTimeoutMs: session,
-                        rebalanceTimeoutMs: Int64(rebalanceTimeoutMs), protocols: protocols))
-            } else if g.pending.removeValue(forKey: id) != nil {
-                g.add(
-                    Member(
-                        id: id, instanceId: instanceId, clientId: clientId, host: host, sessionTimeoutMs: session,
-                        rebalanceTimeoutMs: Int64(rebalanceTimeoutMs), protocols: protocols))
-            } else if let m = g.members[id] {
+            } else if g.pending.removeValue(forKey: id) == nil {
+                // Neither new nor handed out just now: it must be a member already.
+                guard let m = g.members[id] else { return fail(.unknownMemberId) }
                 m.protocols = protocols
                 m.sessionTimeoutMs = session
                 m.rebalanceTimeoutMs = Int64(rebalanceTimeoutMs)
-            } else {
-                return fail(.unknownMemberId)
+            }
+            if g.members[id] == nil {
+                g.add(
+                    Member(
+                        id: id, instanceId: instanceId, clientId: clientId, host: host, sessionTimeoutMs: session,
+                        rebalanceTimeoutMs: Int64(rebalanceTimeoutMs), protocols: protocols))
             }
             g.protocolType = protocolType
             let m = g.members[id]!
@@ -479,13 +476,9 @@ public final class GroupCoordinator: @unchecked Sendable {
             for (id, committed) in offsets where ownership(id) == .none && (groups[id]?.members.isEmpty ?? true) {
                 let old = committed.filter { nowMs - $0.value.timestamp > offsetsRetentionMs }.map(\.key)
                 guard !old.isEmpty else { continue }
-                var b = RecordBatchBuilder()
-                for k in old { b.append(key: Self.encodeOffsetKey(id, k), value: nil, timestamp: nowMs) }
                 futures.append(
-                    write(Self.partition(for: id, count: partitionCount), b.build()).hop(to: loop).map { [self] code in
+                    removeOffsets(id, old, nowMs: nowMs).map { [self] code in
                         guard code == .none else { return 0 }
-                        for k in old { offsets[id]?[k] = nil }
-                        if offsets[id]?.isEmpty == true { offsets[id] = nil }
                         logger.info("group \(id): \(old.count) committed offset(s) expired (offsets.retention.minutes)")
                         return old.count
                     })
@@ -558,8 +551,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                 accepted.append((k, v))
             }
             guard b.count > 0 else { return loop.makeSucceededFuture(results) }
-            let p = Self.partition(for: groupId, count: partitionCount)
-            return write(p, b.build()).hop(to: loop).map { [self] code in
+            return write(group: groupId, b).map { [self] code in
                 guard code == .none else {
                     let mapped: ErrorCode =
                         [.notLeaderOrFollower, .unknownTopicOrPartition].contains(code)
@@ -660,21 +652,13 @@ public final class GroupCoordinator: @unchecked Sendable {
                     futures.append(loop.makeSucceededFuture(.none))
                     continue
                 }
-                var b = RecordBatchBuilder()
-                let now = Self.wallMs()
-                for k in keys { b.append(key: Self.encodeOffsetKey(id, k), value: nil, timestamp: now) }
-                futures.append(
-                    write(Self.partition(for: id, count: partitionCount), b.build()).hop(to: loop).map { [self] code in
-                        if code == .none { offsets[id] = nil }
-                        return code
-                    })
+                futures.append(removeOffsets(id, keys, nowMs: Self.wallMs()))
             }
             return EventLoopFuture.whenAllSucceed(futures, on: loop)
         }.flatMap { $0 }
     }
 
-    /// Topics the members subscribe to, read from their consumer-protocol metadata
-    /// (version, [topic], ...).
+    /// Topics the members subscribe to, read from their consumer-protocol metadata.
     private func subscribedTopics(_ g: Group) -> Set<String> {
         var out = Set<String>()
         for m in g.members.values {
@@ -682,12 +666,7 @@ public final class GroupCoordinator: @unchecked Sendable {
                 let meta = m.protocols.first(where: { $0.name == g.protocolName })?.metadata
                     ?? m.protocols.first?.metadata
             else { continue }
-            var r = KafkaReader(ByteBuffer(bytes: meta), flexible: false)
-            var version: Int16 = 0
-            var topics: [String] = []
-            if (try? r.int16(&version)) != nil, (try? r.stringArray(&topics, field: "topics")) != nil {
-                out.formUnion(topics)
-            }
+            out.formUnion(ConsumerProtocol.subscribedTopics(ByteBuffer(bytes: meta)))
         }
         return out
     }
@@ -704,16 +683,28 @@ public final class GroupCoordinator: @unchecked Sendable {
             let codes: [ErrorCode] = partitions.map { busy.contains($0.topic) ? .groupSubscribedToTopic : .none }
             let gone = zip(partitions, codes).filter { $0.1 == .none && offsets[groupId]?[$0.0] != nil }.map(\.0)
             guard !gone.isEmpty else { return loop.makeSucceededFuture((.none, codes)) }
-            var b = RecordBatchBuilder()
-            let now = Self.wallMs()
-            for k in gone { b.append(key: Self.encodeOffsetKey(groupId, k), value: nil, timestamp: now) }
-            return write(Self.partition(for: groupId, count: partitionCount), b.build()).hop(to: loop).map {
-                [self] code in
-                guard code == .none else { return (.none, codes.map { $0 == .none ? code : $0 }) }
-                for k in gone { offsets[groupId]?[k] = nil }
-                return (.none, codes)
+            return removeOffsets(groupId, gone, nowMs: Self.wallMs()).map { code in
+                (.none, code == .none ? codes : codes.map { $0 == .none ? code : $0 })
             }
         }.flatMap { $0 }
+    }
+
+    /// Appends records to the group's partition of `__consumer_offsets`; answered on the loop.
+    private func write(group: String, _ b: RecordBatchBuilder) -> EventLoopFuture<ErrorCode> {
+        write(Self.partition(for: group, count: partitionCount), b.build()).hop(to: loop)
+    }
+
+    /// Writes tombstones for some of a group's offsets and, once they are replicated, forgets
+    /// them, so a later coordinator reading the partition does not bring them back.
+    private func removeOffsets(_ group: String, _ keys: [OffsetKey], nowMs: Int64) -> EventLoopFuture<ErrorCode> {
+        var b = RecordBatchBuilder()
+        for k in keys { b.append(key: Self.encodeOffsetKey(group, k), value: nil, timestamp: nowMs) }
+        return write(group: group, b).map { [self] code in
+            guard code == .none else { return code }
+            for k in keys { offsets[group]?[k] = nil }
+            if offsets[group]?.isEmpty == true { offsets[group] = nil }
+            return code
+        }
     }
 
     // MARK: - Records in __consumer_offsets (Kafka's layout)

@@ -361,10 +361,8 @@ public struct RaftNode: Sendable {
             }
         }
         var actions: [RaftAction] = []
-        if var peer = peers[sender] {
-            peer.endOffset = max(peer.endOffset, f.fetchOffset)
-            peer.lastFetchMs = nowMs
-            peers[sender] = peer
+        if let peer = peers[sender] {
+            peers[sender]!.endOffset = max(peer.endOffset, f.fetchOffset)
             actions += advanceHighWatermark()
         }
         return actions + answer(.entries(log.slice(from: f.fetchOffset, max: config.maxFetchEntries)))

@@ -86,16 +86,9 @@ struct ConsoleConsumer: AsyncParsableCommand {
                 continue
             }
             let earliest = offset == "earliest" || (offset == nil && fromBeginning)
-            var r = ListOffsetsRequest()
-            var lt = ListOffsetsRequest.Topic()
-            lt.name = topic
-            var lp = ListOffsetsRequest.Partition()
-            lp.partitionIndex = p
-            lp.timestamp = earliest ? ListOffsetsRequest.earliestTimestamp : ListOffsetsRequest.latestTimestamp
-            lt.partitions = [lp]
-            r.topics = [lt]
-            let resp = try await client.send(r, toNode: leaders[p] ?? -1, as: ListOffsetsResponse.self)
-            positions[p] = resp.topics.first?.partitions.first?.offset ?? 0
+            positions[p] =
+                try await client.listOffset(topic: topic, partition: p, leader: leaders[p] ?? -1, earliest: earliest)?
+                .offset ?? 0
         }
         var printed = 0
         var lastRecordAt = nowMs()
@@ -106,15 +99,7 @@ struct ConsoleConsumer: AsyncParsableCommand {
                 if b.header.isControl { continue }
                 for rec in try Decompression.records(batch: b.bytes, header: b.header)
                 where rec.offset >= positions[b.partition]! {
-                    var line = ""
-                    if printTimestamp { line += "CreateTime:\(rec.timestamp)\t" }
-                    if printPartition { line += "Partition:\(b.partition)\t" }
-                    if printOffset { line += "Offset:\(rec.offset)\t" }
-                    if printKey {
-                        line += (rec.key.map { String(decoding: $0, as: UTF8.self) } ?? "null") + keySeparator
-                    }
-                    line += rec.value.map { String(decoding: $0, as: UTF8.self) } ?? "null"
-                    print(line)
+                    print(line(rec, b.partition))
                     printed += 1
                     lastRecordAt = nowMs()
                     if let m = maxMessages, printed >= m { break outer }
@@ -154,16 +139,9 @@ extension ConsoleConsumer {
                     positions[p] = c
                     continue
                 }
-                var r = ListOffsetsRequest()
-                var lt = ListOffsetsRequest.Topic()
-                lt.name = topic
-                var lp = ListOffsetsRequest.Partition()
-                lp.partitionIndex = p
-                lp.timestamp = fromBeginning ? ListOffsetsRequest.earliestTimestamp : ListOffsetsRequest.latestTimestamp
-                lt.partitions = [lp]
-                r.topics = [lt]
-                let resp = try await client.send(r, toNode: leaders[p] ?? -1, as: ListOffsetsResponse.self)
-                positions[p] = resp.topics.first?.partitions.first?.offset ?? 0
+                positions[p] =
+                    try await client.listOffset(
+                        topic: topic, partition: p, leader: leaders[p] ?? -1, earliest: fromBeginning)?.offset ?? 0
             }
             consumed = consumed.filter { partitions.contains($0.key) }
             let reader = TopicReader(

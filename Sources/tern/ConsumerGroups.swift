@@ -164,31 +164,10 @@ struct ConsumerGroups: AsyncParsableCommand {
             }
         }
         let members = g.members.map { m in
-            (m.memberId, m.clientHost, m.clientId, Self.decodeAssignment(m.memberAssignment))
+            (m.memberId, m.clientHost, m.clientId, ConsumerProtocol.assignedPartitions(m.memberAssignment))
         }
         return Described(
             state: g.groupState, protocolName: g.protocolData, coordinator: c, members: members, offsets: offsets)
-    }
-
-    /// The consumer protocol's assignment: version, [topic, [partition]], user data.
-    static func decodeAssignment(_ bytes: ByteBuffer) -> [(String, Int32)] {
-        var r = KafkaReader(bytes, flexible: false)
-        var version: Int16 = 0
-        var out: [(String, Int32)] = []
-        guard (try? r.int16(&version)) != nil else { return [] }
-        var count: Int32 = 0
-        guard (try? r.int32(&count)) != nil, count >= 0 else { return [] }
-        for _ in 0..<count {
-            var topic = ""
-            var n: Int32 = 0
-            guard (try? r.string(&topic, field: "topic")) != nil, (try? r.int32(&n)) != nil, n >= 0 else { return out }
-            for _ in 0..<n {
-                var p: Int32 = 0
-                guard (try? r.int32(&p)) != nil else { return out }
-                out.append((topic, p))
-            }
-        }
-        return out
     }
 
     /// Log end offsets (or earliest, with `earliest`) of partitions, each asked of its leader.
@@ -202,16 +181,9 @@ struct ConsumerGroups: AsyncParsableCommand {
         }
         var out: [String: [Int32: Int64]] = [:]
         for (topic, p) in partitions {
-            var r = ListOffsetsRequest()
-            var lt = ListOffsetsRequest.Topic()
-            lt.name = topic
-            var lp = ListOffsetsRequest.Partition()
-            lp.partitionIndex = p
-            lp.timestamp = earliest ? ListOffsetsRequest.earliestTimestamp : ListOffsetsRequest.latestTimestamp
-            lt.partitions = [lp]
-            r.topics = [lt]
-            let resp = try await client.send(r, toNode: leaders[topic]?[p] ?? -1, as: ListOffsetsResponse.self)
-            if let x = resp.topics.first?.partitions.first, x.errorCode == 0 { out[topic, default: [:]][p] = x.offset }
+            let x = try await client.listOffset(
+                topic: topic, partition: p, leader: leaders[topic]?[p] ?? -1, earliest: earliest)
+            if let x, x.errorCode == 0 { out[topic, default: [:]][p] = x.offset }
         }
         return out
     }

@@ -49,42 +49,6 @@ final class GroupMember {
         throw CLIError("the coordinator of group '\(group)' is not available (\(last)); is the cluster healthy?")
     }
 
-    static func subscription(_ topics: [String]) -> ByteBuffer {
-        var w = KafkaWriter(flexible: false)
-        var version: Int16 = 0
-        var t = topics
-        var userData: ByteBuffer? = nil
-        try! w.int16(&version)
-        try! w.stringArray(&t, field: "topics")
-        try! w.nullableBytes(&userData, field: "user_data")
-        return w.buffer
-    }
-
-    static func subscribedTopics(_ metadata: ByteBuffer) -> [String] {
-        var r = KafkaReader(metadata, flexible: false)
-        var version: Int16 = 0
-        var topics: [String] = []
-        guard (try? r.int16(&version)) != nil, (try? r.stringArray(&topics, field: "topics")) != nil else { return [] }
-        return topics
-    }
-
-    static func assignment(_ parts: [String: [Int32]]) -> ByteBuffer {
-        var w = KafkaWriter(flexible: false)
-        var version: Int16 = 0
-        try! w.int16(&version)
-        var count = Int32(parts.count)
-        try! w.int32(&count)
-        for t in parts.keys.sorted() {
-            var name = t
-            var ps = parts[t]!
-            try! w.string(&name, field: "topic")
-            try! w.int32Array(&ps, field: "partitions")
-        }
-        var userData: ByteBuffer? = nil
-        try! w.nullableBytes(&userData, field: "user_data")
-        return w.buffer
-    }
-
     /// Kafka's range assignor: per topic, members subscribed to it in id order each take a
     /// consecutive run of partitions, the first ones one more when it does not divide evenly.
     func rangeAssign(_ members: [(id: String, topics: [String])]) async throws -> [String: ByteBuffer] {
@@ -105,7 +69,7 @@ final class GroupMember {
                 next += n
             }
         }
-        return Dictionary(uniqueKeysWithValues: members.map { ($0.id, Self.assignment(out[$0.id] ?? [:])) })
+        return Dictionary(uniqueKeysWithValues: members.map { ($0.id, ConsumerProtocol.assignment(out[$0.id] ?? [:])) })
     }
 
     /// Joins (or rejoins) and returns this member's partitions of the topic.
@@ -120,7 +84,7 @@ final class GroupMember {
                 req.protocolType = "consumer"
                 var p = JoinGroupRequest.JoinProtocol()
                 p.name = "range"
-                p.metadata = Self.subscription([topic])
+                p.metadata = ConsumerProtocol.subscription(topics: [topic])
                 req.protocols = [p]
                 var r = try await client.send(req, toNode: node, as: JoinGroupResponse.self, timeoutMs: 60_000)
                 if r.errorCode == ErrorCode.memberIdRequired.rawValue {
@@ -142,7 +106,7 @@ final class GroupMember {
             var assignments: [SyncGroupRequest.Assignment] = []
             if joined.leader == memberId {
                 let plan = try await rangeAssign(
-                    joined.members.map { ($0.memberId, Self.subscribedTopics($0.metadata)) })
+                    joined.members.map { ($0.memberId, ConsumerProtocol.subscribedTopics($0.metadata)) })
                 assignments = plan.map { id, bytes in
                     var a = SyncGroupRequest.Assignment()
                     a.memberId = id
@@ -169,7 +133,7 @@ final class GroupMember {
             guard synced.errorCode == 0 else {
                 throw CLIError("could not join group '\(group)': \(ErrorCode(rawValue: synced.errorCode))")
             }
-            return ConsumerGroups.decodeAssignment(synced.assignment).filter { $0.0 == topic }.map(\.1).sorted()
+            return ConsumerProtocol.assignedPartitions(synced.assignment).filter { $0.0 == topic }.map(\.1).sorted()
         }
     }
 

@@ -231,8 +231,7 @@ actor LeaderMap {
     init(_ pairs: [(Int32, Int32)]) { leaders = Dictionary(uniqueKeysWithValues: pairs) }
     func get(_ p: Int32) -> Int32 { leaders[p] ?? -1 }
     func refresh(_ client: KafkaClient, topic: String) async {
-        guard let md = try? await client.metadata(topics: [topic]), let t = md.topics.first else { return }
-        for p in t.partitions where p.leaderId >= 0 { leaders[p.partitionIndex] = p.leaderId }
+        leaders.merge(await client.currentLeaders(of: topic)) { _, new in new }
     }
 }
 
@@ -271,16 +270,9 @@ struct ConsumerPerfTest: AsyncParsableCommand {
             let partitions = t.partitions.map(\.partitionIndex).sorted()
             var positions: [Int32: Int64] = [:]
             for p in t.partitions {
-                var r = ListOffsetsRequest()
-                var lt = ListOffsetsRequest.Topic()
-                lt.name = topic
-                var lp = ListOffsetsRequest.Partition()
-                lp.partitionIndex = p.partitionIndex
-                lp.timestamp = ListOffsetsRequest.earliestTimestamp
-                lt.partitions = [lp]
-                r.topics = [lt]
-                let resp = try await client.send(r, toNode: p.leaderId, as: ListOffsetsResponse.self)
-                positions[p.partitionIndex] = resp.topics.first?.partitions.first?.offset ?? 0
+                positions[p.partitionIndex] =
+                    try await client.listOffset(
+                        topic: topic, partition: p.partitionIndex, leader: p.leaderId, earliest: true)?.offset ?? 0
             }
             let reader = TopicReader(
                 client: client, topic: topic, partitions: partitions, positions: positions,

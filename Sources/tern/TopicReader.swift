@@ -35,8 +35,7 @@ final class TopicReader {
     ]
 
     func refreshLeaders() async {
-        guard let md = try? await client.metadata(topics: [topic]), let t = md.topics.first else { return }
-        for p in t.partitions where p.leaderId >= 0 { leaders[p.partitionIndex] = p.leaderId }
+        leaders.merge(await client.currentLeaders(of: topic)) { _, new in new }
     }
 
     /// The next batches after each partition's position (an empty list after `maxWaitMs` without
@@ -108,5 +107,32 @@ final class TopicReader {
             await refreshLeaders()
         }
         return out
+    }
+}
+
+extension KafkaClient {
+    /// The partitions of `topic` that have a leader now, and that leader (empty when Metadata
+    /// cannot be had: the caller keeps what it knew).
+    func currentLeaders(of topic: String) async -> [Int32: Int32] {
+        guard let md = try? await metadata(topics: [topic]), let t = md.topics.first else { return [:] }
+        var out: [Int32: Int32] = [:]
+        for p in t.partitions where p.leaderId >= 0 { out[p.partitionIndex] = p.leaderId }
+        return out
+    }
+
+    /// The earliest or latest offset of one partition, asked of its leader: the partition's
+    /// answer (its error code and offset), nil when the answer names no partition.
+    func listOffset(topic: String, partition: Int32, leader: Int32, earliest: Bool) async throws
+        -> ListOffsetsResponse.Partition?
+    {
+        var r = ListOffsetsRequest()
+        var lt = ListOffsetsRequest.Topic()
+        lt.name = topic
+        var lp = ListOffsetsRequest.Partition()
+        lp.partitionIndex = partition
+        lp.timestamp = earliest ? ListOffsetsRequest.earliestTimestamp : ListOffsetsRequest.latestTimestamp
+        lt.partitions = [lp]
+        r.topics = [lt]
+        return try await send(r, toNode: leader, as: ListOffsetsResponse.self).topics.first?.partitions.first
     }
 }

@@ -47,6 +47,12 @@ import Testing
         return c
     }
 
+    /// An embedded loop runs only when told to: run it, then take the answer.
+    func done<T: Sendable>(_ f: EventLoopFuture<T>, on loop: EmbeddedEventLoop) throws -> T {
+        loop.run()
+        return try f.wait()
+    }
+
     func join(_ c: GroupCoordinator, _ loop: EmbeddedEventLoop, member: String = "", known: Bool = true)
         -> EventLoopFuture<GroupCoordinator.JoinResult>
     {
@@ -60,11 +66,7 @@ import Testing
 
     @Test func membersJoinSyncHeartbeatAndRebalanceWithKafkasErrors() throws {
         let loop = EmbeddedEventLoop()
-        /// An embedded loop runs only when told to: run it, then take the answer.
-        func done<T>(_ f: EventLoopFuture<T>) throws -> T {
-            loop.run()
-            return try f.wait()
-        }
+        func done<T: Sendable>(_ f: EventLoopFuture<T>) throws -> T { try self.done(f, on: loop) }
         let c = coordinator(loop)
         // KIP-394: the first join only hands out a member id.
         let first = try join(c, loop).wait()
@@ -128,10 +130,7 @@ import Testing
     @Test func offsetsOfAnEmptyGroupExpireAfterTheRetention() throws {
         let loop = EmbeddedEventLoop()
         let c = coordinator(loop)
-        func done<T>(_ f: EventLoopFuture<T>) throws -> T {
-            loop.run()
-            return try f.wait()
-        }
+        func done<T: Sendable>(_ f: EventLoopFuture<T>) throws -> T { try self.done(f, on: loop) }
         #expect(
             try done(c.commit(group: "idle", generation: -1, memberId: "", offsets: [("t", 0, 7, -1, nil)])) == [.none])
         let now = GroupCoordinator.wallMs()

@@ -37,6 +37,22 @@ def wait_for(condition, timeout_s: float = 15, interval_s: float = 0.1, what: st
         time.sleep(interval_s)
 
 
+def wait_until(predicate, timeout: float, what: str, interval_s: float = 0.2):
+    """Like wait_for, for clusters: an exception (a node down mid-way, a tool failing while
+    leadership moves) counts as "not yet". Returns the first truthy value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:
+            last = e
+        time.sleep(interval_s)
+    raise AssertionError(f"{what} not reached within {timeout} s (last: {last})")
+
+
 def create_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1,

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 
+from support import wait_until
 from test_cli import BIN, run
 from test_cluster_cli import make_config_dir, tern
 
@@ -28,20 +29,6 @@ def describe(bootstrap: str) -> dict[int, tuple[str, list[int], list[int]]]:
         rows[int(m.group(1))] = (m.group(2), [int(x) for x in m.group(3).split(",")],
                                  [int(x) for x in m.group(4).split(",") if x])
     return rows
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return time.monotonic()
-        except (AssertionError, subprocess.SubprocessError) as e:
-            last = e
-        time.sleep(0.25)
-    raise AssertionError(f"{what} not seen within {timeout} s (last: {last})")
 
 
 def test_the_kafka_lab_as_written(tmp_path):
@@ -69,9 +56,10 @@ def test_the_kafka_lab_as_written(tmp_path):
 
         os.kill(pids[1], signal.SIGKILL)
         killed_at = time.monotonic()
-        seen_at = wait_until(
+        wait_until(
             lambda: all(leader not in ("1", "none") and 1 not in isr for leader, _, isr in describe(b0).values()),
-            SESSION_TIMEOUT_S + 5, "new leaders and an ISR without broker 1")
+            SESSION_TIMEOUT_S + 5, "new leaders and an ISR without broker 1", interval_s=0.25)
+        seen_at = time.monotonic()
         print(f"describe showed the fail-over {seen_at - killed_at:.1f} s after kill -9 of broker 1")
         under = run("topics", "--bootstrap-server", b2, "--describe", "--under-replicated-partitions").stdout.decode()
         assert len(under.splitlines()) == 3 and all("Topic: purchases" in line for line in under.splitlines()), under
@@ -85,7 +73,7 @@ def test_the_kafka_lab_as_written(tmp_path):
             restarted = subprocess.Popen([str(BIN / "kafka-server-start.sh"), str(config / "server-1.properties")],
                                          cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
         wait_until(lambda: all(sorted(isr) == [0, 1, 2] for _, _, isr in describe(b0).values()), 60,
-                   "broker 1 back in every ISR")
+                   "broker 1 back in every ISR", interval_s=0.25)
         assert run("topics", "--bootstrap-server", b1, "--describe", "--under-replicated-partitions").stdout == b""
 
         read = run("console-consumer", "--bootstrap-server", b1, "--topic", "purchases", "--from-beginning",

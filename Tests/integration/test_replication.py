@@ -15,6 +15,8 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from support import wait_until
+
 TOPIC = "lab"
 KILLS = 6
 FAILOVER_LIMIT_S = 9.0 + 5.0  # broker.session.timeout.ms + 5 s
@@ -23,20 +25,6 @@ FAILOVER_LIMIT_S = 9.0 + 5.0  # broker.session.timeout.ms + 5 s
 def partition_leaders(admin) -> dict[int, tuple[int, list[int]]]:
     md = admin.list_topics(TOPIC, timeout=10)
     return {p.id: (p.leader, list(p.isrs)) for p in md.topics[TOPIC].partitions.values()}
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as e:  # a node may be down mid-way; keep asking the others
-            last = e
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout} s (last: {last})")
 
 
 def test_acknowledged_writes_survive_repeated_leader_kills(cluster_factory):

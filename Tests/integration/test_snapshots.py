@@ -4,29 +4,15 @@ a node restarted with a snapshot comes back from it. Real processes, kill -9."""
 
 from __future__ import annotations
 
-import time
-
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from support import wait_until
 
 SNAPSHOT_EVERY = "2000"  # bytes of records: a snapshot every few dozen records
 
 
 def metadata_dir(node):
     return node.log_dir / "__cluster_metadata-0"
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as e:  # a node may still be starting; keep asking
-            last = e
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout} s (last: {last})")
 
 
 def described(bootstrap: str) -> dict:
