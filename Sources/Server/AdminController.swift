@@ -263,31 +263,49 @@ final class ClusterGateway: ControllerGateway {
 
     var activeControllerId: Int32? { quorum.leaderId }
 
+    /// Sends to the active controller; while there is none, or it cannot be reached (it just
+    /// died and the quorum is electing another), tries again with whichever node leads next,
+    /// for up to 10 s, as Kafka's forwarding does.
     private func route<Response: KafkaMessage>(
         _ request: some KafkaMessage, local: @escaping @Sendable () -> EventLoopFuture<Response>, as: Response.Type,
         settled: @escaping @Sendable (MetadataImage) -> Bool
     ) -> EventLoopFuture<Response> {
         let loop = quorum.loop
-        guard let leader = quorum.leaderId else {
-            return loop.makeFailedFuture(ControllerError(.notController, "the metadata quorum has no leader"))
-        }
-        if leader == quorum.id { return local() }
+        if let leader = quorum.leaderId, leader == quorum.id { return local() }
         let promise = loop.makePromise(of: Response.self)
         let quorum = self.quorum
         promise.completeWithTask {
             let started = NIODeadline.now()
-            let c = try await quorum.connection(to: leader, lane: .control)
-            let response = try await c.send(request, as: Response.self, timeoutMs: 30_000)
-            let took = (NIODeadline.now() - started).nanoseconds / 1_000_000
-            if took > 5000 {
-                quorum.logger.warning(
-                    "\(Swift.type(of: request).apiKey) forwarded to the active controller \(leader) took \(took) ms")
+            let giveUp = started + .seconds(10)
+            var lastError: any Error = ControllerError(.notController, "the metadata quorum has no leader")
+            while NIODeadline.now() < giveUp {
+                guard let leader = quorum.leaderId else {
+                    try await Task.sleep(nanoseconds: 100_000_000)
+                    continue
+                }
+                if leader == quorum.id { return try await local().get() }
+                let response: Response
+                do {
+                    let c = try await quorum.connection(to: leader, lane: .control)
+                    response = try await c.send(request, as: Response.self, timeoutMs: 30_000)
+                } catch {
+                    lastError = error
+                    try await Task.sleep(nanoseconds: 100_000_000)
+                    continue
+                }
+                let took = (NIODeadline.now() - started).nanoseconds / 1_000_000
+                if took > 5000 {
+                    quorum.logger.warning(
+                        "\(Swift.type(of: request).apiKey) forwarded to the active controller \(leader) took \(took) ms"
+                    )
+                }
+                let deadline = NIODeadline.now() + .seconds(3)
+                while !settled(quorum.imageSnapshot) && NIODeadline.now() < deadline {
+                    try await Task.sleep(nanoseconds: 10_000_000)
+                }
+                return response
             }
-            let deadline = NIODeadline.now() + .seconds(3)
-            while !settled(quorum.imageSnapshot) && NIODeadline.now() < deadline {
-                try await Task.sleep(nanoseconds: 10_000_000)
-            }
-            return response
+            throw lastError
         }
         return promise.futureResult
     }
