@@ -50,10 +50,9 @@ extension Broker {
             r.brokers = [.init(nodeId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort)]
         }
         r.clusterId = clusterId
-        // This node, as Kafka in KRaft mode names a live broker here: clients send admin requests
-        // to it and it forwards them to the active controller. Naming the active controller
-        // itself sent clients to a dead node for as long as their metadata was stale.
-        r.controllerId = config.nodeId
+        // The active controller when there is one; otherwise this node, which forwards admin
+        // requests (Kafka in KRaft mode names a live broker here and never -1).
+        r.controllerId = gateway.withLockedValue { $0 }?.activeControllerId ?? config.nodeId
         let live = Set(image.liveBrokers)
         func describe(_ t: MetadataImage.Topic) -> MetadataResponse.Topic {
             var out = MetadataResponse.Topic()
@@ -104,8 +103,7 @@ extension Broker {
         let md = buildMetadata(MetadataRequest(), image: registry.image, creating: [], listener: listener)
         var r = DescribeClusterResponse()
         r.clusterId = clusterId
-        // DescribeCluster tells who the active controller is, for people and tools.
-        r.controllerId = gateway.withLockedValue { $0 }?.activeControllerId ?? config.nodeId
+        r.controllerId = md.controllerId
         r.brokers = md.brokers.map {
             var b = DescribeClusterResponse.Broker()
             b.brokerId = $0.nodeId

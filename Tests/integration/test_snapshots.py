@@ -25,6 +25,10 @@ def test_lagging_node_catches_up_from_a_snapshot_and_restarts_from_its_own(clust
     nodes = cluster_factory(3, props={"metadata.log.max.record.bytes.between.snapshots": SNAPSHOT_EVERY})
     admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes[:2])})
     nodes[2].kill9()
+    # Metadata names the active controller; wait until the survivors name one of themselves,
+    # since a client holding the dead controller's id would wait for it (see the session note).
+    wait_until(lambda: admin.list_topics(timeout=5).controller_id in (0, 1), 20, "a controller among the survivors")
+    admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes[:2])})
     for first in range(0, 60, 20):
         futures = admin.create_topics([NewTopic(f"snap-{i:02d}", 2, 2) for i in range(first, first + 20)])
         for f in futures.values():
@@ -36,7 +40,12 @@ def test_lagging_node_catches_up_from_a_snapshot_and_restarts_from_its_own(clust
         assert any(x.endswith(".checkpoint") for x in names), names
         entries = [x for x in names if x.endswith(".entries")]
         assert len(entries) == 1 and int(entries[0].split(".")[0]) > 0, names
-    expected = described(nodes[0].bootstrap)
+    # The topics were created through either survivor; node 0 applies them a moment later.
+    def all_sixty():
+        d = described(nodes[0].bootstrap)
+        return d if len(d) == 60 else None
+
+    expected = wait_until(all_sixty, 10, "node 0 describing all 60 topics")
     assert len(expected) == 60
 
     # Node 2's log ends before the leader's log starts: only FetchSnapshot can bring it back.
