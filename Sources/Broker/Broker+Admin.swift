@@ -4,6 +4,40 @@ import NIOCore
 import Storage
 
 extension Broker {
+    /// DeleteRecords, answered by each partition's leader: the log start offset moves at once
+    /// (readers below it get OFFSET_OUT_OF_RANGE), the segments wholly below it go at the next
+    /// retention pass, and followers take the new start from their next fetch.
+    func deleteRecords(_ request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+        var response = DeleteRecordsResponse()
+        for topic in request.topics {
+            var tr = DeleteRecordsResponse.Topic()
+            tr.name = topic.name
+            for rp in topic.partitions {
+                var pr = DeleteRecordsResponse.Partition()
+                pr.partitionIndex = rp.partitionIndex
+                defer { tr.partitions.append(pr) }
+                guard let p = registry.partition(topic.name, rp.partitionIndex), p.isLeader else {
+                    let known = registry.image.topics[topic.name]?.partitions[rp.partitionIndex] != nil
+                    pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
+                    continue
+                }
+                do {
+                    guard let start = try p.log.deleteRecords(before: rp.offset) else {
+                        pr.errorCode = ErrorCode.offsetOutOfRange.rawValue
+                        continue
+                    }
+                    pr.lowWatermark = start
+                    logger.info("\(topic.name)-\(rp.partitionIndex): records before \(start) deleted (DeleteRecords)")
+                } catch {
+                    logger.error("DeleteRecords on \(topic.name)-\(rp.partitionIndex) failed: \(error)")
+                    pr.errorCode = ErrorCode.kafkaStorageError.rawValue
+                }
+            }
+            response.topics.append(tr)
+        }
+        return response
+    }
+
     func listOffsets(_ request: ListOffsetsRequest, version: Int16) throws -> ListOffsetsResponse {
         var response = ListOffsetsResponse()
         for topic in request.topics {

@@ -14,6 +14,7 @@ public final class Broker: Sendable {
     /// Set by the server once the quorum exists.
     public let gateway = NIOLockedValueBox<(any ControllerGateway)?>(nil)
     let fetcher = NIOLockedValueBox<ReplicaFetcher?>(nil)
+    let maintenance: LogMaintenance
     /// Consumer groups this node coordinates; started with replication.
     let groupCoordinator = NIOLockedValueBox<GroupCoordinator?>(nil)
     /// Set while a request to create `__consumer_offsets` is on its way to the controller.
@@ -30,6 +31,7 @@ public final class Broker: Sendable {
         clusterId = try MetaProperties.loadOrCreate(
             logDir: config.logDirs, nodeId: config.nodeId, clusterId: config.clusterId)
         registry = PartitionRegistry(config: config, logger: logger)
+        maintenance = LogMaintenance(registry: registry, config: config, logger: logger)
         try registry.cleanUpDeletedDirectories()
         producerIds = try ProducerIdAllocator(path: config.logDirs + "/producer-id-block", nodeId: config.nodeId)
     }
@@ -76,6 +78,8 @@ public final class Broker: Sendable {
                     try listOffsets(.decode(body, version: v), version: v).encoded(version: v))
             case .createTopics:
                 return createTopics(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+            case .deleteRecords:
+                return loop.makeSucceededFuture(deleteRecords(try .decode(body, version: v)).encoded(version: v))
             case .deleteTopics:
                 return deleteTopics(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
             case .createPartitions:
@@ -148,6 +152,7 @@ public final class Broker: Sendable {
 
     /// Starts copying the partitions this broker follows from their leaders.
     public func startReplication(group: any EventLoopGroup) {
+        maintenance.start()
         let f = ReplicaFetcher(broker: self, group: group, logger: logger)
         fetcher.withLockedValue { $0 = f }
         f.update(registry.image)
@@ -177,7 +182,10 @@ public final class Broker: Sendable {
         coordinator.update(registry.image)
     }
 
-    public func stopReplication() { fetcher.withLockedValue { $0 }?.stop() }
+    public func stopReplication() {
+        maintenance.stop()
+        fetcher.withLockedValue { $0 }?.stop()
+    }
 
     /// Called once this broker has caught up with the metadata log.
     public func caughtUp() { registry.removeOrphans() }

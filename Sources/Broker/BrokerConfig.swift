@@ -16,7 +16,19 @@ public struct BrokerConfig: Sendable {
     public var logIndexIntervalBytes = 4096
     public var logFlushIntervalMessages = Int.max
     public var minInsyncReplicas: Int32 = 1
-    public var retentionHours = 168
+    /// `log.retention.ms` (or `.minutes`, `.hours`: the most precise one set wins); -1 keeps
+    /// data forever.
+    public var logRetentionMs: Int64 = 168 * 3_600_000
+    public var logRetentionBytes: Int64 = -1
+    public var logRetentionCheckIntervalMs: Int64 = 300_000
+    /// `log.roll.ms` (or `.hours`): the most time one segment takes batches for.
+    public var logRollMs: Int64 = 168 * 3_600_000
+    public var logFlushIntervalMs: Int64 = .max
+    public var logCleanupPolicy = "delete"
+    public var logCleanerEnable = true
+    /// How long the cleaner sleeps between passes over the compacted topics.
+    public var logCleanerBackoffMs: Int64 = 15_000
+    public var logCleanerDeleteRetentionMs: Int64 = 86_400_000
     /// The most a Fetch waits before answering, whatever the client asks.
     public var maxFetchWaitMs: Int32 = 30_000
     /// A follower not caught up for this long leaves the ISR.
@@ -44,6 +56,14 @@ public struct BrokerConfig: Sendable {
         c.maxMessageBytes = overrides["max.message.bytes"].flatMap(Int.init) ?? messageMaxBytes
         c.indexIntervalBytes = overrides["index.interval.bytes"].flatMap(Int.init) ?? logIndexIntervalBytes
         c.flushIntervalMessages = overrides["flush.messages"].flatMap(Int.init) ?? logFlushIntervalMessages
+        c.flushIntervalMs = overrides["flush.ms"].flatMap(Int64.init) ?? logFlushIntervalMs
+        c.segmentMs = overrides["segment.ms"].flatMap(Int64.init) ?? logRollMs
+        c.retentionMs = overrides["retention.ms"].flatMap(Int64.init) ?? logRetentionMs
+        c.retentionBytes = overrides["retention.bytes"].flatMap(Int64.init) ?? logRetentionBytes
+        c.deleteRetentionMs = overrides["delete.retention.ms"].flatMap(Int64.init) ?? logCleanerDeleteRetentionMs
+        let policy = overrides["cleanup.policy"] ?? logCleanupPolicy
+        c.deletePolicy = policy.contains("delete")
+        c.compactPolicy = policy.contains("compact")
         return c
     }
 }
@@ -75,20 +95,20 @@ public enum TopicConfigs {
     /// Defaults shown by DescribeConfigs, taken from the broker's settings.
     public static func defaults(_ c: BrokerConfig) -> [String: String] {
         [
-            "cleanup.policy": "delete",
+            "cleanup.policy": c.logCleanupPolicy,
             "compression.type": "producer",
-            "delete.retention.ms": "86400000",
+            "delete.retention.ms": String(c.logCleanerDeleteRetentionMs),
             "flush.messages": String(
                 c.logFlushIntervalMessages == .max ? Int64.max : Int64(c.logFlushIntervalMessages)),
-            "flush.ms": String(Int64.max),
+            "flush.ms": String(c.logFlushIntervalMs),
             "index.interval.bytes": String(c.logIndexIntervalBytes),
             "max.message.bytes": String(c.messageMaxBytes),
             "message.timestamp.type": "CreateTime",
             "min.insync.replicas": String(c.minInsyncReplicas),
-            "retention.bytes": "-1",
-            "retention.ms": String(Int64(c.retentionHours) * 3_600_000),
+            "retention.bytes": String(c.logRetentionBytes),
+            "retention.ms": String(c.logRetentionMs),
             "segment.bytes": String(c.logSegmentBytes),
-            "segment.ms": "604800000",
+            "segment.ms": String(c.logRollMs),
             "unclean.leader.election.enable": String(c.uncleanLeaderElection),
         ]
     }

@@ -35,7 +35,7 @@ public final class PartitionRegistry: @unchecked Sendable {
     func apply(_ image: MetadataImage) {
         var toOpen: [(MetadataImage.Topic, Int32, MetadataImage.Partition)] = []
         var toRemove: [PartitionState] = []
-        var toUpdate: [(PartitionState, MetadataImage.Partition)] = []
+        var toUpdate: [(PartitionState, MetadataImage.Partition, LogConfig)] = []
         let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
         lock.withLock {
             let previous = _image
@@ -43,7 +43,7 @@ public final class PartitionRegistry: @unchecked Sendable {
             for t in image.topics.values {
                 for (index, p) in t.partitions where p.replicas.contains(config.nodeId) {
                     if let existing = partitions[t.name]?[index], existing.topicId == t.id {
-                        toUpdate.append((existing, p))
+                        toUpdate.append((existing, p, config.logConfig(overrides: t.configs)))
                     } else {
                         toOpen.append((t, index, p))
                     }
@@ -61,7 +61,25 @@ public final class PartitionRegistry: @unchecked Sendable {
             }
         }
         for p in toRemove { remove(p) }
-        for (state, p) in toUpdate { state.update(p, nowMs: now) }
+        for (state, p, logConfig) in toUpdate {
+            state.update(p, nowMs: now)
+            if state.log.config != logConfig {
+                state.log.config = logConfig
+                logger.info("\(state.topic)-\(state.index): topic configs changed")
+            }
+        }
+        let started = NIODeadline.now()
+        var opened = 0
+        var scanned = 0
+        var truncated = 0
+        defer {
+            if opened >= 10 || scanned > 0 {
+                let ms = (NIODeadline.now() - started).nanoseconds / 1_000_000
+                logger.info(
+                    "opened \(opened) partition log(s) in \(ms) ms: \(scanned) segment(s) scanned past their recovery point, \(truncated) damaged byte(s) truncated"
+                )
+            }
+        }
         for (t, index, p) in toOpen {
             do {
                 let dir = "\(config.logDirs)/\(t.name)-\(index)"
@@ -73,6 +91,9 @@ public final class PartitionRegistry: @unchecked Sendable {
                 }
                 let log = try PartitionLog(
                     directory: dir, config: config.logConfig(overrides: t.configs), logger: logger)
+                opened += 1
+                scanned += log.recovery.scanned
+                truncated += log.recovery.truncatedBytes
                 try FileSystem.writeTextAtomically("version: 0\ntopic_id: \(t.id)\n", to: dir + "/partition.metadata")
                 let state = PartitionState(topic: t.name, topicId: t.id, index: index, log: log, nodeId: config.nodeId)
                 state.update(p, nowMs: now)

@@ -134,7 +134,18 @@ final class ReplicaFetcher: @unchecked Sendable {
                     progressed = true
                     continue
                 }
+                if p.errorCode == ErrorCode.offsetOutOfRange.rawValue && p.logStartOffset > log.logEndOffset {
+                    // Retention or DeleteRecords removed what this replica lacks: start over
+                    // at the leader's log start.
+                    logger.info(
+                        "\(t.topic)-\(p.partitionIndex): log ends at \(log.logEndOffset), before leader \(leader)'s log start \(p.logStartOffset); starting again there"
+                    )
+                    try log.reset(to: p.logStartOffset)
+                    progressed = true
+                    continue
+                }
                 guard p.errorCode == 0 else { continue }
+                if p.logStartOffset > log.logStartOffset { try log.advanceLogStart(to: p.logStartOffset) }
                 if let records = p.records, records.readableBytes > 0 {
                     switch log.appendAsFollower(records: records) {
                     case .success: progressed = true

@@ -17,6 +17,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
+    case deleteRecords = 21
     case initProducerId = 22
     case describeConfigs = 32
     case alterConfigs = 33
@@ -58,6 +59,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: return 0...3
         case .createTopics: return 0...7
         case .deleteTopics: return 0...6
+        case .deleteRecords: return 0...2
         case .initProducerId: return 0...4
         case .describeConfigs: return 0...4
         case .alterConfigs: return 0...2
@@ -96,6 +98,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: return 3
         case .createTopics: return 5
         case .deleteTopics: return 4
+        case .deleteRecords: return 2
         case .initProducerId: return 2
         case .describeConfigs: return 4
         case .alterConfigs: return 2
@@ -154,6 +157,7 @@ extension ApiKey: CustomStringConvertible {
         case .apiVersions: return "ApiVersions"
         case .createTopics: return "CreateTopics"
         case .deleteTopics: return "DeleteTopics"
+        case .deleteRecords: return "DeleteRecords"
         case .initProducerId: return "InitProducerId"
         case .describeConfigs: return "DescribeConfigs"
         case .alterConfigs: return "AlterConfigs"

@@ -57,6 +57,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let memberIdRequired = ErrorCode(79)
     public static let fencedInstanceId = ErrorCode(82)
     public static let groupSubscribedToTopic = ErrorCode(86)
+    public static let kafkaStorageError = ErrorCode(56)
 
     public var name: String {
         switch rawValue {
@@ -112,13 +113,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 79: return "MEMBER_ID_REQUIRED"
         case 82: return "FENCED_INSTANCE_ID"
         case 86: return "GROUP_SUBSCRIBED_TO_TOPIC"
+        case 56: return "KAFKA_STORAGE_ERROR"
         default: return "ERROR_\(rawValue)"
         }
     }
 
     /// Whether Kafka documents this error as retriable.
     public var isRetriable: Bool {
-        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 74, 75].contains(rawValue)
+        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 56, 74, 75].contains(rawValue)
     }
 
     public var description: String { "\(name) (\(rawValue))" }

@@ -293,6 +293,51 @@ public struct RecordBatchBuilder {
         return out
     }
 
+    /// Re-encodes a batch with only `records` (a subset of its records, with their original
+    /// offsets and timestamps), uncompressed: the log cleaner's output. The base offset, last
+    /// offset delta, leader epoch, producer fields and timestamp type stay those of `original`, so
+    /// offsets and producer state are unchanged.
+    public static func rebuild(_ original: RecordBatchHeader, keeping records: [Record]) -> ByteBuffer {
+        let baseTimestamp = records.first?.timestamp ?? original.baseTimestamp
+        var body = KafkaWriter(buffer: ByteBufferAllocator().buffer(capacity: 64 + records.count * 32))
+        for rec in records {
+            var one = KafkaWriter(buffer: ByteBufferAllocator().buffer(capacity: 32))
+            one.buffer.writeInteger(Int8(0))
+            one.writeVarlong(rec.timestamp - baseTimestamp)
+            one.writeVarint(Int32(truncatingIfNeeded: rec.offset - original.baseOffset))
+            writeVarBytes(&one, rec.key)
+            writeVarBytes(&one, rec.value)
+            one.writeVarint(Int32(rec.headers.count))
+            for (k, v) in rec.headers {
+                writeVarBytes(&one, Array(k.utf8))
+                writeVarBytes(&one, v)
+            }
+            body.writeVarint(Int32(one.buffer.readableBytes))
+            body.buffer.writeBuffer(&one.buffer)
+        }
+        var out = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + body.buffer.readableBytes)
+        out.writeInteger(original.baseOffset)
+        out.writeInteger(Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.buffer.readableBytes))
+        out.writeInteger(original.partitionLeaderEpoch)
+        out.writeInteger(Int8(2))
+        out.writeInteger(UInt32(0))
+        out.writeInteger(original.attributes & ~0x7)
+        out.writeInteger(original.lastOffsetDelta)
+        out.writeInteger(baseTimestamp)
+        out.writeInteger(
+            original.usesLogAppendTime ? original.maxTimestamp : records.map(\.timestamp).max() ?? baseTimestamp)
+        out.writeInteger(original.producerId)
+        out.writeInteger(original.producerEpoch)
+        out.writeInteger(original.baseSequence)
+        out.writeInteger(Int32(records.count))
+        out.writeBuffer(&body.buffer)
+        let crc = CRC32C.checksum(
+            out, at: out.readerIndex + RecordBatchHeader.attributesOffset,
+            length: out.readableBytes - RecordBatchHeader.attributesOffset)
+        out.setInteger(crc, at: out.readerIndex + RecordBatchHeader.crcOffset)
+        return out
+    }
+
     static func writeVarBytes(_ w: inout KafkaWriter, _ bytes: [UInt8]?) {
         guard let bytes else {
             w.writeVarint(-1)

@@ -49,10 +49,8 @@ public struct ServerConfig: Sendable {
         "listener.security.protocol.map", "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "transaction.state.log.replication.factor",
-        "transaction.state.log.min.isr", "log.retention.check.interval.ms", "log.retention.bytes", "log.retention.ms",
-        "log.retention.minutes",
-        "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
-        "log.flush.interval.ms", "log.roll.ms", "log.roll.hours", "delete.topic.enable",
+        "transaction.state.log.min.isr",
+        "broker.session.timeout.ms", "broker.heartbeat.interval.ms", "delete.topic.enable",
     ]
 
     public static func parse(_ text: String, source: String) throws -> ServerConfig {
@@ -62,6 +60,9 @@ public struct ServerConfig: Sendable {
         var advertised: String? = nil
         var interBroker: String? = nil
         var sawLogDirs = false
+        // log.retention.{ms,minutes,hours} and log.roll.{ms,hours}: the most precise one wins.
+        var retention: [Int64?] = [nil, nil, nil]
+        var roll: [Int64?] = [nil, nil]
         for (key, value, line) in Properties.parseLines(text) {
             func bad(_ allowed: String) -> Invalid {
                 Invalid(description: "\(source):\(line): invalid value '\(value)' for \(key): \(allowed)")
@@ -71,6 +72,12 @@ public struct ServerConfig: Sendable {
                     throw bad("expected an integer from \(range.lowerBound) to \(range.upperBound)")
                 }
                 return v
+            }
+            func long(_ min: Int64, unitMs: Int64 = 1) throws -> Int64 {
+                guard let v = Int64(value), v >= min else { throw bad("expected an integer of at least \(min)") }
+                if v < 0 { return v }
+                let (ms, overflow) = v.multipliedReportingOverflow(by: unitMs)
+                return overflow ? Int64.max : ms
             }
             func bool() throws -> Bool {
                 switch value.lowercased() {
@@ -101,7 +108,22 @@ public struct ServerConfig: Sendable {
             case "log.index.interval.bytes": b.logIndexIntervalBytes = try int(0...Int(Int32.max))
             case "log.flush.interval.messages": b.logFlushIntervalMessages = try int(1...Int.max)
             case "min.insync.replicas": b.minInsyncReplicas = Int32(try int(1...Int(Int32.max)))
-            case "log.retention.hours": b.retentionHours = try int(-1...Int(Int32.max))
+            case "log.retention.hours": retention[2] = try long(-1, unitMs: 3_600_000)
+            case "log.retention.minutes": retention[1] = try long(-1, unitMs: 60_000)
+            case "log.retention.ms": retention[0] = try long(-1)
+            case "log.retention.bytes": b.logRetentionBytes = try long(-1)
+            case "log.retention.check.interval.ms": b.logRetentionCheckIntervalMs = try long(1)
+            case "log.roll.hours": roll[1] = try long(1, unitMs: 3_600_000)
+            case "log.roll.ms": roll[0] = try long(1)
+            case "log.flush.interval.ms": b.logFlushIntervalMs = try long(0)
+            case "log.cleanup.policy":
+                guard TopicConfigs.known["cleanup.policy"]!(value) else {
+                    throw bad("expected delete, compact or both")
+                }
+                b.logCleanupPolicy = value
+            case "log.cleaner.enable": b.logCleanerEnable = try bool()
+            case "log.cleaner.backoff.ms": b.logCleanerBackoffMs = try long(1)
+            case "log.cleaner.delete.retention.ms": b.logCleanerDeleteRetentionMs = try long(0)
             case "replica.fetch.wait.max.ms", "fetch.max.wait.ms": b.maxFetchWaitMs = Int32(try int(0...Int(Int32.max)))
             case "controller.quorum.voters":
                 c.voters = try value.split(separator: ",").map { entry in
@@ -141,6 +163,8 @@ public struct ServerConfig: Sendable {
                 }
             }
         }
+        if let ms = retention.compactMap({ $0 }).first { b.logRetentionMs = ms }
+        if let ms = roll.compactMap({ $0 }).first { b.logRollMs = ms }
         if !sawLogDirs { c.warnings.append("\(source): log.dirs not set; using \(b.logDirs)") }
         if let listeners {
             let all = try Listener.parseList(listeners, key: "listeners", source: source).filter {

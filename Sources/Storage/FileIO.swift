@@ -41,6 +41,13 @@ public final class DataFile {
         return Int(st.st_size)
     }
 
+    /// The file's last modification time, in milliseconds since the epoch.
+    public func modifiedMs() throws -> Int64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StorageError(operation: "fstat", path: path, errno: errno) }
+        return Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000
+    }
+
     /// Writes all readable bytes of `buffer` at `offset`.
     public func write(_ buffer: ByteBuffer, at offset: Int) throws {
         try buffer.withUnsafeReadableBytes { raw in
@@ -91,6 +98,13 @@ public final class DataFile {
     public func sync() throws {
         guard fsync(fd) == 0 else { throw StorageError(operation: "fsync", path: path, errno: errno) }
     }
+}
+
+/// The wall clock in milliseconds since the epoch, as record timestamps use.
+public func wallClockMs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
 /// Small file-system helpers.

@@ -35,6 +35,9 @@ final class LogSegment {
     private(set) var epochStarts: [(epoch: Int32, offset: Int64)] = []
     private var bytesSinceIndexEntry = 0
     let indexIntervalBytes: Int
+    /// When this segment started taking batches (wall clock, ms): `segment.ms` rolls it that long
+    /// after. A segment found on disk counts from its file's modification time.
+    private(set) var createdMs: Int64
 
     static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
         let digits = String(baseOffset)
@@ -53,11 +56,13 @@ final class LogSegment {
         timeIndexFile = try DataFile(path: directory + "/" + Self.fileName(baseOffset, ".timeindex"))
         size = try log.size()
         nextOffset = baseOffset
+        createdMs = size > 0 ? try log.modifiedMs() : wallClockMs()
     }
 
     /// Appends one batch whose base offset the caller has already assigned.
     func append(_ batch: ByteBuffer, header: RecordBatchHeader) throws {
         let position = size
+        if position == 0 { createdMs = wallClockMs() }
         try log.write(batch, at: position)
         size += batch.readableBytes
         noteBatch(header, position: position, persistIndex: true)
@@ -181,6 +186,97 @@ final class LogSegment {
         try timeIndexFile.write(t, at: 0)
     }
 
+    /// Takes the indexes from their files instead of scanning the log, for a segment that was
+    /// flushed before the last shutdown (below the recovery point). Every entry is checked, and
+    /// the batches after the last index entry are walked to the end of the file; the answer is
+    /// nil when all is consistent, else what is wrong (the caller then scans with `recover`).
+    func loadIndexes(nextOffset expectedNext: Int64) throws -> String? {
+        index = []
+        timeIndex = []
+        epochStarts = []
+        maxTimestamp = -1
+        nextOffset = baseOffset
+        bytesSinceIndexEntry = 0
+        if size == 0 { return nil }
+        let indexSize = try indexFile.size()
+        guard indexSize > 0, indexSize % 8 == 0 else {
+            return indexSize == 0 ? "its offset index is missing or empty" : "its offset index has a torn entry"
+        }
+        var raw = try indexFile.read(at: 0, length: indexSize)
+        var entries: [IndexEntry] = []
+        entries.reserveCapacity(indexSize / 8)
+        while let rel = raw.readInteger(as: UInt32.self), let pos = raw.readInteger(as: UInt32.self) {
+            if let last = entries.last, rel <= last.relativeOffset || pos <= last.position {
+                return "its offset index is out of order at entry \(entries.count)"
+            }
+            guard Int(pos) < size, Int64(rel) < expectedNext - baseOffset else {
+                return "its offset index points past the log at entry \(entries.count)"
+            }
+            entries.append(IndexEntry(relativeOffset: rel, position: pos))
+        }
+        guard entries[0].position == 0 else {
+            return "its offset index does not start at the first batch"
+        }
+        // The last indexed batch and everything after it must be whole batches ending at the end
+        // of the file, with the expected next offset.
+        var position = Int(entries.last!.position)
+        var next = baseOffset + Int64(entries.last!.relativeOffset)
+        var first = true
+        var lastHeader: RecordBatchHeader? = nil
+        while position < size {
+            let bytes = try log.read(at: position, length: RecordBatchHeader.size)
+            guard let h = RecordBatchHeader.peek(bytes, at: bytes.readerIndex), h.magic == 2,
+                h.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
+                h.totalSize <= size - position
+            else { return "the batches after its last index entry are damaged" }
+            if first && h.baseOffset != next { return "its last index entry does not point at its batch" }
+            first = false
+            guard h.baseOffset >= next else { return "its batches are out of order" }
+            next = h.nextOffset
+            lastHeader = h
+            position += h.totalSize
+            bytesSinceIndexEntry += h.totalSize
+        }
+        guard next <= expectedNext else { return "it holds offsets past the recovery point" }
+        let timeSize = try timeIndexFile.size()
+        guard timeSize % 12 == 0 else { return "its time index has a torn entry" }
+        var rawTimes = try timeIndexFile.read(at: 0, length: timeSize)
+        var times: [TimeEntry] = []
+        while let ts = rawTimes.readInteger(as: Int64.self), let rel = rawTimes.readInteger(as: UInt32.self) {
+            if let last = times.last, ts < last.timestamp || rel < last.relativeOffset {
+                return "its time index is out of order at entry \(times.count)"
+            }
+            guard Int64(rel) < expectedNext - baseOffset else { return "its time index points past the log" }
+            times.append(TimeEntry(timestamp: ts, relativeOffset: rel, position: 0))
+        }
+        index = entries
+        for i in times.indices {
+            times[i].position = UInt32(indexedPosition(for: baseOffset + Int64(times[i].relativeOffset)))
+        }
+        timeIndex = times
+        maxTimestamp = max(times.last?.timestamp ?? -1, lastHeader?.maxTimestamp ?? -1)
+        nextOffset = next
+        return nil
+    }
+
+    /// Adds a final time-index entry for the segment's largest timestamp, so that a segment
+    /// loaded from its indexes knows how old it is. Called when the segment is rolled or flushed
+    /// at shutdown.
+    func closeTimeIndex() throws {
+        guard size > 0, maxTimestamp > (timeIndex.last?.timestamp ?? -1) else { return }
+        let last = index.last!
+        let t = TimeEntry(timestamp: maxTimestamp, relativeOffset: last.relativeOffset, position: last.position)
+        if let prev = timeIndex.last, prev.relativeOffset > t.relativeOffset { return }
+        timeIndex.append(t)
+        try appendTimeEntry(t)
+    }
+
+    /// The segment's newest record timestamp, or its file's modification time when its records
+    /// carry none: what `retention.ms` measures.
+    func retentionTimestamp() throws -> Int64 {
+        maxTimestamp >= 0 ? maxTimestamp : try log.modifiedMs()
+    }
+
     /// The file position of the last indexed batch at or before `offset`.
     func indexedPosition(for offset: Int64) -> Int {
         let rel = offset - baseOffset
@@ -267,7 +363,7 @@ final class LogSegment {
     }
 
     func delete() throws {
-        for suffix in [".log", ".index", ".timeindex"] {
+        for suffix in [".log", ".index", ".timeindex", ".log.cleaned"] {
             try FileSystem.remove(directory + "/" + Self.fileName(baseOffset, suffix))
         }
     }

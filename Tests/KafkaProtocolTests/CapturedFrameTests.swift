@@ -54,6 +54,7 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .listOffsets: return try run(ListOffsetsRequest.self)
     case .createTopics: return try run(CreateTopicsRequest.self)
     case .deleteTopics: return try run(DeleteTopicsRequest.self)
+    case .deleteRecords: return try run(DeleteRecordsRequest.self)
     case .initProducerId: return try run(InitProducerIdRequest.self)
     case .describeConfigs: return try run(DescribeConfigsRequest.self)
     case .createPartitions: return try run(CreatePartitionsRequest.self)

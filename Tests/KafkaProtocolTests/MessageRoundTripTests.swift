@@ -125,6 +125,31 @@ let allMessages: [MessageCase] = [
         #expect(bytes(r.encoded(version: 3)) == hex("FFFF 0001 00000064 00000001 0001 74 00000001 00000000 FFFFFFFF"))
     }
 
+    @Test func deleteRecordsMatchesTheSpecsLayout() throws {
+        var r = DeleteRecordsRequest()
+        r.topics = [.init()]
+        r.topics[0].name = "t"
+        r.topics[0].partitions = [.init()]
+        r.topics[0].partitions[0].partitionIndex = 1
+        r.topics[0].partitions[0].offset = 42
+        r.timeoutMs = 100
+        // topics [1] "t", partitions [1], index 1, offset 42, (tags,) timeout.
+        #expect(
+            bytes(r.encoded(version: 2)) == hex("02 0274 02 00000001 000000000000002A 00 00 00000064 00"))
+        #expect(
+            bytes(r.encoded(version: 1)) == hex("00000001 0001 74 00000001 00000001 000000000000002A 00000064"))
+        var a = DeleteRecordsResponse()
+        a.topics = [.init()]
+        a.topics[0].name = "t"
+        a.topics[0].partitions = [.init()]
+        a.topics[0].partitions[0].partitionIndex = 1
+        a.topics[0].partitions[0].lowWatermark = 42
+        a.topics[0].partitions[0].errorCode = 1
+        let encoded = a.encoded(version: 2)
+        #expect(bytes(encoded) == hex("00000000 02 0274 02 00000001 000000000000002A 0001 00 00 00"))
+        #expect(try DeleteRecordsResponse.decode(encoded, version: 2) == a)
+    }
+
     @Test func listOffsetsV0AnswersWithAnOffsetArray() throws {
         var p = ListOffsetsResponse.Partition()
         p.partitionIndex = 1

@@ -1,0 +1,238 @@
+import Glibc
+import KafkaProtocol
+import NIOCore
+import Storage
+import Testing
+
+/// Segment lifecycle: recovery points and index loading, rolling by time, retention,
+/// DeleteRecords, compaction and a follower starting over at the leader's log start.
+@Suite struct LogLifecycleTests {
+    func open(_ dir: String, _ change: (inout LogConfig) -> Void = { _ in }) throws -> PartitionLog {
+        var c = LogConfig()
+        c.indexIntervalBytes = 1
+        change(&c)
+        return try PartitionLog(directory: dir, config: c, logger: quiet)
+    }
+
+    func keyed(_ pairs: [(String, String?)], timestamp: Int64 = wallClockMs()) -> ByteBuffer {
+        var b = RecordBatchBuilder()
+        for (k, v) in pairs { b.append(key: Array(k.utf8), value: v.map { Array($0.utf8) }, timestamp: timestamp) }
+        return b.build()
+    }
+
+    func all(_ log: PartitionLog, from: Int64? = nil) throws -> [Record] {
+        var out: [Record] = []
+        var next = from ?? log.logStartOffset
+        while next < log.logEndOffset, var data = try log.read(from: next, maxBytes: 1 << 20), data.readableBytes > 0 {
+            while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize <= data.readableBytes {
+                let one = data.readSlice(length: h.totalSize)!
+                out += try Record.decodeAll(batch: one, header: h).filter { $0.offset >= next }
+                next = h.nextOffset
+            }
+        }
+        return out
+    }
+
+    @Test func aCleanShutdownMeansNoSegmentIsScannedAtTheNextStart() throws {
+        let dir = tempDir("clean")
+        do {
+            let log = try open(dir) { $0.segmentBytes = 600 }
+            for i in 0..<40 { _ = try log.append(records: batch(["v\(i)"]), leaderEpoch: Int32(i / 10)).get() }
+            try log.flush()
+        }
+        let log = try open(dir) { $0.segmentBytes = 600 }
+        #expect(log.recovery.segments > 3)
+        #expect(log.recovery.scanned == 0)
+        #expect(log.logEndOffset == 40)
+        #expect(try values(log.read(from: 25, maxBytes: 90)!) == ["v25"])
+        #expect(log.endOffset(forEpoch: 1) == (1, 20))
+        #expect(log.lastEpoch == 3)
+        #expect(try log.append(records: batch(["next"]), leaderEpoch: 3).get().baseOffset == 40)
+    }
+
+    @Test func afterACrashOnlySegmentsPastTheRecoveryPointAreScanned() throws {
+        let dir = tempDir("crash")
+        do {
+            let log = try open(dir) { $0.segmentBytes = 600 }
+            // Every roll fsyncs the closed segment and moves the recovery point to the new one.
+            for i in 0..<40 { _ = try log.append(records: batch(["v\(i)"]), leaderEpoch: 0).get() }
+            // No flush: the process "dies" here.
+        }
+        let log = try open(dir) { $0.segmentBytes = 600 }
+        #expect(log.recovery.scanned == 1)
+        #expect(log.logEndOffset == 40)
+        #expect(try all(log).map { String(decoding: $0.value!, as: UTF8.self) } == (0..<40).map { "v\($0)" })
+    }
+
+    @Test(arguments: ["delete", "truncate", "garbage", "pointsPastTheLog"])
+    func aDamagedIndexBelowTheRecoveryPointIsRebuilt(damage: String) throws {
+        let dir = tempDir("index-\(damage)")
+        do {
+            let log = try open(dir) { $0.segmentBytes = 600 }
+            for i in 0..<40 { _ = try log.append(records: batch(["v\(i)"]), leaderEpoch: 0).get() }
+            try log.flush()
+        }
+        let path = dir + "/00000000000000000000.index"
+        switch damage {
+        case "delete": try FileSystem.remove(path)
+        case "truncate": try DataFile(path: path).truncate(to: 13)
+        case "garbage": try DataFile(path: path).write([UInt8](repeating: 0xAB, count: 16), at: 8)
+        default: try DataFile(path: path).write([0, 0, 0, 1, 0, 1, 0, 0], at: 8)
+        }
+        let log = try open(dir) { $0.segmentBytes = 600 }
+        #expect(log.recovery.scanned == 1)
+        #expect(try values(log.read(from: 2, maxBytes: 1)!) == ["v2"])
+        #expect(try all(log).count == 40)
+        // The rebuilt index is whole again: the next start scans nothing.
+        try log.flush()
+        #expect(try open(dir) { $0.segmentBytes = 600 }.recovery.scanned == 0)
+    }
+
+    @Test func aSegmentRollsWhenItIsSegmentMsOld() throws {
+        let log = try open(tempDir("roll-time")) { $0.segmentMs = 100 }
+        _ = try log.append(records: batch(["a"]), leaderEpoch: 0).get()
+        _ = try log.append(records: batch(["b"]), leaderEpoch: 0).get()
+        #expect(log.segmentCount == 1)
+        usleep(150_000)
+        _ = try log.append(records: batch(["c"]), leaderEpoch: 0).get()
+        #expect(log.segmentBaseOffsets == [0, 2])
+    }
+
+    @Test func retentionByTimeDeletesOldSegmentsButNotUnreplicatedOnes() throws {
+        let now = wallClockMs()
+        let log = try open(tempDir("ret-time")) {
+            $0.segmentBytes = 300
+            $0.retentionMs = 60_000
+        }
+        for i in 0..<10 {
+            _ = try log.append(records: batch(["old\(i)"], timestamp: now - 3_600_000), leaderEpoch: 0).get()
+        }
+        for i in 0..<10 { _ = try log.append(records: batch(["new\(i)"], timestamp: now), leaderEpoch: 0).get() }
+        // Nothing is deleted above the high watermark.
+        #expect(try log.applyRetention(nowMs: now) == nil)
+        log.setHighWatermark(20, nowMs: 0)
+        let deleted = try #require(try log.applyRetention(nowMs: now))
+        #expect(deleted.reason.hasPrefix("retention.ms"))
+        #expect(log.logStartOffset == deleted.logStartOffset)
+        #expect(log.logStartOffset >= 8 && log.logStartOffset <= 10)
+        #expect(try log.read(from: 0, maxBytes: 100) == nil)
+        #expect(
+            try all(log).suffix(10).map { String(decoding: $0.value!, as: UTF8.self) } == (0..<10).map { "new\($0)" })
+        // The log start survives a restart.
+        try log.flush()
+        #expect(try open(log.directory) { $0.segmentBytes = 300 }.logStartOffset == log.logStartOffset)
+    }
+
+    @Test func retentionByTimeRollsAndEmptiesAnActiveSegmentThatIsAllOld() throws {
+        let now = wallClockMs()
+        let log = try open(tempDir("ret-all")) { $0.retentionMs = 1_000 }
+        for i in 0..<5 { _ = try log.append(records: batch(["x\(i)"], timestamp: now - 10_000), leaderEpoch: 0).get() }
+        log.setHighWatermark(5, nowMs: 0)
+        #expect(try log.applyRetention(nowMs: now)?.segments == 1)
+        #expect(log.logStartOffset == 5 && log.logEndOffset == 5)
+        #expect(log.segmentBaseOffsets == [5])
+        #expect(try log.append(records: batch(["y"]), leaderEpoch: 0).get().baseOffset == 5)
+    }
+
+    @Test func retentionBySizeKeepsTheNewestBytes() throws {
+        let log = try open(tempDir("ret-size")) {
+            $0.segmentBytes = 300
+            $0.retentionMs = -1
+            $0.retentionBytes = 700
+        }
+        for i in 0..<30 { _ = try log.append(records: batch(["v\(i)"]), leaderEpoch: 0).get() }
+        log.setHighWatermark(30, nowMs: 0)
+        let before = log.sizeInBytes
+        let deleted = try #require(try log.applyRetention(nowMs: wallClockMs()))
+        #expect(deleted.reason.hasPrefix("retention.bytes"))
+        #expect(log.sizeInBytes <= 700 + 300 && log.sizeInBytes == before - deleted.bytes)
+        #expect(try all(log).last.map { String(decoding: $0.value!, as: UTF8.self) } == "v29")
+    }
+
+    @Test func deleteRecordsMovesTheLogStartAndRetentionRemovesTheSegments() throws {
+        let log = try open(tempDir("delete-records")) {
+            $0.segmentBytes = 300
+            $0.retentionMs = -1
+        }
+        for i in 0..<20 { _ = try log.append(records: batch(["v\(i)"]), leaderEpoch: 0).get() }
+        log.setHighWatermark(15, nowMs: 0)
+        #expect(try log.deleteRecords(before: 16) == nil)  // past the high watermark
+        #expect(try log.deleteRecords(before: 12) == 12)
+        #expect(try log.read(from: 11, maxBytes: 100) == nil)
+        #expect(try all(log).first?.offset == 12)
+        #expect(try log.deleteRecords(before: 5) == 12)  // never backwards
+        let deleted = try #require(try log.applyRetention(nowMs: wallClockMs()))
+        #expect(log.segmentBaseOffsets.first! <= 12 && deleted.segments >= 2)
+        #expect(try log.deleteRecords(before: -1) == 15)
+    }
+
+    @Test func compactionKeepsTheLastValuePerKeyAndDropsOldTombstones() throws {
+        let now = wallClockMs()
+        let log = try open(tempDir("compact")) {
+            $0.segmentBytes = 400
+            $0.compactPolicy = true
+            $0.deletePolicy = false
+            $0.deleteRetentionMs = 60_000
+        }
+        var latest: [String: (Int64, String?)] = [:]
+        for round in 0..<8 {
+            for k in ["a", "b", "c", "d"] {
+                let v: String? = (k == "d" && round == 7) ? nil : "\(k)\(round)"
+                // The tombstone for "d" is old enough to go; "c" gets a fresh one below.
+                let r = try log.append(
+                    records: keyed([(k, v)], timestamp: v == nil ? now - 120_000 : now), leaderEpoch: 0
+                ).get()
+                latest[k] = (r.baseOffset, v)
+            }
+        }
+        let c = try log.append(records: keyed([("c", nil)]), leaderEpoch: 0).get()
+        latest["c"] = (c.baseOffset, nil)
+        for i in 0..<6 { _ = try log.append(records: keyed([("e", "e\(i)")]), leaderEpoch: 0).get() }
+        log.setHighWatermark(log.logEndOffset, nowMs: 0)
+        let end = log.logEndOffset
+        let before = try all(log)
+        let result = try #require(try log.compact(nowMs: now))
+        #expect(result.recordsRemoved > 20 && result.bytesAfter < result.bytesBefore)
+        let after = try all(log)
+        #expect(log.logEndOffset == end)
+        // Offsets never change, every key's last value is there, nothing older in the cleaned part.
+        let byKey = Dictionary(grouping: after, by: { String(decoding: $0.key!, as: UTF8.self) })
+        #expect(byKey["a"]?.count == 1 && byKey["a"]?.first?.offset == latest["a"]!.0)
+        #expect(byKey["b"]?.first.map { String(decoding: $0.value!, as: UTF8.self) } == "b7")
+        #expect(byKey["d"] == nil)  // old tombstone removed with its key
+        #expect(byKey["c"]?.last?.value == nil && byKey["c"]?.last?.offset == c.baseOffset)  // fresh tombstone kept
+        for r in after { #expect(before.contains(r)) }
+        // A second pass with nothing new to clean does nothing; a restart reads the same log.
+        #expect(try log.compact(nowMs: now) == nil)
+        try log.flush()
+        let reopened = try open(log.directory) {
+            $0.compactPolicy = true
+            $0.segmentBytes = 400
+        }
+        #expect(try all(reopened) == after)
+    }
+
+    @Test func aCompactedTopicRefusesRecordsWithoutAKey() throws {
+        let log = try open(tempDir("compact-nokey")) { $0.compactPolicy = true }
+        guard case .failure(let e) = log.append(records: batch(["no key"]), leaderEpoch: 0) else {
+            Issue.record("a record without a key was accepted")
+            return
+        }
+        #expect(e.errorCode == .invalidRecord)
+        #expect(log.logEndOffset == 0)
+    }
+
+    @Test func aFollowerBehindTheLeadersLogStartStartsOverThere() throws {
+        let leader = try open(tempDir("leader"))
+        for i in 0..<10 { _ = try leader.append(records: batch(["v\(i)", "w\(i)"]), leaderEpoch: 2).get() }
+        leader.setHighWatermark(20, nowMs: 0)
+        _ = try leader.deleteRecords(before: 7)  // inside the batch 6...7
+        let follower = try open(tempDir("follower"))
+        try follower.reset(to: leader.logStartOffset)
+        #expect(follower.logStartOffset == 7 && follower.logEndOffset == 7)
+        let fetched = try #require(try leader.read(from: 7, maxBytes: 1 << 20))
+        #expect(try follower.appendAsFollower(records: fetched).get() == 20)
+        #expect(try all(follower).first?.offset == 7)
+        #expect(follower.logStartOffset == 7)
+    }
+}
