@@ -94,7 +94,10 @@ public final class PartitionRegistry: @unchecked Sendable {
                 opened += 1
                 scanned += log.recovery.scanned
                 truncated += log.recovery.truncatedBytes
-                try FileSystem.writeTextAtomically("version: 0\ntopic_id: \(t.id)\n", to: dir + "/partition.metadata")
+                let metadata = "version: 0\ntopic_id: \(t.id)\n"
+                if (try? FileSystem.readText(dir + "/partition.metadata")) != metadata {
+                    try FileSystem.writeTextAtomically(metadata, to: dir + "/partition.metadata")
+                }
                 let state = PartitionState(topic: t.name, topicId: t.id, index: index, log: log, nodeId: config.nodeId)
                 state.update(p, nowMs: now)
                 lock.withLock { partitions[t.name, default: [:]][index] = state }

@@ -80,9 +80,11 @@ struct ServerStart: ParsableCommand {
         signal(SIGINT, SIG_IGN)
         let queue = DispatchQueue(label: "signals")
         var sources: [any DispatchSourceSignal] = []
+        let stopping = DispatchSemaphore(value: 0)
         for sig in [SIGTERM, SIGINT] {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
             source.setEventHandler {
+                stopping.signal()
                 logger.info("signal \(sig) received: shutting down")
                 server.shutdown()
                 logger.info("Tern node \(config.broker.nodeId) stopped")
@@ -92,6 +94,9 @@ struct ServerStart: ParsableCommand {
             sources.append(source)
         }
         try server.wait()
+        // The listener closes early in a shutdown; the handler then flushes every log and exits.
+        // Returning here would end the process before the logs are flushed.
+        if stopping.wait(timeout: .now() + .milliseconds(100)) == .success { while true { pause() } }
         _ = sources
     }
 }
