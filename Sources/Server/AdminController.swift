@@ -264,8 +264,10 @@ final class ClusterGateway: ControllerGateway {
     var activeControllerId: Int32? { quorum.leaderId }
 
     /// Sends to the active controller; while there is none, or it cannot be reached (it just
-    /// died and the quorum is electing another), tries again with whichever node leads next,
-    /// for up to 10 s, as Kafka's forwarding does.
+    /// died and the quorum is electing another), tries again with whichever node leads next.
+    /// The whole forward is bounded at 15 s, under the 20-30 s that clients wait, so a client
+    /// gets an answer (REQUEST_TIMED_OUT at worst) rather than silence; a connection that timed
+    /// out is closed, so the next attempt does not queue behind whatever it was stuck on.
     private func route<Response: KafkaMessage>(
         _ request: some KafkaMessage, local: @escaping @Sendable () -> EventLoopFuture<Response>, as: Response.Type,
         settled: @escaping @Sendable (MetadataImage) -> Bool
@@ -276,7 +278,7 @@ final class ClusterGateway: ControllerGateway {
         let quorum = self.quorum
         promise.completeWithTask {
             let started = NIODeadline.now()
-            let giveUp = started + .seconds(10)
+            let giveUp = started + .seconds(15)
             var lastError: any Error = ControllerError(.notController, "the metadata quorum has no leader")
             while NIODeadline.now() < giveUp {
                 guard let leader = quorum.leaderId else {
@@ -284,11 +286,16 @@ final class ClusterGateway: ControllerGateway {
                     continue
                 }
                 if leader == quorum.id { return try await local().get() }
+                let remainingMs = Int(max(100, (giveUp - NIODeadline.now()).nanoseconds / 1_000_000))
                 let response: Response
                 do {
                     let c = try await quorum.connection(to: leader, lane: .control)
-                    response = try await c.send(request, as: Response.self, timeoutMs: 30_000)
+                    response = try await c.send(request, as: Response.self, timeoutMs: min(remainingMs, 8_000))
                 } catch {
+                    quorum.logger.warning(
+                        "\(Swift.type(of: request).apiKey) forwarded to the active controller \(leader) failed: \(error); trying again"
+                    )
+                    quorum.dropConnection(to: leader, lane: .control)
                     lastError = error
                     try await Task.sleep(nanoseconds: 100_000_000)
                     continue
@@ -299,7 +306,7 @@ final class ClusterGateway: ControllerGateway {
                         "\(Swift.type(of: request).apiKey) forwarded to the active controller \(leader) took \(took) ms"
                     )
                 }
-                let deadline = NIODeadline.now() + .seconds(3)
+                let deadline = min(NIODeadline.now() + .seconds(3), giveUp + .seconds(1))
                 while !settled(quorum.imageSnapshot) && NIODeadline.now() < deadline {
                     try await Task.sleep(nanoseconds: 10_000_000)
                 }

@@ -95,7 +95,7 @@ final class BrokerLifecycle: @unchecked Sendable {
                 let resp: BrokerRegistrationResponse =
                     leader == nodeId
                     ? try await quorum.register(req).get()
-                    : try await quorum.connection(to: leader, lane: .control).send(
+                    : try await quorum.connection(to: leader, lane: .lifecycle).send(
                         req, as: BrokerRegistrationResponse.self, timeoutMs: 5000)
                 if resp.errorCode == 0 && resp.brokerEpoch >= 0 {
                     state.withLockedValue { $0.epoch = resp.brokerEpoch }
@@ -116,7 +116,7 @@ final class BrokerLifecycle: @unchecked Sendable {
             let resp: BrokerHeartbeatResponse =
                 leader == nodeId
                 ? try await quorum.heartbeat(req).get()
-                : try await quorum.connection(to: leader, lane: .control).send(
+                : try await quorum.connection(to: leader, lane: .lifecycle).send(
                     req, as: BrokerHeartbeatResponse.self, timeoutMs: 5000)
             if resp.errorCode == ErrorCode.staleBrokerEpoch.rawValue {
                 logger.info(

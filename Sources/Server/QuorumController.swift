@@ -319,15 +319,13 @@ public final class QuorumController: @unchecked Sendable {
         for p in peers {
             guard let parked = parkedFetches.removeValue(forKey: p) else { continue }
             parked.timeout.cancel()
-            pendingFetches[p]?.succeed(
-                fencedFetchAnswer(at: parked.request.fetchOffset))
+            pendingFetches[p]?.succeed(replacedFetchAnswer(at: parked.request.fetchOffset))
             pendingFetches[p] = parked.promise
             answeringParked = true
             carryOut(node.receive(.fetch(parked.request), from: p, nowMs: Self.monotonicMs()))
             answeringParked = false
             if let left = pendingFetches.removeValue(forKey: p) {
-                left.succeed(
-                    fencedFetchAnswer(at: parked.request.fetchOffset))
+                left.succeed(replacedFetchAnswer(at: parked.request.fetchOffset))
             }
         }
     }
@@ -337,10 +335,12 @@ public final class QuorumController: @unchecked Sendable {
     /// Which traffic a connection carries. Raft's fetches and votes never share a connection
     /// with requests that wait for a commit (registration, admin): answers on a connection go out
     /// in request order, so a waiting request would hold back the very fetches it waits for.
-    enum Lane: Int { case raft, control }
+    /// Broker registrations and heartbeats have a lane of their own, so that admin requests
+    /// forwarded to the controller never queue behind them, nor they behind a slow admin request.
+    enum Lane: Int { case raft, control, lifecycle }
 
     func connection(to peer: Int32, lane: Lane = .raft) async throws -> KafkaConnection {
-        let key = peer * 2 + Int32(lane.rawValue)
+        let key = peer * 3 + Int32(lane.rawValue)
         if let c = connections.withLockedValue({ $0[key] }), c.channel.isActive { return c }
         guard let v = voters.first(where: { $0.id == peer }) else {
             throw KafkaClientError.unsupported("unknown voter \(peer)")
@@ -349,6 +349,15 @@ public final class QuorumController: @unchecked Sendable {
             host: v.host, port: v.port, group: group, clientId: "node-\(id)-\(lane)", timeoutMs: 1000)
         connections.withLockedValue { $0[key] = c }
         return c
+    }
+
+    /// Forgets and closes a connection that failed or timed out, so the next request reconnects
+    /// instead of queueing behind whatever the old one is stuck on.
+    func dropConnection(to peer: Int32, lane: Lane) {
+        let key = peer * 3 + Int32(lane.rawValue)
+        if let c = connections.withLockedValue({ $0.removeValue(forKey: key) }) {
+            c.channel.close(promise: nil)
+        }
     }
 
     private func partitionTopic<P>(_ p: P, make: () -> (inout P) -> Void) -> P { p }
@@ -481,7 +490,7 @@ public final class QuorumController: @unchecked Sendable {
                     loop.execute { [self] in carryOut(node.receive(message, from: peer, nowMs: Self.monotonicMs())) }
                 }
             } catch {
-                connections.withLockedValue { _ = $0.removeValue(forKey: peer * 2) }
+                dropConnection(to: peer, lane: .raft)
             }
         }
     }
@@ -568,6 +577,18 @@ public final class QuorumController: @unchecked Sendable {
             RaftFetchResponse(
                 epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark, fetchOffset: fetchOffset,
                 outcome: .fenced))
+    }
+
+    /// The answer for a fetch that a newer fetch from the same follower replaced, or that the node
+    /// did not answer itself. While this node leads it is an empty answer: a NOT_LEADER answer
+    /// here made a live follower drop its leader and start an election (the follower cannot
+    /// tell which of its fetches was answered), which left it leaderless for up to a second.
+    func replacedFetchAnswer(at fetchOffset: Int64) -> KafkaProtocol.FetchResponse {
+        guard node.isLeader else { return fencedFetchAnswer(at: fetchOffset) }
+        return encodeFetchResponse(
+            RaftFetchResponse(
+                epoch: node.epoch, leaderId: node.leaderId, highWatermark: node.highWatermark, fetchOffset: fetchOffset,
+                outcome: .entries([])))
     }
 
     func encodeFetchResponse(_ r: RaftFetchResponse) -> KafkaProtocol.FetchResponse {
@@ -756,16 +777,14 @@ public final class QuorumController: @unchecked Sendable {
             }
             let replica = req.replicaId
             lastFetchWallMs[replica] = Self.wallMs()
-            pendingFetches[replica]?.succeed(
-                fencedFetchAnswer(at: p.fetchOffset))
+            pendingFetches[replica]?.succeed(replacedFetchAnswer(at: p.fetchOffset))
             pendingFetches[replica] = promise
             let fetch = RaftFetchRequest(
                 epoch: p.currentLeaderEpoch, replicaId: replica, fetchOffset: p.fetchOffset,
                 lastFetchedEpoch: p.lastFetchedEpoch)
             carryOut(node.receive(.fetch(fetch), from: replica, nowMs: Self.monotonicMs()))
             if let left = pendingFetches.removeValue(forKey: replica) {
-                left.succeed(
-                    fencedFetchAnswer(at: p.fetchOffset))
+                left.succeed(replacedFetchAnswer(at: p.fetchOffset))
             }
         }
         return promise.futureResult
