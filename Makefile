@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata bench-replication
+.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage
 
 build:
 	swift build
@@ -71,5 +71,8 @@ bench-replication: release venv
 	$(VENV)/bin/python bench/replication.py
 
 # Topic creations per second and controller fail-over time on three local nodes.
+bench-storage: release venv
+	$(VENV)/bin/python bench/storage.py
+
 bench-metadata: release venv
 	$(VENV)/bin/python bench/metadata.py

@@ -299,6 +299,16 @@ final class LogSegment {
     /// walking batch headers from the index entry. Nil if the segment holds no such batch.
     func position(ofBatchContaining offset: Int64) throws -> (position: Int, header: RecordBatchHeader)? {
         var position = indexedPosition(for: offset)
+        if position > 0 {
+            // An index entry must land on a batch; if it does not (a damaged index that passed
+            // the checks at start-up), walk from the segment's start instead of reading garbage.
+            let bytes = try log.read(at: position, length: RecordBatchHeader.size)
+            if RecordBatchHeader.peek(bytes, at: bytes.readerIndex).map({ $0.magic != 2 || $0.baseOffset < baseOffset })
+                ?? true
+            {
+                position = 0
+            }
+        }
         while position < size {
             let bytes = try log.read(at: position, length: RecordBatchHeader.size)
             guard let h = RecordBatchHeader.peek(bytes, at: bytes.readerIndex) else { return nil }

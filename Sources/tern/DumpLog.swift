@@ -33,13 +33,26 @@ struct DumpLog: ParsableCommand {
             if path.hasSuffix(".log") {
                 damaged = !dumpSegment(data, base: base) || damaged
             } else if path.hasSuffix(".timeindex") {
-                dumpEntries(data, size: 12, base: base) { b, i in
-                    "timestamp: \(b.getInteger(at: i, as: Int64.self)!) offset: \(base + Int64(b.getInteger(at: i + 8, as: UInt32.self)!))"
+                let entries = dumpEntries(data, size: 12, base: base) { b, i in
+                    (b.getInteger(at: i, as: Int64.self)!, base + Int64(b.getInteger(at: i + 8, as: UInt32.self)!))
+                } line: {
+                    "timestamp: \($0.0) offset: \($0.1)"
                 }
+                let problem = entries.indices.dropFirst().first {
+                    entries[$0].0 < entries[$0 - 1].0 || entries[$0].1 < entries[$0 - 1].1
+                }.map { "entry \($0) goes back in time or offset" }
+                damaged = !health(entries.count, problem) || damaged
             } else if path.hasSuffix(".index") {
-                dumpEntries(data, size: 8, base: base) { b, i in
-                    "offset: \(base + Int64(b.getInteger(at: i, as: UInt32.self)!)) position: \(b.getInteger(at: i + 4, as: UInt32.self)!)"
+                let entries = dumpEntries(data, size: 8, base: base) { b, i in
+                    (
+                        base + Int64(b.getInteger(at: i, as: UInt32.self)!),
+                        Int(b.getInteger(at: i + 4, as: UInt32.self)!)
+                    )
+                } line: {
+                    "offset: \($0.0) position: \($0.1)"
                 }
+                damaged =
+                    !health(entries.count, indexProblem(entries, logPath: String(path.dropLast(6)) + ".log")) || damaged
             } else {
                 printError("\(path): not a .log, .index or .timeindex file")
                 throw ExitCode(1)
@@ -48,18 +61,50 @@ struct DumpLog: ParsableCommand {
         if damaged { throw ExitCode(2) }
     }
 
-    func dumpEntries(_ data: ByteBuffer, size: Int, base: Int64, _ line: (ByteBuffer, Int) -> String) {
+    /// Prints an index's entries, up to the first all-zero entry after the first (preallocated
+    /// index files end in zeros), and returns them.
+    func dumpEntries<Entry>(
+        _ data: ByteBuffer, size: Int, base: Int64, _ entry: (ByteBuffer, Int) -> Entry, line: (Entry) -> String
+    ) -> [Entry] {
         var i = data.readerIndex
-        var count = 0
-        // Preallocated index files end in zero entries; the first all-zero entry after the first
-        // one ends the used part.
+        var out: [Entry] = []
         while i + size <= data.writerIndex {
-            if count > 0, data.getBytes(at: i, length: size)!.allSatisfy({ $0 == 0 }) { break }
-            print(line(data, i))
+            if !out.isEmpty, data.getBytes(at: i, length: size)!.allSatisfy({ $0 == 0 }) { break }
+            out.append(entry(data, i))
+            print(line(out.last!))
             i += size
-            count += 1
         }
-        print("Health: \(count) entries")
+        if (data.writerIndex - i) % size != 0 {
+            print("(\((data.writerIndex - i) % size) trailing bytes: a torn entry)")
+        }
+        return out
+    }
+
+    /// What is wrong with an offset index, checked against its segment: entries in order, each
+    /// pointing at the start of the batch with its offset. Nil when it is sound.
+    func indexProblem(_ entries: [(offset: Int64, position: Int)], logPath: String) -> String? {
+        for (i, (a, b)) in zip(entries, entries.dropFirst()).enumerated()
+        where b.offset <= a.offset || b.position <= a.position {
+            return "entry \(i + 1) is out of order"
+        }
+        guard let log = try? DataFile(path: logPath, create: false), let size = try? log.size() else { return nil }
+        for (i, e) in entries.enumerated() {
+            guard e.position < size, let head = try? log.read(at: e.position, length: RecordBatchHeader.size),
+                let h = RecordBatchHeader.peek(head, at: head.readerIndex), h.baseOffset == e.offset
+            else { return "entry \(i) (offset \(e.offset)) does not point at its batch in \(logPath)" }
+        }
+        return nil
+    }
+
+    /// Prints the health line of an index; false when it is damaged.
+    func health(_ count: Int, _ problem: String?) -> Bool {
+        if let problem {
+            print(
+                "Health: DAMAGED: \(count) entries; \(problem) (the broker rebuilds it from the log at its next start)")
+            return false
+        }
+        print("Health: \(count) entries, in order")
+        return true
     }
 
     /// Prints each batch; returns false when the segment has a damaged or torn part.

@@ -1,7 +1,9 @@
 import ArgumentParser
 import KafkaClient
 import KafkaProtocol
+import Logging
 import NIOCore
+import Storage
 
 #if canImport(Glibc)
     import Glibc
@@ -312,5 +314,73 @@ struct ConsumerPerfTest: AsyncParsableCommand {
             throw ExitCode(1)
         }
         await client.close()
+    }
+}
+
+/// `tern log-perf-test`: the storage layer alone, without a network or a broker. Appends
+/// batches of one size to a fresh partition log (CRC checks, offsets and indexes as a produce
+/// does), fsyncs at the end, then reads the whole log back in fetch-sized chunks.
+struct LogPerfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log-perf-test",
+        abstract: "Measure the storage layer alone: append and read MB/s of a partition log on disk.")
+
+    @Option(help: "An empty or missing directory to write the log in (removed afterwards).") var dir: String
+    @Option(help: "Bytes per record batch.") var batchBytes: Int = 1024
+    @Option(help: "Total bytes to append.") var totalBytes: Int = 1 << 30
+    @Option(help: "Bytes per read, as a fetch's partition max bytes.") var readBytes: Int = 1 << 20
+    @Flag(help: "Keep the log directory (to compare reads of its files with other tools).") var keep = false
+
+    func validate() throws {
+        if batchBytes < 128 { throw ValidationError("--batch-bytes must be at least 128.") }
+        if totalBytes < batchBytes { throw ValidationError("--total-bytes must be at least --batch-bytes.") }
+        if FileSystem.exists(dir) && !((try? FileSystem.list(dir))?.isEmpty ?? false) {
+            throw ValidationError("--dir \(dir) is not empty; give a new directory.")
+        }
+    }
+
+    func run() throws {
+        var config = LogConfig()
+        config.maxMessageBytes = max(config.maxMessageBytes, batchBytes + 1024)
+        let log = try PartitionLog(
+            directory: dir, config: config,
+            logger: Logger(label: "log-perf-test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        defer { if !keep { try? FileSystem.removeTree(dir) } }
+        // One batch of one record whose value fills the batch; appended again and again (the log
+        // rewrites only the offset and epoch fields, outside the CRC).
+        var builder = RecordBatchBuilder()
+        builder.append(key: nil, value: [UInt8](repeating: 0x61, count: batchBytes - 61 - 10), timestamp: nowMs())
+        let batch = builder.build()
+        let count = totalBytes / batch.readableBytes
+        var start = monotonicNs()
+        for i in 0..<count {
+            if case .failure(let e) = log.append(records: batch, leaderEpoch: 0) {
+                throw CLIError("append \(i) failed: \(e.message)")
+            }
+        }
+        try log.flush()
+        let appendSecs = Double(monotonicNs() - start) / 1e9
+        let bytes = Double(count * batch.readableBytes)
+        log.setHighWatermark(log.logEndOffset, nowMs: 0)
+        start = monotonicNs()
+        var offset: Int64 = 0
+        var read = 0
+        while offset < log.logEndOffset, let data = try log.read(from: offset, maxBytes: readBytes),
+            data.readableBytes > 0
+        {
+            read += data.readableBytes
+            var last = data.readerIndex
+            var next = offset
+            while let h = RecordBatchHeader.peek(data, at: last), last + h.totalSize <= data.writerIndex {
+                next = h.nextOffset
+                last += h.totalSize
+            }
+            offset = next
+        }
+        let readSecs = Double(monotonicNs() - start) / 1e9
+        print("batch.bytes, batches, append.MB, append.MB.sec, read.MB, read.MB.sec")
+        print(
+            "\(batch.readableBytes), \(count), \(fixed(bytes / 1_048_576, 1)), \(fixed(bytes / 1_048_576 / appendSecs, 1)), \(fixed(Double(read) / 1_048_576, 1)), \(fixed(Double(read) / 1_048_576 / readSecs, 1))"
+        )
     }
 }

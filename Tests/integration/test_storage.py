@@ -6,9 +6,11 @@ after a clean shutdown without a scan."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -165,9 +167,21 @@ def test_a_deleted_index_is_rebuilt_at_restart(broker_factory):
     victim = segments(broker.log_dir, topic)[1].with_suffix(".index")
     first, second = (int(p.name[:20]) for p in segments(broker.log_dir, topic)[1:3])
     victim.unlink()
+    # Another segment's index gets a wrong last entry: dump-log calls it damaged.
+    damaged = segments(broker.log_dir, topic)[2].with_suffix(".index")
+    with damaged.open("r+b") as f:
+        f.seek(damaged.stat().st_size - 4)
+        position = struct.unpack(">I", f.read(4))[0]
+        f.seek(damaged.stat().st_size - 4)
+        f.write(struct.pack(">I", position + 3))
+    r = subprocess.run([os.environ["TERN_BIN"], "dump-log", "--files", str(damaged)], capture_output=True, text=True)
+    assert r.returncode == 2 and "Health: DAMAGED" in r.stdout and "does not point at its batch" in r.stdout, r.stdout
     broker.start()
-    assert "rebuilding its indexes from the log" in broker.log_file.read_text()
+    assert broker.log_file.read_text().count("rebuilding its indexes from the log") == 2
     assert victim.exists() and victim.stat().st_size > 0
+    for index in (victim, damaged):
+        r = subprocess.run([os.environ["TERN_BIN"], "dump-log", "--files", str(index)], capture_output=True, text=True)
+        assert r.returncode == 0 and "entries, in order" in r.stdout.splitlines()[-1], r.stdout[-500:]
     # Reading from the middle of that segment starts at the offset asked for.
     middle = (first + second) // 2
     c = Consumer({"bootstrap.servers": b, "group.id": "tern-it-index", "enable.auto.commit": False})
