@@ -326,19 +326,22 @@ final class LogSegment {
         var chunk = try log.read(at: position, length: want)
         var keep = 0
         var cursor = chunk.readerIndex
-        while true {
-            if let h = RecordBatchHeader.peek(chunk, at: cursor) {
-                if h.baseOffset >= endOffset { break }
-                if cursor + h.totalSize <= chunk.writerIndex {
-                    keep += h.totalSize
-                    cursor += h.totalSize
-                    continue
-                }
-                if keep == 0 {
-                    // The first batch is larger than maxBytes: return it whole.
-                    let whole = try log.read(at: position, length: h.totalSize)
-                    return whole
-                }
+        // Only each batch's base offset and length are read here (the first 12 bytes): this walk
+        // runs over every batch a fetch returns.
+        while cursor + RecordBatchHeader.logOverhead <= chunk.writerIndex,
+            let base = chunk.getInteger(at: cursor, as: Int64.self),
+            let length = chunk.getInteger(at: cursor + 8, as: Int32.self), length >= 0
+        {
+            let total = Int(length) + RecordBatchHeader.logOverhead
+            if base >= endOffset { break }
+            if cursor + total <= chunk.writerIndex {
+                keep += total
+                cursor += total
+                continue
+            }
+            if keep == 0 {
+                // The first batch is larger than maxBytes: return it whole.
+                return try log.read(at: position, length: total)
             }
             break
         }

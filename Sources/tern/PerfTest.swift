@@ -369,13 +369,17 @@ struct LogPerfTest: ParsableCommand {
             data.readableBytes > 0
         {
             read += data.readableBytes
-            var last = data.readerIndex
-            var next = offset
-            while let h = RecordBatchHeader.peek(data, at: last), last + h.totalSize <= data.writerIndex {
-                next = h.nextOffset
-                last += h.totalSize
+            // The next read starts after the last batch: walk the lengths, then read its header.
+            var cursor = data.readerIndex
+            var last = cursor
+            while let length = data.getInteger(at: cursor + 8, as: Int32.self),
+                cursor + Int(length) + 12 <= data.writerIndex
+            {
+                last = cursor
+                cursor += Int(length) + 12
             }
-            offset = next
+            guard let h = RecordBatchHeader.peek(data, at: last) else { break }
+            offset = h.nextOffset
         }
         let readSecs = Double(monotonicNs() - start) / 1e9
         print("batch.bytes, batches, append.MB, append.MB.sec, read.MB, read.MB.sec")
