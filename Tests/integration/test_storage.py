@@ -17,6 +17,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
+from conftest import REPO
 from support import consume_all, create_topic, produce, unique_topic, wait_for, wait_until
 
 FAST_MAINTENANCE = {"log.retention.check.interval.ms": "300", "log.cleaner.backoff.ms": "300"}
@@ -94,7 +95,7 @@ def test_segments_roll_by_size_and_time_and_retention_moves_the_log_start(broker
     assert produce(b, topic, [(None, b"after")]) == [(0, 300)]
 
 
-def test_delete_records_moves_the_log_start_on_every_replica(cluster_factory):
+def test_delete_records_moves_the_log_start_on_every_replica(cluster_factory, tmp_path):
     nodes = cluster_factory(3, props=FAST_MAINTENANCE)
     b = ",".join(n.bootstrap for n in nodes)
     topic = unique_topic("delete-records")
@@ -107,6 +108,18 @@ def test_delete_records_moves_the_log_start_on_every_replica(cluster_factory):
     assert watermarks(b, topic) == (40, 100)
     read = values_from(b, topic)
     assert [o for o, _, _ in read] == list(range(40, 100))
+    # Kafka's tool, with Kafka's JSON file and output.
+    offsets = tmp_path / "offsets.json"
+    offsets.write_text(f'{{"partitions": [{{"topic": "{topic}", "partition": 0, "offset": 50}}], "version": 1}}')
+    r = subprocess.run([str(REPO / "bin" / "kafka-delete-records.sh"), "--bootstrap-server", b,
+                        "--offset-json-file", str(offsets)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["Executing records delete operation", "Records delete operation completed:",
+                                     f"partition: {topic}-0\tlow_watermark: 50"]
+    offsets.write_text('{"partitions": [{"topic": 1}]}')
+    r = subprocess.run([str(REPO / "bin" / "kafka-delete-records.sh"), "--bootstrap-server", b,
+                        "--offset-json-file", str(offsets)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and 'partitions[0] needs "topic"' in r.stderr, r.stderr
     # Past the high watermark: refused, nothing moves.
     past = list(admin.delete_records([TopicPartition(topic, 0, 1000)]).values())[0]
     try:
@@ -118,10 +131,10 @@ def test_delete_records_moves_the_log_start_on_every_replica(cluster_factory):
     # removes the segments below it.
     for n in nodes:
         path = n.log_dir / f"{topic}-0" / "log-start-offset"
-        wait_until(lambda: path.exists() and path.read_text().strip() == "40", 15,
-                   f"node {n.node_id} to store log start 40")
+        wait_until(lambda: path.exists() and path.read_text().strip() == "50", 15,
+                   f"node {n.node_id} to store log start 50")
         wait_until(lambda: int(segments(n.log_dir, topic)[0].name[:20]) > 0, 15,
-                   f"node {n.node_id} to delete its segments below 40")
+                   f"node {n.node_id} to delete its segments below 50")
 
 
 def test_compaction_keeps_the_last_value_per_key_and_drops_tombstones(broker_factory):
