@@ -110,14 +110,20 @@ extension Broker {
                 let limit = total == 0 ? max(Int(fp.partitionMaxBytes), 1) : min(Int(fp.partitionMaxBytes), budget)
                 guard limit > 0 else { continue }
                 do {
-                    guard let data = try log.read(from: fp.fetchOffset, maxBytes: limit, upTo: end) else {
+                    // Reads of 64 KiB or more go from the file to the socket (sendfile).
+                    guard
+                        let data = try log.readForSending(
+                            from: fp.fetchOffset, maxBytes: limit, upTo: end, fileAtLeast: 64 << 10)
+                    else {
                         pr.errorCode = ErrorCode.offsetOutOfRange.rawValue
                         hasError = true
                         continue
                     }
-                    pr.records = data
-                    total += data.readableBytes
-                    budget -= data.readableBytes
+                    pr.records = data.bytes ?? ByteBuffer()
+                    pr.recordsFile = data.file
+                    let n = data.file?.length ?? data.bytes?.readableBytes ?? 0
+                    total += n
+                    budget -= n
                 } catch {
                     logger.error("read of \(topic.topic)-\(fp.partition) at \(fp.fetchOffset) failed: \(error)")
                     pr.errorCode = ErrorCode.unknownServerError.rawValue

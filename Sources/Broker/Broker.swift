@@ -136,6 +136,24 @@ public final class Broker: Sendable {
         }
     }
 
+    /// `handle`, with Fetch answers whose records come straight from segment files: the body
+    /// leaves them out and names where each file slice goes, for the server to send with
+    /// sendfile.
+    public func respond(_ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop, listener: String? = nil)
+        -> EventLoopFuture<ResponseBody?>
+    {
+        let v = header.apiVersion
+        if header.apiKey == ApiKey.fetch.rawValue, ApiKey.fetch.supported.contains(v),
+            let request = try? FetchRequest.decode(body, version: v)
+        {
+            return fetch(request, version: v, on: loop).map { response in
+                let (bytes, files) = response.encodedSplicingFiles(version: v)
+                return ResponseBody(bytes: bytes, files: files)
+            }
+        }
+        return handle(header, body: body, on: loop, listener: listener).map { $0.map { ResponseBody(bytes: $0) } }
+    }
+
     /// Flushes every partition's active segment; called on clean shutdown.
     public func shutdown() {
         stopReplication()
@@ -189,6 +207,21 @@ public final class Broker: Sendable {
 
     /// Called once this broker has caught up with the metadata log.
     public func caughtUp() { registry.removeOrphans() }
+}
+
+/// An encoded response body, and the file slices to send within it: each slice's bytes go at
+/// index `at` of `bytes`.
+public struct ResponseBody: Sendable {
+    public var bytes: ByteBuffer
+    public var files: [(at: Int, slice: FileSlice)]
+
+    public init(bytes: ByteBuffer, files: [(at: Int, slice: FileSlice)] = []) {
+        self.bytes = bytes
+        self.files = files
+    }
+
+    /// Bytes on the wire: the buffer and every file slice.
+    public var length: Int { bytes.readableBytes + files.reduce(0) { $0 + $1.slice.length } }
 }
 
 /// `<log.dirs>/meta.properties`: the cluster id and node id this directory belongs to.

@@ -30,6 +30,17 @@ extension KafkaMessage {
         buffer = writer.buffer
     }
 
+    /// Encodes the body leaving out file bytes (`FileSlice`s): each is returned with the index in
+    /// the buffer where its bytes belong, for the server to send from the file.
+    public func encodedSplicingFiles(version: Int16) -> (ByteBuffer, [(at: Int, slice: FileSlice)]) {
+        var writer = KafkaWriter(
+            buffer: ByteBufferAllocator().buffer(capacity: 256), flexible: Self.apiKey.isFlexible(version))
+        writer.splicing = true
+        var copy = self
+        try! copy.serde(&writer, version: version)
+        return (writer.buffer, writer.splices)
+    }
+
     public func encoded(version: Int16) -> ByteBuffer {
         var b = ByteBufferAllocator().buffer(capacity: 128)
         encode(version: version, into: &b)

@@ -110,6 +110,10 @@ public struct KafkaReader: KafkaSerde {
         }
     }
 
+    public mutating func fileBytes(_ slice: FileSlice) throws {
+        throw ProtocolError.invalidLength(field: "file bytes", value: slice.length)
+    }
+
     public mutating func nullableBytes(_ value: inout ByteBuffer?, field: StaticString) throws {
         let n = try length(field, wide: true)
         if n < 0 {

@@ -34,6 +34,9 @@ public protocol KafkaSerde {
     /// Nullable bytes: INT32 length, or compact when flexible. Used for `records`.
     mutating func nullableBytes(_ value: inout ByteBuffer?, field: StaticString) throws
     mutating func bytes(_ value: inout ByteBuffer, field: StaticString) throws
+    /// Non-null bytes taken from a file when writing (length prefix, then the file's bytes,
+    /// spliced in by the server or copied in). Reading never meets one.
+    mutating func fileBytes(_ slice: FileSlice) throws
     mutating func array<T: Defaultable>(
         _ value: inout [T], field: StaticString, _ element: (inout Self, inout T) throws -> Void
     ) throws

@@ -5,6 +5,10 @@ public struct KafkaWriter: KafkaSerde {
     public var buffer: ByteBuffer
     public var flexible: Bool
     public var isReading: Bool { false }
+    /// When set, file bytes are not copied: each is noted here with the buffer index where its
+    /// bytes belong, for the server to send from the file.
+    public var splicing = false
+    public private(set) var splices: [(at: Int, slice: FileSlice)] = []
 
     public init(buffer: ByteBuffer = ByteBufferAllocator().buffer(capacity: 256), flexible: Bool = false) {
         self.buffer = buffer
@@ -75,6 +79,16 @@ public struct KafkaWriter: KafkaSerde {
         }
         writeLength(v.readableBytes, wide: true)
         buffer.writeBuffer(&v)
+    }
+
+    public mutating func fileBytes(_ slice: FileSlice) throws {
+        writeLength(slice.length, wide: true)
+        if splicing {
+            splices.append((buffer.writerIndex, slice))
+        } else {
+            var bytes = slice.read()
+            buffer.writeBuffer(&bytes)
+        }
     }
 
     public mutating func bytes(_ value: inout ByteBuffer, field: StaticString) throws {

@@ -3,21 +3,25 @@ import KafkaProtocol
 import Logging
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Turns frames into broker calls and writes the answers back in request order, as Kafka's
 /// protocol requires, even when a later request (a Produce) is answered before an earlier one
 /// (a waiting Fetch). When too many answers are outstanding, reading pauses.
 final class RequestHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
-    typealias OutboundOut = ByteBuffer
+    typealias OutboundOut = IOData
 
     private struct Slot {
         var header: ByteBuffer?
-        var body: ByteBuffer?
+        var body: ResponseBody?
         var ready: Bool
     }
 
-    typealias Handle = @Sendable (RequestHeader, ByteBuffer, any EventLoop) -> EventLoopFuture<ByteBuffer?>
+    typealias Handle = @Sendable (RequestHeader, ByteBuffer, any EventLoop) -> EventLoopFuture<ResponseBody?>
     private let handle: Handle
     private let logger: Logger
     private let maxInFlight: Int
@@ -61,7 +65,7 @@ final class RequestHandler: ChannelDuplexHandler {
     }
 
     private func complete(
-        _ context: ChannelHandlerContext, _ sequence: Int, header: RequestHeader, api: ApiKey?, body: ByteBuffer?
+        _ context: ChannelHandlerContext, _ sequence: Int, header: RequestHeader, api: ApiKey?, body: ResponseBody?
     ) {
         guard !closed, sequence >= firstSequence else { return }
         var slot = Slot(header: nil, body: body, ready: true)
@@ -75,15 +79,15 @@ final class RequestHandler: ChannelDuplexHandler {
             {
                 h.writeInteger(UInt8(0))  // empty tagged fields
             }
-            h.setInteger(Int32(h.readableBytes - 4 + body.readableBytes), at: h.readerIndex)
+            h.setInteger(Int32(h.readableBytes - 4 + body.length), at: h.readerIndex)
             slot.header = h
         }
         slots[sequence - firstSequence] = slot
         var wrote = false
         while let first = slots.first, first.ready {
             if let h = first.header, let b = first.body {
-                context.write(wrapOutboundOut(h), promise: nil)
-                context.write(wrapOutboundOut(b), promise: nil)
+                context.write(wrapOutboundOut(.byteBuffer(h)), promise: nil)
+                write(b, context)
                 wrote = true
             }
             slots.removeFirst()
@@ -93,6 +97,35 @@ final class RequestHandler: ChannelDuplexHandler {
         if readPending && slots.count < maxInFlight {
             readPending = false
             context.read()
+        }
+    }
+
+    /// Writes a body: its bytes, with each file slice sent from the file (sendfile) at its place.
+    private func write(_ body: ResponseBody, _ context: ChannelHandlerContext) {
+        var cursor = body.bytes.readerIndex
+        for (at, slice) in body.files {
+            if at > cursor {
+                context.write(
+                    wrapOutboundOut(.byteBuffer(body.bytes.getSlice(at: cursor, length: at - cursor)!)), promise: nil)
+            }
+            cursor = at
+            let fd = dup(slice.descriptor)
+            guard fd >= 0 else {
+                // Out of descriptors: send the bytes through memory instead.
+                context.write(wrapOutboundOut(.byteBuffer(slice.read())), promise: nil)
+                continue
+            }
+            let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+            let region = FileRegion(
+                fileHandle: handle, readerIndex: slice.position, endIndex: slice.position + slice.length)
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { _ in try? handle.close() }
+            context.write(wrapOutboundOut(.fileRegion(region)), promise: written)
+        }
+        if body.bytes.writerIndex > cursor {
+            context.write(
+                wrapOutboundOut(.byteBuffer(body.bytes.getSlice(at: cursor, length: body.bytes.writerIndex - cursor)!)),
+                promise: nil)
         }
     }
 

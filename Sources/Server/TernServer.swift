@@ -55,7 +55,9 @@ public final class TernServer: Sendable {
                 controllerChannel = try Self.bind(
                     group: group, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
                     logger: logger
-                ) { header, body, loop in quorum.handle(header, body: body, on: loop) }
+                ) { header, body, loop in
+                    quorum.handle(header, body: body, on: loop).map { $0.map { ResponseBody(bytes: $0) } }
+                }
             } else {
                 controllerChannel = nil
             }
@@ -103,7 +105,7 @@ public final class TernServer: Sendable {
                     try Self.bind(
                         group: group, host: l.bindHost, port: l.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
                         logger: logger
-                    ) { header, body, loop in broker.handle(header, body: body, on: loop, listener: l.name) })
+                    ) { header, body, loop in broker.respond(header, body: body, on: loop, listener: l.name) })
             }
         } catch {
             for c in bound { try? c.close().wait() }

@@ -349,6 +349,48 @@ final class LogSegment {
         return chunk
     }
 
+    /// How many bytes of whole batches to send from `position`: at most `maxBytes` (but the
+    /// first batch whole), none that starts at or after `endOffset`. Found from the offset index
+    /// and batch headers read one by one, without reading the batches themselves, so that the
+    /// bytes can go from the file to the socket.
+    func wholeBatchLength(from position: Int, maxBytes: Int, endOffset: Int64) throws -> Int {
+        func head(_ at: Int) throws -> (base: Int64, total: Int)? {
+            guard at + RecordBatchHeader.logOverhead <= size else { return nil }
+            let b = try log.read(at: at, length: RecordBatchHeader.logOverhead)
+            guard let base = b.getInteger(at: b.readerIndex, as: Int64.self),
+                let length = b.getInteger(at: b.readerIndex + 8, as: Int32.self), length >= 0
+            else { return nil }
+            return (base, Int(length) + RecordBatchHeader.logOverhead)
+        }
+        // Where the batches that start before endOffset end.
+        var end = size
+        if endOffset < nextOffset {
+            var at = max(position, indexedPosition(for: endOffset))
+            while let h = try head(at), h.base < endOffset, at + h.total <= size { at += h.total }
+            end = at
+        }
+        guard end > position else { return 0 }
+        let limit = position + maxBytes
+        if end <= limit { return end - position }
+        // The last batch boundary at or below the limit: from the nearest index entry, walk.
+        var at = position
+        var lo = 0
+        var hi = index.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            let p = Int(index[mid].position)
+            if p <= limit {
+                if p > at { at = p }
+                lo = mid + 1
+            } else {
+                hi = mid - 1
+            }
+        }
+        while let h = try head(at), at + h.total <= min(limit, end) { at += h.total }
+        if at == position, let h = try head(position) { return min(h.total, end - position) }
+        return at - position
+    }
+
     /// The first batch whose max timestamp is at or after `timestamp`, searched from the time
     /// index entry that rules out everything before it.
     func firstBatch(atOrAfter timestamp: Int64) throws -> (position: Int, header: RecordBatchHeader)? {

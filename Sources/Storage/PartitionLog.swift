@@ -504,6 +504,34 @@ public final class PartitionLog: @unchecked Sendable {
         }
     }
 
+    /// Like `read`, but reads of at least `fileAtLeast` bytes come back as a `FileSlice` of the
+    /// segment file, to be sent with sendfile instead of through memory.
+    public func readForSending(from offset: Int64, maxBytes: Int, upTo: Int64? = nil, fileAtLeast: Int) throws
+        -> (bytes: ByteBuffer?, file: FileSlice?)?
+    {
+        try lock.withLock {
+            let end = min(upTo ?? _logEndOffset, _logEndOffset)
+            guard offset >= _logStartOffset, offset <= _logEndOffset else { return nil }
+            if offset >= end { return (ByteBuffer(), nil) }
+            var i = segments.count - 1
+            while i > 0 && segments[i].baseOffset > offset { i -= 1 }
+            while i < segments.count {
+                let seg = segments[i]
+                if let (position, _) = try seg.position(ofBatchContaining: offset) {
+                    let length = try seg.wholeBatchLength(from: position, maxBytes: maxBytes, endOffset: end)
+                    if length >= fileAtLeast,
+                        let slice = FileSlice(duplicating: seg.log.fd, position: position, length: length)
+                    {
+                        return (nil, slice)
+                    }
+                    return (try seg.log.read(at: position, length: length), nil)
+                }
+                i += 1
+            }
+            return (ByteBuffer(), nil)
+        }
+    }
+
     /// The offset of the first record whose timestamp is at or after `timestamp`, with that
     /// record's timestamp; nil when every record is older.
     public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {

@@ -235,4 +235,29 @@ import Testing
         #expect(try all(follower).first?.offset == 7)
         #expect(follower.logStartOffset == 7)
     }
+
+    @Test func slicesForSendfileHoldTheSameBytesAsReads() throws {
+        let log = try open(tempDir("slices")) {
+            $0.segmentBytes = 20_000
+            $0.indexIntervalBytes = 300
+        }
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<300 {
+            let values = (0..<Int.random(in: 1...6, using: &rng)).map {
+                "v\(i)-\($0)-" + String(repeating: "x", count: Int.random(in: 0...200, using: &rng))
+            }
+            _ = try log.append(records: batch(values), leaderEpoch: 0).get()
+        }
+        let end = log.logEndOffset
+        for _ in 0..<400 {
+            let from = Int64.random(in: 0...end, using: &rng)
+            let maxBytes = Int.random(in: 1...30_000, using: &rng)
+            let upTo = Bool.random(using: &rng) ? Int64.random(in: 0...end, using: &rng) : nil
+            let plain = try #require(try log.read(from: from, maxBytes: maxBytes, upTo: upTo))
+            let sent = try #require(try log.readForSending(from: from, maxBytes: maxBytes, upTo: upTo, fileAtLeast: 0))
+            let bytes = sent.file?.read() ?? sent.bytes!
+            #expect(bytes == plain, "from \(from), maxBytes \(maxBytes), upTo \(upTo.map(String.init) ?? "end")")
+        }
+        #expect(try log.readForSending(from: end + 1, maxBytes: 100, fileAtLeast: 0) == nil)
+    }
 }

@@ -100,6 +100,8 @@ public struct FetchResponse: KafkaMessage, Equatable {
         public var abortedTransactions: [AbortedTransaction]? = nil
         public var preferredReadReplica: Int32 = -1
         public var records: ByteBuffer? = nil
+        /// Records to send straight from a segment file instead of `records` (never decoded).
+        public var recordsFile: FileSlice? = nil
         /// Tagged field 0 (v12+): the follower's log diverges; truncate to `endOffset`.
         public var divergingEpoch: EpochEndOffset? = nil
         /// Set by a KRaft leader when the fetch offset is only in its snapshot (tag 2).
@@ -170,7 +172,11 @@ public struct FetchResponse: KafkaMessage, Equatable {
                     }
                 }
                 if version >= 11 { try s.int32(&p.preferredReadReplica) }
-                try s.nullableBytes(&p.records, field: "records")
+                if !s.isReading, let file = p.recordsFile {
+                    try s.fileBytes(file)
+                } else {
+                    try s.nullableBytes(&p.records, field: "records")
+                }
                 if s.flexible {
                     var diverging = p.divergingEpoch ?? EpochEndOffset(epoch: -1, endOffset: -1)
                     var leader = p.currentLeader ?? LeaderIdAndEpoch(leaderId: -1, leaderEpoch: -1)
