@@ -34,16 +34,19 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r $(REQUIREMENTS)
 	touch $@
 
-# System packages the tests need: kcat, and python3-venv where Debian splits it out.
+# System packages the tests need: kcat, chromium with its driver (the web console test), and
+# python3-venv where Debian splits it out.
 deps:
 	@missing=""; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	else \
-		echo "make deps: please install:$$missing (tests that need kcat are skipped without it)" >&2; \
+		echo "make deps: please install:$$missing (tests that need them are skipped without them)" >&2; \
 	fi
 
 test: deps venv lint swift-test integration

@@ -65,6 +65,7 @@ let package = Package(
                 "KafkaProtocol", "Storage", "Broker", "Raft", "Metadata", "KafkaClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

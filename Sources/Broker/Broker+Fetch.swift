@@ -123,6 +123,7 @@ extension Broker {
                     pr.recordsFile = data.file
                     let n = data.file?.length ?? data.bytes?.readableBytes ?? 0
                     total += n
+                    if !isReplica && n > 0 { metrics.recordBytesOut(partition.topic, n) }
                     budget -= n
                 } catch {
                     logger.error("read of \(topic.topic)-\(fp.partition) at \(fp.fetchOffset) failed: \(error)")

@@ -57,6 +57,7 @@ extension Broker {
                 }
                 switch partition.log.append(records: records, leaderEpoch: leaderEpoch) {
                 case .success(let a):
+                    metrics.recordBytesIn(partition.topic, records.readableBytes)
                     pr.baseOffset = a.baseOffset
                     pr.logStartOffset = a.logStartOffset
                     lastOffsets[PartitionKey(topic: topic.name, index: pd.index)] = a.lastOffset

@@ -15,6 +15,9 @@ public final class Broker: Sendable {
     public let gateway = NIOLockedValueBox<(any ControllerGateway)?>(nil)
     let fetcher = NIOLockedValueBox<ReplicaFetcher?>(nil)
     let maintenance: LogMaintenance
+    /// Leader elections, ISR changes and broker states this node saw, for the web console.
+    public let events = ClusterEvents()
+    public let metrics = BrokerMetrics()
     /// Consumer groups this node coordinates; started with replication.
     let groupCoordinator = NIOLockedValueBox<GroupCoordinator?>(nil)
     /// Set while a request to create `__consumer_offsets` is on its way to the controller.
@@ -155,6 +158,11 @@ public final class Broker: Sendable {
     }
 
     /// Flushes every partition's active segment; called on clean shutdown.
+    /// Groups this node coordinates, with their committed offsets (for lag in the web console).
+    public func groupOffsets() -> EventLoopFuture<[GroupCoordinator.GroupOffsets]>? {
+        groupCoordinator.withLockedValue { $0 }?.offsetsSnapshot()
+    }
+
     public func shutdown() {
         stopReplication()
         groupCoordinator.withLockedValue { $0 }?.stop()
@@ -163,6 +171,7 @@ public final class Broker: Sendable {
 
     /// Applies a newly committed metadata image to the local replicas and their fetchers.
     public func apply(_ image: MetadataImage) {
+        events.record(from: registry.image, to: image, nowMs: wallClockMs())
         registry.apply(image)
         fetcher.withLockedValue { $0 }?.update(image)
         groupCoordinator.withLockedValue { $0 }?.update(image)

@@ -592,6 +592,31 @@ public final class GroupCoordinator: @unchecked Sendable {
             [(id: String, instanceId: String?, clientId: String, host: String, metadata: [UInt8], assignment: [UInt8])]
     }
 
+    /// A group and its committed offsets.
+    public struct GroupOffsets: Sendable {
+        public var id: String
+        public var state: String
+        public var members: Int
+        public var offsets: [(topic: String, partition: Int32, offset: Int64)]
+    }
+
+    /// Every group this node coordinates, with its committed offsets.
+    public func offsetsSnapshot() -> EventLoopFuture<[GroupOffsets]> {
+        loop.submit { [self] in
+            let ids = Set(groups.keys).union(offsets.filter { !$0.value.isEmpty }.keys).filter {
+                ownership($0) == .none
+            }
+            return ids.sorted().map { id in
+                let s = summary(id)
+                let committed = (offsets[id] ?? [:]).map {
+                    (topic: $0.key.topic, partition: $0.key.partition, offset: $0.value.offset)
+                }
+                .sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+                return GroupOffsets(id: id, state: s.state, members: s.members.count, offsets: committed)
+            }
+        }
+    }
+
     /// Groups this node coordinates: those with members, and those with committed offsets only.
     func listGroups() -> EventLoopFuture<[GroupSummary]> {
         loop.submit { [self] in

@@ -13,6 +13,8 @@ struct ActiveState {
     var queue: [Operation] = []
     /// Operations whose records were proposed together and are waiting to commit.
     var inFlight: [(first: Int64, last: Int64, promise: EventLoopPromise<(first: Int64, last: Int64)>)] = []
+    /// When the in-flight batch was proposed (for the commit latency metric).
+    var proposedAt: NIODeadline? = nil
     /// Last heartbeat (monotonic ms) of each registered broker.
     var sessions: [Int32: Int64] = [:]
     /// Brokers a fence or unfence is already queued for.
@@ -83,6 +85,7 @@ extension QuorumController {
             return
         }
         active.inFlight = decided.map { (offset + Int64($0.first), offset + Int64($0.last), $0.promise) }
+        active.proposedAt = NIODeadline.now()
         carryOut(actions)
     }
 
@@ -90,6 +93,10 @@ extension QuorumController {
     func completeCommitted(upTo offset: Int64) {
         let done = active.inFlight.filter { $0.last < offset }
         active.inFlight.removeAll { $0.last < offset }
+        if !done.isEmpty, active.inFlight.isEmpty, let at = active.proposedAt {
+            commitLatency.recordRequest("metadata", seconds: Double((NIODeadline.now() - at).nanoseconds) / 1e9)
+            active.proposedAt = nil
+        }
         for d in done { d.promise.succeed((d.first, d.last)) }
         runNextOperation()
     }

@@ -117,7 +117,10 @@ public final class QuorumController: @unchecked Sendable {
             noteLeadership(now)
             activeTick(now)
             let leader = node.leaderId
+            let epoch = node.epoch
+            let hw = node.highWatermark
             leaderSnapshot.withLockedValue { $0 = leader }
+            raftSnapshot.withLockedValue { $0 = (epoch, hw) }
         }
     }
 
@@ -182,6 +185,11 @@ public final class QuorumController: @unchecked Sendable {
     }
 
     public var leaderId: Int32? { leaderSnapshot.withLockedValue { $0 } }
+    /// Time from proposing a batch of metadata records to their commit, on the active controller.
+    public let commitLatency = BrokerMetrics()
+    /// The quorum's epoch and high watermark, readable from any thread (for metrics).
+    public var raftState: (epoch: Int32, highWatermark: Int64) { raftSnapshot.withLockedValue { $0 } }
+    private let raftSnapshot = NIOLockedValueBox<(Int32, Int64)>((0, 0))
     /// Offset up to which committed records are applied, readable from any thread.
     public var appliedOffsetSnapshot: Int64 { appliedSnapshot.withLockedValue { $0 } }
     private let leaderSnapshot = NIOLockedValueBox<Int32?>(nil)

@@ -30,7 +30,10 @@ final class RequestHandler: ChannelDuplexHandler {
     private var readPending = false
     private var closed = false
 
-    init(handle: @escaping Handle, logger: Logger, maxInFlight: Int) {
+    private let metrics: BrokerMetrics?
+
+    init(handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil) {
+        self.metrics = metrics
         self.handle = handle
         self.logger = logger
         self.maxInFlight = maxInFlight
@@ -51,9 +54,13 @@ final class RequestHandler: ChannelDuplexHandler {
         slots.append(Slot(header: nil, body: nil, ready: false))
         let future = handle(header, reader.buffer, context.eventLoop)
         let api = ApiKey(rawValue: header.apiKey)
+        let arrived = NIODeadline.now()
         future.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let body):
+                if let metrics, let api {
+                    metrics.recordRequest("\(api)", seconds: Double((NIODeadline.now() - arrived).nanoseconds) / 1e9)
+                }
                 complete(context, sequence, header: header, api: api, body: body)
             case .failure(let error):
                 fail(

@@ -28,6 +28,10 @@ public struct ServerConfig: Sendable {
     /// The most requests one connection may have waiting for answers before reading pauses.
     public var maxInFlightPerConnection = 1000
     public var warnings: [String] = []
+    /// The web console and `/metrics` (`http.listeners`, e.g. `HTTP://0.0.0.0:8080`); by default
+    /// port 8080 + node id on the first client listener's address. Nil turns it off (`none`).
+    public var httpListener: (host: String, port: Int)? = nil
+    var httpListenerSet = false
     /// The metadata quorum's voters; empty means this node is a quorum of one.
     public var voters: [Voter] = []
     /// The CONTROLLER listener this node binds (host, port), when it has one.
@@ -149,6 +153,19 @@ public struct ServerConfig: Sendable {
             case "offsets.retention.check.interval.ms": b.offsetsRetentionCheckIntervalMs = try int(1...Int(Int32.max))
             case "metadata.log.max.record.bytes.between.snapshots":
                 c.metadataSnapshotEveryBytes = try int(1...Int(Int32.max))
+            case "http.listeners":
+                c.httpListenerSet = true
+                if value.isEmpty || value.lowercased() == "none" {
+                    c.httpListener = nil
+                } else {
+                    let rest = value.split(separator: ",")[0].split(separator: "://", maxSplits: 1)
+                    let address = rest.count == 2 ? rest[1] : rest[0]
+                    guard rest.count == 1 || rest[0].uppercased() == "HTTP", let colon = address.lastIndex(of: ":"),
+                        let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port)
+                    else { throw bad("expected HTTP://host:port (or none to turn the web console off)") }
+                    let host = String(address[..<colon])
+                    c.httpListener = (host.isEmpty ? "0.0.0.0" : host, port)
+                }
             case "cluster.id":
                 guard !value.isEmpty else { throw bad("expected a non-empty id") }
                 c.clusterId = value
@@ -248,6 +265,9 @@ public struct ServerConfig: Sendable {
                     name: "PLAINTEXT", bindHost: c.listenHost, port: c.listenPort, advertisedHost: b.advertisedHost,
                     advertisedPort: Int(b.advertisedPort))
             ]
+        }
+        if !c.httpListenerSet {
+            c.httpListener = (c.clientListeners[0].bindHost, 8080 + Int(b.nodeId))
         }
         c.broker = b
         return c

@@ -24,6 +24,10 @@ public final class TernServer: Sendable {
     /// Client listeners after the first (e.g. one advertised inside a container network).
     private let extraChannels: [any Channel]
     private let controllerChannel: (any Channel)?
+    /// The web console and `/metrics`, when its port could be bound.
+    private let consoleChannel: (any Channel)?
+    /// The port the web console listens on, if it is up.
+    public var consolePort: Int? { consoleChannel?.localAddress?.port }
 
     /// Opens the log directory (recovering every partition), starts the quorum member and binds
     /// both listeners.
@@ -104,7 +108,7 @@ public final class TernServer: Sendable {
                 bound.append(
                     try Self.bind(
                         group: group, host: l.bindHost, port: l.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
-                        logger: logger
+                        logger: logger, metrics: broker.metrics
                     ) { header, body, loop in broker.respond(header, body: body, on: loop, listener: l.name) })
             }
         } catch {
@@ -117,11 +121,27 @@ public final class TernServer: Sendable {
         }
         channel = bound[0]
         extraChannels = Array(bound.dropFirst())
+        if let http = config.httpListener {
+            do {
+                consoleChannel = try WebConsole.bind(
+                    group: group, host: http.host, port: http.port, model: ConsoleModel(broker: broker, quorum: quorum))
+                logger.info(
+                    "web console and /metrics on http://\(http.host == "0.0.0.0" ? "localhost" : http.host):\(http.port)/"
+                )
+            } catch {
+                // The console is a convenience: a port in use (another node's, or a program's)
+                // must not stop the broker.
+                consoleChannel = nil
+                logger.warning("web console not started: cannot listen on \(http.host):\(http.port): \(error)")
+            }
+        } else {
+            consoleChannel = nil
+        }
     }
 
     static func bind(
         group: MultiThreadedEventLoopGroup, host: String, port: Int, maxFrame: Int, maxInFlight: Int, logger: Logger,
-        handle: @escaping RequestHandler.Handle
+        metrics: BrokerMetrics? = nil, handle: @escaping RequestHandler.Handle
     ) throws -> any Channel {
         try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -133,7 +153,7 @@ public final class TernServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrame)))
                     try channel.pipeline.syncOperations.addHandler(
-                        RequestHandler(handle: handle, logger: logger, maxInFlight: maxInFlight))
+                        RequestHandler(handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics))
                 }
             }
             .bind(host: host, port: port)
@@ -187,6 +207,7 @@ public final class TernServer: Sendable {
         quorum.stop()
         try? controllerChannel?.close().wait()
         for c in extraChannels { try? c.close().wait() }
+        try? consoleChannel?.close().wait()
         try? channel.close().wait()
         broker.shutdown()
         // The process exits next; waiting for the loops to wind down only risks hanging on a

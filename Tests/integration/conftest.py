@@ -50,6 +50,7 @@ class Broker:
         self.workdir = workdir
         self.node_id = node_id
         self.port = port or free_port()
+        self.http_port = free_port()  # the web console; never 8080+, which belong to `make run`
         self.log_dir = workdir / "data"
         self.log_file = workdir / "broker.log"
         self.config_file = workdir / "server.properties"
@@ -63,6 +64,7 @@ class Broker:
             "num.partitions": str(partitions),
             "auto.create.topics.enable": "true",
             "default.replication.factor": "1",
+            "http.listeners": f"HTTP://127.0.0.1:{self.http_port}",
         }
         if message_max_bytes is not None:
             props["message.max.bytes"] = str(message_max_bytes)

@@ -1,0 +1,194 @@
+"""The web console and /metrics: JSON endpoints, Prometheus text read by Prometheus' own parser,
+and the page in headless Chromium following a kill -9 without a reload."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import REPO
+from support import produce, unique_topic, wait_until
+
+ARTIFACTS = REPO / "Tests" / "integration" / "artifacts"
+
+
+def get(node, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}{path}", timeout=10) as r:
+        return r.read().decode()
+
+
+def get_json(node, path: str):
+    return json.loads(get(node, path))
+
+
+def metrics(node) -> dict[str, list]:
+    return {f.name: f.samples for f in text_string_to_metric_families(get(node, "/metrics"))}
+
+
+def create_replicated(nodes, topic: str, partitions: int = 3) -> None:
+    admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
+    admin.create_topics([NewTopic(topic, partitions, replication_factor=len(nodes))])[topic].result(30)
+    wait_until(lambda: all(len(p["isr"]) == len(nodes) for t in get_json(nodes[0], "/api/topics")
+                           if t["name"] == topic for p in t["partitions"]), 20, f"{topic} fully replicated")
+
+
+def test_json_endpoints_and_prometheus_metrics(cluster_factory):
+    nodes = cluster_factory(3)
+    b = ",".join(n.bootstrap for n in nodes)
+    cluster = get_json(nodes[0], "/api/cluster")
+    assert [x["state"] for x in cluster["brokers"]] == ["up", "up", "up"]
+    assert cluster["controller"] in (0, 1, 2) and cluster["offline"] == 0
+    topic = unique_topic("console")
+    create_replicated(nodes, topic)
+    produce(b, topic, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(300)], acks="all")
+    # A group commits offsets for part of the topic, so it has lag.
+    c = Consumer({"bootstrap.servers": b, "group.id": "console-group", "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest"})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        deadline = time.monotonic() + 30
+        while len(got) < 10 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                got.append(m)
+        c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+    finally:
+        c.close()
+
+    topics = {t["name"]: t for t in get_json(nodes[0], "/api/topics")}
+    parts = topics[topic]["partitions"]
+    assert sum(p["highWatermark"] for p in parts) == 300
+    assert all(sorted(p["replicas"]) == [0, 1, 2] and p["outOfSync"] == [] for p in parts)
+    groups = [g for n in nodes for g in get_json(n, "/api/groups") if g["id"] == "console-group"]
+    assert len(groups) == 1, "exactly one node coordinates the group"
+    entry = groups[0]["partitions"][0]
+    end0 = parts[0]["highWatermark"]
+    assert (entry["committed"], entry["lag"]) == (5, end0 - 5)
+    events = get_json(nodes[0], "/api/events")
+    assert any(e["text"].startswith(f"topic {topic} created") for e in events)
+
+    # /metrics, parsed by prometheus_client: every node's families, and the values they must hold.
+    leader0 = parts[0]["leader"]
+    m = metrics(nodes[leader0])
+    produced = {s.labels["api"]: s.value for s in m["tern_requests"] if s.name == "tern_requests_total"}
+    assert produced.get("Produce", 0) >= 1 and produced.get("Fetch", 0) >= 1
+    buckets = [s for s in m["tern_request_latency_seconds"] if s.name.endswith("_bucket") and s.labels["api"] == "Produce"]
+    assert buckets[-1].labels["le"] == "+Inf" and buckets[-1].value == produced["Produce"]
+    assert [s.value for s in buckets] == sorted(s.value for s in buckets), "buckets are cumulative"
+    bytes_in = {s.labels["topic"]: s.value for s in m["tern_topic_bytes_in"]}
+    assert bytes_in[topic] > 300 * 4
+    assert m["tern_under_replicated_partitions"][0].value == 0
+    assert m["tern_offline_partitions"][0].value == 0
+    sizes = {(s.labels["topic"], s.labels["partition"]): s.value for s in m["tern_log_size_bytes"]}
+    assert sizes[(topic, "0")] > 0
+    controllers = [metrics(n)["tern_active_controller"][0].value for n in nodes]
+    assert sorted(controllers) == [0, 0, 1]
+    active = nodes[controllers.index(1)]
+    commits = [s for s in metrics(active)["tern_raft_commit_latency_seconds"] if s.name.endswith("_count")]
+    assert commits and commits[0].value >= 1, "the active controller times its commits"
+    assert {metrics(n)["tern_raft_epoch"][0].value for n in nodes} == {m["tern_raft_epoch"][0].value}
+    coordinator = next(n for n in nodes if any(g["id"] == "console-group" for g in get_json(n, "/api/groups")))
+    lag = {(s.labels["group"], s.labels["partition"]): s.value
+           for s in metrics(coordinator)["tern_consumer_group_lag"] if s.labels["topic"] == topic}
+    if ("console-group", "0") in lag:  # known where the coordinator holds partition 0
+        assert lag[("console-group", "0")] == end0 - 5
+
+
+def chromium_driver():
+    chromium = shutil.which("chromium")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make deps installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+def cells(driver, topic: str) -> dict[int, dict]:
+    out = {}
+    for el in driver.find_elements("css selector", f'[data-tp^="{topic}-"]'):
+        p = int(el.get_attribute("data-tp").rsplit("-", 1)[1])
+        out[p] = {"leader": int(el.get_attribute("data-leader")),
+                  "isr": [int(x) for x in el.get_attribute("data-isr").split(",") if x]}
+    return out
+
+
+def test_the_page_follows_a_kill9_without_a_reload(cluster_factory):
+    nodes = cluster_factory(3)
+    topic = unique_topic("page")
+    create_replicated(nodes, topic)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver = chromium_driver()
+    try:
+        driver.get(f"http://127.0.0.1:{nodes[0].http_port}/")
+        wait_until(lambda: len(cells(driver, topic)) == 3, 15, "the page to show the topic's partitions")
+        before = cells(driver, topic)
+        assert all(sorted(c["isr"]) == [0, 1, 2] for c in before.values())
+        assert driver.find_element("id", "controller").get_attribute("data-id") in ("0", "1", "2")
+        driver.execute_script("window.loadedOnce = 'yes'")
+        driver.save_screenshot(str(ARTIFACTS / "console-before-kill.png"))
+        # Kill a broker that leads a partition (not the one serving the page).
+        victim = next(n for n in nodes[1:] if any(c["leader"] == n.node_id for c in before.values()))
+        killed_at = time.monotonic()
+        victim.kill9()
+
+        def failed_over():
+            now = cells(driver, topic)
+            row = driver.find_element("css selector", f'tr[data-broker="{victim.node_id}"]')
+            return (len(now) == 3 and all(c["leader"] != victim.node_id and victim.node_id not in c["isr"]
+                                          for c in now.values())
+                    and row.get_attribute("data-state") == "fenced")
+
+        wait_until(failed_over, 15, "the page to show new leaders and the shrunk ISR")
+        seen_after = time.monotonic() - killed_at
+        assert driver.execute_script("return window.loadedOnce") == "yes", "the page was reloaded"
+        timeline = driver.find_element("id", "events").text
+        assert f"broker {victim.node_id} fenced" in timeline and "ISR shrank" in timeline
+        driver.save_screenshot(str(ARTIFACTS / "console-after-kill.png"))
+        print(f"\npage showed the fail-over {seen_after:.1f} s after kill -9; screenshots in {ARTIFACTS}")
+    finally:
+        driver.quit()
+
+
+def test_the_page_renders_1000_partitions(broker_factory):
+    broker = broker_factory()
+    topic = unique_topic("wide")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1000, replication_factor=1)])[topic].result(60)
+    wait_until(lambda: sum(len(t["partitions"]) for t in get_json(broker, "/api/topics") if t["name"] == topic) == 1000,
+               30, "1,000 partitions in the image")
+    driver = chromium_driver()
+    try:
+        started = time.monotonic()
+        driver.get(f"http://127.0.0.1:{broker.http_port}/")
+        wait_until(lambda: len(driver.find_elements("css selector", f'[data-tp^="{topic}-"]')) == 1000, 30,
+                   "1,000 partition cells")
+        wall = time.monotonic() - started
+        first = int(driver.find_element("tag name", "body").get_attribute("data-first-render-ms"))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "console-1000-partitions.png"))
+        # Still responsive: a later update renders too.
+        renders = int(driver.find_element("tag name", "body").get_attribute("data-renders"))
+        produce(broker.bootstrap, topic, [(None, b"x")])
+        wait_until(lambda: int(driver.find_element("tag name", "body").get_attribute("data-renders")) > renders, 15,
+                   "another render after a produce")
+        print(f"\n1,000 partitions: first render {first} ms after the script started; page complete {wall:.2f} s "
+              f"after navigation began")
+    finally:
+        driver.quit()
