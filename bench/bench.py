@@ -342,7 +342,8 @@ def start_tern(tern_bin: str, log_path: Path, extra_props: list[str] = ()) -> Br
             f"listeners=PLAINTEXT://127.0.0.1:{port}\n"
             f"log.dirs={data / 'logs'}\n"
             "num.partitions=3\n"
-            "auto.create.topics.enable=true\n" + "".join(f"{kv}\n" for kv in extra_props))
+            "auto.create.topics.enable=true\n"
+            "http.listeners=none\n" + "".join(f"{kv}\n" for kv in extra_props))
         return [tern_bin, "server-start", str(props)]
 
     return Broker("tern", argv, log_path, data)

@@ -49,7 +49,7 @@ class Node:
             f"node.id={i}\nprocess.roles=broker,controller\n"
             f"listeners=PLAINTEXT://127.0.0.1:{clients[i]},CONTROLLER://127.0.0.1:{controllers[i]}\n"
             f"controller.quorum.voters={voters}\nlog.dirs={work}/data-{i}\n"
-            "default.replication.factor=3\nmin.insync.replicas=2\n")
+            "default.replication.factor=3\nmin.insync.replicas=2\nhttp.listeners=none\n")
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:

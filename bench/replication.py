@@ -49,7 +49,7 @@ class Setup:
         for i in range(n):
             props = self.work / f"server-{i}.properties"
             listeners = f"PLAINTEXT://127.0.0.1:{self.ports[i]}"
-            text = f"node.id={i}\nlog.dirs={self.work}/data-{i}\nnum.partitions=3\n"
+            text = f"node.id={i}\nlog.dirs={self.work}/data-{i}\nnum.partitions=3\nhttp.listeners=none\n"
             if n > 1:
                 listeners += f",CONTROLLER://127.0.0.1:{controllers[i]}"
                 text += (f"process.roles=broker,controller\ncontroller.quorum.voters={voters}\n"

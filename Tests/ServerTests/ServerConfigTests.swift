@@ -23,6 +23,41 @@ import Testing
         #expect(c.warnings.isEmpty)
     }
 
+    @Test func storageAndConsoleSettingsAreRead() throws {
+        let c = try ServerConfig.parse(
+            """
+            node.id=1
+            listeners=PLAINTEXT://127.0.0.1:9093
+            log.dirs=/tmp/x
+            log.retention.hours=2
+            log.retention.minutes=30
+            log.retention.bytes=1000000
+            log.roll.hours=1
+            log.cleanup.policy=compact
+            log.cleaner.backoff.ms=500
+            log.flush.interval.ms=1000
+            """, source: "s.properties")
+        #expect(c.broker.logRetentionMs == 30 * 60_000)  // minutes win over hours, as in Kafka
+        #expect(c.broker.logRetentionBytes == 1_000_000)
+        #expect(c.broker.logRollMs == 3_600_000)
+        #expect(c.broker.logCleanupPolicy == "compact")
+        #expect(c.broker.logCleanerBackoffMs == 500)
+        #expect(c.broker.logFlushIntervalMs == 1000)
+        let log = c.broker.logConfig(overrides: ["retention.ms": "-1", "cleanup.policy": "compact,delete"])
+        #expect(log.retentionMs == -1 && log.compactPolicy && log.deletePolicy && log.retentionBytes == 1_000_000)
+        #expect(c.httpListener! == ("127.0.0.1", 8081))  // 8080 + node id on the client listener's address
+        let off = try ServerConfig.parse("http.listeners=none\nlog.dirs=/tmp/x\n", source: "s")
+        #expect(off.httpListener == nil)
+        let moved = try ServerConfig.parse("http.listeners=HTTP://:9999\nlog.dirs=/tmp/x\n", source: "s")
+        #expect(moved.httpListener! == ("0.0.0.0", 9999))
+        for bad in [
+            "http.listeners=HTTPS://x:1", "http.listeners=HTTP://x", "log.retention.ms=soon",
+            "log.cleanup.policy=shred",
+        ] {
+            #expect(throws: (any Error).self, "\(bad)") { try ServerConfig.parse(bad + "\n", source: "s") }
+        }
+    }
+
     @Test func badValueNamesTheKeyTheValueAndWhatIsAllowed() {
         do {
             _ = try ServerConfig.parse("num.partitions=lots\n", source: "s.properties")

@@ -16,12 +16,15 @@ def make_config_dir(tmp_path: Path) -> Path:
     config.mkdir()
     clients = [free_port() for _ in range(3)]
     controllers = [free_port() for _ in range(3)]
+    consoles = [free_port() for _ in range(3)]
     for i in range(3):
         text = (REPO / "config" / f"server-{i}.properties").read_text()
         for j in range(3):
             text = text.replace(f"localhost:{19092 + j}", f"127.0.0.1:{controllers[j]}")
             text = text.replace(f"localhost:{9092 + j}", f"127.0.0.1:{clients[j]}")
+            text = text.replace(f"localhost:{8080 + j}", f"127.0.0.1:{consoles[j]}")
         text = text.replace(f"./data/node-{i}", str(tmp_path / "data" / f"node-{i}"))
+        assert "localhost:80" not in text and "localhost:90" not in text, "a shipped port was left in place"
         (config / f"server-{i}.properties").write_text(text)
     return config
 
