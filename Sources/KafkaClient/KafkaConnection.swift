@@ -186,6 +186,9 @@ public final class KafkaConnection: Sendable {
         let v = try version ?? self.version(for: api)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         guard let id = inFlight.register(promise, flexibleHeader: api.responseHeaderVersion(v) >= 1) else {
+            // The connection closed: the promise must still be completed (an abandoned promise
+            // is a fatal error in debug builds, which the chaos run found taking down brokers).
+            promise.fail(KafkaClientError.connectionClosed(address))
             throw KafkaClientError.connectionClosed(address)
         }
         var frame = channel.allocator.buffer(capacity: 256)
