@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage
+.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage fuzz chaos
 
 build:
 	swift build
@@ -74,6 +74,25 @@ bench-replication: release venv
 	$(VENV)/bin/python bench/replication.py
 
 # Topic creations per second and controller fail-over time on three local nodes.
+# Faults on purpose: 30 minutes of kills, pauses, restarts, isolation and slow links under load,
+# then the history checker (CHAOS_SECONDS to change). Results in bench/out/chaos/.
+CHAOS_SECONDS ?= 1800
+chaos: build venv
+	$(VENV)/bin/python bench/chaos.py --seconds $(CHAOS_SECONDS)
+
+# libFuzzer over the request and record-batch decoders, 10 minutes each (FUZZ_SECONDS to change).
+FUZZ_SECONDS ?= 600
+fuzz:
+	swift build --scratch-path .build-fuzz --product tern-fuzz -Xswiftc -DFUZZING \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+	mkdir -p .build-fuzz/corpus/requests .build-fuzz/corpus/records
+	cp Tests/KafkaProtocolTests/Captured/*.bin .build-fuzz/corpus/requests/
+	cp Fuzz/seeds/records/* .build-fuzz/corpus/records/
+	for t in requests records; do \
+		TERN_FUZZ_TARGET=$$t .build-fuzz/debug/tern-fuzz .build-fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=2048 -artifact_prefix=Fuzz/regressions/$$t/ || exit 1; \
+	done
+
 bench-storage: release venv
 	$(VENV)/bin/python bench/storage.py
 

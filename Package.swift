@@ -5,7 +5,8 @@ let package = Package(
     name: "Tern",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "tern", targets: ["tern"])
+        .executable(name: "tern", targets: ["tern"]),
+        .executable(name: "tern-fuzz", targets: ["TernFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -79,6 +80,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // libFuzzer targets over the request and record-batch decoders: see Fuzz/README.md.
+        .executableTarget(
+            name: "TernFuzz", dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/Sources/TernFuzz"),
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"], exclude: ["Captured"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "Metadata", "KafkaProtocol"]),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "KafkaProtocol"]),

@@ -10,6 +10,7 @@ import random
 import socket
 import struct
 import time
+from pathlib import Path
 
 import pytest
 from crc32c import crc32c
@@ -181,6 +182,46 @@ def test_random_bytes_and_random_frames_get_connection_closed_and_broker_keeps_s
             sock.sendall(junk)
             sock.shutdown(socket.SHUT_WR)
             assert closed_by_broker(sock), f"case {i}: connection still open 10 s after junk and EOF"
+    assert_still_serving(broker, topic)
+
+
+def test_soak_of_mutated_real_client_frames_keeps_the_broker_serving(seeded):
+    """Frames captured from real clients with a few bytes changed reach deep into each decoder
+    (the fuzzers' territory) and, unlike noise, often decode: the broker must answer or close,
+    and keep serving. Admin APIs that would create or delete topics are left out."""
+    broker, topic = seeded
+    captured = Path(__file__).resolve().parents[1] / "KafkaProtocolTests" / "Captured"
+    frames = [p.read_bytes() for p in sorted(captured.glob("*.bin"))
+              if not any(api in p.name for api in ("CreateTopics", "DeleteTopics", "CreatePartitions"))]
+    assert len(frames) >= 10
+    rng = random.Random(7)
+    sock = connect(broker)
+    sent = closed = 0
+    try:
+        for i in range(3000):
+            data = bytearray(rng.choice(frames))
+            for _ in range(rng.randrange(1, 9)):
+                data[rng.randrange(4 if len(data) > 8 else 0, len(data))] = rng.randrange(256)
+            try:
+                sock.settimeout(10)
+                sock.sendall(frame(bytes(data)))
+                sent += 1
+                sock.settimeout(0.002)
+                while sock.recv(65536):
+                    pass
+            except (socket.timeout, BlockingIOError):
+                pass
+            except OSError:
+                closed += 1
+                sock.close()
+                sock = connect(broker)
+            else:
+                closed += 1  # recv returned b"": the broker closed the connection
+                sock.close()
+                sock = connect(broker)
+    finally:
+        sock.close()
+    assert sent >= 2500, (sent, closed)
     assert_still_serving(broker, topic)
 
 
