@@ -44,8 +44,9 @@ def create_replicated(nodes, topic: str, partitions: int = 3) -> None:
 def test_json_endpoints_and_prometheus_metrics(cluster_factory):
     nodes = cluster_factory(3)
     b = ",".join(n.bootstrap for n in nodes)
-    cluster = get_json(nodes[0], "/api/cluster")
-    assert [x["state"] for x in cluster["brokers"]] == ["up", "up", "up"]
+    # Node 0 serves once it is unfenced itself; the others' unfencing reaches it a moment later.
+    cluster = wait_until(lambda: (lambda c: c if [x["state"] for x in c["brokers"]] == ["up", "up", "up"] else None)(
+        get_json(nodes[0], "/api/cluster")), 20, "node 0 to see three brokers up")
     assert cluster["controller"] in (0, 1, 2) and cluster["offline"] == 0
     topic = unique_topic("console")
     create_replicated(nodes, topic)
