@@ -254,43 +254,13 @@ public struct RecordBatchBuilder {
 
     public func build(baseOffset: Int64 = 0) -> ByteBuffer {
         let baseTimestamp = records.first?.timestamp ?? 0
-        let maxTimestamp = records.map(\.timestamp).max() ?? baseTimestamp
-        var body = KafkaWriter(buffer: ByteBufferAllocator().buffer(capacity: 64 + records.count * 32))
-        for (i, rec) in records.enumerated() {
-            var one = KafkaWriter(buffer: ByteBufferAllocator().buffer(capacity: 32))
-            one.buffer.writeInteger(Int8(0))
-            one.writeVarlong(rec.timestamp - baseTimestamp)
-            one.writeVarint(Int32(i))
-            Self.writeVarBytes(&one, rec.key)
-            Self.writeVarBytes(&one, rec.value)
-            one.writeVarint(Int32(rec.headers.count))
-            for (k, v) in rec.headers {
-                Self.writeVarBytes(&one, Array(k.utf8))
-                Self.writeVarBytes(&one, v)
-            }
-            body.writeVarint(Int32(one.buffer.readableBytes))
-            body.buffer.writeBuffer(&one.buffer)
-        }
-        var out = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + body.buffer.readableBytes)
-        out.writeInteger(baseOffset)
-        out.writeInteger(Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.buffer.readableBytes))
-        out.writeInteger(Int32(-1))  // partitionLeaderEpoch: the broker sets it
-        out.writeInteger(Int8(2))
-        out.writeInteger(UInt32(0))  // crc, filled below
-        out.writeInteger(Int16(0))  // attributes: no compression, create time
-        out.writeInteger(Int32(max(0, records.count - 1)))
-        out.writeInteger(baseTimestamp)
-        out.writeInteger(maxTimestamp)
-        out.writeInteger(producerId)
-        out.writeInteger(producerEpoch)
-        out.writeInteger(baseSequence)
-        out.writeInteger(Int32(records.count))
-        out.writeBuffer(&body.buffer)
-        let crc = CRC32C.checksum(
-            out, at: out.readerIndex + RecordBatchHeader.attributesOffset,
-            length: out.readableBytes - RecordBatchHeader.attributesOffset)
-        out.setInteger(crc, at: out.readerIndex + RecordBatchHeader.crcOffset)
-        return out
+        let header = RecordBatchHeader(
+            baseOffset: baseOffset, batchLength: 0, partitionLeaderEpoch: -1,  // the broker sets the epoch
+            magic: 2, crc: 0, attributes: 0, lastOffsetDelta: Int32(max(0, records.count - 1)),
+            baseTimestamp: baseTimestamp, maxTimestamp: records.map(\.timestamp).max() ?? baseTimestamp,
+            producerId: producerId, producerEpoch: producerEpoch, baseSequence: baseSequence,
+            recordCount: Int32(records.count))
+        return Self.encode(header, records, offsetsFrom: 0)
     }
 
     /// Re-encodes a batch with only `records` (a subset of its records, with their original
@@ -298,13 +268,25 @@ public struct RecordBatchBuilder {
     /// offset delta, leader epoch, producer fields and timestamp type stay those of `original`, so
     /// offsets and producer state are unchanged.
     public static func rebuild(_ original: RecordBatchHeader, keeping records: [Record]) -> ByteBuffer {
-        let baseTimestamp = records.first?.timestamp ?? original.baseTimestamp
+        var header = original
+        header.attributes = original.attributes & ~0x7
+        header.baseTimestamp = records.first?.timestamp ?? original.baseTimestamp
+        if !original.usesLogAppendTime {
+            header.maxTimestamp = records.map(\.timestamp).max() ?? header.baseTimestamp
+        }
+        header.recordCount = Int32(records.count)
+        return encode(header, records, offsetsFrom: original.baseOffset)
+    }
+
+    /// A batch with `header`'s fields (the length and CRC computed here) and `records`, each
+    /// record's offset delta taken from `offsetsFrom`.
+    static func encode(_ h: RecordBatchHeader, _ records: [Record], offsetsFrom base: Int64) -> ByteBuffer {
         var body = KafkaWriter(buffer: ByteBufferAllocator().buffer(capacity: 64 + records.count * 32))
         for rec in records {
             var one = KafkaWriter(buffer: ByteBufferAllocator().buffer(capacity: 32))
             one.buffer.writeInteger(Int8(0))
-            one.writeVarlong(rec.timestamp - baseTimestamp)
-            one.writeVarint(Int32(truncatingIfNeeded: rec.offset - original.baseOffset))
+            one.writeVarlong(rec.timestamp - h.baseTimestamp)
+            one.writeVarint(Int32(truncatingIfNeeded: rec.offset - base))
             writeVarBytes(&one, rec.key)
             writeVarBytes(&one, rec.value)
             one.writeVarint(Int32(rec.headers.count))
@@ -316,19 +298,18 @@ public struct RecordBatchBuilder {
             body.buffer.writeBuffer(&one.buffer)
         }
         var out = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + body.buffer.readableBytes)
-        out.writeInteger(original.baseOffset)
+        out.writeInteger(h.baseOffset)
         out.writeInteger(Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.buffer.readableBytes))
-        out.writeInteger(original.partitionLeaderEpoch)
+        out.writeInteger(h.partitionLeaderEpoch)
         out.writeInteger(Int8(2))
-        out.writeInteger(UInt32(0))
-        out.writeInteger(original.attributes & ~0x7)
-        out.writeInteger(original.lastOffsetDelta)
-        out.writeInteger(baseTimestamp)
-        out.writeInteger(
-            original.usesLogAppendTime ? original.maxTimestamp : records.map(\.timestamp).max() ?? baseTimestamp)
-        out.writeInteger(original.producerId)
-        out.writeInteger(original.producerEpoch)
-        out.writeInteger(original.baseSequence)
+        out.writeInteger(UInt32(0))  // crc, filled below
+        out.writeInteger(h.attributes)
+        out.writeInteger(h.lastOffsetDelta)
+        out.writeInteger(h.baseTimestamp)
+        out.writeInteger(h.maxTimestamp)
+        out.writeInteger(h.producerId)
+        out.writeInteger(h.producerEpoch)
+        out.writeInteger(h.baseSequence)
         out.writeInteger(Int32(records.count))
         out.writeBuffer(&body.buffer)
         let crc = CRC32C.checksum(

@@ -318,37 +318,6 @@ final class LogSegment {
         return nil
     }
 
-    /// Reads whole batches starting at `position`, at most `maxBytes` (but always the first
-    /// batch in full, as Kafka does so that a large batch can make progress), stopping before
-    /// any batch that starts at or after `endOffset`.
-    func read(from position: Int, maxBytes: Int, endOffset: Int64) throws -> ByteBuffer {
-        let want = min(max(maxBytes, RecordBatchHeader.size), size - position)
-        var chunk = try log.read(at: position, length: want)
-        var keep = 0
-        var cursor = chunk.readerIndex
-        // Only each batch's base offset and length are read here (the first 12 bytes): this walk
-        // runs over every batch a fetch returns.
-        while cursor + RecordBatchHeader.logOverhead <= chunk.writerIndex,
-            let base = chunk.getInteger(at: cursor, as: Int64.self),
-            let length = chunk.getInteger(at: cursor + 8, as: Int32.self), length >= 0
-        {
-            let total = Int(length) + RecordBatchHeader.logOverhead
-            if base >= endOffset { break }
-            if cursor + total <= chunk.writerIndex {
-                keep += total
-                cursor += total
-                continue
-            }
-            if keep == 0 {
-                // The first batch is larger than maxBytes: return it whole.
-                return try log.read(at: position, length: total)
-            }
-            break
-        }
-        chunk.moveWriterIndex(to: chunk.readerIndex + keep)
-        return chunk
-    }
-
     /// How many bytes of whole batches to send from `position`: at most `maxBytes` (but the
     /// first batch whole), none that starts at or after `endOffset`. Found from the offset index
     /// and batch headers read one by one, without reading the batches themselves, so that the

@@ -488,19 +488,8 @@ public final class PartitionLog: @unchecked Sendable {
     /// batch), never including a batch that starts at or past `upTo`. Returns nil when `offset`
     /// is outside [logStartOffset, logEndOffset].
     public func read(from offset: Int64, maxBytes: Int, upTo: Int64? = nil) throws -> ByteBuffer? {
-        try lock.withLock {
-            let end = min(upTo ?? _logEndOffset, _logEndOffset)
-            guard offset >= _logStartOffset, offset <= _logEndOffset else { return nil }
-            if offset >= end { return ByteBuffer() }
-            var i = segments.count - 1
-            while i > 0 && segments[i].baseOffset > offset { i -= 1 }
-            while i < segments.count {
-                if let (position, _) = try segments[i].position(ofBatchContaining: offset) {
-                    return try segments[i].read(from: position, maxBytes: maxBytes, endOffset: end)
-                }
-                i += 1
-            }
-            return ByteBuffer()
+        try readForSending(from: offset, maxBytes: maxBytes, upTo: upTo, fileAtLeast: .max).map {
+            $0.bytes ?? ByteBuffer()
         }
     }
 
