@@ -23,6 +23,8 @@ public final class Broker: Sendable {
     /// Set while a request to create `__consumer_offsets` is on its way to the controller.
     let creatingOffsetsTopic = NIOLockedValueBox(false)
     let producerIds: ProducerIdAllocator
+    /// Held for the broker's life: no second process opens these logs.
+    let dirLock: DirectoryLock
     let logger: Logger
     /// Answers DescribeQuorum; set by the server that runs the metadata quorum.
     public let describeQuorum = NIOLockedValueBox<(@Sendable () -> EventLoopFuture<DescribeQuorumResponse>)?>(nil)
@@ -31,6 +33,7 @@ public final class Broker: Sendable {
         self.config = config
         self.logger = logger
         try FileSystem.makeDirectories(config.logDirs)
+        dirLock = try DirectoryLock(directory: config.logDirs)
         clusterId = try MetaProperties.loadOrCreate(
             logDir: config.logDirs, nodeId: config.nodeId, clusterId: config.clusterId)
         registry = PartitionRegistry(config: config, logger: logger)
@@ -54,7 +57,8 @@ public final class Broker: Sendable {
             if api == .apiVersions {
                 // Answered in v0 format with our ranges so the client can step down.
                 return loop.makeSucceededFuture(
-                    ApiVersionsResponse.supported(errorCode: .unsupportedVersion).encoded(version: 0))
+                    (try? ApiVersionsResponse.supported(errorCode: .unsupportedVersion).encoded(version: 0))
+                        ?? ByteBuffer())
             }
             return loop.makeFailedFuture(ProtocolError.unsupportedVersion(api: header.apiKey, version: v))
         }
@@ -62,74 +66,105 @@ public final class Broker: Sendable {
             switch api {
             case .apiVersions:
                 _ = try ApiVersionsRequest.decode(body, version: v)
-                return loop.makeSucceededFuture(ApiVersionsResponse.supported().encoded(version: v))
+                return loop.makeSucceededFuture(try ApiVersionsResponse.supported().encoded(version: v))
             case .metadata:
-                return metadata(try .decode(body, version: v), version: v, listener: listener, on: loop).map {
-                    $0.encoded(version: v)
+                return metadata(try .decode(body, version: v), version: v, listener: listener, on: loop).flatMapThrowing
+                {
+                    try $0.encoded(version: v)
                 }
             case .produce:
                 let request = try ProduceRequest.decode(body, version: v)
                 if request.acks == 0 {
-                    _ = produce(request, version: v)
+                    _ = produce(request, version: v, fromClient: true)
                     return loop.makeSucceededFuture(nil)
                 }
-                return produceAsync(request, version: v, on: loop).map { $0.encoded(version: v) }
+                return produceAsync(request, version: v, on: loop, fromClient: true).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .fetch:
-                return fetch(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+                return fetch(try .decode(body, version: v), version: v, on: loop, listener: listener).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .listOffsets:
                 return loop.makeSucceededFuture(
                     try listOffsets(.decode(body, version: v), version: v).encoded(version: v))
             case .createTopics:
-                return createTopics(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+                return createTopics(try .decode(body, version: v), version: v, on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .deleteRecords:
-                return loop.makeSucceededFuture(deleteRecords(try .decode(body, version: v)).encoded(version: v))
+                return loop.makeSucceededFuture(try deleteRecords(try .decode(body, version: v)).encoded(version: v))
             case .deleteTopics:
-                return deleteTopics(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return deleteTopics(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .createPartitions:
-                return createPartitions(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return createPartitions(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .describeConfigs:
                 return loop.makeSucceededFuture(
-                    describeConfigs(try .decode(body, version: v), version: v).encoded(version: v))
+                    try describeConfigs(try .decode(body, version: v), version: v).encoded(version: v))
             case .findCoordinator:
                 return loop.makeSucceededFuture(
-                    findCoordinator(try .decode(body, version: v), version: v, listener: listener).encoded(version: v))
+                    try findCoordinator(try .decode(body, version: v), version: v, listener: listener).encoded(
+                        version: v))
             case .initProducerId:
                 return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
             case .joinGroup:
-                return joinGroup(try .decode(body, version: v), version: v, clientId: header.clientId, on: loop).map {
-                    $0.encoded(version: v)
-                }
+                return joinGroup(try .decode(body, version: v), version: v, clientId: header.clientId, on: loop)
+                    .flatMapThrowing {
+                        try $0.encoded(version: v)
+                    }
             case .syncGroup:
-                return syncGroup(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return syncGroup(try .decode(body, version: v), on: loop).flatMapThrowing { try $0.encoded(version: v) }
             case .heartbeat:
-                return heartbeat(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return heartbeat(try .decode(body, version: v), on: loop).flatMapThrowing { try $0.encoded(version: v) }
             case .leaveGroup:
-                return leaveGroup(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+                return leaveGroup(try .decode(body, version: v), version: v, on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .offsetCommit:
-                return offsetCommit(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return offsetCommit(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .offsetFetch:
-                return offsetFetch(try .decode(body, version: v), version: v, on: loop).map { $0.encoded(version: v) }
+                return offsetFetch(try .decode(body, version: v), version: v, on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .listGroups:
-                return listGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return listGroups(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .describeGroups:
-                return describeGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return describeGroups(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .offsetDelete:
-                return offsetDelete(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return offsetDelete(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .deleteGroups:
-                return deleteGroups(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return deleteGroups(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .incrementalAlterConfigs:
-                return incrementalAlterConfigs(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return incrementalAlterConfigs(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .alterConfigs:
-                return alterConfigs(try .decode(body, version: v), on: loop).map { $0.encoded(version: v) }
+                return alterConfigs(try .decode(body, version: v), on: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .describeCluster:
                 _ = try DescribeClusterRequest.decode(body, version: v)
-                return loop.makeSucceededFuture(describeCluster(listener: listener).encoded(version: v))
+                return loop.makeSucceededFuture(try describeCluster(listener: listener).encoded(version: v))
             case .describeQuorum:
                 _ = try DescribeQuorumRequest.decode(body, version: v)
                 guard let describe = describeQuorum.withLockedValue({ $0 }) else {
                     return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
                 }
-                return describe().hop(to: loop).map { $0.encoded(version: v) }
+                return describe().hop(to: loop).flatMapThrowing { try $0.encoded(version: v) }
             case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
                 .fetchSnapshot:
                 return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
@@ -149,8 +184,8 @@ public final class Broker: Sendable {
         if header.apiKey == ApiKey.fetch.rawValue, ApiKey.fetch.supported.contains(v),
             let request = try? FetchRequest.decode(body, version: v)
         {
-            return fetch(request, version: v, on: loop).map { response in
-                let (bytes, files) = response.encodedSplicingFiles(version: v)
+            return fetch(request, version: v, on: loop, listener: listener).flatMapThrowing { response in
+                let (bytes, files) = try response.encodedSplicingFiles(version: v)
                 return ResponseBody(bytes: bytes, files: files)
             }
         }
@@ -203,6 +238,7 @@ public final class Broker: Sendable {
                 return ((try? log.read(from: start, maxBytes: 1 << 20)) ?? nil, log.logEndOffset)
             })
         coordinator.initialRebalanceDelayMs = Int64(config.groupInitialRebalanceDelayMs)
+        coordinator.maxGroupSize = config.groupMaxSize
         coordinator.offsetsRetentionMs = Int64(config.offsetsRetentionMinutes) * 60_000
         coordinator.offsetsRetentionCheckMs = Int64(config.offsetsRetentionCheckIntervalMs)
         groupCoordinator.withLockedValue { $0 = coordinator }

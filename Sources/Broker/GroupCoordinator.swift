@@ -119,6 +119,8 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// Reads a partition of `__consumer_offsets` from `from`, up to `maxBytes` of batches.
     let read: @Sendable (Int32, Int64) -> (batches: ByteBuffer?, end: Int64)
     var initialRebalanceDelayMs: Int64 = 0
+    /// `group.max.size`: members, joined or handed an id and pending (KIP-394), per group.
+    var maxGroupSize = 10_000
     /// Offsets of a group without members expire this long after their last commit
     /// (`offsets.retention.minutes`, 7 days), checked every `offsetsRetentionCheckMs`.
     var offsetsRetentionMs: Int64 = 7 * 24 * 3_600_000
@@ -266,8 +268,14 @@ public final class GroupCoordinator: @unchecked Sendable {
             }
             if protocols.isEmpty { return fail(.inconsistentGroupProtocol) }
             var id = memberId
+            let replacesStatic = instanceId.map { i in g.members.values.contains { $0.instanceId == i } } ?? false
+            if id.isEmpty && !replacesStatic && g.members.count + g.pending.count >= maxGroupSize {
+                return fail(.groupMaxSizeReached)
+            }
             if id.isEmpty {
-                id = "\(clientId)-\(KafkaUUID.random())"
+                // Kafka's form, client id and a UUID; the client id is cut so the id still fits a
+                // string field (a client id may itself be 32,767 bytes).
+                id = "\(clientId.truncatedUTF8(toBytes: 1000))-\(KafkaUUID.random())"
                 if let instance = instanceId, let old = g.members.values.first(where: { $0.instanceId == instance }) {
                     // A static member restarted: the new one takes its place, the old id is fenced.
                     old.joinPromise?.succeed(JoinResult(error: .fencedInstanceId, memberId: old.id))
@@ -543,11 +551,16 @@ public final class GroupCoordinator: @unchecked Sendable {
                     results.append(.offsetMetadataTooLarge)
                     continue
                 }
-                results.append(.none)
                 let k = OffsetKey(topic: c.topic, partition: c.partition)
                 let v = Committed(
                     offset: c.offset, leaderEpoch: c.leaderEpoch, metadata: c.metadata ?? "", timestamp: now)
-                b.append(key: Self.encodeOffsetKey(groupId, k), value: Self.encodeOffsetValue(v), timestamp: now)
+                guard let key = try? Self.encodeOffsetKey(groupId, k), let value = try? Self.encodeOffsetValue(v)
+                else {
+                    results.append(.invalidRequest)
+                    continue
+                }
+                results.append(.none)
+                b.append(key: key, value: value, timestamp: now)
                 accepted.append((k, v))
             }
             guard b.count > 0 else { return loop.makeSucceededFuture(results) }
@@ -723,7 +736,10 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// them, so a later coordinator reading the partition does not bring them back.
     private func removeOffsets(_ group: String, _ keys: [OffsetKey], nowMs: Int64) -> EventLoopFuture<ErrorCode> {
         var b = RecordBatchBuilder()
-        for k in keys { b.append(key: Self.encodeOffsetKey(group, k), value: nil, timestamp: nowMs) }
+        for k in keys {
+            guard let key = try? Self.encodeOffsetKey(group, k) else { continue }
+            b.append(key: key, value: nil, timestamp: nowMs)
+        }
         return write(group: group, b).map { [self] code in
             guard code == .none else { return code }
             for k in keys { offsets[group]?[k] = nil }
@@ -741,16 +757,16 @@ public final class GroupCoordinator: @unchecked Sendable {
     }
 
     /// Key v1: version, group, topic, partition.
-    static func encodeOffsetKey(_ group: String, _ k: OffsetKey) -> [UInt8] {
+    static func encodeOffsetKey(_ group: String, _ k: OffsetKey) throws -> [UInt8] {
         var w = KafkaWriter(flexible: false)
         var version: Int16 = 1
         var g = group
         var t = k.topic
         var p = k.partition
-        try! w.int16(&version)
-        try! w.string(&g, field: "group")
-        try! w.string(&t, field: "topic")
-        try! w.int32(&p)
+        try w.int16(&version)
+        try w.string(&g, field: "group")
+        try w.string(&t, field: "topic")
+        try w.int32(&p)
         return Array(w.buffer.readableBytesView)
     }
 
@@ -767,15 +783,15 @@ public final class GroupCoordinator: @unchecked Sendable {
     }
 
     /// Value v3: version, offset, leader epoch, metadata, commit timestamp.
-    static func encodeOffsetValue(_ c: Committed) -> [UInt8] {
+    static func encodeOffsetValue(_ c: Committed) throws -> [UInt8] {
         var w = KafkaWriter(flexible: false)
         var version: Int16 = 3
         var c = c
-        try! w.int16(&version)
-        try! w.int64(&c.offset)
-        try! w.int32(&c.leaderEpoch)
-        try! w.string(&c.metadata, field: "metadata")
-        try! w.int64(&c.timestamp)
+        try w.int16(&version)
+        try w.int64(&c.offset)
+        try w.int32(&c.leaderEpoch)
+        try w.string(&c.metadata, field: "metadata")
+        try w.int64(&c.timestamp)
         return Array(w.buffer.readableBytesView)
     }
 

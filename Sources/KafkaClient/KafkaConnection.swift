@@ -194,7 +194,7 @@ public final class KafkaConnection: Sendable {
         var frame = channel.allocator.buffer(capacity: 256)
         frame.writeInteger(Int32(0))
         RequestHeader(apiKey: api.rawValue, apiVersion: v, correlationId: id, clientId: clientId).encode(into: &frame)
-        request.encode(version: v, into: &frame)
+        try request.encode(version: v, into: &frame)
         frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
         channel.writeAndFlush(frame, promise: nil)
         let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(Int64(timeoutMs))) { [inFlight] in

@@ -10,9 +10,9 @@ public enum ConsumerProtocol {
         var version: Int16 = 0
         var t = topics
         var userData: ByteBuffer? = nil
-        try! w.int16(&version)
-        try! w.stringArray(&t, field: "topics")
-        try! w.nullableBytes(&userData, field: "user_data")
+        try? w.int16(&version)
+        try? w.stringArray(&t, field: "topics")
+        try? w.nullableBytes(&userData, field: "user_data")
         return w.buffer
     }
 
@@ -28,17 +28,17 @@ public enum ConsumerProtocol {
     public static func assignment(_ parts: [String: [Int32]]) -> ByteBuffer {
         var w = KafkaWriter(flexible: false)
         var version: Int16 = 0
-        try! w.int16(&version)
+        try? w.int16(&version)
         var count = Int32(parts.count)
-        try! w.int32(&count)
+        try? w.int32(&count)
         for t in parts.keys.sorted() {
             var name = t
             var ps = parts[t]!
-            try! w.string(&name, field: "topic")
-            try! w.int32Array(&ps, field: "partitions")
+            try? w.string(&name, field: "topic")
+            try? w.int32Array(&ps, field: "partitions")
         }
         var userData: ByteBuffer? = nil
-        try! w.nullableBytes(&userData, field: "user_data")
+        try? w.nullableBytes(&userData, field: "user_data")
         return w.buffer
     }
 

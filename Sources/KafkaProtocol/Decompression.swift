@@ -24,14 +24,24 @@ public enum Decompression {
         public var description: String
     }
 
-    public static func decompress(_ codec: CompressionCodec, _ data: [UInt8]) throws -> [UInt8] {
+    /// The most bytes one batch may decompress to: decompression streams and stops there, so a
+    /// small batch that inflates a thousandfold costs an error, not the memory.
+    public static let maxOutputBytes = 256 << 20
+
+    public static func decompress(_ codec: CompressionCodec, _ data: [UInt8], limit: Int = maxOutputBytes) throws
+        -> [UInt8]
+    {
         switch codec {
         case .none: return data
-        case .gzip: return try gunzip(data)
-        case .snappy: return try unsnappy(data)
-        case .lz4: return try unlz4(data)
-        case .zstd: return try unzstd(data)
+        case .gzip: return try gunzip(data, limit: limit)
+        case .snappy: return try unsnappy(data, limit: limit)
+        case .lz4: return try unlz4(data, limit: limit)
+        case .zstd: return try unzstd(data, limit: limit)
         }
+    }
+
+    static func tooLarge(_ limit: Int) -> Failure {
+        Failure(description: "the batch decompresses to more than \(limit) bytes")
     }
 
     // MARK: - Loading the system libraries
@@ -68,7 +78,7 @@ public enum Decompression {
     typealias Inflate = @convention(c) (UnsafeMutableRawPointer, Int32) -> Int32
     typealias InflateEnd = @convention(c) (UnsafeMutableRawPointer) -> Int32
 
-    static func gunzip(_ data: [UInt8]) throws -> [UInt8] {
+    static func gunzip(_ data: [UInt8], limit: Int = maxOutputBytes) throws -> [UInt8] {
         let lib = "libz.so.1"
         let initFn = try symbol(lib, "inflateInit2_", as: InflateInit2.self)
         let inflate = try symbol(lib, "inflate", as: Inflate.self)
@@ -94,6 +104,7 @@ public enum Decompression {
                     return (status, outBuf.count - Int(stream.availOut))
                 }
                 out += chunk[0..<produced]
+                guard out.count <= limit else { throw tooLarge(limit) }
                 if status == 1 { return out }  // Z_STREAM_END
                 guard status == 0 else { throw Failure(description: "gzip data is damaged (zlib error \(status))") }
                 if produced == 0 && stream.availIn == 0 { throw Failure(description: "gzip data ends early") }
@@ -118,7 +129,7 @@ public enum Decompression {
     typealias ZstdStream = @convention(c) (OpaquePointer?, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Int
     typealias ZstdIsError = @convention(c) (Int) -> UInt32
 
-    static func unzstd(_ data: [UInt8]) throws -> [UInt8] {
+    static func unzstd(_ data: [UInt8], limit: Int = maxOutputBytes) throws -> [UInt8] {
         let lib = "libzstd.so.1"
         let create = try symbol(lib, "ZSTD_createDCtx", as: ZstdCreate.self)
         let free = try symbol(lib, "ZSTD_freeDCtx", as: ZstdFree.self)
@@ -143,6 +154,7 @@ public enum Decompression {
                     return output.pos
                 }
                 out += chunk[0..<produced]
+                guard out.count <= limit else { throw tooLarge(limit) }
                 if input.pos >= input.size && produced < chunk.count {
                     guard lastResult == 0 else { throw Failure(description: "zstd data ends early") }
                     return out
@@ -163,7 +175,7 @@ public enum Decompression {
         ) -> Int
     typealias Lz4IsError = @convention(c) (Int) -> UInt32
 
-    static func unlz4(_ data: [UInt8]) throws -> [UInt8] {
+    static func unlz4(_ data: [UInt8], limit: Int = maxOutputBytes) throws -> [UInt8] {
         let lib = "liblz4.so.1"
         let create = try symbol(lib, "LZ4F_createDecompressionContext", as: Lz4Create.self)
         let free = try symbol(lib, "LZ4F_freeDecompressionContext", as: Lz4Free.self)
@@ -187,6 +199,7 @@ public enum Decompression {
                     return dstSize
                 }
                 out += chunk[0..<produced]
+                guard out.count <= limit else { throw tooLarge(limit) }
                 if hint == 0 { return out }  // the frame is complete
                 if offset >= src.count && produced == 0 { throw Failure(description: "lz4 data ends early") }
             }
@@ -199,7 +212,7 @@ public enum Decompression {
 
     /// Raw snappy, or the xerial framing (magic, version, compatible version, then blocks each
     /// preceded by its big-endian length).
-    static func unsnappy(_ data: [UInt8]) throws -> [UInt8] {
+    static func unsnappy(_ data: [UInt8], limit: Int = maxOutputBytes) throws -> [UInt8] {
         guard data.count >= 16, Array(data[0..<8]) == xerialMagic else { return try snappyBlock(data[...]) }
         var out: [UInt8] = []
         var i = 16
@@ -208,13 +221,13 @@ public enum Decompression {
             let n = Int(data[i]) << 24 | Int(data[i + 1]) << 16 | Int(data[i + 2]) << 8 | Int(data[i + 3])
             i += 4
             guard n >= 0, i + n <= data.count else { throw Failure(description: "snappy block runs past the data") }
-            out += try snappyBlock(data[i..<i + n])
+            out += try snappyBlock(data[i..<i + n], limit: limit - out.count)
             i += n
         }
         return out
     }
 
-    static func snappyBlock(_ data: ArraySlice<UInt8>) throws -> [UInt8] {
+    static func snappyBlock(_ data: ArraySlice<UInt8>, limit: Int = maxOutputBytes) throws -> [UInt8] {
         var i = data.startIndex
         func byte() throws -> Int {
             guard i < data.endIndex else { throw Failure(description: "snappy data ends early") }
@@ -230,6 +243,7 @@ public enum Decompression {
             shift += 7
             guard shift <= 28 else { throw Failure(description: "snappy length is too long") }
         }
+        guard length <= limit else { throw tooLarge(limit) }
         var out: [UInt8] = []
         out.reserveCapacity(length)
         while i < data.endIndex {
@@ -265,6 +279,9 @@ public enum Decompression {
                 }
                 let start = out.count - offset
                 for k in 0..<n { out.append(out[start + k]) }
+            }
+            guard out.count <= length else {
+                throw Failure(description: "snappy data gives more than the \(length) bytes it declares")
             }
         }
         guard out.count == length else {

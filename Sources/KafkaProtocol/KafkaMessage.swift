@@ -20,30 +20,37 @@ extension KafkaMessage {
         return (message, reader.remaining)
     }
 
-    /// Appends this body to `buffer`.
-    public func encode(version: Int16, into buffer: inout ByteBuffer) {
+    /// Appends this body to `buffer`. Throws ``ProtocolError/tooLong(field:length:max:)`` for a
+    /// value its field cannot carry; `buffer` is then left as it was.
+    public func encode(version: Int16, into buffer: inout ByteBuffer) throws {
+        let start = buffer.writerIndex
         var writer = KafkaWriter(buffer: buffer, flexible: Self.apiKey.isFlexible(version))
         buffer = ByteBuffer()  // drop our reference so the writer owns the storage uniquely
         var copy = self
-        // Writing cannot fail: only readers throw.
-        try! copy.serde(&writer, version: version)
+        do {
+            try copy.serde(&writer, version: version)
+        } catch {
+            writer.buffer.moveWriterIndex(to: start)
+            buffer = writer.buffer
+            throw error
+        }
         buffer = writer.buffer
     }
 
     /// Encodes the body leaving out file bytes (`FileSlice`s): each is returned with the index in
     /// the buffer where its bytes belong, for the server to send from the file.
-    public func encodedSplicingFiles(version: Int16) -> (ByteBuffer, [(at: Int, slice: FileSlice)]) {
+    public func encodedSplicingFiles(version: Int16) throws -> (ByteBuffer, [(at: Int, slice: FileSlice)]) {
         var writer = KafkaWriter(
             buffer: ByteBufferAllocator().buffer(capacity: 256), flexible: Self.apiKey.isFlexible(version))
         writer.splicing = true
         var copy = self
-        try! copy.serde(&writer, version: version)
+        try copy.serde(&writer, version: version)
         return (writer.buffer, writer.splices)
     }
 
-    public func encoded(version: Int16) -> ByteBuffer {
+    public func encoded(version: Int16) throws -> ByteBuffer {
         var b = ByteBufferAllocator().buffer(capacity: 128)
-        encode(version: version, into: &b)
+        try encode(version: version, into: &b)
         return b
     }
 }
@@ -80,14 +87,15 @@ public struct RequestHeader: Sendable, Equatable {
         return RequestHeader(apiKey: key, apiVersion: version, correlationId: correlationId, clientId: clientId)
     }
 
+    /// Appends the header. A client id over 32,767 bytes is cut to fit (it only names the caller).
     public func encode(into buffer: inout ByteBuffer) {
         var w = KafkaWriter(buffer: buffer, flexible: false)
         buffer = ByteBuffer()
         w.buffer.writeInteger(apiKey)
         w.buffer.writeInteger(apiVersion)
         w.buffer.writeInteger(correlationId)
-        var id = clientId
-        try! w.nullableString(&id, field: "client_id")
+        var id = clientId.map { $0.truncatedUTF8(toBytes: KafkaWriter.maxStringBytes) }
+        try? w.nullableString(&id, field: "client_id")
         if let api = ApiKey(rawValue: apiKey), api.requestHeaderVersion(apiVersion) >= 2 {
             w.writeUnsignedVarint(0)
         }

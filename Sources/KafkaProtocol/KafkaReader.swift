@@ -84,11 +84,18 @@ public struct KafkaReader: KafkaSerde {
         return wide ? Int(try fixed(Int32.self, field)) : Int(try fixed(Int16.self, field))
     }
 
+    /// A string of `count` bytes. Kafka's strings are INT16-sized in every version (its own
+    /// readers refuse longer compact strings), and bytes that are not UTF-8 are refused rather
+    /// than repaired: a repaired string is longer than the bytes it came from, and could no
+    /// longer be written back into the field it was read from.
     mutating func readUTF8(_ count: Int, _ field: StaticString) throws -> String {
+        guard count <= KafkaWriter.maxStringBytes else {
+            throw ProtocolError.tooLong(field: "\(field)", length: count, max: KafkaWriter.maxStringBytes)
+        }
         guard count <= remaining else {
             throw ProtocolError.truncated(field: "\(field)", needed: count, available: remaining)
         }
-        guard let s = buffer.readString(length: count) else {
+        guard let s = buffer.readString(length: count), s.utf8.count == count else {
             throw ProtocolError.invalidUTF8(field: "\(field)")
         }
         return s

@@ -79,3 +79,12 @@ extension KafkaSerde {
         if flexible { try tags() }
     }
 }
+
+extension KafkaSerde {
+    /// An `error_message` field. Written bounded to about 1,000 bytes: messages quote names from
+    /// requests, which can each be as long as the field itself.
+    public mutating func errorMessage(_ value: inout String?) throws {
+        if !isReading, let v = value, v.utf8.count > 1000 { value = v.boundedMessage }
+        try nullableString(&value, field: "error_message")
+    }
+}

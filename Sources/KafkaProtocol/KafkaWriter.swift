@@ -1,6 +1,11 @@
 import NIOCore
 
 /// Writes a Kafka frame field by field into a `ByteBuffer`.
+///
+/// Writing cannot trap: a string, byte string or array longer than its wire type can say (a
+/// string over 32,767 bytes, bytes or an array over `Int32.max`) throws
+/// ``ProtocolError/tooLong(field:length:max:)`` instead, so a value composed from hostile input
+/// costs the one answer that carries it, never the process.
 public struct KafkaWriter: KafkaSerde {
     public var buffer: ByteBuffer
     public var flexible: Bool
@@ -48,7 +53,15 @@ public struct KafkaWriter: KafkaSerde {
         buffer.writeInteger(UInt8(v))
     }
 
-    mutating func writeLength(_ n: Int, wide: Bool) {
+    /// The largest length each kind of field can carry on the wire (Kafka's own limits: strings
+    /// are INT16-sized even in flexible versions).
+    public static let maxStringBytes = Int(Int16.max)
+    public static let maxBytesLength = Int(Int32.max) - 1
+
+    /// A length prefix; -1 is null. Throws, never traps, for a length the field cannot carry.
+    mutating func writeLength(_ n: Int, wide: Bool, field: StaticString) throws {
+        let max = wide ? Self.maxBytesLength : Self.maxStringBytes
+        guard n >= -1, n <= max else { throw ProtocolError.tooLong(field: "\(field)", length: n, max: max) }
         if flexible {
             writeUnsignedVarint(UInt32(n + 1))
         } else if wide {
@@ -59,30 +72,30 @@ public struct KafkaWriter: KafkaSerde {
     }
 
     public mutating func string(_ value: inout String, field: StaticString) throws {
-        writeLength(value.utf8.count, wide: false)
+        try writeLength(value.utf8.count, wide: false, field: field)
         buffer.writeString(value)
     }
 
     public mutating func nullableString(_ value: inout String?, field: StaticString) throws {
         guard let v = value else {
-            writeLength(-1, wide: false)
+            try writeLength(-1, wide: false, field: field)
             return
         }
-        writeLength(v.utf8.count, wide: false)
+        try writeLength(v.utf8.count, wide: false, field: field)
         buffer.writeString(v)
     }
 
     public mutating func nullableBytes(_ value: inout ByteBuffer?, field: StaticString) throws {
         guard var v = value else {
-            writeLength(-1, wide: true)
+            try writeLength(-1, wide: true, field: field)
             return
         }
-        writeLength(v.readableBytes, wide: true)
+        try writeLength(v.readableBytes, wide: true, field: field)
         buffer.writeBuffer(&v)
     }
 
     public mutating func fileBytes(_ slice: FileSlice) throws {
-        writeLength(slice.length, wide: true)
+        try writeLength(slice.length, wide: true, field: "file bytes")
         if splicing {
             splices.append((buffer.writerIndex, slice))
         } else {
@@ -99,19 +112,20 @@ public struct KafkaWriter: KafkaSerde {
     public mutating func array<T: Defaultable>(
         _ value: inout [T], field: StaticString, _ element: (inout KafkaWriter, inout T) throws -> Void
     ) throws {
-        writeLength(value.count, wide: true)
+        try writeLength(value.count, wide: true, field: field)
         for i in value.indices { try element(&self, &value[i]) }
     }
 
     public mutating func nullableArray<T: Defaultable>(
         _ value: inout [T]?, field: StaticString, _ element: (inout KafkaWriter, inout T) throws -> Void
     ) throws {
-        guard value != nil else {
-            writeLength(-1, wide: true)
+        guard var v = value else {
+            try writeLength(-1, wide: true, field: field)
             return
         }
-        writeLength(value!.count, wide: true)
-        for i in value!.indices { try element(&self, &value![i]) }
+        try writeLength(v.count, wide: true, field: field)
+        for i in v.indices { try element(&self, &v[i]) }
+        value = v
     }
 
     public mutating func tags() throws { writeUnsignedVarint(0) }

@@ -14,6 +14,11 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case unsupportedVersion(api: Int16, version: Int16)
     /// A record batch or message set that cannot be read.
     case corruptRecords(String)
+    /// A value too long for its field's wire type, met while writing (or a string over 32,767
+    /// bytes while reading: Kafka's strings are INT16-sized in every version).
+    case tooLong(field: String, length: Int, max: Int)
+    /// A whole frame larger than the protocol's INT32 length (or a configured bound) allows.
+    case frameTooLarge(length: Int, max: Int)
 
     public var description: String {
         switch self {
@@ -31,6 +36,10 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
             return "API \(ApiKey(rawValue: api).map { "\($0)" } ?? "\(api)") does not support version \(version)"
         case .corruptRecords(let why):
             return "corrupt records: \(why)"
+        case .tooLong(let field, let length, let max):
+            return "\(field) is \(length) long, more than the \(max) its field can carry"
+        case .frameTooLarge(let length, let max):
+            return "a frame of \(length) bytes is larger than the \(max) allowed"
         }
     }
 }

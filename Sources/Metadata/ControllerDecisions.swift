@@ -22,6 +22,23 @@ public enum ControllerDecisions {
         return (0..<count).map { p in (0..<rf).map { i in brokers[(start + p + i) % n] } }
     }
 
+    /// The most partitions one topic may have, and the whole cluster (every replica of a
+    /// partition is a directory, descriptors and memory on its brokers).
+    public static let maxPartitionsPerTopic: Int32 = 10_000
+    public static let maxPartitionsPerCluster = 200_000
+
+    static func partitionsInCluster(_ image: MetadataImage) -> Int {
+        image.topics.values.reduce(0) { $0 + $1.partitionCount }
+    }
+
+    static func clusterLimit(_ image: MetadataImage, adding n: Int) -> ControllerError? {
+        let existing = partitionsInCluster(image)
+        guard existing + n > maxPartitionsPerCluster else { return nil }
+        return ControllerError(
+            .invalidPartitions,
+            "The cluster has \(existing) partitions; \(n) more would pass its limit of \(maxPartitionsPerCluster).")
+    }
+
     public static func createTopic(
         _ image: MetadataImage, name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String],
         id: KafkaUUID
@@ -32,6 +49,12 @@ public enum ControllerDecisions {
         guard partitions >= 1 else {
             return .failure(ControllerError(.invalidPartitions, "Number of partitions must be larger than 0."))
         }
+        guard partitions <= maxPartitionsPerTopic else {
+            return .failure(
+                ControllerError(
+                    .invalidPartitions, "Number of partitions \(partitions) exceeds \(maxPartitionsPerTopic)."))
+        }
+        if let e = clusterLimit(image, adding: Int(partitions)) { return .failure(e) }
         guard replicationFactor >= 1 else {
             return .failure(ControllerError(.invalidReplicationFactor, "Replication factor must be larger than 0."))
         }
@@ -69,6 +92,11 @@ public enum ControllerDecisions {
                     .invalidPartitions,
                     "Topic currently has \(t.partitionCount) partitions, \(count) would not be an increase."))
         }
+        guard count <= maxPartitionsPerTopic else {
+            return .failure(
+                ControllerError(.invalidPartitions, "Number of partitions \(count) exceeds \(maxPartitionsPerTopic)."))
+        }
+        if let e = clusterLimit(image, adding: Int(count) - t.partitionCount) { return .failure(e) }
         let live = image.liveBrokers
         let rf = t.replicationFactor
         guard rf <= live.count else {

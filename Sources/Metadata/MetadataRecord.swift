@@ -90,10 +90,10 @@ extension MetadataRecord {
 
     /// Encodes the record as a type byte, a version byte (0) and its fields in Kafka's
     /// compact encoding.
-    public func encoded() -> [UInt8] {
+    public func encoded() throws -> [UInt8] {
         var w = KafkaWriter(flexible: true)
         var copy = self
-        try! copy.serde(&w)
+        try copy.serde(&w)
         return Array(w.buffer.readableBytesView)
     }
 

@@ -7,10 +7,10 @@ import NIOCore
 extension MetadataImage {
     static let snapshotMagic: Int32 = 0x5445_524E  // "TERN"
 
-    public func snapshotBytes() -> [UInt8] {
+    public func snapshotBytes() throws -> [UInt8] {
         var w = KafkaWriter(flexible: true)
         var copy = SnapshotForm(self)
-        try! copy.serde(&w)
+        try copy.serde(&w)
         return Array(w.buffer.readableBytesView)
     }
 

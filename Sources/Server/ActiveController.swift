@@ -78,7 +78,15 @@ extension QuorumController {
             }
         }
         guard !records.isEmpty else { return }
-        guard let (offset, actions) = node.propose(records.map { $0.encoded() }) else {
+        let entries: [[UInt8]]
+        do {
+            entries = try records.map { try $0.encoded() }
+        } catch {
+            // A record that cannot be written (a value longer than its field): nothing is proposed.
+            for d in decided { d.promise.fail(ControllerError(.invalidRequest, "\(error)")) }
+            return
+        }
+        guard let (offset, actions) = node.propose(entries) else {
             for d in decided {
                 d.promise.fail(ControllerError(.notController, "node \(id) is not the active controller"))
             }
@@ -156,7 +164,30 @@ extension QuorumController {
             rack: req.rack,
             endpoints: clientListeners.map { .init(name: $0.name, host: $0.host, port: Int32($0.port)) })
         let unclean = topicDefaults.uncleanLeaderElection
-        return submit { img in
+        return loop.flatSubmit { [self] in
+            // Another incarnation of a broker that is live (unfenced, heartbeating) is refused, as
+            // in Kafka: whoever sends it cannot take over a running broker's id. A broker that was
+            // killed registers once its old session expires (or at once after a clean stop,
+            // which fences it).
+            if isActive, let b = image.brokers[req.brokerId], b.incarnation != req.incarnationId, !b.fenced,
+                let last = active.sessions[b.id], Self.monotonicMs() - last <= Self.sessionTimeoutMs
+            {
+                peerLogLimiter.warn(
+                    logger,
+                    "refused a registration of broker \(req.brokerId) with incarnation \(req.incarnationId): incarnation \(b.incarnation) is registered and heartbeating (a restarted broker is admitted once that session expires, within \(Self.sessionTimeoutMs / 1000) s)"
+                )
+                var r = BrokerRegistrationResponse()
+                r.errorCode = ErrorCode.duplicateBrokerRegistration.rawValue
+                return loop.makeSucceededFuture(r)
+            }
+            return registerDecided(req, registration, unclean: unclean)
+        }
+    }
+
+    private func registerDecided(
+        _ req: BrokerRegistrationRequest, _ registration: MetadataRecord.BrokerRegistration, unclean: Bool
+    ) -> EventLoopFuture<BrokerRegistrationResponse> {
+        submit { img in
             // A repeated registration of the same incarnation (a retry) changes nothing.
             if let b = img.brokers[req.brokerId], b.incarnation == req.incarnationId { return .success([]) }
             return .success(ControllerDecisions.registerBroker(img, registration, uncleanDefault: unclean))

@@ -40,22 +40,36 @@ extension QuorumController {
         }
     }
 
+    /// The names that appear more than once in one request: Kafka refuses each of them.
+    static func repeated(_ names: [String]) -> Set<String> {
+        var seen = Set<String>()
+        var twice = Set<String>()
+        for n in names where !seen.insert(n).inserted { twice.insert(n) }
+        return twice
+    }
+
     static func refuse<T>(_ code: ErrorCode, _ message: String) -> Result<T, ControllerError> {
         .failure(ControllerError(code, message))
     }
 
     public func createTopics(_ request: CreateTopicsRequest) -> EventLoopFuture<CreateTopicsResponse> {
         let defaults = topicDefaults
+        let repeated = Self.repeated(request.topics.map(\.name))
         let futures = request.topics.map { t -> EventLoopFuture<CreateTopicsResponse.Topic> in
             var base = CreateTopicsResponse.Topic()
             base.name = t.name
+            if repeated.contains(t.name) {
+                base.errorCode = ErrorCode.invalidRequest.rawValue
+                base.errorMessage = "Create topics request from client contains multiple topics with the same name."
+                return loop.makeSucceededFuture(base)
+            }
             let result = base
             let partitions =
                 t.numPartitions == -1
                 ? (t.assignments.isEmpty ? defaults.numPartitions : Int32(t.assignments.count)) : t.numPartitions
             let rf =
                 t.replicationFactor == -1
-                ? (t.assignments.first.map { Int16($0.brokerIds.count) } ?? defaults.defaultReplicationFactor)
+                ? (t.assignments.first.map { Int16(clamping: $0.brokerIds.count) } ?? defaults.defaultReplicationFactor)
                 : t.replicationFactor
             let configs = Dictionary(
                 t.configs.compactMap { c in c.value.map { (c.name, $0) } }, uniquingKeysWith: { _, last in last })
@@ -121,9 +135,15 @@ extension QuorumController {
     }
 
     public func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse> {
+        let repeated = Self.repeated(request.topics.map(\.name))
         let futures = request.topics.map { t -> EventLoopFuture<CreatePartitionsResponse.Result> in
             var base = CreatePartitionsResponse.Result()
             base.name = t.name
+            if repeated.contains(t.name) {
+                base.errorCode = ErrorCode.invalidRequest.rawValue
+                base.errorMessage = "Duplicate topic in request."
+                return loop.makeSucceededFuture(base)
+            }
             let result = base
             return decide(result) { image in
                 let decision = ControllerDecisions.createPartitions(image, name: t.name, count: t.count)

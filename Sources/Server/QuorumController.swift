@@ -32,6 +32,8 @@ public final class QuorumController: @unchecked Sendable {
     public var topicDefaults = BrokerConfig()
     let group: any EventLoopGroup
     let logger: Logger
+    /// Refused peer messages, logged at most a few a second.
+    let peerLogLimiter = LogLimiter()
     let directory: String
     private let log: EntryLog
     var node: RaftNode
@@ -285,8 +287,9 @@ public final class QuorumController: @unchecked Sendable {
         guard bytesSinceSnapshot >= snapshotEveryBytes, appliedOffset > node.log.startOffset,
             let epoch = node.log.epoch(at: appliedOffset - 1)
         else { return }
-        let payload = image.snapshotBytes()
+        let payload: [UInt8]
         do {
+            payload = try image.snapshotBytes()
             try log.saveSnapshot(endOffset: appliedOffset, epoch: epoch, payload: payload)
         } catch {
             logger.error("could not write the metadata snapshot at offset \(appliedOffset): \(error)")
@@ -313,7 +316,12 @@ public final class QuorumController: @unchecked Sendable {
                 do {
                     image.apply(try MetadataRecord.decode(e.payload), at: appliedOffset)
                 } catch {
-                    logger.error("committed metadata record at offset \(appliedOffset) is unreadable: \(error)")
+                    // Applying the rest without it would leave this node with another image than
+                    // its peers: stop instead, loudly.
+                    logger.critical(
+                        "committed metadata record at offset \(appliedOffset) (epoch \(e.epoch)) in \(directory) is unreadable: \(error). Stopping: this node cannot apply the metadata log past it. It was written by another version of Tern or damaged before it was committed; start this node with the Tern version that wrote it, or move this node's __cluster_metadata-0 aside so that it fetches the log (or a snapshot) again from the quorum leader."
+                    )
+                    exit(70)  // EX_SOFTWARE
                 }
             }
             appliedOffset += 1
@@ -658,8 +666,9 @@ public final class QuorumController: @unchecked Sendable {
         guard api.supported.contains(v) else {
             if api == .apiVersions {
                 return caller.makeSucceededFuture(
-                    ApiVersionsResponse.supported(errorCode: .unsupportedVersion, apis: Self.controllerApis).encoded(
-                        version: 0))
+                    (try? ApiVersionsResponse.supported(errorCode: .unsupportedVersion, apis: Self.controllerApis)
+                        .encoded(version: 0))
+                        ?? ByteBuffer())
             }
             return caller.makeFailedFuture(ProtocolError.unsupportedVersion(api: header.apiKey, version: v))
         }
@@ -667,13 +676,18 @@ public final class QuorumController: @unchecked Sendable {
             switch api {
             case .apiVersions:
                 return caller.makeSucceededFuture(
-                    ApiVersionsResponse.supported(apis: Self.controllerApis).encoded(version: v))
+                    try ApiVersionsResponse.supported(apis: Self.controllerApis).encoded(version: v))
             case .vote:
                 let req = try KafkaProtocol.VoteRequest.decode(body, version: v)
-                return onVote(req).hop(to: caller).map { $0.encoded(version: v) }
+                return onVote(req).hop(to: caller).flatMapThrowing { try $0.encoded(version: v) }
             case .beginQuorumEpoch:
                 let req = try BeginQuorumEpochRequest.decode(body, version: v)
                 if let p = req.topics.first?.partitions.first {
+                    if let refused = refusal(clusterId: req.clusterId, sender: p.leaderId, "BeginQuorumEpoch") {
+                        var r = BeginQuorumEpochResponse()
+                        r.errorCode = refused.rawValue
+                        return caller.makeSucceededFuture(try r.encoded(version: v))
+                    }
                     loop.execute { [self] in
                         carryOut(
                             node.receive(
@@ -681,10 +695,15 @@ public final class QuorumController: @unchecked Sendable {
                                 nowMs: Self.monotonicMs()))
                     }
                 }
-                return caller.makeSucceededFuture(BeginQuorumEpochResponse().encoded(version: v))
+                return caller.makeSucceededFuture(try BeginQuorumEpochResponse().encoded(version: v))
             case .endQuorumEpoch:
                 let req = try EndQuorumEpochRequest.decode(body, version: v)
                 if let p = req.topics.first?.partitions.first {
+                    if let refused = refusal(clusterId: req.clusterId, sender: p.leaderId, "EndQuorumEpoch") {
+                        var r = EndQuorumEpochResponse()
+                        r.errorCode = refused.rawValue
+                        return caller.makeSucceededFuture(try r.encoded(version: v))
+                    }
                     loop.execute { [self] in
                         carryOut(
                             node.receive(
@@ -692,30 +711,42 @@ public final class QuorumController: @unchecked Sendable {
                                 nowMs: Self.monotonicMs()))
                     }
                 }
-                return caller.makeSucceededFuture(EndQuorumEpochResponse().encoded(version: v))
+                return caller.makeSucceededFuture(try EndQuorumEpochResponse().encoded(version: v))
             case .fetch:
                 let req = try KafkaProtocol.FetchRequest.decode(body, version: v)
-                return onFetch(req).hop(to: caller).map { $0.encoded(version: v) }
+                return onFetch(req).hop(to: caller).flatMapThrowing { try $0.encoded(version: v) }
             case .fetchSnapshot:
                 let req = try FetchSnapshotRequest.decode(body, version: v)
-                return onFetchSnapshot(req).hop(to: caller).map { $0.encoded(version: v) }
+                return onFetchSnapshot(req).hop(to: caller).flatMapThrowing { try $0.encoded(version: v) }
             case .describeQuorum:
-                return describe().hop(to: caller).map { $0.encoded(version: v) }
+                return describe().hop(to: caller).flatMapThrowing { try $0.encoded(version: v) }
             case .brokerRegistration:
-                return register(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+                return register(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .brokerHeartbeat:
-                return heartbeat(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+                return heartbeat(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .createTopics:
-                return createTopics(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+                return createTopics(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .deleteTopics:
-                return deleteTopics(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+                return deleteTopics(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .createPartitions:
-                return createPartitions(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+                return createPartitions(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .alterPartition:
-                return alterPartition(try .decode(body, version: v)).hop(to: caller).map { $0.encoded(version: v) }
+                return alterPartition(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .incrementalAlterConfigs:
-                return incrementalAlterConfigs(try .decode(body, version: v)).hop(to: caller).map {
-                    $0.encoded(version: v)
+                return incrementalAlterConfigs(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
                 }
             default:
                 return caller.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
@@ -725,12 +756,36 @@ public final class QuorumController: @unchecked Sendable {
         }
     }
 
+    /// Why a quorum RPC is refused before Raft sees it: it must name this cluster (a missing
+    /// cluster id is refused too: every Tern peer sends it) and come from another voter. Raft then
+    /// drops epochs and offsets out of range (`RaftMessage.isPlausible`).
+    func refusal(clusterId sent: String?, sender: Int32, _ what: StaticString) -> ErrorCode? {
+        guard sent == clusterId else {
+            peerLogLimiter.warn(
+                logger,
+                "refused \(what) from node \(sender): cluster id \(sent.map { "'\($0.truncatedUTF8(toBytes: 64))'" } ?? "missing"), this cluster is '\(clusterId)'"
+            )
+            return .inconsistentClusterId
+        }
+        guard sender != id, voters.contains(where: { $0.id == sender }) else {
+            peerLogLimiter.warn(
+                logger, "refused \(what) from node \(sender), which is not another voter of \(voters.map(\.id))")
+            return .inconsistentVoterSet
+        }
+        return nil
+    }
+
     private func onVote(_ req: KafkaProtocol.VoteRequest) -> EventLoopFuture<KafkaProtocol.VoteResponse> {
         let promise = loop.makePromise(of: KafkaProtocol.VoteResponse.self)
         loop.execute { [self] in
-            guard let p = req.topics.first?.partitions.first, req.clusterId == nil || req.clusterId == clusterId else {
+            guard let p = req.topics.first?.partitions.first,
+                refusal(clusterId: req.clusterId, sender: p.candidateId, "Vote") == nil
+            else {
                 var r = KafkaProtocol.VoteResponse()
-                r.errorCode = ErrorCode.invalidRequest.rawValue
+                r.errorCode =
+                    (req.topics.first?.partitions.first).flatMap {
+                        refusal(clusterId: req.clusterId, sender: $0.candidateId, "Vote")
+                    }?.rawValue ?? ErrorCode.invalidRequest.rawValue
                 promise.succeed(r)
                 return
             }
@@ -751,9 +806,10 @@ public final class QuorumController: @unchecked Sendable {
     private func onFetchSnapshot(_ req: FetchSnapshotRequest) -> EventLoopFuture<FetchSnapshotResponse> {
         let promise = loop.makePromise(of: FetchSnapshotResponse.self)
         loop.execute { [self] in
-            guard let p = req.topics.first?.partitions.first, req.clusterId == nil || req.clusterId == clusterId else {
+            let refused = refusal(clusterId: req.clusterId, sender: req.replicaId, "FetchSnapshot")
+            guard let p = req.topics.first?.partitions.first, refused == nil else {
                 var r = FetchSnapshotResponse()
-                r.errorCode = ErrorCode.invalidRequest.rawValue
+                r.errorCode = (refused ?? .invalidRequest).rawValue
                 promise.succeed(r)
                 return
             }
@@ -777,9 +833,10 @@ public final class QuorumController: @unchecked Sendable {
     private func onFetch(_ req: KafkaProtocol.FetchRequest) -> EventLoopFuture<KafkaProtocol.FetchResponse> {
         let promise = loop.makePromise(of: KafkaProtocol.FetchResponse.self)
         loop.execute { [self] in
-            guard let p = req.topics.first?.partitions.first, req.clusterId == nil || req.clusterId == clusterId else {
+            let refused = refusal(clusterId: req.clusterId, sender: req.replicaId, "Fetch")
+            guard let p = req.topics.first?.partitions.first, refused == nil else {
                 var r = KafkaProtocol.FetchResponse()
-                r.errorCode = ErrorCode.invalidRequest.rawValue
+                r.errorCode = (refused ?? .invalidRequest).rawValue
                 promise.succeed(r)
                 return
             }

@@ -19,6 +19,8 @@ final class RequestHandler: ChannelDuplexHandler {
         var header: ByteBuffer?
         var body: ResponseBody?
         var ready: Bool
+        /// Bytes of the request frame, held against `queued.max.request.bytes` until answered.
+        var size: Int
     }
 
     typealias Handle = @Sendable (RequestHeader, ByteBuffer, any EventLoop) -> EventLoopFuture<ResponseBody?>
@@ -31,8 +33,17 @@ final class RequestHandler: ChannelDuplexHandler {
     private var closed = false
 
     private let metrics: BrokerMetrics?
+    /// Connections closed for bad input are logged at most a few a second, whoever sends them.
+    static let limiter = LogLimiter()
 
-    init(handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil) {
+    private let memory: RequestMemory?
+    private var retryRead: Scheduled<Void>?
+
+    init(
+        handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil,
+        memory: RequestMemory? = nil
+    ) {
+        self.memory = memory
         self.metrics = metrics
         self.handle = handle
         self.logger = logger
@@ -51,7 +62,9 @@ final class RequestHandler: ChannelDuplexHandler {
             return
         }
         let sequence = firstSequence + slots.count
-        slots.append(Slot(header: nil, body: nil, ready: false))
+        let size = frame.readableBytes + 4
+        memory?.take(size)
+        slots.append(Slot(header: nil, body: nil, ready: false, size: size))
         let future = handle(header, reader.buffer, context.eventLoop)
         let api = ApiKey(rawValue: header.apiKey)
         let arrived = NIODeadline.now()
@@ -74,8 +87,17 @@ final class RequestHandler: ChannelDuplexHandler {
     private func complete(
         _ context: ChannelHandlerContext, _ sequence: Int, header: RequestHeader, api: ApiKey?, body: ResponseBody?
     ) {
-        guard !closed, sequence >= firstSequence else { return }
-        var slot = Slot(header: nil, body: body, ready: true)
+        guard !closed, sequence >= firstSequence, sequence - firstSequence < slots.count else { return }
+        var slot = Slot(header: nil, body: body, ready: true, size: slots[sequence - firstSequence].size)
+        if let body, body.length > Int(Int32.max) - 16 {
+            // Bounds on every response make this unreachable; were one missed, the client loses
+            // its connection and the broker goes on.
+            fail(
+                context,
+                "response to \(api.map { "\($0)" } ?? "key \(header.apiKey)") of \(body.length) bytes does not fit a frame"
+            )
+            return
+        }
         if let body {
             var h = context.channel.allocator.buffer(capacity: 9)
             h.writeInteger(Int32(0))  // length, set below
@@ -97,14 +119,27 @@ final class RequestHandler: ChannelDuplexHandler {
                 write(b, context)
                 wrote = true
             }
+            memory?.give(first.size)
             slots.removeFirst()
             firstSequence += 1
         }
         if wrote { context.flush() }
-        if readPending && slots.count < maxInFlight {
+        if readPending && mayRead {
             readPending = false
             context.read()
         }
+    }
+
+    /// Reading goes on while this connection has room for answers and the node's request memory
+    /// is not used up.
+    private var mayRead: Bool { slots.count < maxInFlight && !(memory?.isExhausted ?? false) }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // Requests never answered (the connection closed) give their memory back.
+        closed = true
+        for s in slots { memory?.give(s.size) }
+        slots.removeAll()
+        retryRead?.cancel()
     }
 
     /// Writes a body: its bytes, with each file slice sent from the file (sendfile) at its place.
@@ -137,17 +172,27 @@ final class RequestHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if slots.count >= maxInFlight {
-            readPending = true
-        } else {
+        if mayRead {
             context.read()
+            return
+        }
+        readPending = true
+        // Memory freed by other connections sends no event here: look again shortly.
+        if memory?.isExhausted == true, retryRead == nil {
+            retryRead = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(10)) { [self] in
+                retryRead = nil
+                if readPending && !closed {
+                    readPending = false
+                    read(context: context)
+                }
+            }
         }
     }
 
     private func fail(_ context: ChannelHandlerContext, _ why: String) {
         guard !closed else { return }
         closed = true
-        logger.warning("closing connection from \(context.remoteAddress.map { "\($0)" } ?? "?"): \(why)")
+        Self.limiter.warn(logger, "closing connection from \(context.remoteAddress.map { "\($0)" } ?? "?"): \(why)")
         context.close(promise: nil)
     }
 

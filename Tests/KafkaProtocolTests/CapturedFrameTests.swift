@@ -44,7 +44,7 @@ enum Captured {
 func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (rest: Int, reencoded: [UInt8]) {
     func run<M: KafkaMessage>(_: M.Type) throws -> (Int, [UInt8]) {
         let (m, rest) = try M.decodeCountingRest(body, version: v)
-        return (rest, bytes(m.encoded(version: v)))
+        return (rest, bytes(m.bytesForTest(version: v)))
     }
     switch api {
     case .apiVersions: return try run(ApiVersionsRequest.self)

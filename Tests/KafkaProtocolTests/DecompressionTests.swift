@@ -37,4 +37,23 @@ import Testing
         #expect(throws: Decompression.Failure.self) { try Decompression.decompress(.snappy, [0x04, 0x09, 0x05]) }
         #expect(throws: Decompression.Failure.self) { try Decompression.decompress(.snappy, [0x05, 0x10, 0x61]) }
     }
+
+    @Test func decompressionStopsAtItsBound() throws {
+        // "hello hello hello" is 17 bytes: a bound of 10 stops every codec, a bound of 17 does not.
+        let gzip = hex("1f8b0800000000000203cb48cdc9c957c84090008088f9e511000000")
+        let zstd = hex("28b52ffd20116500003068656c6c6f200100314a11")
+        let lz4 = hex("04224d1868401100000000000000e81100008068656c6c6f2068656c6c6f2068656c6c6f00000000")
+        for (codec, data) in [(CompressionCodec.gzip, gzip), (.zstd, zstd), (.lz4, lz4)] {
+            #expect(try Decompression.decompress(codec, data, limit: 17) == text)
+            #expect(throws: Decompression.Failure.self) { try Decompression.decompress(codec, data, limit: 10) }
+        }
+        // A snappy block declaring 2^28 bytes is refused before anything is reserved.
+        #expect(throws: Decompression.Failure.self) {
+            try Decompression.decompress(.snappy, [0x80, 0x80, 0x80, 0x80, 0x01, 0x00, 0x61], limit: 1 << 20)
+        }
+        // Copies that produce more than the block declares are refused as they go.
+        #expect(throws: Decompression.Failure.self) {
+            try Decompression.decompress(.snappy, [0x03, 0x08, 0x61, 0x62, 0x63, 0x09, 0x03])
+        }
+    }
 }

@@ -44,7 +44,7 @@ import Testing
 
     @Test func apiVersionsV0AnswerListsRangesWithError35() throws {
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
-        let encoded = r.encoded(version: 0)
+        let encoded = r.bytesForTest(version: 0)
         // error_code INT16 35, then INT32 count of entries.
         #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000001A"))  // 26 client APIs
         let back = try ApiVersionsResponse.decode(encoded, version: 0)
@@ -58,6 +58,6 @@ import Testing
         // librdkafka 2.0.2 (Debian's kcat) misreads default-valued tagged fields: none may appear.
         var r = ApiVersionsResponse()
         r.apiKeys = [.init(apiKey: 18, minVersion: 0, maxVersion: 3)]
-        #expect(bytes(r.encoded(version: 3)) == hex("0000 02 0012 0000 0003 00 00000000 00"))
+        #expect(bytes(r.bytesForTest(version: 3)) == hex("0000 02 0012 0000 0003 00 00000000 00"))
     }
 }

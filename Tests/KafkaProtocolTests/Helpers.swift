@@ -1,5 +1,6 @@
 import KafkaProtocol
 import NIOCore
+import Testing
 
 func buffer(_ bytes: [UInt8]) -> ByteBuffer {
     var b = ByteBufferAllocator().buffer(capacity: bytes.count)
@@ -31,5 +32,15 @@ struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension KafkaMessage {
+    /// `encoded(version:)` for samples that fit their fields (a throw is a test failure).
+    func bytesForTest(version: Int16) -> ByteBuffer {
+        do { return try encoded(version: version) } catch {
+            Issue.record("encoding \(Self.self) v\(version) failed: \(error)")
+            return ByteBuffer()
+        }
     }
 }

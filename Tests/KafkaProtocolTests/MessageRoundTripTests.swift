@@ -14,13 +14,13 @@ struct MessageCase: CustomStringConvertible, Sendable {
         name = "\(M.self)"
         api = M.apiKey
         roundTrip = { v in
-            let first = sample.encoded(version: v)
+            let first = sample.bytesForTest(version: v)
             let back = try M.decode(first, version: v)
-            let second = back.encoded(version: v)
+            let second = back.bytesForTest(version: v)
             return (bytes(first), bytes(second), back == sample)
         }
         decode = { b, v in _ = try M.decode(b, version: v) }
-        encoded = { v in sample.encoded(version: v) }
+        encoded = { v in sample.bytesForTest(version: v) }
     }
 
     var description: String { name }
@@ -121,8 +121,9 @@ let allMessages: [MessageCase] = [
         r.topics = [.init(name: "t", partitions: [.init(index: 0, records: nil)])]
         // transactional_id null (0), acks, timeout, topics [1 entry] "t", partitions [1], index 0,
         // records null (0), partition tags, topic tags, top-level tags.
-        #expect(bytes(r.encoded(version: 9)) == hex("00 0001 00000064 02 0274 02 00000000 00 00 00 00"))
-        #expect(bytes(r.encoded(version: 3)) == hex("FFFF 0001 00000064 00000001 0001 74 00000001 00000000 FFFFFFFF"))
+        #expect(bytes(r.bytesForTest(version: 9)) == hex("00 0001 00000064 02 0274 02 00000000 00 00 00 00"))
+        #expect(
+            bytes(r.bytesForTest(version: 3)) == hex("FFFF 0001 00000064 00000001 0001 74 00000001 00000000 FFFFFFFF"))
     }
 
     @Test func deleteRecordsMatchesTheSpecsLayout() throws {
@@ -135,9 +136,9 @@ let allMessages: [MessageCase] = [
         r.timeoutMs = 100
         // topics [1] "t", partitions [1], index 1, offset 42, (tags,) timeout.
         #expect(
-            bytes(r.encoded(version: 2)) == hex("02 0274 02 00000001 000000000000002A 00 00 00000064 00"))
+            bytes(r.bytesForTest(version: 2)) == hex("02 0274 02 00000001 000000000000002A 00 00 00000064 00"))
         #expect(
-            bytes(r.encoded(version: 1)) == hex("00000001 0001 74 00000001 00000001 000000000000002A 00000064"))
+            bytes(r.bytesForTest(version: 1)) == hex("00000001 0001 74 00000001 00000001 000000000000002A 00000064"))
         var a = DeleteRecordsResponse()
         a.topics = [.init()]
         a.topics[0].name = "t"
@@ -145,7 +146,7 @@ let allMessages: [MessageCase] = [
         a.topics[0].partitions[0].partitionIndex = 1
         a.topics[0].partitions[0].lowWatermark = 42
         a.topics[0].partitions[0].errorCode = 1
-        let encoded = a.encoded(version: 2)
+        let encoded = a.bytesForTest(version: 2)
         #expect(bytes(encoded) == hex("00000000 02 0274 02 00000001 000000000000002A 0001 00 00 00"))
         #expect(try DeleteRecordsResponse.decode(encoded, version: 2) == a)
     }
@@ -159,7 +160,7 @@ let allMessages: [MessageCase] = [
         t.partitions = [p]
         var r = ListOffsetsResponse()
         r.topics = [t]
-        let encoded = r.encoded(version: 0)
+        let encoded = r.bytesForTest(version: 0)
         #expect(bytes(encoded) == hex("00000001 0001 74 00000001 00000001 0000 00000001 000000000000002A"))
         #expect(try ListOffsetsResponse.decode(encoded, version: 0).topics[0].partitions[0].oldStyleOffsets == [42])
     }
@@ -169,8 +170,8 @@ let allMessages: [MessageCase] = [
         plain.responses[0].partitions[0].records = nil
         var tagged = plain
         tagged.responses[0].partitions[0].divergingEpoch = .init(epoch: 3, endOffset: 77)
-        let a = bytes(plain.encoded(version: 12))
-        let b = bytes(tagged.encoded(version: 12))
+        let a = bytes(plain.bytesForTest(version: 12))
+        let b = bytes(tagged.bytesForTest(version: 12))
         // Tag 0, size 13 (epoch 4 + offset 8 + empty tags 1), then the fields.
         #expect(b.count == a.count + 2 + 13)
         let back = try FetchResponse.decode(buffer(b), version: 12)
@@ -183,8 +184,8 @@ let allMessages: [MessageCase] = [
         plain.responses[0].partitions[0].records = nil
         var tagged = plain
         tagged.responses[0].partitions[0].snapshotId = .init(endOffset: 500, epoch: 4)
-        let a = bytes(plain.encoded(version: 12))
-        let b = bytes(tagged.encoded(version: 12))
+        let a = bytes(plain.bytesForTest(version: 12))
+        let b = bytes(tagged.bytesForTest(version: 12))
         // Tag 2, size 13 (end offset 8 + epoch 4 + empty tags 1).
         #expect(b.count == a.count + 2 + 13)
         let field = hex("02 0D 00000000000001F4 00000004 00")  // tag, size, end offset, epoch, no tags
@@ -209,7 +210,7 @@ let allMessages: [MessageCase] = [
         // replica id, max bytes, topics [1] "m", partitions [1]: partition 0, current leader epoch,
         // snapshot id {end offset, epoch, no tags}, position, no tags; topic tags; no top-level tags.
         #expect(
-            bytes(r.encoded(version: 0))
+            bytes(r.bytesForTest(version: 0))
                 == hex(
                     "00000001 00000400 02 026D 02 00000000 00000002 0000000000000064 00000001 00 0000000000000040 00 00 00"
                 ))
@@ -223,9 +224,9 @@ let allMessages: [MessageCase] = [
         res.configs = [.init(name: "a", operation: .delete, value: nil)]
         r.resources = [res]
         // resources [1]: type 2, name "t", configs [1]: name "a", operation 1, value null; validate_only false.
-        #expect(bytes(r.encoded(version: 0)) == hex("00000001 02 0001 74 00000001 0001 61 01 FFFF 00"))
+        #expect(bytes(r.bytesForTest(version: 0)) == hex("00000001 02 0001 74 00000001 0001 61 01 FFFF 00"))
         // v1 is flexible: compact arrays and strings, and a tag section after each struct.
-        #expect(bytes(r.encoded(version: 1)) == hex("02 02 0274 02 0261 01 00 00 00 00 00"))
+        #expect(bytes(r.bytesForTest(version: 1)) == hex("02 02 0274 02 0261 01 00 00 00 00 00"))
     }
 
     @Test func joinGroupV5AndOffsetCommitV2BytesFollowTheSpec() {
@@ -243,7 +244,7 @@ let allMessages: [MessageCase] = [
         // group "g", session 10, rebalance 20, member "", instance null, type "c",
         // protocols [1]: name "r", metadata (INT32 length 1) 07.
         #expect(
-            bytes(j.encoded(version: 5))
+            bytes(j.bytesForTest(version: 5))
                 == hex("0001 67 0000000A 00000014 0000 FFFF 0001 63 00000001 0001 72 00000001 07"))
         var c = OffsetCommitRequest()
         c.groupId = "g"
@@ -259,7 +260,7 @@ let allMessages: [MessageCase] = [
         c.topics[0].partitions = [part]
         // group, generation 1, member "m", retention -1, topics [1] "t", partitions [1]: 0, offset 5, metadata null.
         #expect(
-            bytes(c.encoded(version: 2))
+            bytes(c.bytesForTest(version: 2))
                 == hex(
                     "0001 67 00000001 0001 6D FFFFFFFFFFFFFFFF 00000001 0001 74 00000001 00000000 0000000000000005 FFFF"
                 ))

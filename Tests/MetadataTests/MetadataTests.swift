@@ -46,11 +46,11 @@ extension MetadataImage {
             .removeTopic(id: id), .config(topic: "t", key: "retention.ms", value: "1"),
             .config(topic: "t", key: "k", value: nil),
         ]
-        for r in records { #expect(try MetadataRecord.decode(r.encoded()) == r) }
+        for r in records { #expect(try MetadataRecord.decode(try r.encoded()) == r) }
     }
 
-    @Test func truncatedOrUnknownRecordsThrow() {
-        let bytes = MetadataRecord.topic(name: "t", id: .zero).encoded()
+    @Test func truncatedOrUnknownRecordsThrow() throws {
+        let bytes = try MetadataRecord.topic(name: "t", id: .zero).encoded()
         for cut in 0..<bytes.count {
             #expect(throws: (any Error).self) { try MetadataRecord.decode(Array(bytes.prefix(cut))) }
         }
@@ -77,6 +77,28 @@ extension MetadataImage {
         }
         #expect(e.code == .invalidReplicationFactor)
         #expect(e.message.contains("only 2 broker(s)"))
+    }
+
+    @Test func partitionCountsAreBoundedBeforeAnythingIsPlaced() throws {
+        var img = image(brokers: [0, 1, 2])
+        img.applyAll(
+            try ControllerDecisions.createTopic(
+                img, name: "t", partitions: 1, replicationFactor: 1, configs: [:], id: KafkaUUID(high: 2, low: 2)
+            ).get())
+        // Int32.max partitions would be billions of placements: refused, per topic and for an increase.
+        for decision in [
+            ControllerDecisions.createTopic(
+                img, name: "u", partitions: .max, replicationFactor: 1, configs: [:], id: .zero),
+            ControllerDecisions.createPartitions(img, name: "t", count: .max),
+            ControllerDecisions.createPartitions(img, name: "t", count: ControllerDecisions.maxPartitionsPerTopic + 1),
+        ] {
+            guard case .failure(let e) = decision else {
+                Issue.record("accepted")
+                continue
+            }
+            #expect(e.code == .invalidPartitions)
+        }
+        #expect((try? ControllerDecisions.createPartitions(img, name: "t", count: 10_000).get())?.count == 9_999)
     }
 
     @Test func createdTopicIsInTheImageWithFullIsr() throws {
@@ -327,10 +349,10 @@ struct Rng {
                     }
                 }
             }
-            let bytes = img.snapshotBytes()
+            let bytes = try img.snapshotBytes()
             let back = try MetadataImage(snapshot: bytes)
             #expect(back == img, "seed \(seed)")
-            #expect(back.snapshotBytes() == bytes)
+            #expect(try back.snapshotBytes() == bytes)
             // The restored image goes on folding records exactly as the original does.
             var a = img
             var b = back
@@ -350,11 +372,11 @@ struct Rng {
             .init(
                 id: 4, incarnation: KafkaUUID(high: 4, low: 4), host: "h", port: 1,
                 endpoints: [.init(name: "A", host: "a", port: 2)]))
-        #expect(try MetadataRecord.decode(registration.encoded()) == registration)
+        #expect(try MetadataRecord.decode(try registration.encoded()) == registration)
     }
 
-    @Test func damagedSnapshotBytesAreRefused() {
-        let bytes = image(brokers: [0, 1]).snapshotBytes()
+    @Test func damagedSnapshotBytesAreRefused() throws {
+        let bytes = try image(brokers: [0, 1]).snapshotBytes()
         #expect(throws: (any Error).self) { try MetadataImage(snapshot: Array(bytes.dropLast(3))) }
         var wrongMagic = bytes
         wrongMagic[0] ^= 0xFF

@@ -154,7 +154,7 @@ struct Simulation {
         let id = alive[rng.below(alive.count)]
         let n = nodes[id]!
         guard Int64(n.imageApplied) > n.raft!.log.startOffset + 5 else { return }
-        let payload = n.image.snapshotBytes()
+        let payload = try! n.image.snapshotBytes()
         if getenv("SIMTRACE") != nil { print("t=\(nowMs) \(id) snapshot at \(n.imageApplied)") }
         if nodes[id]!.raft!.takeSnapshot(upTo: Int64(n.imageApplied), payload: payload) {
             nodes[id]!.durableSnapshot = nodes[id]!.raft!.snapshot
@@ -241,7 +241,7 @@ struct Simulation {
             }
             let records = decide(nodes[id]!.image)
             if records.isEmpty { continue }
-            if let (_, actions) = nodes[id]!.raft!.propose(records.map { $0.encoded() }) {
+            if let (_, actions) = nodes[id]!.raft!.propose(records.map { try! $0.encoded() }) {
                 try carryOut(actions, at: id)
             }
         }

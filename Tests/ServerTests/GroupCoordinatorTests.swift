@@ -20,11 +20,11 @@ import Testing
     }
 
     @Test func offsetRecordsUseKafkasKeyAndValueLayout() throws {
-        let key = GroupCoordinator.encodeOffsetKey("g", .init(topic: "t", partition: 3))
+        let key = try GroupCoordinator.encodeOffsetKey("g", .init(topic: "t", partition: 3))
         // version 1, "g", "t", partition 3
         #expect(key == [0, 1, 0, 1, 0x67, 0, 1, 0x74, 0, 0, 0, 3])
         let value = GroupCoordinator.Committed(offset: 42, leaderEpoch: 5, metadata: "m", timestamp: 7)
-        let back = try #require(GroupCoordinator.decodeOffsetValue(GroupCoordinator.encodeOffsetValue(value)))
+        let back = try #require(GroupCoordinator.decodeOffsetValue(try GroupCoordinator.encodeOffsetValue(value)))
         #expect(back.offset == 42 && back.leaderEpoch == 5 && back.metadata == "m" && back.timestamp == 7)
         #expect(GroupCoordinator.decodeOffsetKey(key)?.0 == "g")
     }

@@ -125,7 +125,7 @@ public struct AlterConfigsResponse: KafkaMessage, Equatable {
 extension AlterConfigsResult {
     mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
         try s.int16(&errorCode)
-        try s.nullableString(&errorMessage, field: "error_message")
+        try s.errorMessage(&errorMessage)
         try s.int8(&resourceType)
         try s.string(&resourceName, field: "resource_name")
         try s.tagsIfFlexible()

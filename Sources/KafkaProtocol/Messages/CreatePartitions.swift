@@ -56,7 +56,7 @@ public struct CreatePartitionsResponse: KafkaMessage, Equatable {
         try s.array(&results, field: "results") { s, r in
             try s.string(&r.name, field: "topic name")
             try s.int16(&r.errorCode)
-            try s.nullableString(&r.errorMessage, field: "error_message")
+            try s.errorMessage(&r.errorMessage)
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()

@@ -91,7 +91,7 @@ public struct CreateTopicsResponse: KafkaMessage, Equatable {
             try s.string(&t.name, field: "topic name")
             if version >= 7 { try s.uuid(&t.topicId) }
             try s.int16(&t.errorCode)
-            if version >= 1 { try s.nullableString(&t.errorMessage, field: "error_message") }
+            if version >= 1 { try s.errorMessage(&t.errorMessage) }
             if version >= 5 {
                 try s.int32(&t.numPartitions)
                 try s.int16(&t.replicationFactor)

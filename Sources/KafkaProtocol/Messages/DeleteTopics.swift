@@ -67,7 +67,7 @@ public struct DeleteTopicsResponse: KafkaMessage, Equatable {
                 r.name = n
             }
             try s.int16(&r.errorCode)
-            if version >= 5 { try s.nullableString(&r.errorMessage, field: "error_message") }
+            if version >= 5 { try s.errorMessage(&r.errorMessage) }
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()

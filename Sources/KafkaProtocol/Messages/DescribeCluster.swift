@@ -39,7 +39,7 @@ public struct DescribeClusterResponse: KafkaMessage, Equatable {
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.int32(&throttleTimeMs)
         try s.int16(&errorCode)
-        try s.nullableString(&errorMessage, field: "error_message")
+        try s.errorMessage(&errorMessage)
         if version >= 1 { try s.int8(&endpointType) }
         try s.string(&clusterId, field: "cluster_id")
         try s.int32(&controllerId)

@@ -81,7 +81,7 @@ public struct DescribeConfigsResponse: KafkaMessage, Equatable {
         try s.int32(&throttleTimeMs)
         try s.array(&results, field: "results") { s, r in
             try s.int16(&r.errorCode)
-            try s.nullableString(&r.errorMessage, field: "error_message")
+            try s.errorMessage(&r.errorMessage)
             try s.int8(&r.resourceType)
             try s.string(&r.resourceName, field: "resource_name")
             try s.array(&r.configs, field: "configs") { s, c in

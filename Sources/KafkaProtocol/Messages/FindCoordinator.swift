@@ -50,7 +50,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
         if version >= 1 { try s.int32(&throttleTimeMs) }
         if version <= 3 {
             try s.int16(&errorCode)
-            if version >= 1 { try s.nullableString(&errorMessage, field: "error_message") }
+            if version >= 1 { try s.errorMessage(&errorMessage) }
             try s.int32(&nodeId)
             try s.string(&host, field: "host")
             try s.int32(&port)
@@ -61,7 +61,7 @@ public struct FindCoordinatorResponse: KafkaMessage, Equatable {
                 try s.string(&c.host, field: "host")
                 try s.int32(&c.port)
                 try s.int16(&c.errorCode)
-                try s.nullableString(&c.errorMessage, field: "error_message")
+                try s.errorMessage(&c.errorMessage)
                 try s.tagsIfFlexible()
             }
         }

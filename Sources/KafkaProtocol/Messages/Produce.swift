@@ -90,10 +90,11 @@ public struct ProduceResponse: KafkaMessage, Equatable {
                 if version >= 8 {
                     try s.array(&p.recordErrors, field: "record_errors") { s, e in
                         try s.int32(&e.batchIndex)
+                        if !s.isReading { e.message = e.message?.boundedMessage }
                         try s.nullableString(&e.message, field: "batch_index_error_message")
                         try s.tagsIfFlexible()
                     }
-                    try s.nullableString(&p.errorMessage, field: "error_message")
+                    try s.errorMessage(&p.errorMessage)
                 }
                 try s.tagsIfFlexible()
             }
