@@ -159,6 +159,9 @@ public struct RaftNode: Sendable {
 
     private mutating func startPreVote(nowMs: Int64) -> [RaftAction] {
         electionDeadlineMs = nowMs + randomElectionTimeout()
+        // Messages past maxEpoch are refused, so this is only reached by local state files
+        // edited by hand; stay a follower rather than overflow.
+        guard quorum.epoch < RaftMessage.maxEpoch else { return [] }
         fetchInFlightSinceMs = nil
         if voters.count == 1 { return becomeCandidate(nowMs: nowMs) }
         role = .prospective(granted: [id])
@@ -225,6 +228,8 @@ public struct RaftNode: Sendable {
 
     public mutating func receive(_ message: RaftMessage, from sender: Int32, nowMs: Int64) -> [RaftAction] {
         guard voters.contains(sender), sender != id else { return [] }
+        // Epochs and offsets out of range are dropped before they can move any state.
+        guard message.isPlausible(currentEpoch: quorum.epoch) else { return [] }
         var actions: [RaftAction] = []
         // Any message from a newer epoch moves us into it, except pre-votes, which are
         // hypothetical, and vote requests, which are handled below so the vote itself is

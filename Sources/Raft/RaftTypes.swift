@@ -173,6 +173,42 @@ public enum RaftMessage: Equatable, Sendable {
     case fetchSnapshot(RaftFetchSnapshotRequest)
     case fetchSnapshotResponse(RaftFetchSnapshotResponse)
 
+    /// The highest epoch a message may carry: far below `Int32.max`, so that no number of
+    /// elections after it can overflow. A legitimate quorum never comes near it (one election a
+    /// second for 68 years).
+    public static let maxEpoch = Int32.max - (1 << 20)
+    /// How far ahead of the receiver's own epoch a message may be. Epochs move by one per
+    /// election, so a real peer is never this far ahead; a forged one is refused instead of
+    /// pushing the quorum towards `maxEpoch`.
+    public static let maxEpochJump: Int32 = 1 << 20
+    /// Offsets beyond this are refused: nothing real is near it, and offset arithmetic stays exact.
+    public static let maxOffset = Int64.max / 4
+
+    /// Whether every epoch and offset in the message is in range for a node at `current`.
+    public func isPlausible(currentEpoch current: Int32) -> Bool {
+        let e = epoch
+        guard e >= 0, e <= Self.maxEpoch, Int64(e) <= Int64(current) + Int64(Self.maxEpochJump) else { return false }
+        func offset(_ o: Int64) -> Bool { o >= 0 && o <= Self.maxOffset }
+        func epochField(_ x: Int32) -> Bool { x >= 0 && x <= e }
+        switch self {
+        case .vote(let v): return offset(v.lastOffset) && epochField(v.lastOffsetEpoch)
+        case .voteResponse, .beginQuorumEpoch, .endQuorumEpoch: return true
+        case .fetch(let f): return offset(f.fetchOffset) && epochField(f.lastFetchedEpoch)
+        case .fetchResponse(let r):
+            guard offset(r.highWatermark), offset(r.fetchOffset) else { return false }
+            switch r.outcome {
+            case .diverging(let de, let end): return epochField(de) && offset(end)
+            case .snapshot(let end, let se): return epochField(se) && offset(end)
+            case .entries(let es): return es.allSatisfy { $0.epoch >= 0 && $0.epoch <= e }
+            default: return true
+            }
+        case .fetchSnapshot(let f):
+            return offset(f.endOffset) && offset(f.position) && epochField(f.snapshotEpoch)
+        case .fetchSnapshotResponse(let r):
+            return offset(r.endOffset) && epochField(r.snapshotEpoch)
+        }
+    }
+
     /// The epoch the sender was in when it sent this.
     public var epoch: Int32 {
         switch self {

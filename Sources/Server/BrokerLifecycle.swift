@@ -101,6 +101,10 @@ final class BrokerLifecycle: @unchecked Sendable {
                     state.withLockedValue { $0.epoch = resp.brokerEpoch }
                     logger.info(
                         "broker \(nodeId) registered with controller \(leader): broker epoch \(resp.brokerEpoch)")
+                } else if resp.errorCode == ErrorCode.duplicateBrokerRegistration.rawValue {
+                    logger.info(
+                        "broker \(nodeId): controller \(leader) still has a live session for an earlier incarnation of this broker (killed without a clean stop?); registering again once it expires"
+                    )
                 } else if resp.errorCode == ErrorCode.inconsistentClusterId.rawValue {
                     logger.error(
                         "controller \(leader) belongs to another cluster than \(quorum.clusterId); check controller.quorum.voters"

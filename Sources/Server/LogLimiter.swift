@@ -1,0 +1,38 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Warnings that a remote party can cause, at most a few a second: a flood of bad frames or
+/// forged peer messages must not become a flood of log lines (disk and CPU). What is held back is
+/// counted and reported with the next line that gets through.
+final class LogLimiter: Sendable {
+    private struct State {
+        var windowStart = NIODeadline.now().uptimeNanoseconds
+        var inWindow = 0
+        var suppressed = 0
+    }
+    private let state = NIOLockedValueBox(State())
+    private let perSecond: Int
+
+    init(perSecond: Int = 5) { self.perSecond = perSecond }
+
+    func warn(_ logger: Logger, _ message: @autoclosure () -> String) {
+        let (allowed, held): (Bool, Int) = state.withLockedValue { s in
+            let now = NIODeadline.now().uptimeNanoseconds
+            if now - s.windowStart >= 1_000_000_000 {
+                s.windowStart = now
+                s.inWindow = 0
+            }
+            guard s.inWindow < perSecond else {
+                s.suppressed += 1
+                return (false, 0)
+            }
+            s.inWindow += 1
+            let held = s.suppressed
+            s.suppressed = 0
+            return (true, held)
+        }
+        guard allowed else { return }
+        logger.warning("\(message())\(held > 0 ? " (\(held) similar lines held back)" : "")")
+    }
+}

@@ -1,0 +1,46 @@
+import Raft
+import Testing
+
+/// Messages whose epochs or offsets are out of range move nothing, whoever claims to send them.
+@Suite struct RaftInputRangeTests {
+    func node(epoch: Int32 = 3) -> RaftNode {
+        RaftNode(
+            id: 0, voters: [0, 1, 2], state: QuorumState(epoch: epoch, votedFor: nil, leaderId: nil), log: RaftLog(),
+            config: RaftConfig(), seed: 1, nowMs: 0)
+    }
+
+    @Test func beginQuorumEpochAtInt32MaxIsDropped() {
+        var n = node()
+        #expect(n.receive(.beginQuorumEpoch(epoch: .max, leaderId: 1), from: 1, nowMs: 10).isEmpty)
+        #expect(n.epoch == 3)
+        // Just below the ceiling but a million epochs ahead: also dropped.
+        #expect(n.receive(.beginQuorumEpoch(epoch: 3 + (1 << 20) + 1, leaderId: 1), from: 1, nowMs: 10).isEmpty)
+        #expect(n.epoch == 3)
+        // The next epoch from a voter is taken as before.
+        _ = n.receive(.beginQuorumEpoch(epoch: 4, leaderId: 1), from: 1, nowMs: 10)
+        #expect(n.epoch == 4 && n.leaderId == 1)
+    }
+
+    @Test func negativeEpochsAndHugeOffsetsAreDropped() {
+        var n = node()
+        let vote = RaftVoteRequest(
+            candidateEpoch: 4, candidateId: 1, lastOffsetEpoch: 9, lastOffset: 0, preVote: false)  // epoch field > epoch
+        #expect(n.receive(.vote(vote), from: 1, nowMs: 10).isEmpty)
+        let far = RaftVoteRequest(
+            candidateEpoch: 4, candidateId: 1, lastOffsetEpoch: 1, lastOffset: .max, preVote: false)
+        #expect(n.receive(.vote(far), from: 1, nowMs: 10).isEmpty)
+        #expect(n.receive(.endQuorumEpoch(epoch: -1, leaderId: 1), from: 1, nowMs: 10).isEmpty)
+        let fetch = RaftFetchRequest(epoch: 3, replicaId: 1, fetchOffset: -5, lastFetchedEpoch: 0)
+        #expect(n.receive(.fetch(fetch), from: 1, nowMs: 10).isEmpty)
+        #expect(n.epoch == 3)
+    }
+
+    @Test func aNodeAtTheEpochCeilingStaysAFollowerInsteadOfOverflowing() {
+        // Only a hand-edited quorum-state file gets here; elections must not add one to it.
+        var n = node(epoch: RaftMessage.maxEpoch)
+        var actions: [RaftAction] = []
+        for t in stride(from: Int64(0), through: 60_000, by: 100) { actions += n.tick(nowMs: t) }
+        #expect(n.epoch == RaftMessage.maxEpoch)
+        #expect(!actions.contains { if case .becameLeader = $0 { return true } else { return false } })
+    }
+}
