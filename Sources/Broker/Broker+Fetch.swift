@@ -9,7 +9,16 @@ extension Broker {
     /// Answers at once when `min_bytes` are there, an error occurred or the client will not wait;
     /// otherwise parks until an append to one of the requested partitions brings enough bytes,
     /// or `max_wait_ms` passes. Nothing polls: appends wake the waiting fetch.
-    func fetch(_ request: FetchRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<FetchResponse> {
+    func fetch(_ request: FetchRequest, version: Int16, on loop: any EventLoop, listener: String? = nil)
+        -> EventLoopFuture<FetchResponse>
+    {
+        // A partition named twice is read once, as Kafka does (its fetch map has one entry each).
+        let request = Self.droppingRepeatedPartitions(request)
+        // Replica fetches come only on the inter-broker listener (they read past the high
+        // watermark and move it); a client on another listener cannot pose as a follower.
+        if request.replicaId >= 0, let listener, let inter = config.interBrokerListener, listener != inter {
+            return loop.makeSucceededFuture(Self.refused(request, .notLeaderOrFollower))
+        }
         let first = readFetch(request)
         let waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
         if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
@@ -49,9 +58,41 @@ extension Broker {
         var hasError: Bool
     }
 
+    static func droppingRepeatedPartitions(_ request: FetchRequest) -> FetchRequest {
+        var request = request
+        var seen = Set<String>()
+        for i in request.topics.indices {
+            let name = request.topics[i].topic
+            request.topics[i].partitions.removeAll { p in !seen.insert("\(p.partition) \(name)").inserted }
+        }
+        request.topics.removeAll { $0.partitions.isEmpty }
+        return request
+    }
+
+    /// Every partition of the request answered with `code`.
+    static func refused(_ request: FetchRequest, _ code: ErrorCode) -> FetchResponse {
+        var response = FetchResponse()
+        response.responses = request.topics.map { t in
+            var tr = FetchResponse.Topic()
+            tr.topic = t.topic
+            tr.partitions = t.partitions.map { fp in
+                var pr = FetchResponse.Partition()
+                pr.partitionIndex = fp.partition
+                pr.errorCode = code.rawValue
+                pr.records = ByteBuffer()
+                return pr
+            }
+            return tr
+        }
+        return response
+    }
+
     func readFetch(_ request: FetchRequest) -> FetchRead {
         var response = FetchResponse()
-        var budget = max(Int(request.maxBytes), 1)
+        // The answer's record bytes stay within the request's max_bytes and fetch.max.bytes; only
+        // the first batch of the first partition with data may pass them (KIP-74), so that a
+        // batch larger than the limit can still be consumed.
+        var budget = max(min(Int(request.maxBytes), config.fetchMaxBytes), 1)
         var total = 0
         var hasError = false
         for topic in request.topics {
@@ -77,6 +118,12 @@ extension Broker {
                 }
                 let log = partition.log
                 let isReplica = request.replicaId >= 0
+                if isReplica && !partition.replicas.contains(request.replicaId) {
+                    // Kafka's answer to a fetch from a broker that is not a replica of the partition.
+                    pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+                    hasError = true
+                    continue
+                }
                 if fp.currentLeaderEpoch >= 0 && fp.currentLeaderEpoch != leaderEpoch {
                     pr.errorCode =
                         (fp.currentLeaderEpoch < leaderEpoch ? ErrorCode.fencedLeaderEpoch : .unknownLeaderEpoch)
@@ -106,14 +153,16 @@ extension Broker {
                 pr.lastStableOffset = log.highWatermark
                 pr.logStartOffset = log.logStartOffset
                 pr.abortedTransactions = nil
-                // The first partition with data always gets at least one batch (KIP-74).
-                let limit = total == 0 ? max(Int(fp.partitionMaxBytes), 1) : min(Int(fp.partitionMaxBytes), budget)
+                // The first partition with data always gets at least one batch (KIP-74); later
+                // ones only what fits the budget left.
+                let limit = min(max(Int(fp.partitionMaxBytes), 1), budget)
                 guard limit > 0 else { continue }
                 do {
                     // Reads of 64 KiB or more go from the file to the socket (sendfile).
                     guard
                         let data = try log.readForSending(
-                            from: fp.fetchOffset, maxBytes: limit, upTo: end, fileAtLeast: 64 << 10)
+                            from: fp.fetchOffset, maxBytes: limit, upTo: end, fileAtLeast: 64 << 10,
+                            atLeastOneBatch: total == 0)
                     else {
                         pr.errorCode = ErrorCode.offsetOutOfRange.rawValue
                         hasError = true

@@ -10,7 +10,12 @@ extension Broker {
 
     /// Appends every partition's batches; returns the answer and, per partition written, the
     /// last offset (acks=all waits for the high watermark to pass it).
-    func produce(_ request: ProduceRequest, version: Int16) -> (ProduceResponse, [PartitionKey: Int64]) {
+    /// Topics only the broker writes: a client's Produce to them is refused, as Kafka refuses it.
+    static let internalTopics: Set<String> = [GroupCoordinator.topic, "__transaction_state"]
+
+    func produce(_ request: ProduceRequest, version: Int16, fromClient: Bool = false) -> (
+        ProduceResponse, [PartitionKey: Int64]
+    ) {
         var response = ProduceResponse()
         var lastOffsets: [PartitionKey: Int64] = [:]
         let acksValid = [-1, 0, 1].contains(request.acks)
@@ -23,6 +28,11 @@ extension Broker {
                 defer { tr.partitions.append(pr) }
                 guard acksValid else {
                     pr.errorCode = ErrorCode.invalidRequiredAcks.rawValue
+                    continue
+                }
+                if fromClient && Self.internalTopics.contains(topic.name) {
+                    pr.errorCode = ErrorCode.invalidTopicException.rawValue
+                    pr.errorMessage = "Cannot append to internal topic \(topic.name)"
                     continue
                 }
                 if request.transactionalId != nil {

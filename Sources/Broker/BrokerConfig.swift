@@ -31,6 +31,14 @@ public struct BrokerConfig: Sendable {
     public var logCleanerDeleteRetentionMs: Int64 = 86_400_000
     /// The most a Fetch waits before answering, whatever the client asks.
     public var maxFetchWaitMs: Int32 = 30_000
+    /// `fetch.max.bytes`: the most record bytes one Fetch answer carries, whatever it asks for
+    /// (the first batch may exceed it, KIP-74).
+    public var fetchMaxBytes = 57_671_680
+    /// The listener replica fetches must arrive on (`inter.broker.listener.name`, else the first
+    /// listener); a Fetch with a replica id on any other listener is refused.
+    public var interBrokerListener: String? = nil
+    /// `group.max.size`: members (joined or pending) one group may have.
+    public var groupMaxSize = 10_000
     /// A follower not caught up for this long leaves the ISR.
     public var replicaLagTimeMaxMs = 30_000
     /// Whether a replica outside the ISR may lead when no ISR member is live (losing what only

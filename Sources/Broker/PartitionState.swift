@@ -28,6 +28,7 @@ public final class PartitionState: @unchecked Sendable {
     /// Leader and leader epoch from the latest metadata image.
     public var leadership: (leader: Int32, epoch: Int32) { lock.withLock { (_leader, _leaderEpoch) } }
     public var isr: [Int32] { lock.withLock { _isr } }
+    public var replicas: [Int32] { lock.withLock { _replicas } }
     public var isLeader: Bool { lock.withLock { _leader == nodeId } }
 
     /// Takes the partition's state from a new metadata image.

@@ -27,6 +27,8 @@ public struct ServerConfig: Sendable {
     public var metadataSnapshotEveryBytes = 20 * 1024 * 1024
     /// The most requests one connection may have waiting for answers before reading pauses.
     public var maxInFlightPerConnection = 1000
+    /// max.connections, max.connections.per.ip, connections.max.idle.ms, queued.max.request.bytes.
+    public var connectionLimits = ConnectionLimits()
     public var warnings: [String] = []
     /// The web console and `/metrics` (`http.listeners`, e.g. `HTTP://0.0.0.0:8080`); by default
     /// port 8080 + node id on the first client listener's address. Nil turns it off (`none`).
@@ -108,6 +110,13 @@ public struct ServerConfig: Sendable {
             case "auto.create.topics.enable": b.autoCreateTopics = try bool()
             case "message.max.bytes": b.messageMaxBytes = try int(0...Int(Int32.max))
             case "socket.request.max.bytes": c.socketRequestMaxBytes = try int(1...Int(Int32.max))
+            case "max.connections": c.connectionLimits.maxConnections = try int(1...Int(Int32.max))
+            case "max.connections.per.ip": c.connectionLimits.maxConnectionsPerIp = try int(1...Int(Int32.max))
+            case "connections.max.idle.ms": c.connectionLimits.idleMs = try long(-1)
+            case "queued.max.request.bytes":
+                // Kafka's -1 (no bound) is kept bounded: at least one largest frame, at most 2^40.
+                let v = try long(-1)
+                c.connectionLimits.queuedMaxRequestBytes = v < 0 ? 1 << 40 : Int(max(v, 1024))
             case "log.segment.bytes": b.logSegmentBytes = try int(14...Int(Int32.max))
             case "log.index.interval.bytes": b.logIndexIntervalBytes = try int(0...Int(Int32.max))
             case "log.flush.interval.messages": b.logFlushIntervalMessages = try int(1...Int.max)
@@ -128,6 +137,8 @@ public struct ServerConfig: Sendable {
             case "log.cleaner.enable": b.logCleanerEnable = try bool()
             case "log.cleaner.backoff.ms": b.logCleanerBackoffMs = try long(1)
             case "log.cleaner.delete.retention.ms": b.logCleanerDeleteRetentionMs = try long(0)
+            case "fetch.max.bytes": b.fetchMaxBytes = try int(1024...Int(Int32.max))
+            case "group.max.size": b.groupMaxSize = try int(1...Int(Int32.max))
             case "replica.fetch.wait.max.ms", "fetch.max.wait.ms": b.maxFetchWaitMs = Int32(try int(0...Int(Int32.max)))
             case "controller.quorum.voters":
                 c.voters = try value.split(separator: ",").map { entry in
@@ -266,6 +277,7 @@ public struct ServerConfig: Sendable {
                     advertisedPort: Int(b.advertisedPort))
             ]
         }
+        b.interBrokerListener = c.clientListeners[0].name
         if !c.httpListenerSet {
             c.httpListener = (c.clientListeners[0].bindHost, 8080 + Int(b.nodeId))
         }

@@ -24,6 +24,12 @@ public final class TernServer: Sendable {
     /// Client listeners after the first (e.g. one advertised inside a container network).
     private let extraChannels: [any Channel]
     private let controllerChannel: (any Channel)?
+    /// Open client connections (all client listeners together) and the bytes of their requests
+    /// not yet answered; the CONTROLLER listener has its own, so clients cannot crowd out the quorum.
+    let clientConnections: ConnectionTracker
+    let requestMemory: RequestMemory
+    let controllerConnections: ConnectionTracker
+    let controllerMemory: RequestMemory
     /// The web console and `/metrics`, when its port could be bound.
     private let consoleChannel: (any Channel)?
     /// The port the web console listens on, if it is up.
@@ -33,6 +39,10 @@ public final class TernServer: Sendable {
     /// both listeners.
     public init(config: ServerConfig, logger: Logger) throws {
         self.config = config
+        clientConnections = ConnectionTracker(limits: config.connectionLimits, name: "client")
+        requestMemory = RequestMemory(limit: config.connectionLimits.queuedMaxRequestBytes)
+        controllerConnections = ConnectionTracker(limits: config.connectionLimits, name: "CONTROLLER")
+        controllerMemory = RequestMemory(limit: config.connectionLimits.queuedMaxRequestBytes)
         self.logger = logger
         var brokerConfig = config.broker
         brokerConfig.clusterId = config.clusterId
@@ -58,7 +68,7 @@ public final class TernServer: Sendable {
             if let c = config.controllerListener, voters.count > 1 {
                 controllerChannel = try Self.bind(
                     group: group, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
-                    logger: logger
+                    logger: logger, tracker: controllerConnections, memory: controllerMemory
                 ) { header, body, loop in
                     quorum.handle(header, body: body, on: loop).map { $0.map { ResponseBody(bytes: $0) } }
                 }
@@ -102,13 +112,15 @@ public final class TernServer: Sendable {
         }
         let maxFrame = config.socketRequestMaxBytes
         let maxInFlight = config.maxInFlightPerConnection
+        let clientConnections = clientConnections
+        let requestMemory = requestMemory
         var bound: [any Channel] = []
         do {
             for l in config.clientListeners {
                 bound.append(
                     try Self.bind(
                         group: group, host: l.bindHost, port: l.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
-                        logger: logger, metrics: broker.metrics
+                        logger: logger, metrics: broker.metrics, tracker: clientConnections, memory: requestMemory
                     ) { header, body, loop in broker.respond(header, body: body, on: loop, listener: l.name) })
             }
         } catch {
@@ -139,9 +151,15 @@ public final class TernServer: Sendable {
         }
     }
 
+    /// The address part of a peer's socket address ("?" when unknown), for per-address limits.
+    static func ipOf(_ address: SocketAddress?) -> String {
+        address?.ipAddress ?? "?"
+    }
+
     static func bind(
         group: MultiThreadedEventLoopGroup, host: String, port: Int, maxFrame: Int, maxInFlight: Int, logger: Logger,
-        metrics: BrokerMetrics? = nil, handle: @escaping RequestHandler.Handle
+        metrics: BrokerMetrics? = nil, tracker: ConnectionTracker? = nil, memory: RequestMemory? = nil,
+        handle: @escaping RequestHandler.Handle
     ) throws -> any Channel {
         try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -149,11 +167,25 @@ public final class TernServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let ip = Self.ipOf(channel.remoteAddress)
+                if let tracker {
+                    if let refused = tracker.admit(ip) {
+                        tracker.logLimiter.warn(logger, "closing a new connection from \(ip): \(refused)")
+                        return channel.close()
+                    }
+                    channel.closeFuture.whenComplete { _ in tracker.release(ip) }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    if let idle = tracker?.limits.idleMs, idle > 0 {
+                        try channel.pipeline.syncOperations.addHandler(
+                            IdleStateHandler(readTimeout: .milliseconds(idle)))
+                        try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrame)))
                     try channel.pipeline.syncOperations.addHandler(
-                        RequestHandler(handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics))
+                        RequestHandler(
+                            handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: memory))
                 }
             }
             .bind(host: host, port: port)
@@ -213,5 +245,19 @@ public final class TernServer: Sendable {
         // The process exits next; waiting for the loops to wind down only risks hanging on a
         // task still scheduled there, so their shutdown is started and not awaited.
         group.shutdownGracefully { _ in }
+    }
+}
+
+/// Closes a connection that sent nothing for `connections.max.idle.ms` (after IdleStateHandler).
+final class CloseWhenIdle: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? IdleStateHandler.IdleStateEvent, e == .read {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }

@@ -107,6 +107,44 @@ public func wallClockMs() -> Int64 {
     return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
+/// `<log.dirs>/.lock`, as Kafka's: held (flock) for as long as the process runs, so a second
+/// process started on the same directory stops at once instead of writing the same logs.
+public final class DirectoryLock: Sendable {
+    public struct Held: Error, CustomStringConvertible {
+        public var directory: String
+        public var pid: String?
+        public var description: String {
+            "log.dirs \(directory) is in use by another process\(pid.map { " (pid \($0))" } ?? ""): \(directory)/.lock is locked; stop that process or use another log.dirs"
+        }
+    }
+
+    let fd: Int32
+
+    public init(directory: String) throws {
+        let path = directory + "/.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StorageError(operation: "open", path: path, errno: errno) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let held = errno == EWOULDBLOCK
+            let e = errno
+            var buf = [UInt8](repeating: 0, count: 32)
+            let n = pread(fd, &buf, buf.count, 0)
+            close(fd)
+            if held {
+                let pid = n > 0 ? String(decoding: buf[..<n], as: UTF8.self).trimmingCharacters(in: " \n") : nil
+                throw Held(directory: directory, pid: pid.flatMap { $0.isEmpty ? nil : $0 })
+            }
+            throw StorageError(operation: "flock", path: path, errno: e)
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
 /// Small file-system helpers.
 public enum FileSystem {
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
@@ -157,9 +195,14 @@ public enum FileSystem {
         if Glibc.rename(from, to) != 0 { throw StorageError(operation: "rename", path: from, errno: errno) }
     }
 
-    public static func readText(_ path: String) throws -> String {
+    /// A small text file (properties, checkpoints). One larger than `maxBytes` is refused rather
+    /// than read into memory: none of Tern's is anywhere near it.
+    public static func readText(_ path: String, maxBytes: Int = 1 << 20) throws -> String {
         let f = try DataFile(path: path, create: false)
         let size = try f.size()
+        guard size <= maxBytes else {
+            throw StorageError(operation: "read (\(size) bytes, larger than any such file)", path: path, errno: EFBIG)
+        }
         var b = try f.read(at: 0, length: size)
         return b.readString(length: b.readableBytes) ?? ""
     }

@@ -322,7 +322,7 @@ final class LogSegment {
     /// first batch whole), none that starts at or after `endOffset`. Found from the offset index
     /// and batch headers read one by one, without reading the batches themselves, so that the
     /// bytes can go from the file to the socket.
-    func wholeBatchLength(from position: Int, maxBytes: Int, endOffset: Int64) throws -> Int {
+    func wholeBatchLength(from position: Int, maxBytes: Int, endOffset: Int64, atLeastOne: Bool = true) throws -> Int {
         func head(_ at: Int) throws -> (base: Int64, total: Int)? {
             guard at + RecordBatchHeader.logOverhead <= size else { return nil }
             let b = try log.read(at: at, length: RecordBatchHeader.logOverhead)
@@ -356,7 +356,7 @@ final class LogSegment {
             }
         }
         while let h = try head(at), at + h.total <= min(limit, end) { at += h.total }
-        if at == position, let h = try head(position) { return min(h.total, end - position) }
+        if at == position, atLeastOne, let h = try head(position) { return min(h.total, end - position) }
         return at - position
     }
 

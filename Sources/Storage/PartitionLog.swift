@@ -495,7 +495,9 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Like `read`, but reads of at least `fileAtLeast` bytes come back as a `FileSlice` of the
     /// segment file, to be sent with sendfile instead of through memory.
-    public func readForSending(from offset: Int64, maxBytes: Int, upTo: Int64? = nil, fileAtLeast: Int) throws
+    public func readForSending(
+        from offset: Int64, maxBytes: Int, upTo: Int64? = nil, fileAtLeast: Int, atLeastOneBatch: Bool = true
+    ) throws
         -> (bytes: ByteBuffer?, file: FileSlice?)?
     {
         try lock.withLock {
@@ -507,7 +509,9 @@ public final class PartitionLog: @unchecked Sendable {
             while i < segments.count {
                 let seg = segments[i]
                 if let (position, _) = try seg.position(ofBatchContaining: offset) {
-                    let length = try seg.wholeBatchLength(from: position, maxBytes: maxBytes, endOffset: end)
+                    let length = try seg.wholeBatchLength(
+                        from: position, maxBytes: maxBytes, endOffset: end, atLeastOne: atLeastOneBatch)
+                    if length == 0 { return (ByteBuffer(), nil) }
                     if length >= fileAtLeast,
                         let slice = FileSlice(duplicating: seg.log.fd, position: position, length: length)
                     {

@@ -1,0 +1,75 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The limits on what clients can make a node hold, with Kafka's names (see the limits table in
+/// docs/ARCHITECTURE.md).
+public struct ConnectionLimits: Sendable, Equatable {
+    /// `max.connections`: open connections on one listener kind (the client listeners together,
+    /// or the CONTROLLER listener); a connection past it is closed at once.
+    public var maxConnections = 10_000
+    /// `max.connections.per.ip`: open connections from one address.
+    public var maxConnectionsPerIp = Int(Int32.max)
+    /// `connections.max.idle.ms`: a connection that sends nothing for this long is closed.
+    public var idleMs: Int64 = 600_000
+    /// `queued.max.request.bytes`: bytes of requests read and not yet answered, over all
+    /// connections; past it no connection is read until answers free some.
+    public var queuedMaxRequestBytes = 512 << 20
+    public init() {}
+}
+
+/// Counts open connections per listener kind and per address, and admits or refuses new ones.
+final class ConnectionTracker: Sendable {
+    private struct State {
+        var total = 0
+        var perIp: [String: Int] = [:]
+    }
+    private let state = NIOLockedValueBox(State())
+    let limits: ConnectionLimits
+    let name: String
+    let logLimiter = LogLimiter()
+
+    init(limits: ConnectionLimits, name: String) {
+        self.limits = limits
+        self.name = name
+    }
+
+    var open: Int { state.withLockedValue { $0.total } }
+
+    /// Admits a connection from `ip`, or says which limit it would pass.
+    func admit(_ ip: String) -> String? {
+        state.withLockedValue { s in
+            if s.total >= limits.maxConnections {
+                return "max.connections=\(limits.maxConnections) reached on the \(name) listeners"
+            }
+            if s.perIp[ip, default: 0] >= limits.maxConnectionsPerIp {
+                return "max.connections.per.ip=\(limits.maxConnectionsPerIp) reached for \(ip)"
+            }
+            s.total += 1
+            s.perIp[ip, default: 0] += 1
+            return nil
+        }
+    }
+
+    func release(_ ip: String) {
+        state.withLockedValue { s in
+            s.total -= 1
+            let n = s.perIp[ip, default: 1] - 1
+            s.perIp[ip] = n > 0 ? n : nil
+        }
+    }
+}
+
+/// `queued.max.request.bytes`: the bytes of every request frame read and not yet answered.
+final class RequestMemory: Sendable {
+    private let used = NIOLockedValueBox(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    var isExhausted: Bool { used.withLockedValue { $0 >= limit } }
+    var inUse: Int { used.withLockedValue { $0 } }
+
+    func take(_ n: Int) { used.withLockedValue { $0 += n } }
+    func give(_ n: Int) { used.withLockedValue { $0 -= n } }
+}
