@@ -144,7 +144,8 @@ extension Broker {
                 }
                 if isReplica,
                     let newIsr = partition.followerFetched(
-                        request.replicaId, offset: fp.fetchOffset, nowMs: Self.nowMs())
+                        request.replicaId, offset: fp.fetchOffset, nowMs: Self.nowMs(),
+                        eligible: registry.image.brokers[request.replicaId].map { !$0.fenced } ?? false)
                 {
                     proposeIsr(partition, newIsr, reason: "broker \(request.replicaId) caught up")
                 }

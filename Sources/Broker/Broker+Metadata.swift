@@ -50,9 +50,9 @@ extension Broker {
             r.brokers = [.init(nodeId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort)]
         }
         r.clusterId = clusterId
-        // The active controller when there is one; otherwise this node, which forwards admin
-        // requests (Kafka in KRaft mode names a live broker here and never -1).
-        r.controllerId = gateway.withLockedValue { $0 }?.activeControllerId ?? config.nodeId
+        r.controllerId = Self.advertisedController(
+            active: gateway.withLockedValue { $0 }?.activeControllerId, this: config.nodeId,
+            listed: r.brokers.map(\.nodeId))
         let live = Set(image.liveBrokers)
         func describe(_ t: MetadataImage.Topic) -> MetadataResponse.Topic {
             var out = MetadataResponse.Topic()
@@ -96,6 +96,19 @@ extension Broker {
             r.topics = image.topics.values.sorted { $0.name < $1.name }.map(describe)
         }
         return r
+    }
+
+    /// The "controller" a Metadata or DescribeCluster answer names: always one of the brokers in
+    /// the same answer, since every broker forwards admin requests. The active controller when
+    /// it is listed, else this node, else the first listed broker (Kafka in KRaft mode names a
+    /// random live broker). Naming a broker that the answer leaves out (the active controller
+    /// right after it restarted and re-registered, fenced until it catches up) made librdkafka
+    /// drop that broker and then wait for "the controller" until its admin request timed out:
+    /// issue 25.
+    static func advertisedController(active: Int32?, this: Int32, listed: [Int32]) -> Int32 {
+        if let active, listed.contains(active) { return active }
+        if listed.contains(this) { return this }
+        return listed.first ?? this
     }
 
     /// The live brokers and the active controller, from the committed image.

@@ -27,11 +27,18 @@ extension Broker {
         gateway.alterPartition(request).whenComplete { [logger] result in
             switch result {
             case .success(let r):
-                let code = r.topics.first?.partitions.first?.errorCode ?? r.errorCode
+                let answer = r.topics.first?.partitions.first
+                let code = answer?.errorCode ?? r.errorCode
                 if code != 0 {
+                    let current = answer.map {
+                        "; the controller has leader \($0.leaderId) at epoch \($0.leaderEpoch), partition epoch \($0.partitionEpoch), ISR \($0.isr)"
+                    }
                     logger.info(
-                        "\(partition.topic)-\(partition.index): ISR change refused: \(ErrorCode(rawValue: code))")
-                    partition.isrChangeFailed()
+                        "\(partition.topic)-\(partition.index): ISR change \(newIsr) at leader epoch \(leaderEpoch), partition epoch \(partitionEpoch) refused: \(ErrorCode(rawValue: code))\(current ?? "")"
+                    )
+                    partition.isrChangeFailed(
+                        staleEpoch: code == ErrorCode.fencedLeaderEpoch.rawValue
+                            || code == ErrorCode.invalidUpdateVersion.rawValue)
                 }
             case .failure(let error):
                 logger.info("\(partition.topic)-\(partition.index): ISR change failed: \(error)")

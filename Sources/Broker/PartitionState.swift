@@ -21,6 +21,8 @@ public final class PartitionState: @unchecked Sendable {
     /// Leader side: each follower's log end (from its fetches) and when it was last caught up.
     private var followers: [Int32: (endOffset: Int64, caughtUpMs: Int64)] = [:]
     private var isrChangeInFlight = false
+    /// The (leader epoch, partition epoch) the in-flight or last refused ISR proposal was made at.
+    private var proposedAt: (leaderEpoch: Int32, partitionEpoch: Int32)? = nil
     /// acks=all produces waiting for the high watermark to pass their last offset.
     private var ackWaiters: [(offset: Int64, done: @Sendable (ErrorCode) -> Void)] = []
     let nodeId: Int32
@@ -51,7 +53,13 @@ public final class PartitionState: @unchecked Sendable {
             _partitionEpoch = p.partitionEpoch
             _replicas = p.replicas
             _isr = p.isr
-            isrChangeInFlight = false
+            // A proposal is settled by a new state of this partition, not by any image: clearing
+            // it on every image let the leader send the same proposal again while the first was
+            // in flight, and the second was refused for its stale partition epoch.
+            if let at = proposedAt, at != (p.leaderEpoch, p.partitionEpoch) {
+                isrChangeInFlight = false
+                proposedAt = nil
+            }
         }
         for f in failed { f(.notLeaderOrFollower) }
         if p.leader == nodeId { advanceHighWatermark(nowMs: nowMs) }
@@ -96,7 +104,9 @@ public final class PartitionState: @unchecked Sendable {
 
     /// Leader: a follower fetched from `offset`, so it holds everything before it. Returns an
     /// ISR to propose when this follower has caught up and is outside the ISR.
-    func followerFetched(_ replica: Int32, offset: Int64, nowMs: Int64) -> [Int32]? {
+    /// `eligible`: the follower is registered and unfenced in this broker's image (KIP-841); the
+    /// controller refuses a fenced one, so proposing it only makes a refusal.
+    func followerFetched(_ replica: Int32, offset: Int64, nowMs: Int64, eligible: Bool = true) -> [Int32]? {
         let proposal: [Int32]? = lock.withLock {
             guard _leader == nodeId, _replicas.contains(replica) else { return nil }
             let hw = log.highWatermark
@@ -104,8 +114,11 @@ public final class PartitionState: @unchecked Sendable {
             f.endOffset = offset
             if offset >= log.logEndOffset || offset >= hw { f.caughtUpMs = nowMs }
             followers[replica] = f
-            if !_isr.contains(replica) && !isrChangeInFlight && offset >= hw && offset >= leaderEpochStartOffset {
+            if eligible && !_isr.contains(replica) && !isrChangeInFlight && offset >= hw
+                && offset >= leaderEpochStartOffset
+            {
                 isrChangeInFlight = true
+                proposedAt = (_leaderEpoch, _partitionEpoch)
                 return _isr + [replica]
             }
             return nil
@@ -121,11 +134,21 @@ public final class PartitionState: @unchecked Sendable {
             let keep = _isr.filter { r in r == nodeId || nowMs - (followers[r]?.caughtUpMs ?? nowMs) <= lagMs }
             guard keep.count < _isr.count else { return nil }
             isrChangeInFlight = true
+            proposedAt = (_leaderEpoch, _partitionEpoch)
             return keep
         }
     }
 
-    func isrChangeFailed() { lock.withLock { isrChangeInFlight = false } }
+    /// The proposal failed (controller unreachable) or was refused. A refusal for a stale epoch
+    /// waits for the image to bring this partition's new state (`update` clears it then), unless
+    /// the image already moved past the epochs proposed; anything else may be proposed again.
+    func isrChangeFailed(staleEpoch: Bool = false) {
+        lock.withLock {
+            if staleEpoch, let at = proposedAt, at == (_leaderEpoch, _partitionEpoch) { return }
+            isrChangeInFlight = false
+            proposedAt = nil
+        }
+    }
 
     var alterPartitionFields: (leaderEpoch: Int32, partitionEpoch: Int32) {
         lock.withLock { (_leaderEpoch, _partitionEpoch) }

@@ -40,6 +40,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let inconsistentClusterId = ErrorCode(104)
     public static let snapshotNotFound = ErrorCode(98)
     public static let fencedLeaderEpoch = ErrorCode(74)
+    /// AlterPartition with a stale partition epoch (Kafka's INVALID_UPDATE_VERSION).
+    public static let invalidUpdateVersion = ErrorCode(95)
     public static let unknownLeaderEpoch = ErrorCode(75)
     public static let unknownProducerId = ErrorCode(59)
     public static let coordinatorLoadInProgress = ErrorCode(14)
@@ -103,6 +105,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 47: return "INVALID_PRODUCER_EPOCH"
         case 59: return "UNKNOWN_PRODUCER_ID"
         case 74: return "FENCED_LEADER_EPOCH"
+        case 95: return "INVALID_UPDATE_VERSION"
         case 75: return "UNKNOWN_LEADER_EPOCH"
         case 87: return "INVALID_RECORD"
         case 100: return "UNKNOWN_TOPIC_ID"

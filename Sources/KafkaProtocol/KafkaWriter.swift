@@ -57,11 +57,18 @@ public struct KafkaWriter: KafkaSerde {
     /// are INT16-sized even in flexible versions).
     public static let maxStringBytes = Int(Int16.max)
     public static let maxBytesLength = Int(Int32.max) - 1
+    /// The largest frame body the writer produces.
+    public static let maxFrameBytes = Int(Int32.max) - 4096
 
     /// A length prefix; -1 is null. Throws, never traps, for a length the field cannot carry.
-    mutating func writeLength(_ n: Int, wide: Bool, field: StaticString) throws {
+    mutating func writeLength(_ n: Int, wide: Bool, field: StaticString, isCount: Bool = false) throws {
         let max = wide ? Self.maxBytesLength : Self.maxStringBytes
         guard n >= -1, n <= max else { throw ProtocolError.tooLong(field: "\(field)", length: n, max: max) }
+        // What follows a string or bytes length is that many bytes: the frame must still fit an
+        // INT32 length (and a ByteBuffer, whose capacity is 4 GiB), whatever is being written.
+        if !isCount, buffer.writerIndex + Swift.max(n, 0) > Self.maxFrameBytes {
+            throw ProtocolError.frameTooLarge(length: buffer.writerIndex + n, max: Self.maxFrameBytes)
+        }
         if flexible {
             writeUnsignedVarint(UInt32(n + 1))
         } else if wide {
@@ -112,7 +119,7 @@ public struct KafkaWriter: KafkaSerde {
     public mutating func array<T: Defaultable>(
         _ value: inout [T], field: StaticString, _ element: (inout KafkaWriter, inout T) throws -> Void
     ) throws {
-        try writeLength(value.count, wide: true, field: field)
+        try writeLength(value.count, wide: true, field: field, isCount: true)
         for i in value.indices { try element(&self, &value[i]) }
     }
 
@@ -123,7 +130,7 @@ public struct KafkaWriter: KafkaSerde {
             try writeLength(-1, wide: true, field: field)
             return
         }
-        try writeLength(v.count, wide: true, field: field)
+        try writeLength(v.count, wide: true, field: field, isCount: true)
         for i in v.indices { try element(&self, &v[i]) }
         value = v
     }

@@ -254,15 +254,23 @@ public enum ControllerDecisions {
         guard p.partitionEpoch == partitionEpoch else {
             return .failure(
                 ControllerError(
-                    .invalidRequest, "stale partition epoch \(partitionEpoch); current is \(p.partitionEpoch)."))
+                    .invalidUpdateVersion,
+                    "\(topic)-\(partition): stale partition epoch \(partitionEpoch); current is \(p.partitionEpoch) (ISR \(p.isr))."
+                ))
         }
         let live = Set(image.liveBrokers)
-        guard newIsr.contains(leader), newIsr.allSatisfy({ p.replicas.contains($0) }),
-            newIsr.allSatisfy({ $0 == leader || live.contains($0) })
-        else {
+        guard newIsr.contains(leader), newIsr.allSatisfy({ p.replicas.contains($0) }) else {
             return .failure(
                 ControllerError(
-                    .invalidRequest, "ISR \(newIsr) must contain the leader, only replicas, and no fenced broker."))
+                    .invalidRequest,
+                    "\(topic)-\(partition): ISR \(newIsr) must contain the leader \(leader) and only replicas of \(p.replicas)."
+                ))
+        }
+        if let fenced = newIsr.first(where: { $0 != leader && !live.contains($0) }) {
+            return .failure(
+                ControllerError(
+                    .invalidRequest,
+                    "\(topic)-\(partition): ISR \(newIsr) names broker \(fenced), which is fenced or not registered."))
         }
         return .success([.partitionChange(.init(topicId: t.id, partition: partition, isr: newIsr))])
     }

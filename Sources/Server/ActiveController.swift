@@ -19,6 +19,10 @@ struct ActiveState {
     var sessions: [Int32: Int64] = [:]
     /// Brokers a fence or unfence is already queued for.
     var pendingTransitions: Set<Int32> = []
+    /// Decisions wait until the image is applied up to here: past this term's LeaderChange
+    /// entry, so entries of earlier terms that are in the log but not yet applied (a node
+    /// restarted from its snapshot and elected at once) are in the image they are decided on.
+    var readyAt: Int64 = 0
 }
 
 /// The active controller: the quorum leader decides metadata changes one at a time, each on
@@ -52,7 +56,7 @@ extension QuorumController {
     /// batch starts when this one has committed.
     func runNextOperation() {
         loop.preconditionInEventLoop()
-        guard active.inFlight.isEmpty, isActive, !active.queue.isEmpty else { return }
+        guard active.inFlight.isEmpty, isActive, !active.queue.isEmpty, appliedOffset >= active.readyAt else { return }
         var scratch = image
         var records: [MetadataRecord] = []
         var decided: [(first: Int, last: Int, promise: EventLoopPromise<(first: Int64, last: Int64)>)] = []
@@ -112,6 +116,7 @@ extension QuorumController {
     func becameActive() {
         let now = Self.monotonicMs()
         active = ActiveState()
+        active.readyAt = node.log.endOffset  // one past the LeaderChange entry just appended
         // Every broker gets a full session from the moment this controller takes over.
         for b in image.brokers.values { active.sessions[b.id] = now }
     }

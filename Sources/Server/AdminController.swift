@@ -247,9 +247,20 @@ extension QuorumController {
                         r.partitionEpoch = now.partitionEpoch
                     }
                     return (topic, r)
-                }.flatMapErrorThrowing { error -> (String, AlterPartitionResponse.Partition) in
+                }.flatMapErrorThrowing { [self] error -> (String, AlterPartitionResponse.Partition) in
                     var r = result
-                    r.errorCode = ControllerError(from: error).code.rawValue
+                    let e = ControllerError(from: error)
+                    r.errorCode = e.code.rawValue
+                    // The current state rides along so the leader can say what was stale.
+                    if let now = image.topics[topic]?.partitions[p.partitionIndex] {
+                        r.leaderId = now.leader
+                        r.leaderEpoch = now.leaderEpoch
+                        r.isr = now.isr
+                        r.partitionEpoch = now.partitionEpoch
+                    }
+                    if e.code != .notController {
+                        logger.info("AlterPartition from broker \(request.brokerId) refused: \(e)")
+                    }
                     return (topic, r)
                 }
                 futures.append(f)

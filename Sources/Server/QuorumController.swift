@@ -38,7 +38,7 @@ public final class QuorumController: @unchecked Sendable {
     private let log: EntryLog
     var node: RaftNode
     private var dirty = false
-    private var appliedOffset: Int64 = 0
+    private(set) var appliedOffset: Int64 = 0
     public internal(set) var image = MetadataImage()
     /// Controller state that only the active controller uses (see ActiveController.swift).
     var active = ActiveState()

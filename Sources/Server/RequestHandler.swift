@@ -132,7 +132,22 @@ final class RequestHandler: ChannelDuplexHandler {
 
     /// Reading goes on while this connection has room for answers and the node's request memory
     /// is not used up.
-    private var mayRead: Bool { slots.count < maxInFlight && !(memory?.isExhausted ?? false) }
+    private var mayRead: Bool {
+        slots.count < maxInFlight && !(memory?.isExhausted ?? false) && writable
+    }
+    /// False while the socket's send buffer and NIO's queue are past the write high watermark: a
+    /// client that does not read its answers gets no more requests read, so their answers cannot
+    /// pile up in memory (a slow-reader flood).
+    private var writable = true
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        if writable && readPending && mayRead {
+            readPending = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         // Requests never answered (the connection closed) give their memory back.
