@@ -23,8 +23,9 @@ import Testing
 
     @Test func negativeEpochsAndHugeOffsetsAreDropped() {
         var n = node()
+        // A last log epoch past the candidate's own epoch.
         let vote = RaftVoteRequest(
-            candidateEpoch: 4, candidateId: 1, lastOffsetEpoch: 9, lastOffset: 0, preVote: false)  // epoch field > epoch
+            candidateEpoch: 4, candidateId: 1, lastOffsetEpoch: 9, lastOffset: 0, preVote: false)
         #expect(n.receive(.vote(vote), from: 1, nowMs: 10).isEmpty)
         let far = RaftVoteRequest(
             candidateEpoch: 4, candidateId: 1, lastOffsetEpoch: 1, lastOffset: .max, preVote: false)
