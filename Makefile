@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage fuzz chaos
+.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood fuzz fuzz-requests chaos
 
 build:
 	swift build
@@ -92,6 +92,17 @@ fuzz:
 		TERN_FUZZ_TARGET=$$t .build-fuzz/debug/tern-fuzz .build-fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
 			-rss_limit_mb=2048 -artifact_prefix=Fuzz/regressions/$$t/ || exit 1; \
 	done
+
+# The whole request path with extreme values (Tests/ServerTests/RequestPathFuzzTests.swift), client
+# and CONTROLLER listeners, FUZZ_SECONDS each; CI runs their short forms in swift test.
+fuzz-requests:
+	swift build --build-tests
+	TERN_FUZZ_SECONDS=$(FUZZ_SECONDS) swift test --filter 'RequestPathFuzzTests/clientListener'
+	TERN_FUZZ_SECONDS=$(FUZZ_SECONDS) swift test --filter 'RequestPathFuzzTests/controllerListener'
+
+# Broker RSS under a connection flood, slow readers and oversized declared frames.
+bench-flood: release venv
+	$(VENV)/bin/python bench/flood.py
 
 bench-storage: release venv
 	$(VENV)/bin/python bench/storage.py

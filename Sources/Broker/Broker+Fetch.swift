@@ -87,6 +87,11 @@ extension Broker {
         return response
     }
 
+    /// Each file slice in an answer holds a duplicated descriptor until it is sent; past this many
+    /// in one answer, records are copied instead, so one Fetch of many partitions cannot use up
+    /// the process's descriptors.
+    static let maxFileSlicesPerAnswer = 64
+
     func readFetch(_ request: FetchRequest) -> FetchRead {
         var response = FetchResponse()
         // The answer's record bytes stay within the request's max_bytes and fetch.max.bytes; only
@@ -94,6 +99,7 @@ extension Broker {
         // batch larger than the limit can still be consumed.
         var budget = max(min(Int(request.maxBytes), config.fetchMaxBytes), 1)
         var total = 0
+        var files = 0
         var hasError = false
         for topic in request.topics {
             var tr = FetchResponse.Topic()
@@ -162,7 +168,8 @@ extension Broker {
                     // Reads of 64 KiB or more go from the file to the socket (sendfile).
                     guard
                         let data = try log.readForSending(
-                            from: fp.fetchOffset, maxBytes: limit, upTo: end, fileAtLeast: 64 << 10,
+                            from: fp.fetchOffset, maxBytes: limit, upTo: end,
+                            fileAtLeast: files < Self.maxFileSlicesPerAnswer ? 64 << 10 : Int.max,
                             atLeastOneBatch: total == 0)
                     else {
                         pr.errorCode = ErrorCode.offsetOutOfRange.rawValue
@@ -171,6 +178,7 @@ extension Broker {
                     }
                     pr.records = data.bytes ?? ByteBuffer()
                     pr.recordsFile = data.file
+                    if data.file != nil { files += 1 }
                     let n = data.file?.length ?? data.bytes?.readableBytes ?? 0
                     total += n
                     if !isReplica && n > 0 { metrics.recordBytesOut(partition.topic, n) }

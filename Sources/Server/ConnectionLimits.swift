@@ -73,3 +73,42 @@ final class RequestMemory: Sendable {
     func take(_ n: Int) { used.withLockedValue { $0 += n } }
     func give(_ n: Int) { used.withLockedValue { $0 -= n } }
 }
+
+/// One connection's share of `RequestMemory`: every byte read from its socket is taken as it
+/// arrives (a frame still being read counts too), and given back when the request it belongs to
+/// is answered, or when the connection closes. Used on the connection's event loop only.
+final class ConnectionMemory {
+    let pool: RequestMemory
+    private(set) var held = 0
+
+    init(pool: RequestMemory) { self.pool = pool }
+
+    func take(_ n: Int) {
+        held += n
+        pool.take(n)
+    }
+
+    func give(_ n: Int) {
+        let m = min(n, held)
+        held -= m
+        pool.give(m)
+    }
+
+    func releaseAll() { give(held) }
+}
+
+/// First in a client connection's pipeline: charges the bytes read to the connection's memory.
+final class ReadAccounting: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let memory: ConnectionMemory
+
+    init(memory: ConnectionMemory) { self.memory = memory }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        memory.take(unwrapInboundIn(data).readableBytes)
+        context.fireChannelRead(data)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { memory.releaseAll() }
+}

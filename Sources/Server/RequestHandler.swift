@@ -36,12 +36,12 @@ final class RequestHandler: ChannelDuplexHandler {
     /// Connections closed for bad input are logged at most a few a second, whoever sends them.
     static let limiter = LogLimiter()
 
-    private let memory: RequestMemory?
+    private let memory: ConnectionMemory?
     private var retryRead: Scheduled<Void>?
 
     init(
         handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil,
-        memory: RequestMemory? = nil
+        memory: ConnectionMemory? = nil
     ) {
         self.memory = memory
         self.metrics = metrics
@@ -62,8 +62,7 @@ final class RequestHandler: ChannelDuplexHandler {
             return
         }
         let sequence = firstSequence + slots.count
-        let size = frame.readableBytes + 4
-        memory?.take(size)
+        let size = frame.readableBytes + 4  // taken from the connection's memory as it was read
         slots.append(Slot(header: nil, body: nil, ready: false, size: size))
         let future = handle(header, reader.buffer, context.eventLoop)
         let api = ApiKey(rawValue: header.apiKey)
@@ -133,7 +132,7 @@ final class RequestHandler: ChannelDuplexHandler {
     /// Reading goes on while this connection has room for answers and the node's request memory
     /// is not used up.
     private var mayRead: Bool {
-        slots.count < maxInFlight && !(memory?.isExhausted ?? false) && writable
+        slots.count < maxInFlight && !(memory?.pool.isExhausted ?? false) && writable
     }
     /// False while the socket's send buffer and NIO's queue are past the write high watermark: a
     /// client that does not read its answers gets no more requests read, so their answers cannot
@@ -150,9 +149,8 @@ final class RequestHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        // Requests never answered (the connection closed) give their memory back.
+        // Requests never answered (the connection closed): ReadAccounting gives their memory back.
         closed = true
-        for s in slots { memory?.give(s.size) }
         slots.removeAll()
         retryRead?.cancel()
     }
@@ -193,7 +191,7 @@ final class RequestHandler: ChannelDuplexHandler {
         }
         readPending = true
         // Memory freed by other connections sends no event here: look again shortly.
-        if memory?.isExhausted == true, retryRead == nil {
+        if memory?.pool.isExhausted == true, retryRead == nil {
             retryRead = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(10)) { [self] in
                 retryRead = nil
                 if readPending && !closed {

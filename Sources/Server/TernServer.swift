@@ -181,11 +181,14 @@ public final class TernServer: Sendable {
                             IdleStateHandler(readTimeout: .milliseconds(idle)))
                         try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
                     }
+                    let account = memory.map { ConnectionMemory(pool: $0) }
+                    if let account { try channel.pipeline.syncOperations.addHandler(ReadAccounting(memory: account)) }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrame)))
                     try channel.pipeline.syncOperations.addHandler(
                         RequestHandler(
-                            handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: memory))
+                            handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: account)
+                    )
                 }
             }
             .bind(host: host, port: port)
