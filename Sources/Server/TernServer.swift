@@ -19,6 +19,10 @@ public final class TernServer: Sendable {
     let lifecycle: BrokerLifecycle
     nonisolated(unsafe) private var isrCheck: RepeatedTask?
     let group: MultiThreadedEventLoopGroup
+    /// The metadata quorum, its CONTROLLER listener and its peer connections run on a thread of
+    /// their own, as Kafka's controller does: clients that keep every client loop busy must not
+    /// starve elections, heartbeats and fencing (a pipelining flood once fenced its own broker).
+    let controlGroup: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channel: any Channel
     /// Client listeners after the first (e.g. one advertised inside a container network).
@@ -48,6 +52,7 @@ public final class TernServer: Sendable {
         brokerConfig.clusterId = config.clusterId
         broker = try Broker(config: brokerConfig, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let voters =
             config.voters.isEmpty
             ? [Voter(id: config.broker.nodeId, host: config.broker.advertisedHost, port: 0)] : config.voters
@@ -60,14 +65,14 @@ public final class TernServer: Sendable {
         do {
             quorum = try QuorumController(
                 id: config.broker.nodeId, voters: voters, clusterId: broker.clusterId, logDir: config.broker.logDirs,
-                group: group,
+                group: controlGroup,
                 config: raft, logger: logger)
             self.quorum = quorum
             let maxFrame = config.socketRequestMaxBytes
             let maxInFlight = config.maxInFlightPerConnection
             if let c = config.controllerListener, voters.count > 1 {
                 controllerChannel = try Self.bind(
-                    group: group, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
+                    group: controlGroup, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
                     logger: logger, tracker: controllerConnections, memory: controllerMemory
                 ) { header, body, loop in
                     quorum.handle(header, body: body, on: loop).map { $0.map { ResponseBody(bytes: $0) } }
@@ -77,6 +82,7 @@ public final class TernServer: Sendable {
             }
         } catch {
             try? group.syncShutdownGracefully()
+            try? controlGroup.syncShutdownGracefully()
             throw error
         }
         let group = self.group
@@ -129,6 +135,7 @@ public final class TernServer: Sendable {
             quorum.stop()
             try? controllerChannel?.close().wait()
             try? group.syncShutdownGracefully()
+            try? controlGroup.syncShutdownGracefully()
             throw error
         }
         channel = bound[0]
@@ -248,6 +255,7 @@ public final class TernServer: Sendable {
         // The process exits next; waiting for the loops to wind down only risks hanging on a
         // task still scheduled there, so their shutdown is started and not awaited.
         group.shutdownGracefully { _ in }
+        controlGroup.shutdownGracefully { _ in }
     }
 }
 
