@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "KafkaProtocol", "Broker", "Metadata",
+                "Server", "KafkaProtocol", "Broker", "Metadata", "Raft",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

@@ -60,10 +60,12 @@ extension Broker {
 
     static func droppingRepeatedPartitions(_ request: FetchRequest) -> FetchRequest {
         var request = request
-        var seen = Set<String>()
+        var seen = Set<PartitionKey>()
         for i in request.topics.indices {
             let name = request.topics[i].topic
-            request.topics[i].partitions.removeAll { p in !seen.insert("\(p.partition) \(name)").inserted }
+            request.topics[i].partitions.removeAll { p in
+                !seen.insert(PartitionKey(topic: name, index: p.partition)).inserted
+            }
         }
         request.topics.removeAll { $0.partitions.isEmpty }
         return request

@@ -60,7 +60,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let fencedInstanceId = ErrorCode(82)
     public static let groupSubscribedToTopic = ErrorCode(86)
     public static let kafkaStorageError = ErrorCode(56)
-    public static let replicaNotAvailable = ErrorCode(9)
     public static let groupMaxSizeReached = ErrorCode(81)
     public static let inconsistentVoterSet = ErrorCode(94)
     public static let duplicateBrokerRegistration = ErrorCode(101)
@@ -92,7 +91,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 41: return "NOT_CONTROLLER"
         case 77: return "STALE_BROKER_EPOCH"
         case 104: return "INCONSISTENT_CLUSTER_ID"
-        case 9: return "REPLICA_NOT_AVAILABLE"
         case 81: return "GROUP_MAX_SIZE_REACHED"
         case 94: return "INCONSISTENT_VOTER_SET"
         case 101: return "DUPLICATE_BROKER_REGISTRATION"

@@ -34,8 +34,6 @@ final class ConnectionTracker: Sendable {
         self.name = name
     }
 
-    var open: Int { state.withLockedValue { $0.total } }
-
     /// Admits a connection from `ip`, or says which limit it would pass.
     func admit(_ ip: String) -> String? {
         state.withLockedValue { s in
@@ -68,7 +66,6 @@ final class RequestMemory: Sendable {
     init(limit: Int) { self.limit = limit }
 
     var isExhausted: Bool { used.withLockedValue { $0 >= limit } }
-    var inUse: Int { used.withLockedValue { $0 } }
 
     func take(_ n: Int) { used.withLockedValue { $0 += n } }
     func give(_ n: Int) { used.withLockedValue { $0 -= n } }

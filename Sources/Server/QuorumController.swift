@@ -778,14 +778,12 @@ public final class QuorumController: @unchecked Sendable {
     private func onVote(_ req: KafkaProtocol.VoteRequest) -> EventLoopFuture<KafkaProtocol.VoteResponse> {
         let promise = loop.makePromise(of: KafkaProtocol.VoteResponse.self)
         loop.execute { [self] in
-            guard let p = req.topics.first?.partitions.first,
-                refusal(clusterId: req.clusterId, sender: p.candidateId, "Vote") == nil
-            else {
+            let refused = (req.topics.first?.partitions.first).flatMap {
+                refusal(clusterId: req.clusterId, sender: $0.candidateId, "Vote")
+            }
+            guard let p = req.topics.first?.partitions.first, refused == nil else {
                 var r = KafkaProtocol.VoteResponse()
-                r.errorCode =
-                    (req.topics.first?.partitions.first).flatMap {
-                        refusal(clusterId: req.clusterId, sender: $0.candidateId, "Vote")
-                    }?.rawValue ?? ErrorCode.invalidRequest.rawValue
+                r.errorCode = (refused ?? .invalidRequest).rawValue
                 promise.succeed(r)
                 return
             }

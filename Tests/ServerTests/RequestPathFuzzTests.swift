@@ -4,6 +4,7 @@ import KafkaProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import Raft
 import Testing
 
 @testable import Server
@@ -123,18 +124,6 @@ struct ExtremeFiller: KafkaSerde {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so a failing seed can be replayed.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One request of `api` at `version`, filled with extremes and encoded as a frame body; nil when
 /// the filled message cannot be written (a value too long for its field in this version).
 func hostileRequest(_ api: ApiKey, _ version: Int16, _ filler: inout ExtremeFiller) -> ByteBuffer? {
@@ -239,7 +228,7 @@ enum FuzzNode {
         var b = RecordBatchBuilder()
         for i in 0..<3 { b.append(key: nil, value: Array("v\(i)".utf8), timestamp: 1) }
         var filler = ExtremeFiller(
-            rng: SplitMix(state: seed), flexible: false, names: ["fuzz-t", "fuzz-g", "t"], batch: b.build())
+            rng: SplitMix(seed: seed), flexible: false, names: ["fuzz-t", "fuzz-g", "t"], batch: b.build())
         let apis = controller ? Array(ApiKey.controllerOnly) + [.createTopics, .apiVersions] : ApiKey.clientListener
         var sent = 0
         var answered = 0
