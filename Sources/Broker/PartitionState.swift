@@ -11,58 +11,31 @@ public final class PartitionState: @unchecked Sendable {
     public let index: Int32
     public let log: PartitionLog
     private let lock = NIOLock()
-    private var _leader: Int32 = -1
-    private var _leaderEpoch: Int32 = -1
-    private var _partitionEpoch: Int32 = -1
-    private var _replicas: [Int32] = []
-    private var _isr: [Int32] = []
-    /// Where the current leader epoch began in this log (a follower must reach it to rejoin).
-    private var leaderEpochStartOffset: Int64 = 0
-    /// Leader side: each follower's log end (from its fetches) and when it was last caught up.
-    private var followers: [Int32: (endOffset: Int64, caughtUpMs: Int64)] = [:]
-    private var isrChangeInFlight = false
-    /// The (leader epoch, partition epoch) the in-flight or last refused ISR proposal was made at.
-    private var proposedAt: (leaderEpoch: Int32, partitionEpoch: Int32)? = nil
+    /// Leadership, epochs, ISR and the leader's view of its followers.
+    private var tracker: IsrTracker
     /// acks=all produces waiting for the high watermark to pass their last offset.
     private var ackWaiters: [(offset: Int64, done: @Sendable (ErrorCode) -> Void)] = []
     let nodeId: Int32
 
     /// Leader and leader epoch from the latest metadata image.
-    public var leadership: (leader: Int32, epoch: Int32) { lock.withLock { (_leader, _leaderEpoch) } }
-    public var isr: [Int32] { lock.withLock { _isr } }
-    public var replicas: [Int32] { lock.withLock { _replicas } }
-    public var isLeader: Bool { lock.withLock { _leader == nodeId } }
+    public var leadership: (leader: Int32, epoch: Int32) { lock.withLock { (tracker.leader, tracker.leaderEpoch) } }
+    public var isr: [Int32] { lock.withLock { tracker.isr } }
+    public var replicas: [Int32] { lock.withLock { tracker.replicas } }
+    public var isLeader: Bool { lock.withLock { tracker.isLeader } }
 
     /// Takes the partition's state from a new metadata image.
     func update(_ p: MetadataImage.Partition, nowMs: Int64) {
         var failed: [@Sendable (ErrorCode) -> Void] = []
-        lock.withLock {
-            let becameLeader = p.leader == nodeId && (_leader != nodeId || p.leaderEpoch != _leaderEpoch)
-            if becameLeader {
-                leaderEpochStartOffset = log.logEndOffset
-                followers = [:]
-                for r in p.replicas where r != nodeId { followers[r] = (0, nowMs) }
-            }
-            if p.leader != nodeId {
+        let leads = lock.withLock {
+            let leads = tracker.update(p, logEnd: log.logEndOffset, nowMs: nowMs)
+            if !leads {
                 failed = ackWaiters.map(\.done)
                 ackWaiters = []
-                followers = [:]
             }
-            _leader = p.leader
-            _leaderEpoch = p.leaderEpoch
-            _partitionEpoch = p.partitionEpoch
-            _replicas = p.replicas
-            _isr = p.isr
-            // A proposal is settled by a new state of this partition, not by any image: clearing
-            // it on every image let the leader send the same proposal again while the first was
-            // in flight, and the second was refused for its stale partition epoch.
-            if let at = proposedAt, at != (p.leaderEpoch, p.partitionEpoch) {
-                isrChangeInFlight = false
-                proposedAt = nil
-            }
+            return leads
         }
         for f in failed { f(.notLeaderOrFollower) }
-        if p.leader == nodeId { advanceHighWatermark(nowMs: nowMs) }
+        if leads { advanceHighWatermark(nowMs: nowMs) }
     }
 
     /// Leader: the high watermark is the smallest log end among the ISR; it only moves forward.
@@ -70,9 +43,8 @@ public final class PartitionState: @unchecked Sendable {
         var ready: [@Sendable (ErrorCode) -> Void] = []
         var moved = false
         lock.withLock {
-            guard _leader == nodeId else { return }
-            var hw = log.logEndOffset
-            for r in _isr where r != nodeId { hw = min(hw, followers[r]?.endOffset ?? 0) }
+            guard tracker.isLeader else { return }
+            let hw = tracker.isrEndOffset(logEnd: log.logEndOffset)
             if hw > log.highWatermark {
                 log.setHighWatermark(hw, nowMs: nowMs)
                 moved = true
@@ -102,26 +74,13 @@ public final class PartitionState: @unchecked Sendable {
         }
     }
 
-    /// Leader: a follower fetched from `offset`, so it holds everything before it. Returns an
-    /// ISR to propose when this follower has caught up and is outside the ISR.
-    /// `eligible`: the follower is registered and unfenced in this broker's image (KIP-841); the
-    /// controller refuses a fenced one, so proposing it only makes a refusal.
+    /// Leader: a follower fetched from `offset`; an ISR to propose when it has caught up and
+    /// is outside the ISR (see `IsrTracker.followerFetched`).
     func followerFetched(_ replica: Int32, offset: Int64, nowMs: Int64, eligible: Bool = true) -> [Int32]? {
-        let proposal: [Int32]? = lock.withLock {
-            guard _leader == nodeId, _replicas.contains(replica) else { return nil }
-            let hw = log.highWatermark
-            var f = followers[replica] ?? (0, nowMs)
-            f.endOffset = offset
-            if offset >= log.logEndOffset || offset >= hw { f.caughtUpMs = nowMs }
-            followers[replica] = f
-            if eligible && !_isr.contains(replica) && !isrChangeInFlight && offset >= hw
-                && offset >= leaderEpochStartOffset
-            {
-                isrChangeInFlight = true
-                proposedAt = (_leaderEpoch, _partitionEpoch)
-                return _isr + [replica]
-            }
-            return nil
+        let proposal = lock.withLock {
+            tracker.followerFetched(
+                replica, offset: offset, logEnd: log.logEndOffset, highWatermark: log.highWatermark, nowMs: nowMs,
+                eligible: eligible)
         }
         advanceHighWatermark(nowMs: nowMs)
         return proposal
@@ -129,29 +88,16 @@ public final class PartitionState: @unchecked Sendable {
 
     /// Leader: the ISR without followers that have not caught up for `lagMs`, if that differs.
     func isrShrink(nowMs: Int64, lagMs: Int64) -> [Int32]? {
-        lock.withLock {
-            guard _leader == nodeId, !isrChangeInFlight else { return nil }
-            let keep = _isr.filter { r in r == nodeId || nowMs - (followers[r]?.caughtUpMs ?? nowMs) <= lagMs }
-            guard keep.count < _isr.count else { return nil }
-            isrChangeInFlight = true
-            proposedAt = (_leaderEpoch, _partitionEpoch)
-            return keep
-        }
+        lock.withLock { tracker.shrink(nowMs: nowMs, lagMs: lagMs) }
     }
 
-    /// The proposal failed (controller unreachable) or was refused. A refusal for a stale epoch
-    /// waits for the image to bring this partition's new state (`update` clears it then), unless
-    /// the image already moved past the epochs proposed; anything else may be proposed again.
+    /// The proposal failed or was refused (see `IsrTracker.proposalFailed`).
     func isrChangeFailed(staleEpoch: Bool = false) {
-        lock.withLock {
-            if staleEpoch, let at = proposedAt, at == (_leaderEpoch, _partitionEpoch) { return }
-            isrChangeInFlight = false
-            proposedAt = nil
-        }
+        lock.withLock { tracker.proposalFailed(staleEpoch: staleEpoch) }
     }
 
     var alterPartitionFields: (leaderEpoch: Int32, partitionEpoch: Int32) {
-        lock.withLock { (_leaderEpoch, _partitionEpoch) }
+        lock.withLock { (tracker.leaderEpoch, tracker.partitionEpoch) }
     }
 
     private var waiters: [(owner: PendingFetch, wake: @Sendable () -> Void)] = []
@@ -162,6 +108,7 @@ public final class PartitionState: @unchecked Sendable {
         self.index = index
         self.log = log
         self.nodeId = nodeId
+        tracker = IsrTracker(nodeId: nodeId)
     }
 
     /// Runs `wake` once, after the next append. Waiters of fetches that already answered are

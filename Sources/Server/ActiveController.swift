@@ -3,27 +3,7 @@ import Metadata
 import NIOCore
 import Raft
 
-/// What the active controller keeps in memory, and loses (by design) when it resigns.
-struct ActiveState {
-    struct Operation {
-        var decide: @Sendable (MetadataImage) -> Result<[MetadataRecord], ControllerError>
-        var promise: EventLoopPromise<(first: Int64, last: Int64)>
-    }
-
-    var queue: [Operation] = []
-    /// Operations whose records were proposed together and are waiting to commit.
-    var inFlight: [(first: Int64, last: Int64, promise: EventLoopPromise<(first: Int64, last: Int64)>)] = []
-    /// When the in-flight batch was proposed (for the commit latency metric).
-    var proposedAt: NIODeadline? = nil
-    /// Last heartbeat (monotonic ms) of each registered broker.
-    var sessions: [Int32: Int64] = [:]
-    /// Brokers a fence or unfence is already queued for.
-    var pendingTransitions: Set<Int32> = []
-    /// Decisions wait until the image is applied up to here: past this term's LeaderChange
-    /// entry, so entries of earlier terms that are in the log but not yet applied (a node
-    /// restarted from its snapshot and elected at once) are in the image they are decided on.
-    var readyAt: Int64 = 0
-}
+typealias Completion = EventLoopPromise<(first: Int64, last: Int64)>
 
 /// The active controller: the quorum leader decides metadata changes one at a time, each on
 /// the committed image, proposes the records, and answers when they commit. Broker sessions
@@ -40,11 +20,10 @@ extension QuorumController {
     {
         let promise = loop.makePromise(of: (first: Int64, last: Int64).self)
         loop.execute { [self] in
-            guard isActive else {
+            guard isActive, active.enqueue(promise, decide) else {
                 promise.fail(ControllerError(.notController, "node \(id) is not the active controller"))
                 return
             }
-            active.queue.append(.init(decide: decide, promise: promise))
             runNextOperation()
         }
         return promise.futureResult
@@ -56,100 +35,69 @@ extension QuorumController {
     /// batch starts when this one has committed.
     func runNextOperation() {
         loop.preconditionInEventLoop()
-        guard active.inFlight.isEmpty, isActive, !active.queue.isEmpty, appliedOffset >= active.readyAt else { return }
-        var scratch = image
-        var records: [MetadataRecord] = []
-        var decided: [(first: Int, last: Int, promise: EventLoopPromise<(first: Int64, last: Int64)>)] = []
-        let base = node.log.endOffset
-        while !active.queue.isEmpty && records.count < 5000 {
-            let op = active.queue.removeFirst()
-            switch op.decide(scratch) {
-            case .failure(let e):
-                op.promise.fail(e)
-            case .success(let rs) where rs.isEmpty:
-                op.promise.succeed((image.offset, image.offset))
-            case .success(let rs):
-                for u in ControllerDecisions.uncleanElections(scratch, rs) {
-                    logger.warning(
-                        "unclean leader election: broker \(u.leader) leads \(u.topic)-\(u.partition) from outside the ISR; messages only the old ISR had are lost"
-                    )
-                }
-                for r in rs {
-                    scratch.apply(r, at: base + Int64(records.count))
-                    records.append(r)
-                }
-                decided.append((records.count - rs.count, records.count - 1, op.promise))
-            }
+        guard isActive,
+            let batch = active.nextBatch(image: image, appliedOffset: appliedOffset, base: node.log.endOffset)
+        else { return }
+        for (ticket, error) in batch.refused { ticket.fail(error) }
+        for ticket in batch.unchanged { ticket.succeed((image.offset, image.offset)) }
+        for u in batch.unclean {
+            logger.warning(
+                "unclean leader election: broker \(u.leader) leads \(u.topic)-\(u.partition) from outside the ISR; messages only the old ISR had are lost"
+            )
         }
-        guard !records.isEmpty else { return }
+        guard !batch.records.isEmpty else { return }
         let entries: [[UInt8]]
         do {
-            entries = try records.map { try $0.encoded() }
+            entries = try batch.records.map { try $0.encoded() }
         } catch {
             // A record that cannot be written (a value longer than its field): nothing is proposed.
-            for d in decided { d.promise.fail(ControllerError(.invalidRequest, "\(error)")) }
+            for d in batch.decided { d.ticket.fail(ControllerError(.invalidRequest, "\(error)")) }
             return
         }
         guard let (offset, actions) = node.propose(entries) else {
-            for d in decided {
-                d.promise.fail(ControllerError(.notController, "node \(id) is not the active controller"))
+            for d in batch.decided {
+                d.ticket.fail(ControllerError(.notController, "node \(id) is not the active controller"))
             }
             return
         }
-        active.inFlight = decided.map { (offset + Int64($0.first), offset + Int64($0.last), $0.promise) }
-        active.proposedAt = NIODeadline.now()
+        active.proposed(batch, at: offset)
+        proposedAt = NIODeadline.now()
         carryOut(actions)
     }
 
     /// Called after committed entries were applied up to `offset` (exclusive).
     func completeCommitted(upTo offset: Int64) {
-        let done = active.inFlight.filter { $0.last < offset }
-        active.inFlight.removeAll { $0.last < offset }
-        if !done.isEmpty, active.inFlight.isEmpty, let at = active.proposedAt {
+        let done = active.committed(upTo: offset)
+        if !done.isEmpty, active.inFlightCount == 0, let at = proposedAt {
             commitLatency.recordRequest("metadata", seconds: Double((NIODeadline.now() - at).nanoseconds) / 1e9)
-            active.proposedAt = nil
+            proposedAt = nil
         }
-        for d in done { d.promise.succeed((d.first, d.last)) }
+        for d in done { d.ticket.succeed((d.first, d.last)) }
         runNextOperation()
     }
 
     func becameActive() {
-        let now = Self.monotonicMs()
-        active = ActiveState()
-        active.readyAt = node.log.endOffset  // one past the LeaderChange entry just appended
-        // Every broker gets a full session from the moment this controller takes over.
-        for b in image.brokers.values { active.sessions[b.id] = now }
+        // readyAt: one past the LeaderChange entry just appended.
+        active.becameActive(logEnd: node.log.endOffset, brokers: image.brokers.keys, nowMs: Self.monotonicMs())
     }
 
     func resignActive() {
         let error = ControllerError(.notController, "node \(id) stopped being the active controller")
-        for f in active.inFlight { f.promise.fail(error) }
-        for op in active.queue { op.promise.fail(error) }
-        active = ActiveState()
+        for ticket in active.resign() { ticket.fail(error) }
+        proposedAt = nil
     }
 
     /// Fences brokers whose sessions expired.
     func activeTick(_ now: Int64) {
         guard isActive else { return }
-        for b in image.brokers.values where !b.fenced && !active.pendingTransitions.contains(b.id) {
-            let last = active.sessions[b.id] ?? now
-            if active.sessions[b.id] == nil { active.sessions[b.id] = now }
-            if now - last > Self.sessionTimeoutMs {
-                logger.warning(
-                    "broker \(b.id) missed heartbeats for \(now - last) ms: fencing it and moving its leaderships")
-                let unclean = topicDefaults.uncleanLeaderElection
-                transition(b.id) { img in
-                    .success(ControllerDecisions.fenceBroker(img, id: b.id, uncleanDefault: unclean))
-                }
-            }
+        for (broker, silentMs) in active.expiredSessions(image: image, nowMs: now) {
+            logger.warning(
+                "broker \(broker) missed heartbeats for \(silentMs) ms: fencing it and moving its leaderships")
+            let unclean = topicDefaults.uncleanLeaderElection
+            submit { img in
+                .success(ControllerDecisions.fenceBroker(img, id: broker, uncleanDefault: unclean))
+            }.whenComplete { [self] _ in loop.execute { self.active.transitionDone(broker) } }
         }
-    }
-
-    private func transition(
-        _ broker: Int32, _ decide: @escaping @Sendable (MetadataImage) -> Result<[MetadataRecord], ControllerError>
-    ) {
-        active.pendingTransitions.insert(broker)
-        submit(decide).whenComplete { [self] _ in loop.execute { self.active.pendingTransitions.remove(broker) } }
     }
 
     // MARK: - Broker lifecycle RPCs
@@ -174,12 +122,12 @@ extension QuorumController {
             // in Kafka: whoever sends it cannot take over a running broker's id. A broker that was
             // killed registers once its old session expires (or at once after a clean stop,
             // which fences it).
-            if isActive, let b = image.brokers[req.brokerId], b.incarnation != req.incarnationId, !b.fenced,
-                let last = active.sessions[b.id], Self.monotonicMs() - last <= Self.sessionTimeoutMs
+            if let live = active.refusesRegistration(
+                image: image, broker: req.brokerId, incarnation: req.incarnationId, nowMs: Self.monotonicMs())
             {
                 peerLogLimiter.warn(
                     logger,
-                    "refused a registration of broker \(req.brokerId) with incarnation \(req.incarnationId): incarnation \(b.incarnation) is registered and heartbeating (a restarted broker is admitted once that session expires, within \(Self.sessionTimeoutMs / 1000) s)"
+                    "refused a registration of broker \(req.brokerId) with incarnation \(req.incarnationId): incarnation \(live.registered) is registered and heartbeating (a restarted broker is admitted once that session expires, within \(Self.sessionTimeoutMs / 1000) s)"
                 )
                 var r = BrokerRegistrationResponse()
                 r.errorCode = ErrorCode.duplicateBrokerRegistration.rawValue
@@ -197,7 +145,7 @@ extension QuorumController {
             if let b = img.brokers[req.brokerId], b.incarnation == req.incarnationId { return .success([]) }
             return .success(ControllerDecisions.registerBroker(img, registration, uncleanDefault: unclean))
         }.map { [self] _ in
-            active.sessions[req.brokerId] = Self.monotonicMs()
+            active.registered(req.brokerId, nowMs: Self.monotonicMs())
             var r = BrokerRegistrationResponse()
             r.brokerEpoch = image.brokers[req.brokerId]?.epoch ?? -1
             return r
@@ -211,21 +159,22 @@ extension QuorumController {
     public func heartbeat(_ req: BrokerHeartbeatRequest) -> EventLoopFuture<BrokerHeartbeatResponse> {
         loop.submit { [self] () -> EventLoopFuture<BrokerHeartbeatResponse> in
             var r = BrokerHeartbeatResponse()
-            guard isActive else {
-                r.errorCode = ErrorCode.notController.rawValue
-                return loop.makeSucceededFuture(r)
-            }
-            guard let b = image.brokers[req.brokerId], b.epoch == req.brokerEpoch else {
-                r.errorCode = ErrorCode.staleBrokerEpoch.rawValue
-                return loop.makeSucceededFuture(r)
-            }
-            active.sessions[req.brokerId] = Self.monotonicMs()
-            let caughtUp = req.currentMetadataOffset >= b.epoch
-            r.isCaughtUp = caughtUp
-            r.isFenced = b.fenced
-            let current = r
+            let decision = active.heartbeat(
+                image: image, broker: req.brokerId, brokerEpoch: req.brokerEpoch,
+                metadataOffset: req.currentMetadataOffset, wantShutDown: req.wantShutDown, nowMs: Self.monotonicMs())
             let unclean = topicDefaults.uncleanLeaderElection
-            if req.wantShutDown {
+            switch decision {
+            case .notController:
+                r.errorCode = ErrorCode.notController.rawValue
+            case .staleBrokerEpoch:
+                r.errorCode = ErrorCode.staleBrokerEpoch.rawValue
+            case .answer(let caughtUp, let fenced):
+                r.isCaughtUp = caughtUp
+                r.isFenced = fenced
+            case .fenceForShutdown(let caughtUp):
+                r.isCaughtUp = caughtUp
+                r.isFenced = image.brokers[req.brokerId]?.fenced ?? true
+                let current = r
                 logger.info("broker \(req.brokerId) is shutting down: fencing it and moving its leaderships first")
                 // Controlled shutdown: move leadership away, then tell the broker it may go.
                 return submit { img in
@@ -237,24 +186,24 @@ extension QuorumController {
                     done.shouldShutDown = true
                     return done
                 }.flatMapErrorThrowing { _ in current }
-            }
-            if b.fenced && caughtUp && !active.pendingTransitions.contains(b.id) {
-                active.pendingTransitions.insert(b.id)
+            case .unfence:
+                r.isCaughtUp = true
+                r.isFenced = true
+                let current = r
                 return submit { img in
                     .success(ControllerDecisions.unfenceBroker(img, id: req.brokerId, uncleanDefault: unclean))
-                }.map {
-                    [self] _ in
-                    active.pendingTransitions.remove(b.id)
+                }.map { [self] _ in
+                    active.transitionDone(req.brokerId)
                     var done = BrokerHeartbeatResponse()
                     done.isCaughtUp = true
                     done.isFenced = image.brokers[req.brokerId]?.fenced ?? true
                     return done
                 }.flatMapErrorThrowing { [self] _ in
-                    active.pendingTransitions.remove(b.id)
+                    active.transitionDone(req.brokerId)
                     return current
                 }
             }
-            return loop.makeSucceededFuture(current)
+            return loop.makeSucceededFuture(r)
         }.flatMap { $0 }
     }
 }

@@ -41,7 +41,9 @@ public final class QuorumController: @unchecked Sendable {
     private(set) var appliedOffset: Int64 = 0
     public internal(set) var image = MetadataImage()
     /// Controller state that only the active controller uses (see ActiveController.swift).
-    var active = ActiveState()
+    var active = ControllerCore<Completion>(sessionTimeoutMs: QuorumController.sessionTimeoutMs)
+    /// When the in-flight batch was proposed (for the commit latency metric).
+    var proposedAt: NIODeadline? = nil
     /// Called on the controller loop after committed records change the image.
     public let onImageChange = NIOLockedValueBox<(@Sendable (MetadataImage) -> Void)?>(nil)
     private var pendingVotes: [Int32: EventLoopPromise<KafkaProtocol.VoteResponse>] = [:]
