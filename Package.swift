@@ -12,6 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // TLS listeners (SSL, SASL_SSL) and TLS to peers.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // SCRAM's HMAC and SHA-256/512.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Hardware CRC-32C (SSE4.2 / ARMv8 CRC) with a portable fallback; the toolchain's clang builds it.
@@ -31,6 +35,14 @@ let package = Package(
             dependencies: [
                 "KafkaProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // SASL mechanisms (PLAIN, SCRAM-SHA-256/512) as pure exchanges: bytes in, bytes out.
+        .target(
+            name: "Security",
+            dependencies: [
+                "KafkaProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -63,7 +75,8 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "KafkaProtocol", "Storage", "Broker", "Raft", "Metadata", "KafkaClient",
+                "KafkaProtocol", "Storage", "Broker", "Raft", "Metadata", "KafkaClient", "Security",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -88,6 +101,7 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft", "Metadata", "KafkaProtocol"]),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "KafkaProtocol"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "KafkaProtocol"]),
+        .testTarget(name: "SecurityTests", dependencies: ["Security", "KafkaProtocol"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [

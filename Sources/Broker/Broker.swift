@@ -165,6 +165,18 @@ public final class Broker: Sendable {
                     return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
                 }
                 return describe().hop(to: loop).flatMapThrowing { try $0.encoded(version: v) }
+            case .saslHandshake:
+                // A listener with SASL answers these before the broker sees them; here there is none.
+                _ = try SaslHandshakeRequest.decode(body, version: v)
+                var r = SaslHandshakeResponse()
+                r.errorCode = ErrorCode.illegalSaslState.rawValue
+                return loop.makeSucceededFuture(try r.encoded(version: v))
+            case .saslAuthenticate:
+                _ = try SaslAuthenticateRequest.decode(body, version: v)
+                var r = SaslAuthenticateResponse()
+                r.errorCode = ErrorCode.illegalSaslState.rawValue
+                r.errorMessage = "listener \(listener ?? "?") does not use SASL"
+                return loop.makeSucceededFuture(try r.encoded(version: v))
             case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
                 .fetchSnapshot:
                 return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))

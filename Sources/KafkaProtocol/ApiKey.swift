@@ -14,6 +14,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case syncGroup = 14
     case describeGroups = 15
     case listGroups = 16
+    case saslHandshake = 17
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
@@ -21,6 +22,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case initProducerId = 22
     case describeConfigs = 32
     case alterConfigs = 33
+    case saslAuthenticate = 36
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
@@ -54,6 +56,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .syncGroup: return 0...5
         case .describeGroups: return 0...5
         case .listGroups: return 0...4
+        case .saslHandshake: return 0...1
+        case .saslAuthenticate: return 0...2
         case .deleteGroups: return 0...2
         case .offsetDelete: return 0...0
         case .apiVersions: return 0...3
@@ -93,6 +97,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .syncGroup: return 4
         case .describeGroups: return 5
         case .listGroups: return 3
+        case .saslHandshake: return Int16.max
+        case .saslAuthenticate: return 2
         case .deleteGroups: return 2
         case .offsetDelete: return Int16.max
         case .apiVersions: return 3
@@ -152,6 +158,8 @@ extension ApiKey: CustomStringConvertible {
         case .syncGroup: return "SyncGroup"
         case .describeGroups: return "DescribeGroups"
         case .listGroups: return "ListGroups"
+        case .saslHandshake: return "SaslHandshake"
+        case .saslAuthenticate: return "SaslAuthenticate"
         case .deleteGroups: return "DeleteGroups"
         case .offsetDelete: return "OffsetDelete"
         case .apiVersions: return "ApiVersions"

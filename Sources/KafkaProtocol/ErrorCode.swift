@@ -5,6 +5,12 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public init(rawValue: Int16) { self.rawValue = rawValue }
     init(_ raw: Int16) { rawValue = raw }
 
+    public static let topicAuthorizationFailed = ErrorCode(29)
+    public static let groupAuthorizationFailed = ErrorCode(30)
+    public static let clusterAuthorizationFailed = ErrorCode(31)
+    public static let unsupportedSaslMechanism = ErrorCode(33)
+    public static let illegalSaslState = ErrorCode(34)
+    public static let saslAuthenticationFailed = ErrorCode(58)
     public static let none = ErrorCode(0)
     public static let unknownServerError = ErrorCode(-1)
     public static let offsetOutOfRange = ErrorCode(1)
@@ -123,6 +129,12 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 82: return "FENCED_INSTANCE_ID"
         case 86: return "GROUP_SUBSCRIBED_TO_TOPIC"
         case 56: return "KAFKA_STORAGE_ERROR"
+        case 29: return "TOPIC_AUTHORIZATION_FAILED"
+        case 30: return "GROUP_AUTHORIZATION_FAILED"
+        case 31: return "CLUSTER_AUTHORIZATION_FAILED"
+        case 33: return "UNSUPPORTED_SASL_MECHANISM"
+        case 34: return "ILLEGAL_SASL_STATE"
+        case 58: return "SASL_AUTHENTICATION_FAILED"
         default: return "ERROR_\(rawValue)"
         }
     }

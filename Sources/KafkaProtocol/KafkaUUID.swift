@@ -79,6 +79,14 @@ public enum Base64URL {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Standard base64 (RFC 4648 section 4: `+`, `/` and `=` padding), as SCRAM writes it.
+    public static func encodePadded(_ data: [UInt8]) -> String {
+        var s = String(encode(data).map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        while s.utf8.count % 4 != 0 { s += "=" }
+        return s
+    }
+
+    /// Decodes either alphabet, padded or not.
     public static func decode(_ text: String) -> [UInt8]? {
         var values = [UInt8]()
         for c in text.utf8 {

@@ -50,6 +50,8 @@ public enum RequestDecoder {
         case .describeGroups: return try DescribeGroupsRequest.decode(body, version: header.apiVersion)
         case .deleteGroups: return try DeleteGroupsRequest.decode(body, version: header.apiVersion)
         case .offsetDelete: return try OffsetDeleteRequest.decode(body, version: header.apiVersion)
+        case .saslHandshake: return try SaslHandshakeRequest.decode(body, version: header.apiVersion)
+        case .saslAuthenticate: return try SaslAuthenticateRequest.decode(body, version: header.apiVersion)
         }
     }
 

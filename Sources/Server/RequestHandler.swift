@@ -21,6 +21,8 @@ final class RequestHandler: ChannelDuplexHandler {
         var ready: Bool
         /// Bytes of the request frame, held against `queued.max.request.bytes` until answered.
         var size: Int
+        /// The connection closes once this answer is written (a failed SASL authentication).
+        var closeAfter = false
     }
 
     typealias Handle = @Sendable (RequestHeader, ByteBuffer, any EventLoop) -> EventLoopFuture<ResponseBody?>
@@ -38,11 +40,14 @@ final class RequestHandler: ChannelDuplexHandler {
 
     private let memory: ConnectionMemory?
     private var retryRead: Scheduled<Void>?
+    /// On SASL listeners: what this connection may send before it has authenticated.
+    private let sasl: SaslGate?
 
     init(
         handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil,
-        memory: ConnectionMemory? = nil
+        memory: ConnectionMemory? = nil, sasl: SaslGate? = nil
     ) {
+        self.sasl = sasl
         self.memory = memory
         self.metrics = metrics
         self.handle = handle
@@ -53,6 +58,16 @@ final class RequestHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
         let frame = unwrapInboundIn(data)
+        if let sasl, sasl.expectsRawToken {
+            // After SaslHandshake v0 the token comes as a bare length-prefixed frame.
+            memory?.give(frame.readableBytes + 4)
+            switch sasl.rawToken(frame) {
+            case .answer(let b): context.writeAndFlush(wrapOutboundOut(.byteBuffer(b)), promise: nil)
+            case .close(let why): fail(context, why)
+            case .pass, .answerThenClose: fail(context, "unexpected SASL state")
+            }
+            return
+        }
         var reader = KafkaReader(frame)
         let header: RequestHeader
         do {
@@ -61,13 +76,27 @@ final class RequestHandler: ChannelDuplexHandler {
             fail(context, "unreadable request header: \(error)")
             return
         }
+        var future: EventLoopFuture<ResponseBody?>? = nil
+        var closeAfter = false
+        if let sasl {
+            switch sasl.filter(header, reader.buffer) {
+            case .pass: break
+            case .answer(let b): future = context.eventLoop.makeSucceededFuture(ResponseBody(bytes: b))
+            case .answerThenClose(let b):
+                future = context.eventLoop.makeSucceededFuture(ResponseBody(bytes: b))
+                closeAfter = true
+            case .close(let why):
+                fail(context, why)
+                return
+            }
+        }
         let sequence = firstSequence + slots.count
         let size = frame.readableBytes + 4  // taken from the connection's memory as it was read
-        slots.append(Slot(header: nil, body: nil, ready: false, size: size))
-        let future = handle(header, reader.buffer, context.eventLoop)
+        slots.append(Slot(header: nil, body: nil, ready: false, size: size, closeAfter: closeAfter))
+        let answer = future ?? handle(header, reader.buffer, context.eventLoop)
         let api = ApiKey(rawValue: header.apiKey)
         let arrived = NIODeadline.now()
-        future.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+        answer.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let body):
                 if let metrics, let api {
@@ -87,7 +116,8 @@ final class RequestHandler: ChannelDuplexHandler {
         _ context: ChannelHandlerContext, _ sequence: Int, header: RequestHeader, api: ApiKey?, body: ResponseBody?
     ) {
         guard !closed, sequence >= firstSequence, sequence - firstSequence < slots.count else { return }
-        var slot = Slot(header: nil, body: body, ready: true, size: slots[sequence - firstSequence].size)
+        let pending = slots[sequence - firstSequence]
+        var slot = Slot(header: nil, body: body, ready: true, size: pending.size, closeAfter: pending.closeAfter)
         if let body, body.length > Int(Int32.max) - 16 {
             // Bounds on every response make this unreachable; were one missed, the client loses
             // its connection and the broker goes on.
@@ -113,6 +143,18 @@ final class RequestHandler: ChannelDuplexHandler {
         slots[sequence - firstSequence] = slot
         var wrote = false
         while let first = slots.first, first.ready {
+            if first.closeAfter, let h = first.header, let b = first.body {
+                // The last answer on this connection: close once it is on the wire.
+                closed = true
+                context.write(wrapOutboundOut(.byteBuffer(h)), promise: nil)
+                let sent = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(wrapOutboundOut(.byteBuffer(b.bytes)), promise: sent)
+                let channel = context.channel
+                sent.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                memory?.give(first.size)
+                slots.removeAll()
+                return
+            }
             if let h = first.header, let b = first.body {
                 context.write(wrapOutboundOut(.byteBuffer(h)), promise: nil)
                 write(b, context)

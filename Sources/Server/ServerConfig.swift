@@ -41,6 +41,8 @@ public struct ServerConfig: Sendable {
     /// Shared by every node of a cluster: set with `cluster.id`, else derived from
     /// `controller.quorum.voters` so the nodes of one configuration agree without a format step.
     public var clusterId: String? = nil
+    /// Each client listener's security (protocol, TLS, SASL), by listener name.
+    public var security: [String: ListenerSecurity] = [:]
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -52,15 +54,33 @@ public struct ServerConfig: Sendable {
     /// features still to come and are not warned about).
     static let acceptedOnly: Set<String> = [
         "process.roles", "controller.quorum.bootstrap.servers", "controller.listener.names",
-        "listener.security.protocol.map", "num.network.threads", "num.io.threads",
+        "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr",
         "broker.session.timeout.ms", "broker.heartbeat.interval.ms", "delete.topic.enable",
+        // Re-authentication (KIP-368) is not asked of clients: sessions last as long as connections.
+        "connections.max.reauth.ms",
+        "sasl.mechanism.inter.broker.protocol", "sasl.mechanism.controller.protocol",
+        "ssl.endpoint.identification.algorithm", "ssl.keystore.password", "ssl.truststore.password",
+        "ssl.principal.mapping.rules", "ssl.protocol",
     ]
 
-    public static func parse(_ text: String, source: String) throws -> ServerConfig {
+    /// Security keys read per listener (with `listener.name.<listener>.` first).
+    static let securityKeys: Set<String> = [
+        "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.certificate.chain", "ssl.keystore.key",
+        "ssl.key.password", "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.certificates",
+        "ssl.client.auth", "ssl.enabled.protocols", "ssl.cipher.suites", "sasl.enabled.mechanisms",
+        "sasl.jaas.config", "plain.sasl.jaas.config",
+    ]
+
+    public static func parse(
+        _ text: String, source: String,
+        readFile: (String) throws -> [UInt8] = { Array(try FileSystem.readText($0).utf8) }
+    ) throws -> ServerConfig {
         var c = ServerConfig()
+        var securityProps: [String: (value: String, line: Int)] = [:]
+        var protocolMap: [String: SecurityProtocol] = [:]
         var b = BrokerConfig()
         var listeners: String? = nil
         var advertised: String? = nil
@@ -180,6 +200,24 @@ public struct ServerConfig: Sendable {
             case "cluster.id":
                 guard !value.isEmpty else { throw bad("expected a non-empty id") }
                 c.clusterId = value
+            case "listener.security.protocol.map":
+                for entry in value.split(separator: ",") {
+                    let kv = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: " \t") }
+                    guard kv.count == 2, !kv[0].isEmpty, let p = SecurityProtocol(rawValue: kv[1].uppercased()) else {
+                        throw bad("expected NAME:PROTOCOL entries (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)")
+                    }
+                    protocolMap[kv[0]] = p
+                }
+            case _ where securityKeys.contains(key):
+                securityProps[key] = (value, line)
+            case _ where key.hasPrefix("listener.name."):
+                let rest = key.dropFirst("listener.name.".count)
+                guard let dot = rest.firstIndex(of: "."), securityKeys.contains(String(rest[rest.index(after: dot)...]))
+                else {
+                    c.warnings.append("\(source):\(line): unknown configuration '\(key)' ignored")
+                    break
+                }
+                securityProps[key] = (value, line)
             case "zookeeper.connect":
                 throw Invalid(
                     description:
@@ -278,6 +316,18 @@ public struct ServerConfig: Sendable {
             ]
         }
         b.interBrokerListener = c.clientListeners[0].name
+        for l in c.clientListeners {
+            let (security, warnings) = try ListenerSecurity.resolve(
+                listener: l.name, protocolMap: protocolMap, props: securityProps, source: source, readFile: readFile)
+            c.security[l.name] = security
+            c.warnings += warnings
+        }
+        if let p = protocolMap["CONTROLLER"], p != .plaintext {
+            throw Invalid(
+                description:
+                    "\(source): listener.security.protocol.map sets CONTROLLER:\(p.rawValue); the controller listener is PLAINTEXT only so far (keep it on a private network or loopback)"
+            )
+        }
         if !c.httpListenerSet {
             c.httpListener = (c.clientListeners[0].bindHost, 8080 + Int(b.nodeId))
         }

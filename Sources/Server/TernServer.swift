@@ -4,6 +4,7 @@ import KafkaProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Raft
 
 #if canImport(Glibc)
@@ -126,7 +127,8 @@ public final class TernServer: Sendable {
                 bound.append(
                     try Self.bind(
                         group: group, host: l.bindHost, port: l.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
-                        logger: logger, metrics: broker.metrics, tracker: clientConnections, memory: requestMemory
+                        logger: logger, metrics: broker.metrics, tracker: clientConnections, memory: requestMemory,
+                        security: config.security[l.name] ?? ListenerSecurity()
                     ) { header, body, loop in broker.respond(header, body: body, on: loop, listener: l.name) })
             }
         } catch {
@@ -166,9 +168,10 @@ public final class TernServer: Sendable {
     static func bind(
         group: MultiThreadedEventLoopGroup, host: String, port: Int, maxFrame: Int, maxInFlight: Int, logger: Logger,
         metrics: BrokerMetrics? = nil, tracker: ConnectionTracker? = nil, memory: RequestMemory? = nil,
-        handle: @escaping RequestHandler.Handle
+        security: ListenerSecurity = ListenerSecurity(), handle: @escaping RequestHandler.Handle
     ) throws -> any Channel {
-        try ServerBootstrap(group: group)
+        let tls = try security.tls.map { try $0.serverContext() }
+        return try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -183,6 +186,7 @@ public final class TernServer: Sendable {
                     channel.closeFuture.whenComplete { _ in tracker.release(ip) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     if let idle = tracker?.limits.idleMs, idle > 0 {
                         try channel.pipeline.syncOperations.addHandler(
                             IdleStateHandler(readTimeout: .milliseconds(idle)))
@@ -194,7 +198,8 @@ public final class TernServer: Sendable {
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrame)))
                     try channel.pipeline.syncOperations.addHandler(
                         RequestHandler(
-                            handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: account)
+                            handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: account,
+                            sasl: security.securityProtocol.usesSASL ? SaslGate(security: security) : nil)
                     )
                 }
             }

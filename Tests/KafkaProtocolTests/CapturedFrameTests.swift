@@ -80,6 +80,8 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .describeGroups: return try run(DescribeGroupsRequest.self)
     case .deleteGroups: return try run(DeleteGroupsRequest.self)
     case .offsetDelete: return try run(OffsetDeleteRequest.self)
+    case .saslHandshake: return try run(SaslHandshakeRequest.self)
+    case .saslAuthenticate: return try run(SaslAuthenticateRequest.self)
     }
 }
 

@@ -69,3 +69,29 @@ import Testing
         #expect(long.boundedMessage.utf8.count <= 1000)
     }
 }
+
+/// SaslHandshake and SaslAuthenticate byte for byte (Kafka's SaslHandshakeRequest.json and
+/// SaslAuthenticateRequest.json): v0/v1 plain types, v2 compact with tagged fields.
+@Suite struct SaslMessageTests {
+    @Test func saslAuthenticateV0AndV2Bytes() throws {
+        var r = SaslAuthenticateRequest()
+        r.authBytes = ByteBuffer(bytes: [0, 0x61, 0, 0x62])
+        #expect(bytes(r.bytesForTest(version: 0)) == [0, 0, 0, 4, 0, 0x61, 0, 0x62])
+        #expect(bytes(r.bytesForTest(version: 2)) == [5, 0, 0x61, 0, 0x62, 0])
+        #expect(try SaslAuthenticateRequest.decode(r.bytesForTest(version: 1), version: 1) == r)
+        var a = SaslAuthenticateResponse()
+        a.errorCode = 58
+        a.errorMessage = "no"
+        #expect(
+            bytes(a.bytesForTest(version: 1)) == [0, 58, 0, 2, 0x6E, 0x6F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    @Test func saslHandshakeBytes() throws {
+        var r = SaslHandshakeRequest()
+        r.mechanism = "PLAIN"
+        #expect(bytes(r.bytesForTest(version: 1)) == [0, 5] + Array("PLAIN".utf8))
+        var a = SaslHandshakeResponse()
+        a.mechanisms = ["PLAIN"]
+        #expect(bytes(a.bytesForTest(version: 1)) == [0, 0, 0, 0, 0, 1, 0, 5] + Array("PLAIN".utf8))
+    }
+}

@@ -169,6 +169,8 @@ func hostileRequest(_ api: ApiKey, _ version: Int16, _ filler: inout ExtremeFill
     case .describeGroups: return make(DescribeGroupsRequest.self)
     case .deleteGroups: return make(DeleteGroupsRequest.self)
     case .offsetDelete: return make(OffsetDeleteRequest.self)
+    case .saslHandshake: return make(SaslHandshakeRequest.self)
+    case .saslAuthenticate: return make(SaslAuthenticateRequest.self)
     }
 }
 

@@ -1,0 +1,122 @@
+import KafkaProtocol
+import NIOCore
+import Security
+
+/// One connection's SASL state on a SASL_PLAINTEXT or SASL_SSL listener. Until the client has
+/// authenticated, only ApiVersions, SaslHandshake and SaslAuthenticate are answered; anything
+/// else closes the connection (as Kafka does). A failed authentication is answered with
+/// SASL_AUTHENTICATION_FAILED and the connection is closed after that answer.
+final class SaslGate {
+    enum Verdict {
+        /// Not a SASL request, and the connection is authenticated: the broker answers.
+        case pass
+        /// Answered here.
+        case answer(ByteBuffer)
+        /// Answered here; the connection closes once the answer is written.
+        case answerThenClose(ByteBuffer)
+        /// Closes at once, with the reason logged.
+        case close(String)
+    }
+
+    private enum State {
+        case start
+        /// SaslHandshake v1 named this mechanism: SaslAuthenticate requests follow.
+        case handshaken(String)
+        /// SaslHandshake v0: the next frame is a raw PLAIN token, not a Kafka request.
+        case rawToken(String)
+        case authenticated(String)
+        case failed
+    }
+
+    private let security: ListenerSecurity
+    private var state = State.start
+    /// The authenticated user ("User:<name>" as Kafka's principal), nil until then.
+    private(set) var principal: String?
+
+    init(security: ListenerSecurity) { self.security = security }
+
+    var expectsRawToken: Bool {
+        if case .rawToken = state { return true }
+        return false
+    }
+
+    func filter(_ header: RequestHeader, _ body: ByteBuffer) -> Verdict {
+        let api = ApiKey(rawValue: header.apiKey)
+        let v = header.apiVersion
+        switch (state, api) {
+        case (.authenticated, .saslHandshake), (.authenticated, .saslAuthenticate):
+            // KIP-368 re-authentication is not offered (session lifetime 0).
+            return .close("SASL request after authentication (re-authentication is not supported)")
+        case (.authenticated, _):
+            return .pass
+        case (.failed, _):
+            return .close("request after a failed SASL authentication")
+        case (_, .apiVersions):
+            return .pass
+        case (.start, .saslHandshake):
+            guard api!.supported.contains(v), let request = try? SaslHandshakeRequest.decode(body, version: v) else {
+                return .close("unreadable SaslHandshake v\(v)")
+            }
+            var r = SaslHandshakeResponse()
+            r.mechanisms = security.saslMechanisms
+            let mechanism = request.mechanism.uppercased()
+            if security.saslMechanisms.contains(mechanism) {
+                state = v == 0 ? .rawToken(mechanism) : .handshaken(mechanism)
+            } else {
+                r.errorCode = ErrorCode.unsupportedSaslMechanism.rawValue
+                state = .failed
+            }
+            return encode(r, v, close: r.errorCode != 0)
+        case (.handshaken(let mechanism), .saslAuthenticate):
+            guard api!.supported.contains(v), let request = try? SaslAuthenticateRequest.decode(body, version: v)
+            else { return .close("unreadable SaslAuthenticate v\(v)") }
+            var r = SaslAuthenticateResponse()
+            switch authenticate(mechanism, Array(request.authBytes.readableBytesView)) {
+            case .success(let user):
+                state = .authenticated(user)
+                principal = "User:\(user)"
+                return encode(r, v, close: false)
+            case .failure(let why):
+                state = .failed
+                r.errorCode = ErrorCode.saslAuthenticationFailed.rawValue
+                r.errorMessage = why.description
+                return encode(r, v, close: true)
+            }
+        default:
+            state = .failed
+            let name = api.map { "\($0)" } ?? "key \(header.apiKey)"
+            return .close("unexpected \(name) request before SASL authentication completed")
+        }
+    }
+
+    /// The raw token after SaslHandshake v0: answered with a length-prefixed raw token (empty
+    /// for PLAIN), or the connection closes.
+    func rawToken(_ frame: ByteBuffer) -> Verdict {
+        guard case .rawToken(let mechanism) = state else { return .close("unexpected raw SASL token") }
+        switch authenticate(mechanism, Array(frame.readableBytesView)) {
+        case .success(let user):
+            state = .authenticated(user)
+            principal = "User:\(user)"
+            var b = ByteBuffer()
+            b.writeInteger(Int32(0))
+            return .answer(b)
+        case .failure(let why):
+            state = .failed
+            return .close("SASL authentication failed: \(why)")
+        }
+    }
+
+    private func authenticate(_ mechanism: String, _ token: [UInt8]) -> Result<String, SaslFailure> {
+        switch mechanism {
+        case "PLAIN":
+            let users = security.plainUsers
+            return PlainServer.authenticate(token) { users[$0] }
+        default: return .failure(SaslFailure("mechanism \(mechanism) is not enabled"))
+        }
+    }
+
+    private func encode(_ message: some KafkaMessage, _ v: Int16, close: Bool) -> Verdict {
+        guard let b = try? message.encoded(version: v) else { return .close("could not encode a SASL answer") }
+        return close ? .answerThenClose(b) : .answer(b)
+    }
+}
