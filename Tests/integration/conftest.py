@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,14 +28,22 @@ _live: list[Broker] = []  # brokers not yet closed, for last-resort cleanup
 BROKERS_OF_TEST = pytest.StashKey[list]()  # brokers a test used, for its failure report
 
 
+_port_rng = random.Random()
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on now, outside the ports a developer's broker uses."""
+    """A loopback port nothing listens on now, below the ephemeral range (where an outgoing
+    connection could take it before the broker binds) and outside the ports `make run` uses."""
     while True:
+        port = _port_rng.randrange(20000, 32768)
+        if port in KAFKA_DEFAULT_PORTS:
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in KAFKA_DEFAULT_PORTS:
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 class Broker:
@@ -205,7 +214,8 @@ def cluster_factory(request, tmp_path):
     and controller ports. Returns the started nodes, in node-id order."""
     made: list[Broker] = []
 
-    def make(n: int = 3, props: dict[str, str] | None = None, **options) -> list[Broker]:
+    def make(n: int = 3, props: dict[str, str] | None = None, per_node=None, **options) -> list[Broker]:
+        """`per_node(i, client_port, controller_port)` gives settings of node i alone (more listeners)."""
         client_ports = [free_port() for _ in range(n)]
         controller_ports = [free_port() for _ in range(n)]
         voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in range(n))
@@ -218,6 +228,7 @@ def cluster_factory(request, tmp_path):
                 "listeners": f"PLAINTEXT://127.0.0.1:{client_ports[i]},CONTROLLER://127.0.0.1:{controller_ports[i]}",
                 "controller.quorum.voters": voters,
                 **(props or {}),
+                **(per_node(i, client_ports[i], controller_ports[i]) if per_node else {}),
             }
             node = Broker(workdir, node_id=i, port=client_ports[i], extra=extra, **options)
             made.append(_used_by(request, node))

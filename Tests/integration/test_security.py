@@ -1,0 +1,264 @@
+"""Secured listeners on three nodes: SSL (with and without client certificates), SASL_PLAINTEXT
+and SASL_SSL with PLAIN, each used by confluent-kafka, kafka-python, aiokafka and kcat exactly
+as their own documentation configures them. Certificates come from config/secure/make-certs.sh
+(openssl). The nodes replicate over their PLAINTEXT inter-broker listener."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import struct
+import subprocess
+import uuid
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import REPO, free_port
+from support import consume_all, produce, wait_until
+
+JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+        'password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";')
+KINDS = ["SSL", "MTLS", "SASL_PLAINTEXT", "SASL_SSL"]
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("certs")
+    subprocess.run([str(REPO / "config/secure/make-certs.sh"), str(out), "alice"], check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.fixture
+def secure_cluster(cluster_factory, certs):
+    ports = {kind: [free_port() for _ in range(3)] for kind in KINDS}
+
+    def per_node(i, client_port, controller_port):
+        listeners = [f"PLAINTEXT://127.0.0.1:{client_port}"] + [
+            f"{kind}://127.0.0.1:{ports[kind][i]}" for kind in KINDS]
+        return {
+            "listeners": ",".join(listeners + [f"CONTROLLER://127.0.0.1:{controller_port}"]),
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
+                                              "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(certs / "server.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(certs / "ca.pem"),
+            "listener.name.mtls.ssl.client.auth": "required",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
+        }
+
+    nodes = cluster_factory(3, per_node=per_node)
+    return nodes, {kind: ",".join(f"127.0.0.1:{p}" for p in ports[kind]) for kind in KINDS}
+
+
+def librdkafka_config(kind: str, certs, password="alice-secret") -> dict:
+    c = {"security.protocol": "SSL" if kind == "MTLS" else kind}
+    if kind in ("SSL", "MTLS", "SASL_SSL"):
+        c["ssl.ca.location"] = str(certs / "ca.pem")
+    if kind == "MTLS":
+        c["ssl.certificate.location"] = str(certs / "client-cert.pem")
+        c["ssl.key.location"] = str(certs / "client-key.pem")
+    if kind.startswith("SASL"):
+        c.update({"sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": password})
+    return c
+
+
+def python_config(kind: str, certs, password="alice-secret") -> dict:
+    """kafka-python's and aiokafka's names for the same settings."""
+    c = {"security_protocol": "SSL" if kind == "MTLS" else kind}
+    if kind in ("SSL", "MTLS", "SASL_SSL"):
+        c["ssl_cafile"] = str(certs / "ca.pem")
+    if kind == "MTLS":
+        c["ssl_certfile"] = str(certs / "client-cert.pem")
+        c["ssl_keyfile"] = str(certs / "client-key.pem")
+    if kind.startswith("SASL"):
+        c.update({"sasl_mechanism": "PLAIN", "sasl_plain_username": "alice", "sasl_plain_password": password})
+    return c
+
+
+def create(bootstrap: str, config: dict, name: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, **config})
+    for f in admin.create_topics([NewTopic(name, 2, 3)]).values():
+        f.result(30)
+
+
+def test_every_client_produces_and_consumes_over_every_secured_listener(secure_cluster, certs):
+    nodes, bootstraps = secure_cluster
+    from kafka import KafkaConsumer, KafkaProducer
+    import aiokafka
+
+    for kind in KINDS:
+        bootstrap = bootstraps[kind]
+        topic = f"sec-{kind.lower()}-{uuid.uuid4().hex[:6]}"
+        create(bootstrap, librdkafka_config(kind, certs), topic)
+
+        # confluent-kafka
+        acked = produce(bootstrap, topic, [(b"k", f"ck-{i}".encode()) for i in range(20)],
+                        acks="all", **librdkafka_config(kind, certs))
+        assert len(acked) == 20
+
+        # kafka-python
+        p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **python_config(kind, certs))
+        for i in range(20):
+            p.send(topic, key=b"k", value=f"kp-{i}".encode()).get(timeout=30)
+        p.close()
+
+        # aiokafka
+        async def aio():
+            prod = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                             ssl_context=aio_ssl(kind, certs),
+                                             **aio_options(kind))
+            await prod.start()
+            try:
+                for i in range(20):
+                    await prod.send_and_wait(topic, key=b"k", value=f"aio-{i}".encode())
+            finally:
+                await prod.stop()
+            cons = aiokafka.AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                             ssl_context=aio_ssl(kind, certs), **aio_options(kind))
+            await cons.start()
+            seen = []
+            try:
+                while len(seen) < 80:
+                    batch = await cons.getmany(timeout_ms=1000)
+                    if not batch and len(seen) >= 60:
+                        break
+                    for records in batch.values():
+                        seen += [r.value for r in records]
+            finally:
+                await cons.stop()
+            return seen
+
+        # kcat
+        kcat_args = ["kcat", "-b", bootstrap] + sum((["-X", f"{k}={v}"] for k, v in
+                                                    librdkafka_config(kind, certs).items()), [])
+        subprocess.run(kcat_args + ["-P", "-t", topic, "-k", "k"], input=b"\n".join(
+            f"kcat-{i}".encode() for i in range(20)), check=True, timeout=60)
+
+        aio_seen = asyncio.run(aio())
+        values = {r.value for rs in consume_all(bootstrap, topic, **librdkafka_config(kind, certs)).values()
+                  for r in rs}
+        expected = {f"{who}-{i}".encode() for who in ("ck", "kp", "aio", "kcat") for i in range(20)}
+        assert values == expected, f"{kind}: missing {sorted(expected - values)[:5]}"
+        assert set(aio_seen) == expected, f"{kind}: aiokafka read {len(aio_seen)} of 80"
+
+        c = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                          consumer_timeout_ms=5000, **python_config(kind, certs))
+        assert {m.value for m in c} == expected, f"{kind}: kafka-python did not read all 80"
+        c.close()
+
+        out = subprocess.run(kcat_args + ["-C", "-t", topic, "-e", "-q"], capture_output=True, timeout=60,
+                             check=True).stdout.split(b"\n")
+        assert {v for v in out if v} == expected, f"{kind}: kcat did not read all 80"
+
+
+def aio_ssl(kind: str, certs):
+    if kind not in ("SSL", "MTLS", "SASL_SSL"):
+        return None
+    from aiokafka.helpers import create_ssl_context
+    if kind == "MTLS":
+        return create_ssl_context(cafile=str(certs / "ca.pem"), certfile=str(certs / "client-cert.pem"),
+                                  keyfile=str(certs / "client-key.pem"))
+    return create_ssl_context(cafile=str(certs / "ca.pem"))
+
+
+def aio_options(kind: str) -> dict:
+    c = {"security_protocol": "SSL" if kind == "MTLS" else kind}
+    if kind.startswith("SASL"):
+        c.update({"sasl_mechanism": "PLAIN", "sasl_plain_username": "alice", "sasl_plain_password": "alice-secret"})
+    return c
+
+
+def raw_request(sock, api_key: int, version: int, body: bytes, correlation: int = 1) -> bytes | None:
+    """One request (header v1) and its answer, or None when the broker closed the connection."""
+    header = struct.pack(">hhih", api_key, version, correlation, 4) + b"test"
+    frame = header + body
+    sock.sendall(struct.pack(">i", len(frame)) + frame)
+    head = b""
+    while len(head) < 4:
+        chunk = sock.recv(4 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    (n,) = struct.unpack(">i", head)
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def closed(sock, timeout=5.0) -> bool:
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_wrong_passwords_unauthenticated_requests_and_missing_certificates_are_refused(secure_cluster, certs):
+    nodes, bootstraps = secure_cluster
+    host, port = bootstraps["SASL_PLAINTEXT"].split(",")[0].split(":")
+
+    # A wrong password: SASL_AUTHENTICATION_FAILED, then the connection is closed.
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        mech = b"PLAIN"
+        answer = raw_request(s, 17, 1, struct.pack(">h", len(mech)) + mech)
+        assert answer is not None and struct.unpack(">h", answer[4:6])[0] == 0
+        token = b"\0alice\0wrong"
+        answer = raw_request(s, 36, 1, struct.pack(">i", len(token)) + token, correlation=2)
+        assert answer is not None
+        assert struct.unpack(">h", answer[4:6])[0] == 58  # SASL_AUTHENTICATION_FAILED
+        assert closed(s)
+
+    # Metadata before authenticating: the connection is closed, nothing is answered.
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        assert raw_request(s, 3, 1, struct.pack(">i", -1)) is None
+
+    # An unknown mechanism: UNSUPPORTED_SASL_MECHANISM with the enabled ones listed.
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        mech = b"GSSAPI"
+        answer = raw_request(s, 17, 1, struct.pack(">h", len(mech)) + mech)
+        assert answer is not None and struct.unpack(">h", answer[4:6])[0] == 33
+        assert b"PLAIN" in answer
+
+    # The real clients report the failure.
+    from confluent_kafka import KafkaException
+    admin = AdminClient({"bootstrap.servers": bootstraps["SASL_SSL"],
+                         **librdkafka_config("SASL_SSL", certs, password="wrong")})
+    with pytest.raises(KafkaException) as e:
+        admin.list_topics(timeout=5)
+    assert "Authentication failed" in str(e.value) or "Invalid username or password" in str(
+        e.value) or "_TRANSPORT" in str(e.value)
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+    with pytest.raises(KafkaError):
+        KafkaProducer(bootstrap_servers=bootstraps["SASL_PLAINTEXT"], request_timeout_ms=5000,
+                      max_block_ms=5000, **python_config("SASL_PLAINTEXT", certs, password="wrong"))
+
+    # Plain TCP to a TLS listener gets no Kafka answer; TLS without a client certificate to the
+    # listener that requires one is refused in the handshake.
+    host, port = bootstraps["SSL"].split(",")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        assert raw_request(s, 18, 0, b"") is None
+    host, port = bootstraps["MTLS"].split(",")[0].split(":")
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                raw_request(s, 18, 0, b"") or (_ for _ in ()).throw(ssl.SSLError("closed"))
+
+    # Every node still serves.
+    for n in nodes:
+        assert n.alive()
+    create(bootstraps["SASL_SSL"], librdkafka_config("SASL_SSL", certs), "sec-after")
+    wait_until(lambda: "sec-after" in AdminClient({"bootstrap.servers": nodes[2].bootstrap}).list_topics(
+        timeout=5).topics, 20, "the topic on every node")
