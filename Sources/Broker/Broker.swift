@@ -140,6 +140,24 @@ public final class Broker: Sendable {
                 return describeGroups(try .decode(body, version: v), on: loop).flatMapThrowing {
                     try $0.encoded(version: v)
                 }
+            case .describeUserScramCredentials:
+                return loop.makeSucceededFuture(
+                    try describeUserScramCredentials(try .decode(body, version: v)).encoded(version: v))
+            case .alterUserScramCredentials:
+                let request = try AlterUserScramCredentialsRequest.decode(body, version: v)
+                guard let gateway = gateway.withLockedValue({ $0 }) else {
+                    var r = AlterUserScramCredentialsResponse()
+                    r.results = (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
+                        var u = AlterUserScramCredentialsResponse.Result()
+                        u.user = $0
+                        u.errorCode = ErrorCode.notController.rawValue
+                        return u
+                    }
+                    return loop.makeSucceededFuture(try r.encoded(version: v))
+                }
+                return gateway.alterUserScramCredentials(request).hop(to: loop).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
             case .offsetDelete:
                 return offsetDelete(try .decode(body, version: v), on: loop).flatMapThrowing {
                     try $0.encoded(version: v)

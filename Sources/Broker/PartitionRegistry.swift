@@ -170,6 +170,9 @@ public protocol ControllerGateway: Sendable {
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
         IncrementalAlterConfigsResponse
     >
+    func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest) -> EventLoopFuture<
+        AlterUserScramCredentialsResponse
+    >
     /// The node that is the active controller now, if any.
     var activeControllerId: Int32? { get }
 }

@@ -27,6 +27,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
+    case describeUserScramCredentials = 50
+    case alterUserScramCredentials = 51
     case vote = 52
     case beginQuorumEpoch = 53
     case endQuorumEpoch = 54
@@ -60,6 +62,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .saslAuthenticate: return 0...2
         case .deleteGroups: return 0...2
         case .offsetDelete: return 0...0
+        case .describeUserScramCredentials, .alterUserScramCredentials: return 0...0
         case .apiVersions: return 0...3
         case .createTopics: return 0...7
         case .deleteTopics: return 0...6
@@ -101,6 +104,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .saslAuthenticate: return 2
         case .deleteGroups: return 2
         case .offsetDelete: return Int16.max
+        case .describeUserScramCredentials, .alterUserScramCredentials: return 0
         case .apiVersions: return 3
         case .createTopics: return 5
         case .deleteTopics: return 4
@@ -162,6 +166,8 @@ extension ApiKey: CustomStringConvertible {
         case .saslAuthenticate: return "SaslAuthenticate"
         case .deleteGroups: return "DeleteGroups"
         case .offsetDelete: return "OffsetDelete"
+        case .describeUserScramCredentials: return "DescribeUserScramCredentials"
+        case .alterUserScramCredentials: return "AlterUserScramCredentials"
         case .apiVersions: return "ApiVersions"
         case .createTopics: return "CreateTopics"
         case .deleteTopics: return "DeleteTopics"

@@ -5,6 +5,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public init(rawValue: Int16) { self.rawValue = rawValue }
     init(_ raw: Int16) { rawValue = raw }
 
+    public static let resourceNotFound = ErrorCode(91)
+    public static let duplicateResource = ErrorCode(92)
+    public static let unacceptableCredential = ErrorCode(93)
     public static let topicAuthorizationFailed = ErrorCode(29)
     public static let groupAuthorizationFailed = ErrorCode(30)
     public static let clusterAuthorizationFailed = ErrorCode(31)
@@ -135,6 +138,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 33: return "UNSUPPORTED_SASL_MECHANISM"
         case 34: return "ILLEGAL_SASL_STATE"
         case 58: return "SASL_AUTHENTICATION_FAILED"
+        case 91: return "RESOURCE_NOT_FOUND"
+        case 92: return "DUPLICATE_RESOURCE"
+        case 93: return "UNACCEPTABLE_CREDENTIAL"
         default: return "ERROR_\(rawValue)"
         }
     }

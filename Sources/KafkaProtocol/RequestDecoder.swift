@@ -51,6 +51,10 @@ public enum RequestDecoder {
         case .deleteGroups: return try DeleteGroupsRequest.decode(body, version: header.apiVersion)
         case .offsetDelete: return try OffsetDeleteRequest.decode(body, version: header.apiVersion)
         case .saslHandshake: return try SaslHandshakeRequest.decode(body, version: header.apiVersion)
+        case .describeUserScramCredentials:
+            return try DescribeUserScramCredentialsRequest.decode(body, version: header.apiVersion)
+        case .alterUserScramCredentials:
+            return try AlterUserScramCredentialsRequest.decode(body, version: header.apiVersion)
         case .saslAuthenticate: return try SaslAuthenticateRequest.decode(body, version: header.apiVersion)
         }
     }

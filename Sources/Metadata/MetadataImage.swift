@@ -46,6 +46,8 @@ public struct MetadataImage: Equatable, Sendable {
     public private(set) var brokers: [Int32: Broker] = [:]
     public private(set) var topics: [String: Topic] = [:]
     private var namesById: [KafkaUUID: String] = [:]
+    /// SCRAM credentials by user, then by mechanism (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+    public private(set) var scramCredentials: [String: [Int8: MetadataRecord.ScramEntry]] = [:]
     /// Offset of the last record applied (-1 before any).
     public private(set) var offset: Int64 = -1
 
@@ -64,6 +66,10 @@ public struct MetadataImage: Equatable, Sendable {
     }
 
     mutating func restoreOffset(_ o: Int64) { offset = o }
+
+    mutating func restoreScram(_ user: String, _ e: MetadataRecord.ScramEntry) {
+        scramCredentials[user, default: [:]][e.mechanism] = e
+    }
 
     public mutating func apply(_ record: MetadataRecord, at offset: Int64) {
         self.offset = offset
@@ -97,6 +103,11 @@ public struct MetadataImage: Equatable, Sendable {
             if let name = namesById.removeValue(forKey: id) { topics[name] = nil }
         case .config(let topic, let key, let value):
             topics[topic]?.configs[key] = value
+        case .scramCredential(let user, let e):
+            scramCredentials[user, default: [:]][e.mechanism] = e
+        case .removeScramCredential(let user, let mechanism):
+            scramCredentials[user]?[mechanism] = nil
+            if scramCredentials[user]?.isEmpty == true { scramCredentials[user] = nil }
         }
     }
 }

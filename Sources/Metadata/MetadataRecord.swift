@@ -13,6 +13,27 @@ public enum MetadataRecord: Equatable, Sendable {
     case removeTopic(id: KafkaUUID)
     /// A topic config override; a nil value removes it.
     case config(topic: String, key: String, value: String?)
+    /// A user's SCRAM credential for one mechanism (Kafka's UserScramCredentialRecord).
+    case scramCredential(user: String, ScramEntry)
+    case removeScramCredential(user: String, mechanism: Int8)
+
+    /// What is kept of a SCRAM password: salt, stored key, server key, iterations. `mechanism`
+    /// is Kafka's number (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+    public struct ScramEntry: Equatable, Sendable {
+        public var mechanism: Int8
+        public var salt: [UInt8]
+        public var storedKey: [UInt8]
+        public var serverKey: [UInt8]
+        public var iterations: Int32
+
+        public init(mechanism: Int8, salt: [UInt8], storedKey: [UInt8], serverKey: [UInt8], iterations: Int32) {
+            self.mechanism = mechanism
+            self.salt = salt
+            self.storedKey = storedKey
+            self.serverKey = serverKey
+            self.iterations = iterations
+        }
+    }
 
     /// One client listener of a broker: its name and the address advertised on it.
     public struct Endpoint: Equatable, Sendable, Defaultable {
@@ -86,6 +107,7 @@ public enum MetadataRecord: Equatable, Sendable {
 extension MetadataRecord {
     enum Kind: Int8 {
         case registerBroker = 1, fenceBroker, unfenceBroker, topic, partition, partitionChange, removeTopic, config
+        case scramCredential, removeScramCredential
     }
 
     /// Encodes the record as a type byte, a version byte (0) and its fields in Kafka's
@@ -117,6 +139,8 @@ extension MetadataRecord {
         case .partitionChange: return .partitionChange
         case .removeTopic: return .removeTopic
         case .config: return .config
+        case .scramCredential: return .scramCredential
+        case .removeScramCredential: return .removeScramCredential
         }
     }
 
@@ -196,6 +220,30 @@ extension MetadataRecord {
             try s.string(&key, field: "config key")
             try s.nullableString(&value, field: "config value")
             self = .config(topic: topic, key: key, value: value)
+        case .scramCredential:
+            var user = ""
+            var e = ScramEntry(mechanism: 0, salt: [], storedKey: [], serverKey: [], iterations: 0)
+            if case .scramCredential(let u, let cur) = self { (user, e) = (u, cur) }
+            try s.string(&user, field: "user")
+            try Self.scram(&e, &s)
+            self = .scramCredential(user: user, e)
+        case .removeScramCredential:
+            var user = ""
+            var mechanism: Int8 = 0
+            if case .removeScramCredential(let u, let m) = self { (user, mechanism) = (u, m) }
+            try s.string(&user, field: "user")
+            try s.int8(&mechanism)
+            self = .removeScramCredential(user: user, mechanism: mechanism)
         }
+    }
+
+    static func scram<S: KafkaSerde>(_ e: inout ScramEntry, _ s: inout S) throws {
+        try s.int8(&e.mechanism)
+        for path in [\ScramEntry.salt, \ScramEntry.storedKey, \ScramEntry.serverKey] {
+            var b = ByteBuffer(bytes: e[keyPath: path])
+            try s.bytes(&b, field: "scram bytes")
+            e[keyPath: path] = Array(b.readableBytesView)
+        }
+        try s.int32(&e.iterations)
     }
 }

@@ -44,6 +44,7 @@ extension MetadataImage {
             }
             restoreTopic(topic)
         }
+        for u in form.users { restoreScram(u.user, u.entry) }
         restoreOffset(form.offset)
     }
 }
@@ -78,9 +79,15 @@ struct SnapshotForm: Defaultable {
         var partitions: [PartitionForm] = []
     }
 
+    struct UserForm: Defaultable {
+        var user = ""
+        var entry = MetadataRecord.ScramEntry(mechanism: 0, salt: [], storedKey: [], serverKey: [], iterations: 0)
+    }
+
     var offset: Int64 = -1
     var brokers: [BrokerForm] = []
     var topics: [TopicForm] = []
+    var users: [UserForm] = []
 
     init() {}
 
@@ -101,15 +108,18 @@ struct SnapshotForm: Defaultable {
                         partitionEpoch: p.partitionEpoch)
                 })
         }
+        users = image.scramCredentials.sorted { $0.key < $1.key }.flatMap { user, entries in
+            entries.sorted { $0.key < $1.key }.map { UserForm(user: user, entry: $0.value) }
+        }
     }
 
     mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
         var magic = MetadataImage.snapshotMagic
-        // Version 1 adds each broker's listeners.
-        var version: Int8 = 1
+        // Version 1 adds each broker's listeners; version 2 the SCRAM credentials.
+        var version: Int8 = 2
         try s.int32(&magic)
         try s.int8(&version)
-        guard magic == MetadataImage.snapshotMagic, version == 0 || version == 1 else {
+        guard magic == MetadataImage.snapshotMagic, (0...2).contains(version) else {
             throw ProtocolError.corruptRecords("not a metadata snapshot (magic \(magic), version \(version))")
         }
         try s.int64(&offset)
@@ -143,6 +153,12 @@ struct SnapshotForm: Defaultable {
                 try s.int32(&p.leader)
                 try s.int32(&p.leaderEpoch)
                 try s.int32(&p.partitionEpoch)
+            }
+        }
+        if version >= 2 {
+            try s.array(&users, field: "users") { s, u in
+                try s.string(&u.user, field: "user")
+                try MetadataRecord.scram(&u.entry, &s)
             }
         }
     }

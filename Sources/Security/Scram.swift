@@ -16,6 +16,9 @@ public enum ScramMechanism: String, Sendable, CaseIterable {
         }
     }
 
+    /// Bytes of the hash (and of a salted password).
+    public var hashLength: Int { self == .sha256 ? 32 : 64 }
+
     /// Iterations Kafka accepts for a credential.
     public static let iterationRange: ClosedRange<Int32> = 4096...16384
 
@@ -98,8 +101,8 @@ public struct ScramServer {
     enum State {
         case start
         case sentChallenge(
-            user: String, credential: ScramCredential, nonce: String, clientFirstBare: String, serverFirst: String,
-            gs2Header: String)
+            user: String, credential: ScramCredential, clientNonce: String, nonce: String, clientFirstBare: String,
+            serverFirst: String, gs2Header: String)
         case finished
     }
 
@@ -120,9 +123,10 @@ public struct ScramServer {
         switch state {
         case .start:
             return first(text)
-        case .sentChallenge(let user, let credential, let nonce, let clientFirstBare, let serverFirst, let gs2):
+        case .sentChallenge(
+            let user, let credential, let clientNonce, let nonce, let clientFirstBare, let serverFirst, let gs2):
             state = .finished
-            return final(text, user, credential, nonce, clientFirstBare, serverFirst, gs2)
+            return final(text, user, credential, clientNonce, nonce, clientFirstBare, serverFirst, gs2)
         case .finished:
             return .failed("the SCRAM exchange is already over")
         }
@@ -161,15 +165,15 @@ public struct ScramServer {
         let gs2 = parts[0] + "," + parts[1] + ","
         let bare = parts[2...].joined(separator: ",")
         state = .sentChallenge(
-            user: user, credential: credential, nonce: nonce, clientFirstBare: bare, serverFirst: serverFirst,
-            gs2Header: gs2)
+            user: user, credential: credential, clientNonce: clientNonce, nonce: nonce, clientFirstBare: bare,
+            serverFirst: serverFirst, gs2Header: gs2)
         return .challenge(Array(serverFirst.utf8))
     }
 
     /// "c=biws,r=nonce,p=proof".
     private func final(
-        _ text: String, _ user: String, _ credential: ScramCredential, _ nonce: String, _ clientFirstBare: String,
-        _ serverFirst: String, _ gs2: String
+        _ text: String, _ user: String, _ credential: ScramCredential, _ clientNonce: String, _ nonce: String,
+        _ clientFirstBare: String, _ serverFirst: String, _ gs2: String
     ) -> Step {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 3, parts[0].hasPrefix("c="), parts[1].hasPrefix("r="), let proofPart = parts.last,
@@ -178,7 +182,13 @@ public struct ScramServer {
         guard Base64URL.decode(String(parts[0].dropFirst(2))) == Array(gs2.utf8) else {
             return .failed("SCRAM: channel binding does not match the first message")
         }
-        guard String(parts[1].dropFirst(2)) == nonce else { return .failed("SCRAM: the nonce does not match") }
+        // librdkafka before 2.6.1 sends its client nonce once more in front of the combined one
+        // (librdkafka#4895); Kafka 3.8.1-3.9 accept that too. It still carries the whole server
+        // nonce, so it proves as much.
+        let echoed = String(parts[1].dropFirst(2))
+        guard echoed == nonce || echoed == clientNonce + nonce else {
+            return .failed("SCRAM: the nonce does not match the server's")
+        }
         guard let proof = Base64URL.decode(String(proofPart.dropFirst(2))), proof.count == credential.storedKey.count
         else { return .failed("SCRAM: malformed proof") }
         let withoutProof = parts.dropLast().joined(separator: ",")

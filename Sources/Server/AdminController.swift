@@ -2,6 +2,7 @@ import Broker
 import KafkaProtocol
 import Metadata
 import NIOCore
+import Security
 
 /// Topic changes as the active controller carries them out: validated, decided on the committed
 /// image, written to the metadata log, answered when committed.
@@ -283,6 +284,108 @@ extension QuorumController {
     }
 }
 
+extension QuorumController {
+    /// AlterUserScramCredentials: each user's changes decided on the committed image and
+    /// answered once committed. The client sends the salted password; only the stored and server
+    /// keys derived from it are written.
+    public func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest) -> EventLoopFuture<
+        AlterUserScramCredentialsResponse
+    > {
+        var counts: [String: Int] = [:]
+        for n in request.deletions.map(\.name) + request.upsertions.map(\.name) { counts[n, default: 0] += 1 }
+        var order: [String] = []
+        for n in request.deletions.map(\.name) + request.upsertions.map(\.name) where !order.contains(n) {
+            order.append(n)
+        }
+        func failed(_ user: String, _ code: ErrorCode, _ message: String) -> EventLoopFuture<
+            AlterUserScramCredentialsResponse.Result
+        > {
+            var r = AlterUserScramCredentialsResponse.Result()
+            r.user = user
+            r.errorCode = code.rawValue
+            r.errorMessage = message
+            return loop.makeSucceededFuture(r)
+        }
+        var futures: [EventLoopFuture<AlterUserScramCredentialsResponse.Result>] = []
+        for user in order {
+            if counts[user, default: 0] > 1 {
+                futures.append(
+                    failed(user, .duplicateResource, "A user credential cannot be altered twice in the same request"))
+                continue
+            }
+            if user.isEmpty {
+                futures.append(failed(user, .unacceptableCredential, "Username must not be empty"))
+                continue
+            }
+            var record: MetadataRecord
+            if let d = request.deletions.first(where: { $0.name == user }) {
+                guard ScramMechanism(kafkaType: d.mechanism) != nil else {
+                    futures.append(failed(user, .unsupportedSaslMechanism, "Unknown SCRAM mechanism \(d.mechanism)"))
+                    continue
+                }
+                record = .removeScramCredential(user: user, mechanism: d.mechanism)
+            } else {
+                let u = request.upsertions.first { $0.name == user }!
+                guard let mechanism = ScramMechanism(kafkaType: u.mechanism) else {
+                    futures.append(failed(user, .unsupportedSaslMechanism, "Unknown SCRAM mechanism \(u.mechanism)"))
+                    continue
+                }
+                guard ScramMechanism.iterationRange.contains(u.iterations) else {
+                    futures.append(
+                        failed(
+                            user, .unacceptableCredential,
+                            "Iterations \(u.iterations) must be from \(ScramMechanism.iterationRange.lowerBound) to \(ScramMechanism.iterationRange.upperBound)"
+                        ))
+                    continue
+                }
+                let salt = Array(u.salt.readableBytesView)
+                let salted = Array(u.saltedPassword.readableBytesView)
+                guard (1...1024).contains(salt.count), salted.count == mechanism.hashLength else {
+                    futures.append(
+                        failed(
+                            user, .unacceptableCredential,
+                            "The salt must have 1 to 1024 bytes and the salted password \(mechanism.hashLength) (\(mechanism.rawValue))"
+                        ))
+                    continue
+                }
+                let c = ScramCredential(
+                    mechanism: mechanism, saltedPassword: salted, salt: salt, iterations: u.iterations)
+                record = .scramCredential(
+                    user: user,
+                    .init(
+                        mechanism: u.mechanism, salt: c.salt, storedKey: c.storedKey, serverKey: c.serverKey,
+                        iterations: c.iterations))
+            }
+            let change = record
+            futures.append(
+                submit { image in
+                    if case .removeScramCredential(let name, let m) = change, image.scramCredentials[name]?[m] == nil {
+                        return .failure(
+                            ControllerError(
+                                .resourceNotFound, "Attempt to delete a user credential that does not exist: \(name)"))
+                    }
+                    return .success([change])
+                }.map { _ in
+                    var r = AlterUserScramCredentialsResponse.Result()
+                    r.user = user
+                    return r
+                }.flatMapErrorThrowing { error in
+                    let e = ControllerError(from: error)
+                    var r = AlterUserScramCredentialsResponse.Result()
+                    r.user = user
+                    r.errorCode = e.code.rawValue
+                    r.errorMessage = e.message
+                    return r
+                })
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).map {
+            var r = AlterUserScramCredentialsResponse()
+            r.results = $0
+            return r
+        }
+    }
+}
+
 /// The broker's way to the active controller: in-process when this node leads the quorum,
 /// otherwise over the leader's CONTROLLER listener on the control lane. After a forwarded
 /// change it waits (briefly) for this node's own image to show it, so the client's next
@@ -368,6 +471,15 @@ final class ClusterGateway: ControllerGateway {
         route(request, local: { [quorum] in quorum.alterPartition(request) }, as: AlterPartitionResponse.self) { _ in
             true
         }
+    }
+
+    func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest) -> EventLoopFuture<
+        AlterUserScramCredentialsResponse
+    > {
+        route(
+            request, local: { [quorum] in quorum.alterUserScramCredentials(request) },
+            as: AlterUserScramCredentialsResponse.self
+        ) { _ in true }
     }
 
     func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse> {

@@ -22,6 +22,8 @@ final class SaslGate {
         case start
         /// SaslHandshake v1 named this mechanism: SaslAuthenticate requests follow.
         case handshaken(String)
+        /// A SCRAM exchange after its first step.
+        case scram(ScramServer)
         /// SaslHandshake v0: the next frame is a raw PLAIN token, not a Kafka request.
         case rawToken(String)
         case authenticated(String)
@@ -29,11 +31,16 @@ final class SaslGate {
     }
 
     private let security: ListenerSecurity
+    /// A user's SCRAM credential from the committed metadata image.
+    private let scramCredential: (String, ScramMechanism) -> ScramCredential?
     private var state = State.start
     /// The authenticated user ("User:<name>" as Kafka's principal), nil until then.
     private(set) var principal: String?
 
-    init(security: ListenerSecurity) { self.security = security }
+    init(security: ListenerSecurity, scramCredential: @escaping (String, ScramMechanism) -> ScramCredential?) {
+        self.security = security
+        self.scramCredential = scramCredential
+    }
 
     var expectsRawToken: Bool {
         if case .rawToken = state { return true }
@@ -53,6 +60,14 @@ final class SaslGate {
             return .close("request after a failed SASL authentication")
         case (_, .apiVersions):
             return .pass
+        case (.start, .saslHandshake) where header.apiVersion == 0 && !(requestedMechanism(body, v) == "PLAIN"):
+            // v0 sends raw tokens after the handshake; Tern takes them for PLAIN only (SCRAM
+            // clients all use v1).
+            var r = SaslHandshakeResponse()
+            r.mechanisms = security.saslMechanisms.filter { $0 == "PLAIN" }
+            r.errorCode = ErrorCode.unsupportedSaslMechanism.rawValue
+            state = .failed
+            return encode(r, v, close: true)
         case (.start, .saslHandshake):
             guard api!.supported.contains(v), let request = try? SaslHandshakeRequest.decode(body, version: v) else {
                 return .close("unreadable SaslHandshake v\(v)")
@@ -67,6 +82,10 @@ final class SaslGate {
                 state = .failed
             }
             return encode(r, v, close: r.errorCode != 0)
+        case (.scram, .saslAuthenticate):
+            return scramStep(body, v)
+        case (.handshaken(let mechanism), .saslAuthenticate) where mechanism.hasPrefix("SCRAM-"):
+            return scramStep(body, v)
         case (.handshaken(let mechanism), .saslAuthenticate):
             guard api!.supported.contains(v), let request = try? SaslAuthenticateRequest.decode(body, version: v)
             else { return .close("unreadable SaslAuthenticate v\(v)") }
@@ -104,6 +123,50 @@ final class SaslGate {
             state = .failed
             return .close("SASL authentication failed: \(why)")
         }
+    }
+
+    /// One SaslAuthenticate of a SCRAM exchange: the first gets the challenge, the second the
+    /// server's signature (or the failure).
+    private func scramStep(_ body: ByteBuffer, _ v: Int16) -> Verdict {
+        guard ApiKey.saslAuthenticate.supported.contains(v),
+            let request = try? SaslAuthenticateRequest.decode(body, version: v)
+        else { return .close("unreadable SaslAuthenticate v\(v)") }
+        var server: ScramServer
+        if case .scram(let s) = state {
+            server = s
+        } else if case .handshaken(let name) = state, let m = ScramMechanism(rawValue: name) {
+            let lookup = scramCredential
+            server = ScramServer(mechanism: m, serverNonce: Self.nonce()) { lookup($0, m) }
+        } else {
+            return .close("unexpected SASL state")
+        }
+        var r = SaslAuthenticateResponse()
+        switch server.step(Array(request.authBytes.readableBytesView)) {
+        case .challenge(let bytes):
+            state = .scram(server)
+            r.authBytes = ByteBuffer(bytes: bytes)
+            return encode(r, v, close: false)
+        case .done(let user, let final):
+            state = .authenticated(user)
+            principal = "User:\(user)"
+            r.authBytes = ByteBuffer(bytes: final)
+            return encode(r, v, close: false)
+        case .failed(let why):
+            state = .failed
+            r.errorCode = ErrorCode.saslAuthenticationFailed.rawValue
+            r.errorMessage = why
+            return encode(r, v, close: true)
+        }
+    }
+
+    private func requestedMechanism(_ body: ByteBuffer, _ v: Int16) -> String? {
+        (try? SaslHandshakeRequest.decode(body, version: v))?.mechanism.uppercased()
+    }
+
+    /// A server nonce: 24 random bytes in base64 (printable and without commas, as SCRAM needs).
+    static func nonce() -> String {
+        var g = SystemRandomNumberGenerator()
+        return Base64URL.encodePadded((0..<24).map { _ in UInt8.random(in: 0...255, using: &g) })
     }
 
     private func authenticate(_ mechanism: String, _ token: [UInt8]) -> Result<String, SaslFailure> {

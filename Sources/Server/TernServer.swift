@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Raft
+import Security
 
 #if canImport(Glibc)
     import Glibc
@@ -128,7 +129,15 @@ public final class TernServer: Sendable {
                     try Self.bind(
                         group: group, host: l.bindHost, port: l.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
                         logger: logger, metrics: broker.metrics, tracker: clientConnections, memory: requestMemory,
-                        security: config.security[l.name] ?? ListenerSecurity()
+                        security: config.security[l.name] ?? ListenerSecurity(),
+                        scramCredential: { [quorum] user, mechanism in
+                            quorum.imageSnapshot.scramCredentials[user]?[mechanism.kafkaType].map {
+                                ScramCredential(
+                                    mechanism: mechanism, salt: $0.salt, storedKey: $0.storedKey,
+                                    serverKey: $0.serverKey,
+                                    iterations: $0.iterations)
+                            }
+                        }
                     ) { header, body, loop in broker.respond(header, body: body, on: loop, listener: l.name) })
             }
         } catch {
@@ -168,7 +177,9 @@ public final class TernServer: Sendable {
     static func bind(
         group: MultiThreadedEventLoopGroup, host: String, port: Int, maxFrame: Int, maxInFlight: Int, logger: Logger,
         metrics: BrokerMetrics? = nil, tracker: ConnectionTracker? = nil, memory: RequestMemory? = nil,
-        security: ListenerSecurity = ListenerSecurity(), handle: @escaping RequestHandler.Handle
+        security: ListenerSecurity = ListenerSecurity(),
+        scramCredential: @escaping @Sendable (String, ScramMechanism) -> ScramCredential? = { _, _ in nil },
+        handle: @escaping RequestHandler.Handle
     ) throws -> any Channel {
         let tls = try security.tls.map { try $0.serverContext() }
         return try ServerBootstrap(group: group)
@@ -199,7 +210,8 @@ public final class TernServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         RequestHandler(
                             handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: account,
-                            sasl: security.securityProtocol.usesSASL ? SaslGate(security: security) : nil)
+                            sasl: security.securityProtocol.usesSASL
+                                ? SaslGate(security: security, scramCredential: scramCredential) : nil)
                     )
                 }
             }

@@ -81,6 +81,8 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .deleteGroups: return try run(DeleteGroupsRequest.self)
     case .offsetDelete: return try run(OffsetDeleteRequest.self)
     case .saslHandshake: return try run(SaslHandshakeRequest.self)
+    case .describeUserScramCredentials: return try run(DescribeUserScramCredentialsRequest.self)
+    case .alterUserScramCredentials: return try run(AlterUserScramCredentialsRequest.self)
     case .saslAuthenticate: return try run(SaslAuthenticateRequest.self)
     }
 }

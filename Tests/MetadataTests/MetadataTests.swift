@@ -45,6 +45,10 @@ extension MetadataImage {
             .partitionChange(.init(topicId: id, partition: 1, leader: -1, isr: [1])),
             .removeTopic(id: id), .config(topic: "t", key: "retention.ms", value: "1"),
             .config(topic: "t", key: "k", value: nil),
+            .scramCredential(
+                user: "alice",
+                .init(mechanism: 2, salt: [9, 8], storedKey: [1, 2, 3], serverKey: [4], iterations: 8192)),
+            .removeScramCredential(user: "alice", mechanism: 1),
         ]
         for r in records { #expect(try MetadataRecord.decode(try r.encoded()) == r) }
     }
@@ -335,7 +339,20 @@ struct Rng {
             var rng = Rng(seed)
             var img = image(brokers: [0, 1, 2, 3])
             for step in 0..<30 {
-                switch rng.below(4) {
+                switch rng.below(5) {
+                case 4:
+                    let user = "u\(rng.below(3))"
+                    let m = Int8(1 + rng.below(2))
+                    img.applyAll(
+                        rng.below(3) == 0
+                            ? [.removeScramCredential(user: user, mechanism: m)]
+                            : [
+                                .scramCredential(
+                                    user: user,
+                                    .init(
+                                        mechanism: m, salt: [UInt8(step)], storedKey: [1, 2, 3], serverKey: [4, 5],
+                                        iterations: 4096 + Int32(step)))
+                            ])
                 case 0: img.applyAll(ControllerDecisions.fenceBroker(img, id: Int32(rng.below(4))))
                 case 1: img.applyAll(ControllerDecisions.unfenceBroker(img, id: Int32(rng.below(4))))
                 default:

@@ -73,3 +73,35 @@ import Testing
         }
     }
 }
+
+@Suite struct ScramCompatibilityTests {
+    /// librdkafka before 2.6.1 sends "r=<client nonce><client nonce + server nonce>"; its proof is
+    /// over that text, so it verifies. Any other nonce is refused.
+    @Test func librdkafkasRepeatedClientNonceIsAcceptedAndNothingElse() throws {
+        let salt: [UInt8] = Array("salt-salt".utf8)
+        let m = ScramMechanism.sha512
+        let credential = ScramCredential(mechanism: m, password: "pw", salt: salt, iterations: 4096)
+        for (echo, accepted) in [
+            ("cnoncecnonceSNONCE", true), ("cnonceSNONCE", true), ("SNONCE", false),
+            ("xcnonceSNONCE", false),
+        ] {
+            var server = ScramServer(mechanism: m, serverNonce: "SNONCE") { _ in credential }
+            guard case .challenge = server.step(Array("n,,n=u,r=cnonce".utf8)) else {
+                Issue.record("no challenge")
+                return
+            }
+            let serverFirst = "r=cnonceSNONCE,s=\(Base64URL.encodePadded(salt)),i=4096"
+            let withoutProof = "c=biws,r=\(echo)"
+            let salted = m.salted(Array("pw".utf8), salt: salt, iterations: 4096)
+            let clientKey = m.hmac(salted, Array("Client Key".utf8))
+            let signature = m.hmac(m.hash(clientKey), Array("n=u,r=cnonce,\(serverFirst),\(withoutProof)".utf8))
+            let proof = zip(clientKey, signature).map { $0 ^ $1 }
+            let step = server.step(Array("\(withoutProof),p=\(Base64URL.encodePadded(proof))".utf8))
+            if case .done(let user, _) = step {
+                #expect(accepted && user == "u", "\(echo) accepted")
+            } else {
+                #expect(!accepted, "\(echo) refused: \(step)")
+            }
+        }
+    }
+}

@@ -170,6 +170,8 @@ func hostileRequest(_ api: ApiKey, _ version: Int16, _ filler: inout ExtremeFill
     case .deleteGroups: return make(DeleteGroupsRequest.self)
     case .offsetDelete: return make(OffsetDeleteRequest.self)
     case .saslHandshake: return make(SaslHandshakeRequest.self)
+    case .describeUserScramCredentials: return make(DescribeUserScramCredentialsRequest.self)
+    case .alterUserScramCredentials: return make(AlterUserScramCredentialsRequest.self)
     case .saslAuthenticate: return make(SaslAuthenticateRequest.self)
     }
 }
