@@ -37,6 +37,11 @@ public enum ScramMechanism: String, Sendable, CaseIterable {
         }
     }
 
+    /// What a client sends in AlterUserScramCredentials: the password salted with Hi().
+    public func saltedPassword(_ password: String, salt: [UInt8], iterations: Int32) -> [UInt8] {
+        salted(Array(password.utf8), salt: salt, iterations: iterations)
+    }
+
     /// RFC 5802's Hi(): PBKDF2 with this HMAC, one block.
     func salted(_ password: [UInt8], salt: [UInt8], iterations: Int32) -> [UInt8] {
         var u = hmac(password, salt + [0, 0, 0, 1])

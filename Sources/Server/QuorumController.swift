@@ -654,7 +654,7 @@ public final class QuorumController: @unchecked Sendable {
     static let controllerApis: [ApiKey] = [
         .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum, .brokerRegistration,
         .brokerHeartbeat, .createTopics, .deleteTopics, .createPartitions, .alterPartition, .fetchSnapshot,
-        .incrementalAlterConfigs,
+        .incrementalAlterConfigs, .alterUserScramCredentials,
     ]
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -748,6 +748,10 @@ public final class QuorumController: @unchecked Sendable {
                 }
             case .incrementalAlterConfigs:
                 return incrementalAlterConfigs(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
+            case .alterUserScramCredentials:
+                return alterUserScramCredentials(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
                     try $0.encoded(version: v)
                 }
             default:

@@ -1,9 +1,12 @@
 import ArgumentParser
 import KafkaClient
 import KafkaProtocol
+import NIOCore
+import Security
 
-/// `tern configs` (`bin/kafka-configs.sh`): show and change topic configs, in the output format
-/// of Kafka's tool. Broker settings are shown read-only: Tern takes them from server.properties.
+/// `tern configs` (`bin/kafka-configs.sh`): show and change topic configs and users' SCRAM
+/// credentials, in the output format of Kafka's tool. Broker settings are shown read-only: Tern
+/// takes them from server.properties.
 struct Configs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "configs", abstract: "Describe or alter topic configs (as kafka-configs.sh).")
@@ -11,8 +14,9 @@ struct Configs: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Flag(help: "Show the configs of an entity.") var describe = false
     @Flag(help: "Change the configs of an entity.") var alter = false
-    @Option(name: .customLong("entity-type"), help: "topics or brokers.") var entityType: String?
-    @Option(name: .customLong("entity-name"), help: "The topic name or broker id.") var entityName: String?
+    @Option(name: .customLong("entity-type"), help: "topics, brokers or users.") var entityType: String?
+    @Option(name: .customLong("entity-name"), help: "The topic name, broker id or user name.") var entityName: String?
+    @Option(help: "Shortcut for --entity-type users --entity-name <user>.") var user: String?
     @Option(help: "Shortcut for --entity-type topics --entity-name <topic>.") var topic: String?
     @Option(help: "Shortcut for --entity-type brokers --entity-name <id>.") var broker: String?
     @Option(name: .customLong("add-config"), help: "k1=v1,k2=[v2,v3] to set.") var addConfig: String?
@@ -21,6 +25,10 @@ struct Configs: AsyncParsableCommand {
     @Flag(help: "With --describe: every config, not only the dynamic ones.") var all = false
 
     var entity: (type: Int8, kind: String, name: String)? {
+        if let user { return (-1, "user", user) }
+        if entityType == "users" {
+            return entityName.map { (-1, "user", $0) } ?? (describe ? (-1, "user", "") : nil)
+        }
         if let topic { return (DescribeConfigsRequest.topicResource, "topic", topic) }
         if let broker { return (DescribeConfigsRequest.brokerResource, "broker", broker) }
         guard let entityType, let entityName else { return nil }
@@ -33,10 +41,10 @@ struct Configs: AsyncParsableCommand {
         guard [describe, alter].filter({ $0 }).count == 1 else {
             throw ValidationError("Exactly one of --describe or --alter is required.")
         }
-        if let t = entityType, !["topics", "brokers"].contains(t) {
-            throw ValidationError("--entity-type must be topics or brokers, got '\(t)'.")
+        if let t = entityType, !["topics", "brokers", "users"].contains(t) {
+            throw ValidationError("--entity-type must be topics, brokers or users, got '\(t)'.")
         }
-        if entityType != nil && entityName == nil && topic == nil && broker == nil {
+        if entityType != nil && entityType != "users" && entityName == nil && topic == nil && broker == nil {
             throw ValidationError("--entity-name is required with --entity-type.")
         }
         if entity == nil {
@@ -50,8 +58,117 @@ struct Configs: AsyncParsableCommand {
                 throw ValidationError(
                     "Tern has no dynamic broker configs: set them in the broker's server.properties and restart it.")
             }
-            _ = try Self.parseAdd(addConfig ?? "")
+            let pairs = try Self.parseAdd(addConfig ?? "")
+            if entity?.kind == "user" {
+                guard entity?.name.isEmpty == false else {
+                    throw ValidationError("--alter needs --entity-name <user>.")
+                }
+                for (k, v) in pairs { _ = try Self.scramUpsertion(k, v) }
+                for k in (deleteConfig ?? "").split(separator: ",") where ScramMechanism(rawValue: String(k)) == nil {
+                    throw ValidationError(
+                        "--delete-config for users takes SCRAM-SHA-256 and/or SCRAM-SHA-512, got '\(k)'.")
+                }
+            }
         }
+    }
+
+    /// `SCRAM-SHA-256=[iterations=8192,password=alice-secret]`: the mechanism, iterations
+    /// (4096 when not given) and password.
+    static func scramUpsertion(_ key: String, _ value: String) throws -> (ScramMechanism, Int32, String) {
+        guard let m = ScramMechanism(rawValue: key) else {
+            throw ValidationError(
+                "--add-config for users takes SCRAM-SHA-256=[...] or SCRAM-SHA-512=[...], got '\(key)'.")
+        }
+        var iterations: Int32 = 4096
+        var password: String? = nil
+        for part in value.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else {
+                throw ValidationError("\(key): expected iterations=N,password=P, got '\(part)'.")
+            }
+            switch kv[0] {
+            case "iterations":
+                guard let n = Int32(kv[1]), ScramMechanism.iterationRange.contains(n) else {
+                    throw ValidationError(
+                        "\(key): iterations must be from \(ScramMechanism.iterationRange.lowerBound) to \(ScramMechanism.iterationRange.upperBound), got '\(kv[1])'."
+                    )
+                }
+                iterations = n
+            case "password": password = kv[1]
+            default: throw ValidationError("\(key): unknown setting '\(kv[0])' (iterations, password).")
+            }
+        }
+        guard let password, !password.isEmpty else { throw ValidationError("\(key): password=... is required.") }
+        return (m, iterations, password)
+    }
+
+    func runUsers(_ client: KafkaClient, _ name: String) async throws {
+        if describe {
+            var req = DescribeUserScramCredentialsRequest()
+            if !name.isEmpty {
+                var u = DescribeUserScramCredentialsRequest.User()
+                u.name = name
+                req.users = [u]
+            }
+            let resp = try await client.send(req, as: DescribeUserScramCredentialsResponse.self)
+            if resp.errorCode != 0 {
+                throw CLIError(
+                    "Error while executing config command: \(resp.errorMessage ?? ErrorCode(rawValue: resp.errorCode).name)"
+                )
+            }
+            for r in resp.results {
+                if r.errorCode == ErrorCode.resourceNotFound.rawValue { continue }
+                if r.errorCode != 0 {
+                    throw CLIError(
+                        "Error while executing config command: \(r.errorMessage ?? ErrorCode(rawValue: r.errorCode).name)"
+                    )
+                }
+                let infos = r.credentialInfos.compactMap { c in
+                    ScramMechanism(kafkaType: c.mechanism).map { "\($0.rawValue)=iterations=\(c.iterations)" }
+                }
+                print("SCRAM credential configs for user-principal '\(r.user)' are \(infos.joined(separator: ", "))")
+            }
+            return
+        }
+        var req = AlterUserScramCredentialsRequest()
+        var g = SystemRandomNumberGenerator()
+        for (k, v) in try Self.parseAdd(addConfig ?? "") {
+            let (m, iterations, password) = try Self.scramUpsertion(k, v)
+            var u = AlterUserScramCredentialsRequest.Upsertion()
+            u.name = name
+            u.mechanism = m.kafkaType
+            u.iterations = iterations
+            let salt = (0..<32).map { _ in UInt8.random(in: 0...255, using: &g) }
+            u.salt = ByteBuffer(bytes: salt)
+            u.saltedPassword = ByteBuffer(bytes: m.saltedPassword(password, salt: salt, iterations: iterations))
+            req.upsertions.append(u)
+        }
+        for k in (deleteConfig ?? "").split(separator: ",") {
+            var d = AlterUserScramCredentialsRequest.Deletion()
+            d.name = name
+            d.mechanism = ScramMechanism(rawValue: String(k))!.kafkaType
+            req.deletions.append(d)
+        }
+        // One user's changes travel one per request: the controller refuses a user twice in one.
+        var changes: [AlterUserScramCredentialsRequest] = []
+        for u in req.upsertions {
+            var one = AlterUserScramCredentialsRequest()
+            one.upsertions = [u]
+            changes.append(one)
+        }
+        for d in req.deletions {
+            var one = AlterUserScramCredentialsRequest()
+            one.deletions = [d]
+            changes.append(one)
+        }
+        for change in changes {
+            let resp = try await client.send(change, as: AlterUserScramCredentialsResponse.self)
+            for r in resp.results where r.errorCode != 0 {
+                throw CLIError(
+                    "Error while executing config command: \(r.errorMessage ?? ErrorCode(rawValue: r.errorCode).name)")
+            }
+        }
+        print("Completed updating config for user \(name).")
     }
 
     /// Splits `k1=v1,k2=[a,b]` into pairs; brackets keep a list value's commas.
@@ -83,7 +200,9 @@ struct Configs: AsyncParsableCommand {
         let client = try KafkaClient(bootstrapServers: try connection.servers())
         defer { Task { await client.close() } }
         do {
-            if describe {
+            if kind == "user" {
+                try await runUsers(client, name)
+            } else if describe {
                 var r = DescribeConfigsRequest.Resource()
                 r.resourceType = type
                 r.resourceName = name
