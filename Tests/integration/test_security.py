@@ -370,3 +370,44 @@ def test_scram_users_made_with_the_admin_client_authenticate_and_survive_kill9_o
                         **scram("SASL_PLAINTEXT", "SCRAM-SHA-512", "bob", "bob-512")})
     with pytest.raises(KafkaException):
         gone.list_topics(timeout=5)
+
+
+def test_garbage_and_cut_handshakes_on_tls_listeners_harm_nothing(secure_cluster, certs):
+    """Random bytes, a Kafka frame in the clear, a ClientHello cut short and garbage inside TLS,
+    some 300 connections, against the SSL and SASL_SSL listeners of every node."""
+    import os
+    import random
+    nodes, bootstraps = secure_cluster
+    rng = random.Random(15)
+    hello = bytes.fromhex("16030100") + bytes([0x40]) + os.urandom(20)  # a record header, then junk
+    for kind in ("SSL", "SASL_SSL", "MTLS"):
+        for address in bootstraps[kind].split(","):
+            host, port = address.split(":")
+            for i in range(24):
+                with socket.create_connection((host, int(port)), timeout=5) as s:
+                    s.sendall([os.urandom(rng.randrange(1, 5000)), hello,
+                               struct.pack(">ihhih", 10, 18, 0, 1, -1), bytes(100_000)][i % 4])
+                    if i % 2:
+                        s.shutdown(socket.SHUT_WR)
+                    s.settimeout(0.5)
+                    try:
+                        while s.recv(65536):
+                            pass
+                    except (socket.timeout, ConnectionResetError):
+                        pass
+            ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+            for _ in range(8):
+                raw = socket.create_connection((host, int(port)), timeout=5)
+                tls = ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False)
+                try:
+                    tls.do_handshake()
+                    tls.sendall(os.urandom(rng.randrange(1, 200)))  # garbage inside TLS
+                except (ssl.SSLError, OSError):
+                    pass
+                tls.close()
+    for n in nodes:
+        assert n.alive()
+    topic = f"sec-after-garbage-{uuid.uuid4().hex[:6]}"
+    create(bootstraps["SSL"], librdkafka_config("SSL", certs), topic)
+    assert len(produce(bootstraps["SASL_SSL"], topic, [(b"k", b"v")], acks="all",
+                       **librdkafka_config("SASL_SSL", certs))) == 1
