@@ -42,12 +42,16 @@ final class RequestHandler: ChannelDuplexHandler {
     private var retryRead: Scheduled<Void>?
     /// On SASL listeners: what this connection may send before it has authenticated.
     private let sasl: SaslGate?
+    /// False on TLS connections: the bytes must pass through the TLS handler, so file slices
+    /// are read into memory instead of sent from the file.
+    private let sendfile: Bool
 
     init(
         handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil,
-        memory: ConnectionMemory? = nil, sasl: SaslGate? = nil
+        memory: ConnectionMemory? = nil, sasl: SaslGate? = nil, sendfile: Bool = true
     ) {
         self.sasl = sasl
+        self.sendfile = sendfile
         self.memory = memory
         self.metrics = metrics
         self.handle = handle
@@ -206,9 +210,9 @@ final class RequestHandler: ChannelDuplexHandler {
                     wrapOutboundOut(.byteBuffer(body.bytes.getSlice(at: cursor, length: at - cursor)!)), promise: nil)
             }
             cursor = at
-            let fd = dup(slice.descriptor)
+            let fd = sendfile ? dup(slice.descriptor) : -1
             guard fd >= 0 else {
-                // Out of descriptors: send the bytes through memory instead.
+                // TLS, or out of descriptors: send the bytes through memory instead.
                 context.write(wrapOutboundOut(.byteBuffer(slice.read())), promise: nil)
                 continue
             }

@@ -211,7 +211,8 @@ public final class TernServer: Sendable {
                         RequestHandler(
                             handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: account,
                             sasl: security.securityProtocol.usesSASL
-                                ? SaslGate(security: security, scramCredential: scramCredential) : nil)
+                                ? SaslGate(security: security, scramCredential: scramCredential) : nil,
+                            sendfile: tls == nil)
                     )
                 }
             }

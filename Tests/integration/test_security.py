@@ -411,3 +411,19 @@ def test_garbage_and_cut_handshakes_on_tls_listeners_harm_nothing(secure_cluster
     create(bootstraps["SSL"], librdkafka_config("SSL", certs), topic)
     assert len(produce(bootstraps["SASL_SSL"], topic, [(b"k", b"v")], acks="all",
                        **librdkafka_config("SASL_SSL", certs))) == 1
+
+
+def test_fetches_past_the_sendfile_size_go_through_tls(secure_cluster, certs):
+    """Answers of 64 KiB and more are sent from the file on PLAINTEXT (sendfile); on TLS they
+    must pass through the TLS handler instead (a file region there used to stop the broker)."""
+    nodes, bootstraps = secure_cluster
+    topic = f"sec-big-{uuid.uuid4().hex[:6]}"
+    create(bootstraps["SSL"], librdkafka_config("SSL", certs), topic)
+    records = [(b"k%d" % i, bytes([i % 251]) * 4096) for i in range(600)]
+    assert len(produce(bootstraps["SASL_SSL"], topic, records, acks="all",
+                       **librdkafka_config("SASL_SSL", certs))) == 600
+    for kind in ("SSL", "SASL_SSL", "MTLS"):
+        got = consume_all(bootstraps[kind], topic, **librdkafka_config(kind, certs))
+        assert sorted(r.value for rs in got.values() for r in rs) == sorted(v for _, v in records), kind
+    for n in nodes:
+        assert n.alive()
