@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""What TLS and SASL cost: one Tern node with PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-256)
+listeners; in each round, for each listener in turn (the order rotates), confluent-kafka
+produces N records of S bytes (acks=1) and consumes them back. Reported per listener: records/s
+and broker CPU-seconds per million records (utime+stime from /proc), the medians of the rounds,
+and each as a ratio to PLAINTEXT from the same run.
+
+    make bench-tls                     # or: .venv/bin/python bench/tls.py --records 300000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, ScramMechanism,
+                                   UserScramCredentialUpsertion)
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def port() -> int:
+    while True:
+        p = random.randrange(20000, 32768)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+                return p
+            except OSError:
+                continue
+
+
+def cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def client_config(kind: str, ports: dict, certs: Path) -> dict:
+    c = {"bootstrap.servers": f"127.0.0.1:{ports[kind]}"}
+    if kind != "PLAINTEXT":
+        c.update({"security.protocol": kind, "ssl.ca.location": str(certs / "ca.pem")})
+    if kind == "SASL_SSL":
+        c.update({"sasl.mechanism": "SCRAM-SHA-256", "sasl.username": "bench", "sasl.password": "bench-secret"})
+    return c
+
+
+def phase(kind: str, ports: dict, certs: Path, pid: int, n: int, size: int) -> dict:
+    config = client_config(kind, ports, certs)
+    topic = f"tls-{kind.lower()}-{random.randrange(1 << 30)}"
+    admin = AdminClient(config)
+    for f in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        f.result(30)
+    value = os.urandom(size)
+    p = Producer({**config, "acks": 1, "linger.ms": 5, "batch.size": 1 << 20, "queue.buffering.max.messages": 1_000_000})
+    before, start = cpu(pid), time.monotonic()
+    for _ in range(n):
+        while True:
+            try:
+                p.produce(topic, value)
+                break
+            except BufferError:
+                p.poll(0.01)
+    assert p.flush(120) == 0
+    produce_s, produce_cpu = time.monotonic() - start, cpu(pid) - before
+    c = Consumer({**config, "group.id": "tls-bench", "enable.auto.commit": False,
+                  "fetch.max.bytes": 50 << 20, "max.partition.fetch.bytes": 10 << 20})
+    c.assign([TopicPartition(topic, 0, 0)])
+    before, start, got = cpu(pid), time.monotonic(), 0
+    while got < n:
+        for m in c.consume(10_000, timeout=5):
+            if m.error() is None:
+                got += 1
+        if time.monotonic() - start > 120:
+            raise RuntimeError(f"{kind}: consumed {got} of {n} in 120 s")
+    consume_s, consume_cpu = time.monotonic() - start, cpu(pid) - before
+    c.close()
+    return {"produce_rps": n / produce_s, "produce_cpu_per_m": produce_cpu / n * 1e6,
+            "consume_rps": n / consume_s, "consume_cpu_per_m": consume_cpu / n * 1e6}
+
+
+def main() -> None:
+    a = argparse.ArgumentParser()
+    a.add_argument("--records", type=int, default=300_000)
+    a.add_argument("--size", type=int, default=100)
+    a.add_argument("--rounds", type=int, default=3)
+    a.add_argument("--tern-bin", default=os.environ.get("TERN_BIN", str(ROOT / ".build" / "release" / "tern")))
+    args = a.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tern-tls-bench-"))
+    certs = work / "certs"
+    subprocess.run([str(ROOT / "config/secure/make-certs.sh"), str(certs)], check=True, capture_output=True)
+    kinds = ["PLAINTEXT", "SSL", "SASL_SSL"]
+    ports = {k: port() for k in kinds}
+    props = work / "server.properties"
+    props.write_text("\n".join([
+        "node.id=0", f"log.dirs={work / 'data'}", "http.listeners=none", "min.insync.replicas=1",
+        "listeners=" + ",".join(f"{k}://127.0.0.1:{ports[k]}" for k in kinds),
+        "ssl.keystore.type=PEM", f"ssl.keystore.location={certs / 'server.pem'}",
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256",
+    ]) + "\n")
+    log = open(work / "tern.log", "w")
+    proc = subprocess.Popen([args.tern_bin, "server-start", str(props)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", ports["PLAINTEXT"]), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    sys.exit(f"tern did not start; see {work / 'tern.log'}")
+                time.sleep(0.1)
+        admin = AdminClient(client_config("PLAINTEXT", ports, certs))
+        for f in admin.alter_user_scram_credentials([UserScramCredentialUpsertion(
+                "bench", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"bench-secret")]).values():
+            f.result(30)
+        results = {k: [] for k in kinds}
+        for r in range(args.rounds):
+            order = kinds[r % 3:] + kinds[:r % 3]
+            for k in order:
+                results[k].append(phase(k, ports, certs, proc.pid, args.records, args.size))
+                print(f"round {r + 1}/{args.rounds} {k}: " + ", ".join(
+                    f"{m} {v:,.3f}" if 'cpu' in m else f"{m} {v:,.0f}" for m, v in results[k][-1].items()), flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    med = {k: {m: statistics.median(x[m] for x in results[k]) for m in results[k][0]} for k in kinds}
+    print(f"\n{args.records:,} records of {args.size} B, {args.rounds} rounds, medians; ratio to PLAINTEXT")
+    print("| listener | produce rec/s | broker CPU-s per M (produce) | consume rec/s | broker CPU-s per M (consume) |")
+    print("|---|---|---|---|---|")
+    for k in kinds:
+        m, base = med[k], med["PLAINTEXT"]
+        print(f"| {k} | {m['produce_rps']:,.0f} ({m['produce_rps'] / base['produce_rps']:.2f}) "
+              f"| {m['produce_cpu_per_m']:.3f} ({m['produce_cpu_per_m'] / base['produce_cpu_per_m']:.2f}) "
+              f"| {m['consume_rps']:,.0f} ({m['consume_rps'] / base['consume_rps']:.2f}) "
+              f"| {m['consume_cpu_per_m']:.3f} ({m['consume_cpu_per_m'] / base['consume_cpu_per_m']:.2f}) |")
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tls.json").write_text(json.dumps({
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "records": args.records, "size": args.size, "rounds": args.rounds, "tern": args.tern_bin,
+        "medians": med, "rounds_detail": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
