@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run stop status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood fuzz fuzz-requests chaos
+.PHONY: build release run run-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls fuzz fuzz-requests chaos stress-controller
 
 build:
 	swift build
@@ -20,6 +20,19 @@ release:
 # (clients on localhost:9092-9094, data under ./data, logs and pids under ./logs).
 run: release
 	.build/release/tern cluster up
+
+# The same three nodes with SASL_SSL and SSL client listeners (config/secure/): throwaway
+# certificates first, then a SCRAM user bob (password bob-secret) through the internal listener.
+run-secure: release
+	@[ -f config/secure/certs/server.pem ] || config/secure/make-certs.sh config/secure/certs
+	.build/release/tern cluster up --config-dir config/secure --run-dir logs/secure
+	.build/release/tern configs --bootstrap-server 127.0.0.1:29092 --alter --entity-type users --entity-name bob \
+		--add-config 'SCRAM-SHA-256=[iterations=8192,password=bob-secret],SCRAM-SHA-512=[password=bob-secret]'
+	@echo "clients: localhost:9092 with security.protocol=SASL_SSL, ssl.ca.location=config/secure/certs/ca.pem,"
+	@echo "  sasl.mechanism=SCRAM-SHA-256 (bob / bob-secret) or PLAIN (alice / alice-secret); stop: make stop-secure"
+
+stop-secure:
+	@if [ -x .build/release/tern ]; then .build/release/tern cluster down --config-dir config/secure --run-dir logs/secure; fi
 
 stop:
 	@if [ -x .build/release/tern ]; then .build/release/tern cluster down; else echo "nothing built, nothing to stop"; fi
@@ -34,11 +47,12 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r $(REQUIREMENTS)
 	touch $@
 
-# System packages the tests need: kcat, chromium with its driver (the web console test), and
+# System packages the tests need: kcat, openssl (throwaway certificates for the TLS tests), chromium with its driver (the web console test), and
 # python3-venv where Debian splits it out.
 deps:
 	@missing=""; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
@@ -79,6 +93,19 @@ bench-replication: release venv
 CHAOS_SECONDS ?= 1800
 chaos: build venv
 	$(VENV)/bin/python bench/chaos.py --seconds $(CHAOS_SECONDS)
+
+# PLAINTEXT, SSL and SASL_SSL (SCRAM) side by side on one release-built node (bench/tls.py).
+bench-tls: venv
+	swift build -c release --product tern
+	$(VENV)/bin/python bench/tls.py
+
+# Issue 25's controller stress: ROUNDS rounds of kill -9 / SIGTERM and restart of a node (the
+# active controller among them), left behind a metadata snapshot while topics are created, then a
+# new RF 3 topic and the ISR expansion, each metadata change with a 30 s deadline; a miss keeps the
+# node logs. Results in bench/out/controller-stress/ (TERN_BIN to run another binary).
+ROUNDS ?= 200
+stress-controller: build venv
+	$(VENV)/bin/python bench/controller_stress.py --rounds $(ROUNDS)
 
 # libFuzzer over the request and record-batch decoders, 10 minutes each (FUZZ_SECONDS to change).
 FUZZ_SECONDS ?= 600
