@@ -56,7 +56,9 @@ def test_kafka_configs_sh_refuses_what_it_cannot_do_in_one_line(shared_broker):
          "no dynamic broker configs"),
         (["--describe"], "Name an entity"),
         (["--alter", "--topic", topic], "--add-config"),
-        (["--describe", "--entity-type", "users", "--entity-name", "x"], "topics or brokers"),
+        (["--describe", "--entity-type", "clients", "--entity-name", "x"], "topics, brokers or users"),
+        (["--alter", "--entity-type", "users", "--entity-name", "x", "--add-config", "SCRAM-SHA-1=[password=p]"],
+         "SCRAM-SHA-256=[...] or SCRAM-SHA-512=[...]"),
     ]
     for args, message in cases:
         r = run("configs", "--bootstrap-server", b, *args, check=False)
