@@ -291,12 +291,15 @@ extension QuorumController {
     public func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest) -> EventLoopFuture<
         AlterUserScramCredentialsResponse
     > {
+        // Linear in the request's size: a request can name hundreds of thousands of users.
         var counts: [String: Int] = [:]
-        for n in request.deletions.map(\.name) + request.upsertions.map(\.name) { counts[n, default: 0] += 1 }
         var order: [String] = []
-        for n in request.deletions.map(\.name) + request.upsertions.map(\.name) where !order.contains(n) {
-            order.append(n)
+        for n in request.deletions.map(\.name) + request.upsertions.map(\.name) {
+            if counts[n] == nil { order.append(n) }
+            counts[n, default: 0] += 1
         }
+        let deletions = Dictionary(request.deletions.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let upsertions = Dictionary(request.upsertions.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         func failed(_ user: String, _ code: ErrorCode, _ message: String) -> EventLoopFuture<
             AlterUserScramCredentialsResponse.Result
         > {
@@ -318,14 +321,14 @@ extension QuorumController {
                 continue
             }
             var record: MetadataRecord
-            if let d = request.deletions.first(where: { $0.name == user }) {
+            if let d = deletions[user] {
                 guard ScramMechanism(kafkaType: d.mechanism) != nil else {
                     futures.append(failed(user, .unsupportedSaslMechanism, "Unknown SCRAM mechanism \(d.mechanism)"))
                     continue
                 }
                 record = .removeScramCredential(user: user, mechanism: d.mechanism)
             } else {
-                let u = request.upsertions.first { $0.name == user }!
+                guard let u = upsertions[user] else { continue }
                 guard let mechanism = ScramMechanism(kafkaType: u.mechanism) else {
                     futures.append(failed(user, .unsupportedSaslMechanism, "Unknown SCRAM mechanism \(u.mechanism)"))
                     continue

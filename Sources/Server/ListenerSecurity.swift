@@ -203,6 +203,9 @@ public struct ListenerSecurity: Sendable {
         }
         let order: [TLSVersion] = [.tlsv1, .tlsv11, .tlsv12, .tlsv13]
         let indexes = versions.compactMap { order.firstIndex(of: $0) }
+        guard let lowest = indexes.min(), let highest = indexes.max() else {
+            throw ServerConfig.Invalid(description: "\(source): listener \(listener): no TLS version enabled")
+        }
         var ciphers: String? = nil
         if let c = value("ssl.cipher.suites"), !c.value.isEmpty {
             // Kafka names suites as IANA does (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256); BoringSSL
@@ -218,7 +221,7 @@ public struct ListenerSecurity: Sendable {
         }
         return TLSSettings(
             certificateChain: chain, privateKey: privateKey, trustRoots: trust, clientAuth: clientAuth,
-            minimumVersion: order[indexes.min()!], maximumVersion: order[indexes.max()!], cipherSuites: ciphers)
+            minimumVersion: order[lowest], maximumVersion: order[highest], cipherSuites: ciphers)
     }
 
     static let ianaToOpenSSL: [String: String] = [

@@ -69,7 +69,9 @@ final class SaslGate {
             state = .failed
             return encode(r, v, close: true)
         case (.start, .saslHandshake):
-            guard api!.supported.contains(v), let request = try? SaslHandshakeRequest.decode(body, version: v) else {
+            guard ApiKey.saslHandshake.supported.contains(v),
+                let request = try? SaslHandshakeRequest.decode(body, version: v)
+            else {
                 return .close("unreadable SaslHandshake v\(v)")
             }
             var r = SaslHandshakeResponse()
@@ -87,7 +89,8 @@ final class SaslGate {
         case (.handshaken(let mechanism), .saslAuthenticate) where mechanism.hasPrefix("SCRAM-"):
             return scramStep(body, v)
         case (.handshaken(let mechanism), .saslAuthenticate):
-            guard api!.supported.contains(v), let request = try? SaslAuthenticateRequest.decode(body, version: v)
+            guard ApiKey.saslAuthenticate.supported.contains(v),
+                let request = try? SaslAuthenticateRequest.decode(body, version: v)
             else { return .close("unreadable SaslAuthenticate v\(v)") }
             var r = SaslAuthenticateResponse()
             switch authenticate(mechanism, Array(request.authBytes.readableBytesView)) {

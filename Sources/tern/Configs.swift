@@ -144,9 +144,12 @@ struct Configs: AsyncParsableCommand {
             req.upsertions.append(u)
         }
         for k in (deleteConfig ?? "").split(separator: ",") {
+            guard let m = ScramMechanism(rawValue: String(k)) else {
+                throw CLIError("--delete-config for users takes SCRAM-SHA-256 and/or SCRAM-SHA-512, got '\(k)'.")
+            }
             var d = AlterUserScramCredentialsRequest.Deletion()
             d.name = name
-            d.mechanism = ScramMechanism(rawValue: String(k))!.kafkaType
+            d.mechanism = m.kafkaType
             req.deletions.append(d)
         }
         // One user's changes travel one per request: the controller refuses a user twice in one.
