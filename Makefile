@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run run-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls fuzz fuzz-requests chaos stress-controller
+.PHONY: build release run run-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls bench-acls fuzz fuzz-requests chaos stress-controller
 
 build:
 	swift build
@@ -98,6 +98,11 @@ chaos: build venv
 bench-tls: venv
 	swift build -c release --product tern
 	$(VENV)/bin/python bench/tls.py
+
+# Authorization's cost: a node without an authorizer and one with 10,000 ACLs, side by side (bench/acls.py).
+bench-acls: venv
+	swift build -c release --product tern
+	$(VENV)/bin/python bench/acls.py
 
 # Issue 25's controller stress: ROUNDS rounds of kill -9 / SIGTERM and restart of a node (the
 # active controller among them), left behind a metadata snapshot while topics are created, then a

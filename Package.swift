@@ -86,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "KafkaProtocol", "KafkaClient", "Server", "Storage", "Security",
+                "KafkaProtocol", "KafkaClient", "Server", "Storage", "Security", "Metadata",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -46,7 +46,10 @@ public final class Broker: Sendable {
     /// A future that fails means the request could not be decoded: the connection is closed.
     /// `listener` names the client listener the request arrived on; Metadata, FindCoordinator
     /// and DescribeCluster answer with that listener's addresses.
-    public func handle(_ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop, listener: String? = nil)
+    public func handle(
+        _ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop, listener: String? = nil,
+        session: Session = Session()
+    )
         -> EventLoopFuture<ByteBuffer?>
     {
         guard let api = ApiKey(rawValue: header.apiKey), ApiKey.clientListener.contains(api) else {
@@ -63,6 +66,11 @@ public final class Broker: Sendable {
             return loop.makeFailedFuture(ProtocolError.unsupportedVersion(api: header.apiKey, version: v))
         }
         do {
+            if let answered = try authorizing(
+                api, header, body: body, session: session, listener: listener, on: loop)
+            {
+                return answered
+            }
             switch api {
             case .apiVersions:
                 _ = try ApiVersionsRequest.decode(body, version: v)
@@ -196,7 +204,7 @@ public final class Broker: Sendable {
                 r.errorMessage = "listener \(listener ?? "?") does not use SASL"
                 return loop.makeSucceededFuture(try r.encoded(version: v))
             case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
-                .fetchSnapshot:
+                .fetchSnapshot, .describeAcls, .createAcls, .deleteAcls:
                 return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }
         } catch {
@@ -207,19 +215,25 @@ public final class Broker: Sendable {
     /// `handle`, with Fetch answers whose records come straight from segment files: the body
     /// leaves them out and names where each file slice goes, for the server to send with
     /// sendfile.
-    public func respond(_ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop, listener: String? = nil)
+    public func respond(
+        _ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop, listener: String? = nil,
+        session: Session = Session()
+    )
         -> EventLoopFuture<ResponseBody?>
     {
         let v = header.apiVersion
         if header.apiKey == ApiKey.fetch.rawValue, ApiKey.fetch.supported.contains(v),
             let request = try? FetchRequest.decode(body, version: v)
         {
-            return fetch(request, version: v, on: loop, listener: listener).flatMapThrowing { response in
-                let (bytes, files) = try response.encodedSplicingFiles(version: v)
-                return ResponseBody(bytes: bytes, files: files)
-            }
+            return authorizedFetch(request, version: v, session: session, on: loop, listener: listener)
+                .flatMapThrowing { response in
+                    let (bytes, files) = try response.encodedSplicingFiles(version: v)
+                    return ResponseBody(bytes: bytes, files: files)
+                }
         }
-        return handle(header, body: body, on: loop, listener: listener).map { $0.map { ResponseBody(bytes: $0) } }
+        return handle(header, body: body, on: loop, listener: listener, session: session).map {
+            $0.map { ResponseBody(bytes: $0) }
+        }
     }
 
     /// Flushes every partition's active segment; called on clean shutdown.

@@ -1,3 +1,4 @@
+import Metadata
 import Storage
 
 /// The settings a broker runs with, already checked. `Server` parses them from a
@@ -55,6 +56,11 @@ public struct BrokerConfig: Sendable {
     public var offsetsRetentionCheckIntervalMs = 600_000
     /// The cluster id to write into a new log directory (and insist on in an existing one).
     public var clusterId: String? = nil
+
+    /// Set when `authorizer.class.name` names Kafka's standard authorizer: every request is
+    /// checked against the cluster's ACLs. Nil: everything is allowed (and the ACL APIs answer
+    /// SECURITY_DISABLED).
+    public var authorizer: AclAuthorizer? = nil
 
     public init() {}
 

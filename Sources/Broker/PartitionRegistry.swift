@@ -173,6 +173,8 @@ public protocol ControllerGateway: Sendable {
     func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest) -> EventLoopFuture<
         AlterUserScramCredentialsResponse
     >
+    func createAcls(_ request: CreateAclsRequest) -> EventLoopFuture<CreateAclsResponse>
+    func deleteAcls(_ request: DeleteAclsRequest) -> EventLoopFuture<DeleteAclsResponse>
     /// The node that is the active controller now, if any.
     var activeControllerId: Int32? { get }
 }

@@ -20,6 +20,9 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case deleteRecords = 21
     case initProducerId = 22
+    case describeAcls = 29
+    case createAcls = 30
+    case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
     case saslAuthenticate = 36
@@ -63,6 +66,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: return 0...2
         case .offsetDelete: return 0...0
         case .describeUserScramCredentials, .alterUserScramCredentials: return 0...0
+        case .describeAcls, .createAcls, .deleteAcls: return 0...3
         case .apiVersions: return 0...3
         case .createTopics: return 0...7
         case .deleteTopics: return 0...6
@@ -105,6 +109,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: return 2
         case .offsetDelete: return Int16.max
         case .describeUserScramCredentials, .alterUserScramCredentials: return 0
+        case .describeAcls, .createAcls, .deleteAcls: return 2
         case .apiVersions: return 3
         case .createTopics: return 5
         case .deleteTopics: return 4
@@ -173,6 +178,9 @@ extension ApiKey: CustomStringConvertible {
         case .deleteTopics: return "DeleteTopics"
         case .deleteRecords: return "DeleteRecords"
         case .initProducerId: return "InitProducerId"
+        case .describeAcls: return "DescribeAcls"
+        case .createAcls: return "CreateAcls"
+        case .deleteAcls: return "DeleteAcls"
         case .describeConfigs: return "DescribeConfigs"
         case .alterConfigs: return "AlterConfigs"
         case .incrementalAlterConfigs: return "IncrementalAlterConfigs"

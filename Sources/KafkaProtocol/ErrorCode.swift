@@ -11,6 +11,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let topicAuthorizationFailed = ErrorCode(29)
     public static let groupAuthorizationFailed = ErrorCode(30)
     public static let clusterAuthorizationFailed = ErrorCode(31)
+    public static let transactionalIdAuthorizationFailed = ErrorCode(53)
+    public static let securityDisabled = ErrorCode(54)
     public static let unsupportedSaslMechanism = ErrorCode(33)
     public static let illegalSaslState = ErrorCode(34)
     public static let saslAuthenticationFailed = ErrorCode(58)
@@ -135,6 +137,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 29: return "TOPIC_AUTHORIZATION_FAILED"
         case 30: return "GROUP_AUTHORIZATION_FAILED"
         case 31: return "CLUSTER_AUTHORIZATION_FAILED"
+        case 53: return "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+        case 54: return "SECURITY_DISABLED"
         case 33: return "UNSUPPORTED_SASL_MECHANISM"
         case 34: return "ILLEGAL_SASL_STATE"
         case 58: return "SASL_AUTHENTICATION_FAILED"

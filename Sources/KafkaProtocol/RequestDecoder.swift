@@ -55,6 +55,9 @@ public enum RequestDecoder {
             return try DescribeUserScramCredentialsRequest.decode(body, version: header.apiVersion)
         case .alterUserScramCredentials:
             return try AlterUserScramCredentialsRequest.decode(body, version: header.apiVersion)
+        case .describeAcls: return try DescribeAclsRequest.decode(body, version: header.apiVersion)
+        case .createAcls: return try CreateAclsRequest.decode(body, version: header.apiVersion)
+        case .deleteAcls: return try DeleteAclsRequest.decode(body, version: header.apiVersion)
         case .saslAuthenticate: return try SaslAuthenticateRequest.decode(body, version: header.apiVersion)
         }
     }

@@ -48,6 +48,8 @@ public struct MetadataImage: Equatable, Sendable {
     private var namesById: [KafkaUUID: String] = [:]
     /// SCRAM credentials by user, then by mechanism (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
     public private(set) var scramCredentials: [String: [Int8: MetadataRecord.ScramEntry]] = [:]
+    /// Every ACL, indexed for authorization.
+    public private(set) var acls = AclIndex()
     /// Offset of the last record applied (-1 before any).
     public private(set) var offset: Int64 = -1
 
@@ -70,6 +72,8 @@ public struct MetadataImage: Equatable, Sendable {
     mutating func restoreScram(_ user: String, _ e: MetadataRecord.ScramEntry) {
         scramCredentials[user, default: [:]][e.mechanism] = e
     }
+
+    mutating func restoreAcl(_ a: AclEntry) { acls.insert(a) }
 
     public mutating func apply(_ record: MetadataRecord, at offset: Int64) {
         self.offset = offset
@@ -108,6 +112,10 @@ public struct MetadataImage: Equatable, Sendable {
         case .removeScramCredential(let user, let mechanism):
             scramCredentials[user]?[mechanism] = nil
             if scramCredentials[user]?.isEmpty == true { scramCredentials[user] = nil }
+        case .acl(let a):
+            acls.insert(a)
+        case .removeAcl(let a):
+            acls.remove(a)
         }
     }
 }

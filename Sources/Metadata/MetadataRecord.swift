@@ -16,6 +16,9 @@ public enum MetadataRecord: Equatable, Sendable {
     /// A user's SCRAM credential for one mechanism (Kafka's UserScramCredentialRecord).
     case scramCredential(user: String, ScramEntry)
     case removeScramCredential(user: String, mechanism: Int8)
+    /// An ACL added or removed (Kafka's AccessControlEntryRecord and its removal).
+    case acl(AclEntry)
+    case removeAcl(AclEntry)
 
     /// What is kept of a SCRAM password: salt, stored key, server key, iterations. `mechanism`
     /// is Kafka's number (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
@@ -107,7 +110,7 @@ public enum MetadataRecord: Equatable, Sendable {
 extension MetadataRecord {
     enum Kind: Int8 {
         case registerBroker = 1, fenceBroker, unfenceBroker, topic, partition, partitionChange, removeTopic, config
-        case scramCredential, removeScramCredential
+        case scramCredential, removeScramCredential, acl, removeAcl
     }
 
     /// Encodes the record as a type byte, a version byte (0) and its fields in Kafka's
@@ -141,6 +144,8 @@ extension MetadataRecord {
         case .config: return .config
         case .scramCredential: return .scramCredential
         case .removeScramCredential: return .removeScramCredential
+        case .acl: return .acl
+        case .removeAcl: return .removeAcl
         }
     }
 
@@ -234,7 +239,23 @@ extension MetadataRecord {
             try s.string(&user, field: "user")
             try s.int8(&mechanism)
             self = .removeScramCredential(user: user, mechanism: mechanism)
+        case .acl, .removeAcl:
+            var a = AclEntry()
+            if case .acl(let cur) = self { a = cur }
+            if case .removeAcl(let cur) = self { a = cur }
+            try Self.acl(&a, &s)
+            self = k == .acl ? .acl(a) : .removeAcl(a)
         }
+    }
+
+    static func acl<S: KafkaSerde>(_ a: inout AclEntry, _ s: inout S) throws {
+        try s.int8(&a.resourceType)
+        try s.string(&a.resourceName, field: "acl resource name")
+        try s.int8(&a.patternType)
+        try s.string(&a.principal, field: "acl principal")
+        try s.string(&a.host, field: "acl host")
+        try s.int8(&a.operation)
+        try s.int8(&a.permissionType)
     }
 
     static func scram<S: KafkaSerde>(_ e: inout ScramEntry, _ s: inout S) throws {

@@ -45,6 +45,7 @@ extension MetadataImage {
             restoreTopic(topic)
         }
         for u in form.users { restoreScram(u.user, u.entry) }
+        for a in form.acls { restoreAcl(a) }
         restoreOffset(form.offset)
     }
 }
@@ -88,6 +89,7 @@ struct SnapshotForm: Defaultable {
     var brokers: [BrokerForm] = []
     var topics: [TopicForm] = []
     var users: [UserForm] = []
+    var acls: [AclEntry] = []
 
     init() {}
 
@@ -111,15 +113,16 @@ struct SnapshotForm: Defaultable {
         users = image.scramCredentials.sorted { $0.key < $1.key }.flatMap { user, entries in
             entries.sorted { $0.key < $1.key }.map { UserForm(user: user, entry: $0.value) }
         }
+        acls = image.acls.all.sorted(by: AclEntry.inOrder)
     }
 
     mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
         var magic = MetadataImage.snapshotMagic
-        // Version 1 adds each broker's listeners; version 2 the SCRAM credentials.
-        var version: Int8 = 2
+        // Version 1 adds each broker's listeners; version 2 the SCRAM credentials; 3 the ACLs.
+        var version: Int8 = 3
         try s.int32(&magic)
         try s.int8(&version)
-        guard magic == MetadataImage.snapshotMagic, (0...2).contains(version) else {
+        guard magic == MetadataImage.snapshotMagic, (0...3).contains(version) else {
             throw ProtocolError.corruptRecords("not a metadata snapshot (magic \(magic), version \(version))")
         }
         try s.int64(&offset)
@@ -160,6 +163,9 @@ struct SnapshotForm: Defaultable {
                 try s.string(&u.user, field: "user")
                 try MetadataRecord.scram(&u.entry, &s)
             }
+        }
+        if version >= 3 {
+            try s.array(&acls, field: "acls") { s, a in try MetadataRecord.acl(&a, &s) }
         }
     }
 }

@@ -285,6 +285,10 @@ extension QuorumController {
 }
 
 extension QuorumController {
+    /// Bounds on what clients can store as SCRAM credentials: users, and a user name's bytes.
+    public static let maxScramUsers = 100_000
+    public static let maxScramUserBytes = 1024
+
     /// AlterUserScramCredentials: each user's changes decided on the committed image and
     /// answered once committed. The client sends the salted password; only the stored and server
     /// keys derived from it are written.
@@ -316,8 +320,11 @@ extension QuorumController {
                     failed(user, .duplicateResource, "A user credential cannot be altered twice in the same request"))
                 continue
             }
-            if user.isEmpty {
-                futures.append(failed(user, .unacceptableCredential, "Username must not be empty"))
+            if user.isEmpty || user.utf8.count > Self.maxScramUserBytes {
+                futures.append(
+                    failed(
+                        user, .unacceptableCredential,
+                        "A user name must have 1 to \(Self.maxScramUserBytes) bytes"))
                 continue
             }
             var record: MetadataRecord
@@ -362,6 +369,14 @@ extension QuorumController {
             let change = record
             futures.append(
                 submit { image in
+                    if case .scramCredential(let name, _) = change, image.scramCredentials[name] == nil,
+                        image.scramCredentials.count >= Self.maxScramUsers
+                    {
+                        return .failure(
+                            ControllerError(
+                                .policyViolation,
+                                "The cluster keeps at most \(Self.maxScramUsers) SCRAM users; delete one first"))
+                    }
                     if case .removeScramCredential(let name, let m) = change, image.scramCredentials[name]?[m] == nil {
                         return .failure(
                             ControllerError(
@@ -483,6 +498,23 @@ final class ClusterGateway: ControllerGateway {
             request, local: { [quorum] in quorum.alterUserScramCredentials(request) },
             as: AlterUserScramCredentialsResponse.self
         ) { _ in true }
+    }
+
+    func createAcls(_ request: CreateAclsRequest) -> EventLoopFuture<CreateAclsResponse> {
+        // Settled once this node's image holds every ACL the request could create.
+        let wanted = request.creations.filter { $0.invalidReason == nil }
+        return route(request, local: { [quorum] in quorum.createAcls(request) }, as: CreateAclsResponse.self) {
+            image in
+            wanted.allSatisfy { image.acls.all.contains($0) }
+        }
+    }
+
+    func deleteAcls(_ request: DeleteAclsRequest) -> EventLoopFuture<DeleteAclsResponse> {
+        let filters = request.filters.filter { $0.invalidReason == nil }
+        return route(request, local: { [quorum] in quorum.deleteAcls(request) }, as: DeleteAclsResponse.self) {
+            image in
+            !image.acls.all.contains { acl in filters.contains { $0.matches(acl) } }
+        }
     }
 
     func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse> {

@@ -654,7 +654,7 @@ public final class QuorumController: @unchecked Sendable {
     static let controllerApis: [ApiKey] = [
         .apiVersions, .fetch, .vote, .beginQuorumEpoch, .endQuorumEpoch, .describeQuorum, .brokerRegistration,
         .brokerHeartbeat, .createTopics, .deleteTopics, .createPartitions, .alterPartition, .fetchSnapshot,
-        .incrementalAlterConfigs, .alterUserScramCredentials,
+        .incrementalAlterConfigs, .alterUserScramCredentials, .createAcls, .deleteAcls,
     ]
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -752,6 +752,14 @@ public final class QuorumController: @unchecked Sendable {
                 }
             case .alterUserScramCredentials:
                 return alterUserScramCredentials(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
+            case .createAcls:
+                return createAcls(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
+                    try $0.encoded(version: v)
+                }
+            case .deleteAcls:
+                return deleteAcls(try .decode(body, version: v)).hop(to: caller).flatMapThrowing {
                     try $0.encoded(version: v)
                 }
             default:

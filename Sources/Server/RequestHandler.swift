@@ -2,6 +2,8 @@ import Broker
 import KafkaProtocol
 import Logging
 import NIOCore
+import NIOSSL
+import Security
 
 #if canImport(Glibc)
     import Glibc
@@ -25,7 +27,7 @@ final class RequestHandler: ChannelDuplexHandler {
         var closeAfter = false
     }
 
-    typealias Handle = @Sendable (RequestHeader, ByteBuffer, any EventLoop) -> EventLoopFuture<ResponseBody?>
+    typealias Handle = @Sendable (RequestHeader, ByteBuffer, any EventLoop, Session) -> EventLoopFuture<ResponseBody?>
     private let handle: Handle
     private let logger: Logger
     private let maxInFlight: Int
@@ -45,6 +47,9 @@ final class RequestHandler: ChannelDuplexHandler {
     /// False on TLS connections: the bytes must pass through the TLS handler, so file slices
     /// are read into memory instead of sent from the file.
     private let sendfile: Bool
+    /// Who this connection is once known: the SASL user, else the client certificate's subject
+    /// (Kafka's DEFAULT principal mapping), else User:ANONYMOUS.
+    private var certificatePrincipal: String??
 
     init(
         handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil,
@@ -97,7 +102,7 @@ final class RequestHandler: ChannelDuplexHandler {
         let sequence = firstSequence + slots.count
         let size = frame.readableBytes + 4  // taken from the connection's memory as it was read
         slots.append(Slot(header: nil, body: nil, ready: false, size: size, closeAfter: closeAfter))
-        let answer = future ?? handle(header, reader.buffer, context.eventLoop)
+        let answer = future ?? handle(header, reader.buffer, context.eventLoop, session(context))
         let api = ApiKey(rawValue: header.apiKey)
         let arrived = NIODeadline.now()
         answer.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
@@ -114,6 +119,17 @@ final class RequestHandler: ChannelDuplexHandler {
                 )
             }
         }
+    }
+
+    private func session(_ context: ChannelHandlerContext) -> Session {
+        let host = context.channel.remoteAddress?.ipAddress ?? ""
+        if let user = sasl?.principal { return Session(principal: user, host: host) }
+        if certificatePrincipal == nil {
+            let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            let der = (try? tls?.peerCertificate?.toDERBytes()) ?? nil
+            certificatePrincipal = .some(der.flatMap { X500Name.subject(ofCertificateDER: $0) }.map { "User:\($0)" })
+        }
+        return Session(principal: (certificatePrincipal ?? nil) ?? Session.anonymous, host: host)
     }
 
     private func complete(

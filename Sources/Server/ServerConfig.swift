@@ -1,5 +1,6 @@
 import Broker
 import KafkaProtocol
+import Metadata
 import Storage
 
 /// A `server.properties` file read and checked: every value is validated, an unknown key is a
@@ -86,6 +87,9 @@ public struct ServerConfig: Sendable {
         var advertised: String? = nil
         var interBroker: String? = nil
         var sawLogDirs = false
+        var authorizerOn = false
+        var superUsers = Set<String>()
+        var allowEveryone = false
         // log.retention.{ms,minutes,hours} and log.roll.{ms,hours}: the most precise one wins.
         var retention: [Int64?] = [nil, nil, nil]
         var roll: [Int64?] = [nil, nil]
@@ -197,6 +201,26 @@ public struct ServerConfig: Sendable {
                     let host = String(address[..<colon])
                     c.httpListener = (host.isEmpty ? "0.0.0.0" : host, port)
                 }
+            case "authorizer.class.name":
+                switch value {
+                case "": authorizerOn = false
+                case "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "kafka.security.authorizer.AclAuthorizer",
+                    "kafka.security.auth.SimpleAclAuthorizer":
+                    authorizerOn = true
+                default:
+                    throw bad(
+                        "Tern has one authorizer, Kafka's standard ACL authorizer: set org.apache.kafka.metadata.authorizer.StandardAuthorizer, or leave it empty for none"
+                    )
+                }
+            case "super.users":
+                for entry in value.split(separator: ";") {
+                    let p = entry.trimmingCharacters(in: " \t")
+                    guard let colon = p.firstIndex(of: ":"), colon != p.startIndex, p.index(after: colon) != p.endIndex
+                    else { throw bad("expected principals like User:admin, separated by ';'") }
+                    superUsers.insert(p)
+                }
+            case "allow.everyone.if.no.acl.found": allowEveryone = try bool()
             case "cluster.id":
                 guard !value.isEmpty else { throw bad("expected a non-empty id") }
                 c.clusterId = value
@@ -330,6 +354,15 @@ public struct ServerConfig: Sendable {
         }
         if !c.httpListenerSet {
             c.httpListener = (c.clientListeners[0].bindHost, 8080 + Int(b.nodeId))
+        }
+        if authorizerOn {
+            b.authorizer = AclAuthorizer(superUsers: superUsers, allowEveryoneIfNoAclFound: allowEveryone)
+            let inter = c.clientListeners[0].name
+            if c.security[inter]?.securityProtocol == .plaintext && !superUsers.contains("User:ANONYMOUS") {
+                c.warnings.append(
+                    "\(source): followers fetch over the PLAINTEXT inter-broker listener \(inter) as User:ANONYMOUS: add it to super.users, or grant it CLUSTER_ACTION on the cluster, or replication stops"
+                )
+            }
         }
         c.broker = b
         return c

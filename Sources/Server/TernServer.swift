@@ -76,7 +76,7 @@ public final class TernServer: Sendable {
                 controllerChannel = try Self.bind(
                     group: controlGroup, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
                     logger: logger, tracker: controllerConnections, memory: controllerMemory
-                ) { header, body, loop in
+                ) { header, body, loop, _ in
                     quorum.handle(header, body: body, on: loop).map { $0.map { ResponseBody(bytes: $0) } }
                 }
             } else {
@@ -138,7 +138,9 @@ public final class TernServer: Sendable {
                                     iterations: $0.iterations)
                             }
                         }
-                    ) { header, body, loop in broker.respond(header, body: body, on: loop, listener: l.name) })
+                    ) { header, body, loop, session in
+                        broker.respond(header, body: body, on: loop, listener: l.name, session: session)
+                    })
             }
         } catch {
             for c in bound { try? c.close().wait() }

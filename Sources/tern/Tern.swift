@@ -10,7 +10,7 @@ struct Tern: AsyncParsableCommand {
         subcommands: [
             ServerStart.self, Cluster.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self,
             MetadataQuorum.self, Configs.self, ConsumerGroups.self, DumpLog.self, ProducerPerfTest.self,
-            ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, Version.self,
+            ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, Acls.self, Version.self,
         ]
     )
 }

@@ -48,6 +48,9 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     }
     switch api {
     case .apiVersions: return try run(ApiVersionsRequest.self)
+    case .describeAcls: return try run(DescribeAclsRequest.self)
+    case .createAcls: return try run(CreateAclsRequest.self)
+    case .deleteAcls: return try run(DeleteAclsRequest.self)
     case .metadata: return try run(MetadataRequest.self)
     case .produce: return try run(ProduceRequest.self)
     case .fetch: return try run(FetchRequest.self)

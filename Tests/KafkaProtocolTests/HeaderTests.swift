@@ -32,7 +32,8 @@ import Testing
             .alterConfigs: 2, .incrementalAlterConfigs: 1, .offsetCommit: 8, .offsetFetch: 6, .joinGroup: 6,
             .heartbeat: 4, .leaveGroup: 4, .syncGroup: 4, .describeGroups: 5, .listGroups: 3, .deleteGroups: 2,
             .offsetDelete: Int16.max, .saslHandshake: Int16.max, .saslAuthenticate: 2,
-            .describeUserScramCredentials: 0, .alterUserScramCredentials: 0,
+            .describeUserScramCredentials: 0, .alterUserScramCredentials: 0, .describeAcls: 2, .createAcls: 2,
+            .deleteAcls: 2,
         ]
         for api in ApiKey.allCases {
             let first = expected[api]!
@@ -47,7 +48,7 @@ import Testing
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
         let encoded = r.bytesForTest(version: 0)
         // error_code INT16 35, then INT32 count of entries.
-        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000001E"))  // 30 client APIs
+        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 00000021"))  // 33 client APIs
         let back = try ApiVersionsResponse.decode(encoded, version: 0)
         #expect(back.errorCode == 35)
         #expect(back.apiKeys.count == ApiKey.clientListener.count)

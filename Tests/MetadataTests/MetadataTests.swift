@@ -339,7 +339,13 @@ struct Rng {
             var rng = Rng(seed)
             var img = image(brokers: [0, 1, 2, 3])
             for step in 0..<30 {
-                switch rng.below(5) {
+                switch rng.below(6) {
+                case 5:
+                    let acl = AclEntry(
+                        resourceType: 2, resourceName: "t\(rng.below(3))", patternType: Int8(3 + rng.below(2)),
+                        principal: "User:u\(rng.below(3))", host: "*", operation: Int8(3 + rng.below(3)),
+                        permissionType: Int8(2 + rng.below(2)))
+                    img.applyAll(rng.below(3) == 0 ? [.removeAcl(acl)] : [.acl(acl)])
                 case 4:
                     let user = "u\(rng.below(3))"
                     let m = Int8(1 + rng.below(2))

@@ -61,6 +61,38 @@ import Testing
         }
     }
 
+    @Test func theAuthorizerSettingsAreKafkas() throws {
+        let plain = "listener.security.protocol.map=SASL_PLAINTEXT:PLAINTEXT\n"
+        #expect(try parse(plain).broker.authorizer == nil)
+        let on = try parse(
+            plain + """
+                authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+                super.users=User:admin; User:CN=broker,O=Tern
+                allow.everyone.if.no.acl.found=true
+                """)
+        #expect(on.broker.authorizer?.superUsers == ["User:admin", "User:CN=broker,O=Tern"])
+        #expect(on.broker.authorizer?.allowEveryoneIfNoAclFound == true)
+        #expect(on.warnings.contains { $0.contains("User:ANONYMOUS") }, "followers would be refused: \(on.warnings)")
+        let anonymous = try parse(
+            plain + "authorizer.class.name=kafka.security.authorizer.AclAuthorizer\nsuper.users=User:ANONYMOUS")
+        #expect(!anonymous.warnings.contains { $0.contains("User:ANONYMOUS") })
+        #expect(
+            try parse(plain + "authorizer.class.name=kafka.security.authorizer.AclAuthorizer").broker.authorizer != nil)
+        for (extra, needle) in [
+            ("authorizer.class.name=com.example.Custom", "authorizer.class.name"),
+            ("super.users=admin", "super.users"),
+            ("super.users=User:", "super.users"),
+            ("allow.everyone.if.no.acl.found=yes", "allow.everyone.if.no.acl.found"),
+        ] {
+            do {
+                _ = try parse(plain + extra)
+                Issue.record("accepted: \(extra)")
+            } catch {
+                #expect("\(error)".contains(needle), "\(extra): \(error)")
+            }
+        }
+    }
+
     @Test func jaasOptionsParse() throws {
         #expect(
             try JaasConfig.options("M required a=\"x y\" b=z;") == ["a": "x y", "b": "z"])

@@ -173,6 +173,9 @@ func hostileRequest(_ api: ApiKey, _ version: Int16, _ filler: inout ExtremeFill
     case .describeUserScramCredentials: return make(DescribeUserScramCredentialsRequest.self)
     case .alterUserScramCredentials: return make(AlterUserScramCredentialsRequest.self)
     case .saslAuthenticate: return make(SaslAuthenticateRequest.self)
+    case .describeAcls: return make(DescribeAclsRequest.self)
+    case .createAcls: return make(CreateAclsRequest.self)
+    case .deleteAcls: return make(DeleteAclsRequest.self)
     }
 }
 
@@ -192,6 +195,8 @@ enum FuzzNode {
             replica.fetch.wait.max.ms=50
             offsets.topic.num.partitions=2
             offsets.topic.replication.factor=1
+            authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+            allow.everyone.if.no.acl.found=true
             """
         var logger = Logger(label: "fuzz")
         logger.logLevel = .critical

@@ -1,0 +1,322 @@
+"""ACLs on three nodes with Kafka's standard authorizer settings: service accounts on a SASL
+listener and a client certificate on a mutual-TLS one get exactly what their ACLs allow, made and
+removed with the clients' own admin APIs, and kept in the replicated metadata through kill -9 of
+the active controller and a restart of every node. The nodes replicate over a loopback PLAINTEXT
+listener whose principal (User:ANONYMOUS) is a super user, as a Kafka cluster with a PLAINTEXT
+inter-broker listener must be configured."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
+                                   NewTopic, ResourcePatternType, ResourceType)
+
+from conftest import free_port
+from support import wait_until
+from test_security import certs  # noqa: F401  (the fixture: a throwaway CA and certificates)
+
+JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+        'password="admin-secret" user_admin="admin-secret" user_alice="alice-secret" user_bob="bob-secret";')
+# The subject as openssl x509 -nameopt RFC2253 (and Java's X500Principal) write it.
+CERT_PRINCIPAL = "User:O=Tern,OU=clients,CN=alice"
+
+
+@pytest.fixture
+def acl_cluster(cluster_factory, certs):
+    sasl = [free_port() for _ in range(3)]
+    mtls = [free_port() for _ in range(3)]
+
+    def per_node(i, client_port, controller_port):
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{client_port},SASL_PLAINTEXT://127.0.0.1:{sasl[i]},"
+                         f"MTLS://127.0.0.1:{mtls[i]},CONTROLLER://127.0.0.1:{controller_port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,MTLS:SSL,"
+                                              "CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(certs / "server.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(certs / "ca.pem"),
+            "ssl.client.auth": "required",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:admin;User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
+    nodes = cluster_factory(3, per_node=per_node)
+    return nodes, ",".join(f"127.0.0.1:{p}" for p in sasl), ",".join(f"127.0.0.1:{p}" for p in mtls)
+
+
+def user(name: str, password: str) -> dict:
+    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.username": name,
+            "sasl.password": password}
+
+
+def mtls(certs) -> dict:
+    return {"security.protocol": "SSL", "ssl.ca.location": str(certs / "ca.pem"),
+            "ssl.certificate.location": str(certs / "client-cert.pem"),
+            "ssl.key.location": str(certs / "client-key.pem")}
+
+
+def allow(principal, op, name, rtype=ResourceType.TOPIC, pattern=ResourcePatternType.LITERAL,
+          permission=AclPermissionType.ALLOW):
+    return AclBinding(rtype, name, pattern, principal, "*", op, permission)
+
+
+def send(bootstrap: str, config: dict, topic: str, n: int = 5) -> list:
+    """Produces n records; returns each one's delivery error (None when written)."""
+    p = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 10000, **config})
+    errors: list = []
+    for i in range(n):
+        p.produce(topic, value=f"v{i}".encode(), on_delivery=lambda err, msg: errors.append(err))
+    p.flush(30)
+    assert len(errors) == n, "every record is answered"
+    return errors
+
+
+def read(bootstrap: str, config: dict, topic: str, group: str, want: int, timeout_s: float = 30):
+    """Reads with a consumer group; returns (values, the first error the consumer reported)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest", **config})
+    c.subscribe([topic])
+    values, error = [], None
+    import time
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(values) < want and time.monotonic() < deadline and error is None:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                error = m.error()
+            else:
+                values.append(m.value())
+        if error is None and values:
+            c.commit(asynchronous=False)
+    finally:
+        c.close()
+    return values, error
+
+
+def test_acls_grant_exactly_what_they_say_and_survive_kill9_and_restart(acl_cluster, certs):
+    nodes, sasl, mtls_bootstrap = acl_cluster
+    admin = AdminClient({"bootstrap.servers": sasl, **user("admin", "admin-secret")})
+    orders, audit = f"orders-{uuid.uuid4().hex[:6]}", f"audit-{uuid.uuid4().hex[:6]}"
+    for f in admin.create_topics([NewTopic(orders, 2, 3), NewTopic(audit, 1, 3)]).values():
+        f.result(30)
+
+    alice = user("alice", "alice-secret")
+    # No ACLs and allow.everyone.if.no.acl.found=false: alice sees no topics and writes nothing.
+    md = AdminClient({"bootstrap.servers": sasl, **alice}).list_topics(timeout=10)
+    assert orders not in md.topics and audit not in md.topics
+    errors = send(sasl, alice, orders, 2)
+    assert all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errors), errors
+
+    # alice may write and read `orders` and use groups starting with app-; bob may read every
+    # topic but is denied writing orders; alice's certificate may only read orders.
+    bindings = [
+        allow("User:alice", AclOperation.WRITE, orders),
+        allow("User:alice", AclOperation.READ, orders),
+        allow("User:alice", AclOperation.READ, "app-", ResourceType.GROUP, ResourcePatternType.PREFIXED),
+        allow("User:bob", AclOperation.ALL, "*"),
+        allow("User:bob", AclOperation.WRITE, orders, permission=AclPermissionType.DENY),
+        allow("User:bob", AclOperation.READ, "*", ResourceType.GROUP),
+        allow(CERT_PRINCIPAL, AclOperation.READ, orders),
+        allow(CERT_PRINCIPAL, AclOperation.READ, "cert-", ResourceType.GROUP, ResourcePatternType.PREFIXED),
+    ]
+    for f in admin.create_acls(bindings).values():
+        f.result(30)
+
+    everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                                  AclPermissionType.ANY)
+    listed = admin.describe_acls(everything).result(30)
+    assert set(listed) == set(bindings)
+
+    def alice_writes():
+        return all(e is None for e in send(sasl, alice, orders, 5))
+
+    wait_until(alice_writes, 30, "alice writing orders once her ACL is on every broker")
+    md = AdminClient({"bootstrap.servers": sasl, **alice}).list_topics(timeout=10)
+    assert orders in md.topics and audit not in md.topics, "Metadata lists only what alice may describe"
+    assert send(sasl, alice, audit, 1)[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    values, error = read(sasl, alice, orders, "app-readers", 5)
+    assert error is None and len(values) >= 5
+    values, error = read(sasl, alice, orders, "other-group", 1, timeout_s=15)
+    assert error is not None and error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED, error
+
+    bob = user("bob", "bob-secret")
+    assert send(sasl, bob, orders, 1)[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, "DENY beats ALL"
+    assert all(e is None for e in send(sasl, bob, audit, 3))
+    values, error = read(sasl, bob, orders, "bob-group", 5)
+    assert error is None and len(values) >= 5
+
+    # kafka-python, as its documentation configures a SASL PLAIN producer.
+    from kafka import KafkaProducer
+    from kafka.errors import TopicAuthorizationFailedError
+    kp = KafkaProducer(bootstrap_servers=sasl, security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                       sasl_plain_username="alice", sasl_plain_password="alice-secret")
+    kp.send(orders, b"from-kafka-python").get(timeout=30)
+    with pytest.raises(TopicAuthorizationFailedError):
+        kp.send(audit, b"refused").get(timeout=30)
+    kp.close()
+
+    # The client certificate's subject is the principal on the mutual-TLS listener.
+    values, error = read(mtls_bootstrap, mtls(certs), orders, "cert-readers", 5)
+    assert error is None and len(values) >= 5
+    assert send(mtls_bootstrap, mtls(certs), orders, 1)[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    # Only a principal with ALTER on the cluster changes ACLs; DESCRIBE on it lists them.
+    # (librdkafka's describe_acls drops the top-level error of the answer, with Kafka too, so
+    # kafka-python's admin client, which raises it, checks the refusal.)
+    from kafka.admin import (ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType, KafkaAdminClient,
+                             ResourcePatternFilter)
+    from kafka.admin import ResourceType as KafkaPythonResourceType
+    from kafka.errors import ClusterAuthorizationFailedError
+    kp_admin = KafkaAdminClient(bootstrap_servers=sasl, security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                                sasl_plain_username="alice", sasl_plain_password="alice-secret")
+    with pytest.raises(ClusterAuthorizationFailedError):
+        kp_admin.describe_acls(ACLFilter(
+            principal=None, host="*", operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+            resource_pattern=ResourcePatternFilter(KafkaPythonResourceType.ANY, None, ACLResourcePatternType.ANY)))
+    kp_admin.close()
+    alice_admin = AdminClient({"bootstrap.servers": sasl, **alice})
+    refused = alice_admin.create_acls([allow("User:alice", AclOperation.ALL, "*")])
+    with pytest.raises(KafkaException) as e:
+        for f in refused.values():
+            f.result(30)
+    assert e.value.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+
+    # kill -9 the active controller; remove alice's WRITE through the new one; restart every
+    # node: the ACLs are what was committed.
+    controller = admin.list_topics(timeout=10).controller_id
+    nodes[controller].kill9()
+    survivors = [n for n in nodes if n.node_id != controller]
+    survivor_sasl = ",".join(b for i, b in enumerate(sasl.split(",")) if i != controller)
+
+    def controller_id():
+        try:
+            return AdminClient({"bootstrap.servers": survivors[0].bootstrap}).list_topics(timeout=5).controller_id
+        except KafkaException:  # a connection the dead node's loss broke; ask again
+            return None
+
+    # librdkafka sends ACL changes to the controller its first Metadata named and does not ask
+    # again, so the admin client is made once a survivor leads.
+    wait_until(lambda: controller_id() in [n.node_id for n in survivors], 30, "a new active controller")
+    admin = AdminClient({"bootstrap.servers": survivor_sasl, **user("admin", "admin-secret")})
+
+    def delete_write():
+        gone = admin.delete_acls([AclBindingFilter(ResourceType.TOPIC, orders, ResourcePatternType.LITERAL,
+                                                   "User:alice", None, AclOperation.WRITE,
+                                                   AclPermissionType.ALLOW)])
+        for f in gone.values():
+            f.result(15)
+        return True
+
+    # (An attempt whose answer is lost with the dead node may have removed it already: the
+    # check is what the cluster holds afterwards.)
+    wait_until(delete_write, 45, "deleting alice's WRITE through a new active controller")
+    assert set(admin.describe_acls(everything).result(30)) == set(bindings[1:])
+    nodes[controller].start()
+    for n in nodes:
+        n.stop()
+    for n in nodes:
+        n.start(wait=False)
+    for n in nodes:
+        n.wait_ready()
+    admin = AdminClient({"bootstrap.servers": sasl, **user("admin", "admin-secret")})
+    assert set(wait_until(lambda: admin.describe_acls(everything).result(10), 30, "ACLs after restart")) == \
+        set(bindings[1:])
+    assert send(sasl, alice, orders, 1)[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    values, error = read(sasl, alice, orders, "app-readers-2", 5)
+    assert error is None and len(values) >= 5, "READ is still granted"
+
+    # Replication kept going under the authorizer: every replica is in sync.
+    wait_until(lambda: all(len(p.isrs) == 3 for p in admin.list_topics(orders, timeout=10).topics[orders]
+                           .partitions.values()), 45, "every replica of orders back in sync")
+
+
+def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_authorizer(acl_cluster, broker):
+    nodes, sasl, _ = acl_cluster
+    admin = AdminClient({"bootstrap.servers": sasl, **user("admin", "admin-secret")})
+    bad = AclBinding(ResourceType.BROKER,  # the cluster (type 4)
+                      "not-the-cluster", ResourcePatternType.LITERAL, "User:x", "*",
+                     AclOperation.ALTER, AclPermissionType.ALLOW)
+    good = allow("User:x", AclOperation.READ, "t")
+    results = admin.create_acls([bad, good])
+    with pytest.raises(KafkaException) as e:
+        results[bad].result(30)
+    assert e.value.args[0].code() == KafkaError.INVALID_REQUEST
+    assert results[good].result(30) is None
+    again = admin.create_acls([good])
+    assert again[good].result(30) is None, "creating an ACL that exists succeeds"
+    deleted = admin.delete_acls([AclBindingFilter(ResourceType.TOPIC, None, ResourcePatternType.ANY, "User:x", None,
+                                                  AclOperation.ANY, AclPermissionType.ANY)])
+    assert [b for f in deleted.values() for b in f.result(30)] == [good]
+
+    # A broker with no authorizer: the ACL APIs say so.
+    plain = AdminClient({"bootstrap.servers": broker.bootstrap})
+    with pytest.raises(KafkaException) as e:
+        plain.create_acls([good])[good].result(30)
+    assert e.value.args[0].code() == KafkaError.SECURITY_DISABLED
+    from kafka.admin import (ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType, KafkaAdminClient,
+                             ResourcePatternFilter)
+    from kafka.admin import ResourceType as KafkaPythonResourceType
+    from kafka.errors import SecurityDisabledError
+    kp_admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    with pytest.raises(SecurityDisabledError):
+        kp_admin.describe_acls(ACLFilter(
+            principal=None, host="*", operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+            resource_pattern=ResourcePatternFilter(KafkaPythonResourceType.ANY, None, ACLResourcePatternType.ANY)))
+    kp_admin.close()
+
+
+def test_kafka_acls_sh_adds_lists_and_removes_acls_in_kafkas_format(acl_cluster):
+    from test_cli import run
+    nodes, sasl, _ = acl_cluster
+    b = nodes[0].bootstrap  # the PLAINTEXT listener, whose User:ANONYMOUS is a super user here
+    t = f"tool-{uuid.uuid4().hex[:6]}"
+    added = run("acls", "--bootstrap-server", b, "--add", "--allow-principal", "User:carol", "--operation", "Read",
+                "--operation", "Describe", "--topic", t).stdout.decode()
+    pattern = f"ResourcePattern(resourceType=TOPIC, name={t}, patternType=LITERAL)"
+    entries = [" \t(principal=User:carol, host=*, operation=READ, permissionType=ALLOW) ",
+               " \t(principal=User:carol, host=*, operation=DESCRIBE, permissionType=ALLOW) "]
+    assert added.splitlines() == [f"Adding ACLs for resource `{pattern}`: ", *entries, "",
+                                  f"Current ACLs for resource `{pattern}`: ", *entries, ""], added
+
+    run("acls", "--bootstrap-server", b, "--add", "--deny-principal", "User:dave", "--operation", "All",
+        "--topic", "tool-", "--resource-pattern-type", "prefixed")
+    run("acls", "--bootstrap-server", b, "--add", "--allow-principal", "User:erin", "--consumer", "--topic", t,
+        "--group", "erin-app")
+    listed = run("acls", "--bootstrap-server", b, "--list", "--topic", t, "--resource-pattern-type", "match"
+                 ).stdout.decode()
+    assert "(principal=User:dave, host=*, operation=ALL, permissionType=DENY)" in listed
+    assert f"Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=tool-, patternType=PREFIXED)`: " \
+        in listed.splitlines()
+    assert "(principal=User:erin, host=*, operation=READ, permissionType=ALLOW)" in listed
+
+    # The clients' admin API sees what the tool made.
+    admin = AdminClient({"bootstrap.servers": sasl, **user("admin", "admin-secret")})
+    mine = admin.describe_acls(AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, "User:erin", None,
+                                                AclOperation.ANY, AclPermissionType.ANY)).result(30)
+    assert {(a.restype, a.name, a.operation) for a in mine} == {
+        (ResourceType.TOPIC, t, AclOperation.READ), (ResourceType.TOPIC, t, AclOperation.DESCRIBE),
+        (ResourceType.GROUP, "erin-app", AclOperation.READ)}
+
+    removed = run("acls", "--bootstrap-server", b, "--remove", "--force", "--topic", t).stdout.decode()
+    assert "Removing ACLs for resource" in removed and "User:carol" in removed
+    after = run("acls", "--bootstrap-server", b, "--list", "--topic", t).stdout.decode()
+    assert after.strip() == "", after
+
+    # Mistakes are refused with a reason and a non-zero exit.
+    for args, why in [(["--add", "--allow-principal", "User:x", "--operation", "Fly", "--topic", t], "Unknown operation"),
+                      (["--add", "--allow-principal", "User:x", "--operation", "Read"], "Name a resource"),
+                      (["--add", "--allow-principal", "x", "--operation", "Read", "--topic", t], "Type:name"),
+                      (["--list", "--add"], "Exactly one")]:
+        bad = run("acls", "--bootstrap-server", b, *args, check=False)
+        assert bad.returncode != 0 and why in bad.stderr.decode(), (args, bad.stderr.decode())
