@@ -21,15 +21,22 @@ release:
 run: release
 	.build/release/tern cluster up
 
-# The same three nodes with SASL_SSL and SSL client listeners (config/secure/): throwaway
-# certificates first, then a SCRAM user bob (password bob-secret) through the internal listener.
+# The same three nodes with nothing in plaintext (config/secure/): throwaway certificates and a
+# cluster id first, then each node's directory formatted with the first SCRAM users (the nodes'
+# own login, the admin, bob), as Kafka's kafka-storage.sh format --add-scram does.
+SEED_SCRAM = --add-scram 'SCRAM-SHA-512=[name=broker,password=broker-secret]' \
+	--add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]' \
+	--add-scram 'SCRAM-SHA-256=[name=bob,password=bob-secret,iterations=8192]' \
+	--add-scram 'SCRAM-SHA-512=[name=bob,password=bob-secret]'
 run-secure: release
 	@[ -f config/secure/certs/server.pem ] || config/secure/make-certs.sh config/secure/certs
+	@[ -f config/secure/certs/cluster.id ] || .build/release/tern storage random-uuid > config/secure/certs/cluster.id
+	@for n in 0 1 2; do .build/release/tern storage format --ignore-formatted -t "$$(cat config/secure/certs/cluster.id)" \
+		-c config/secure/server-$$n.properties $(SEED_SCRAM); done
 	.build/release/tern cluster up --config-dir config/secure --run-dir logs/secure
-	.build/release/tern configs --bootstrap-server 127.0.0.1:29092 --alter --entity-type users --entity-name bob \
-		--add-config 'SCRAM-SHA-256=[iterations=8192,password=bob-secret],SCRAM-SHA-512=[password=bob-secret]'
 	@echo "clients: localhost:9092 with security.protocol=SASL_SSL, ssl.ca.location=config/secure/certs/ca.pem,"
 	@echo "  sasl.mechanism=SCRAM-SHA-256 (bob / bob-secret) or PLAIN (alice / alice-secret); stop: make stop-secure"
+	@echo "tools: bin/kafka-topics.sh --bootstrap-server localhost:9092 --command-config config/secure/admin.properties --list"
 
 stop-secure:
 	@if [ -x .build/release/tern ]; then .build/release/tern cluster down --config-dir config/secure --run-dir logs/secure; fi

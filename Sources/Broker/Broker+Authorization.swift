@@ -121,12 +121,24 @@ extension Broker {
             var request = try MetadataRequest.decode(body, version: v)
             let named = request.topics?.compactMap(\.name)
             let denied = Set((named ?? []).filter { !may(.describe, .topic, $0) })
+            // A topic asked for by id alone (v10+) is checked under the name the image gives
+            // it; ids are not secret, so a refusal names the id (as Kafka answers).
+            let idImage = registry.image
+            let deniedIds = Set(
+                (request.topics ?? []).filter { t in
+                    guard t.name == nil, let name = idImage.topic(id: t.topicId)?.name else { return false }
+                    return !may(.describe, .topic, name)
+                }.map(\.topicId))
             if request.allowAutoTopicCreation && !may(.create, .cluster, cluster) {
                 let image = registry.image
                 let missing = (named ?? []).filter { !denied.contains($0) && image.topics[$0] == nil }
                 if !missing.allSatisfy({ may(.create, .topic, $0) }) { request.allowAutoTopicCreation = false }
             }
-            if request.topics != nil { request.topics?.removeAll { $0.name.map(denied.contains) ?? false } }
+            if request.topics != nil {
+                request.topics?.removeAll { t in
+                    t.name.map(denied.contains) ?? deniedIds.contains(t.topicId)
+                }
+            }
             let wantsTopicOps = request.includeTopicAuthorizedOperations
             let wantsClusterOps = request.includeClusterAuthorizedOperations
             // Metadata v0 reads an empty list as every topic.
@@ -139,6 +151,12 @@ extension Broker {
                     for name in (named ?? []) where denied.contains(name) {
                         var t = MetadataResponse.Topic()
                         t.name = name
+                        t.errorCode = topicDenied
+                        r.topics.append(t)
+                    }
+                    for id in deniedIds {
+                        var t = MetadataResponse.Topic()
+                        t.topicId = id
                         t.errorCode = topicDenied
                         r.topics.append(t)
                     }
@@ -491,17 +509,18 @@ extension Broker {
             return try answer(r)
         case .describeQuorum:
             guard !may(.describe, .cluster, cluster) else { return nil }
+            // Decoded only so that a malformed request is refused as such, before the answer.
             _ = try DescribeQuorumRequest.decode(body, version: v)
             var r = DescribeQuorumResponse()
             r.errorCode = clusterDenied
             return try answer(r)
         case .describeUserScramCredentials:
-            let request = try DescribeUserScramCredentialsRequest.decode(body, version: v)
             guard !may(.describe, .cluster, cluster) else { return nil }
+            // Decoded only so that a malformed request is refused as such, before the answer.
+            _ = try DescribeUserScramCredentialsRequest.decode(body, version: v)
             var r = DescribeUserScramCredentialsResponse()
             r.errorCode = clusterDenied
             r.errorMessage = clusterMessage
-            _ = request
             return try answer(r)
         case .alterUserScramCredentials:
             let request = try AlterUserScramCredentialsRequest.decode(body, version: v)
@@ -669,5 +688,19 @@ extension Broker {
             return res
         }
         return r
+    }
+}
+
+extension Broker {
+    /// Whether `session` speaks for a node of this cluster: CLUSTER_ACTION on the cluster (super
+    /// users have it), or no authorizer at all. Before this node has read the ACLs from the
+    /// metadata log, only super users pass, so the nodes' own principals belong in super.users.
+    public func actsForCluster(_ session: Session) -> Bool {
+        allowed(session, .clusterAction, .cluster, aclClusterResourceName)
+    }
+
+    /// Whether `session` may read the cluster's state (DescribeQuorum and the like).
+    public func mayDescribeCluster(_ session: Session) -> Bool {
+        actsForCluster(session) || allowed(session, .describe, .cluster, aclClusterResourceName)
     }
 }

@@ -1,3 +1,4 @@
+import KafkaClient
 import KafkaProtocol
 import Logging
 import Metadata
@@ -35,7 +36,8 @@ public final class Broker: Sendable {
         try FileSystem.makeDirectories(config.logDirs)
         dirLock = try DirectoryLock(directory: config.logDirs)
         clusterId = try MetaProperties.loadOrCreate(
-            logDir: config.logDirs, nodeId: config.nodeId, clusterId: config.clusterId)
+            logDir: config.logDirs, nodeId: config.nodeId, clusterId: config.clusterId,
+            derived: config.clusterIdIsDerived)
         registry = PartitionRegistry(config: config, logger: logger)
         maintenance = LogMaintenance(registry: registry, config: config, logger: logger)
         try registry.cleanUpDeletedDirectories()
@@ -257,9 +259,9 @@ public final class Broker: Sendable {
     }
 
     /// Starts copying the partitions this broker follows from their leaders.
-    public func startReplication(group: any EventLoopGroup) {
+    public func startReplication(group: any EventLoopGroup, security: ClientSecurity = .plaintext) {
         maintenance.start()
-        let f = ReplicaFetcher(broker: self, group: group, logger: logger)
+        let f = ReplicaFetcher(broker: self, group: group, security: security, logger: logger)
         fetcher.withLockedValue { $0 = f }
         f.update(registry.image)
         let loop = group.next()
@@ -333,7 +335,9 @@ enum MetaProperties {
         }
     }
 
-    static func loadOrCreate(logDir: String, nodeId: Int32, clusterId wanted: String?) throws -> String {
+    static func loadOrCreate(logDir: String, nodeId: Int32, clusterId wanted: String?, derived: Bool = false) throws
+        -> String
+    {
         let path = logDir + "/meta.properties"
         if FileSystem.exists(path) {
             let p = Properties.parse(try FileSystem.readText(path))
@@ -341,7 +345,7 @@ enum MetaProperties {
                 throw Mismatch(path: path, found: found, expected: nodeId)
             }
             if let id = p["cluster.id"], !id.isEmpty {
-                if let wanted, wanted != id { throw OtherCluster(path: path, found: id, expected: wanted) }
+                if let wanted, wanted != id, !derived { throw OtherCluster(path: path, found: id, expected: wanted) }
                 return id
             }
         }

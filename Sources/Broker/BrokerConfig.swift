@@ -56,6 +56,9 @@ public struct BrokerConfig: Sendable {
     public var offsetsRetentionCheckIntervalMs = 600_000
     /// The cluster id to write into a new log directory (and insist on in an existing one).
     public var clusterId: String? = nil
+    /// The id above was derived from the voter list, not set: an id `tern storage format -t`
+    /// wrote into meta.properties takes its place.
+    public var clusterIdIsDerived = false
 
     /// Set when `authorizer.class.name` names Kafka's standard authorizer: every request is
     /// checked against the cluster's ACLs. Nil: everything is allowed (and the ACL APIs answer

@@ -14,13 +14,16 @@ final class ReplicaFetcher: @unchecked Sendable {
     private let broker: Broker
     private let logger: Logger
     private let group: any EventLoopGroup
+    /// TLS and SASL to the leaders' inter-broker listener.
+    private let security: ClientSecurity
     private let lock = NIOLock()
     private var loops: [Int32: Task<Void, Never>] = [:]
     private var stopped = false
 
-    init(broker: Broker, group: any EventLoopGroup, logger: Logger) {
+    init(broker: Broker, group: any EventLoopGroup, security: ClientSecurity, logger: Logger) {
         self.broker = broker
         self.group = group
+        self.security = security
         self.logger = logger
     }
 
@@ -64,6 +67,7 @@ final class ReplicaFetcher: @unchecked Sendable {
     private func run(leader: Int32) async {
         var connection: KafkaConnection?
         var idleRounds = 0
+        var lastWarnedMs: Int64 = -30_000
         while !Task.isCancelled {
             let partitions = followed(from: leader)
             if partitions.isEmpty {
@@ -79,9 +83,24 @@ final class ReplicaFetcher: @unchecked Sendable {
                         try? await Task.sleep(nanoseconds: 200_000_000)
                         continue
                     }
-                    connection = try await KafkaConnection.connect(
-                        host: b.host, port: Int(b.port), group: group,
-                        clientId: "replica-fetcher-\(broker.config.nodeId)", timeoutMs: 2000)
+                    do {
+                        connection = try await KafkaConnection.connect(
+                            host: b.host, port: Int(b.port), group: group,
+                            clientId: "replica-fetcher-\(broker.config.nodeId)", timeoutMs: 2000, security: security)
+                    } catch {
+                        // A refused TLS handshake or login never heals by itself: say so, once
+                        // every 30 s, while retrying (a leader that is down is the usual case
+                        // and not worth a line).
+                        let now = Broker.nowMs()
+                        if case KafkaClientError.connectionFailed = error {
+                        } else if now - lastWarnedMs > 30_000 {
+                            lastWarnedMs = now
+                            logger.warning(
+                                "replica fetcher cannot connect to node \(leader) at \(b.host):\(b.port): \(KafkaClientError.reason(error))"
+                            )
+                        }
+                        throw error
+                    }
                 }
                 try await fetchOnce(from: leader, partitions, connection!)
             } catch {

@@ -9,13 +9,14 @@ public actor KafkaClient {
     public let bootstrap: [(host: String, port: Int)]
     let group: any EventLoopGroup
     let clientId: String
+    let security: ClientSecurity
     private var connections: [Int32: KafkaConnection] = [:]
     private var bootstrapConnection: KafkaConnection?
     public private(set) var lastMetadata: MetadataResponse?
 
     public init(
         bootstrapServers: String, clientId: String = "tern-cli",
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, security: ClientSecurity = .plaintext
     ) throws {
         var servers: [(String, Int)] = []
         for entry in bootstrapServers.split(separator: ",") {
@@ -30,6 +31,7 @@ public actor KafkaClient {
         bootstrap = servers
         self.group = group
         self.clientId = clientId
+        self.security = security
     }
 
     /// A connection to any bootstrap server that answers.
@@ -38,15 +40,21 @@ public actor KafkaClient {
         var tried: [String] = []
         for (host, port) in bootstrap {
             do {
-                let c = try await KafkaConnection.connect(host: host, port: port, group: group, clientId: clientId)
+                let c = try await KafkaConnection.connect(
+                    host: host, port: port, group: group, clientId: clientId, security: security)
                 bootstrapConnection = c
                 return c
             } catch {
                 tried.append("\(host):\(port) (\(KafkaClientError.reason(error)))")
             }
         }
+        // A TLS or SASL listener closes a connection that speaks plaintext to it.
+        let hint =
+            security.tls == nil && tried.contains(where: { $0.hasSuffix("closed)") })
+            ? " A listener with TLS or SASL closes plaintext connections: give the tool its client settings with --command-config FILE (security.protocol, ssl.truststore.location, sasl.mechanism, sasl.jaas.config)."
+            : ""
         throw KafkaClientError.unsupported(
-            "could not reach any bootstrap server: tried \(tried.joined(separator: ", ")). Is the broker running and is the address right?"
+            "could not reach any bootstrap server: tried \(tried.joined(separator: ", ")). Is the broker running and is the address right?\(hint)"
         )
     }
 
@@ -54,7 +62,8 @@ public actor KafkaClient {
         if let c = connections[node], c.channel.isActive { return c }
         if lastMetadata == nil { _ = try await metadata(topics: []) }
         guard let b = lastMetadata?.brokers.first(where: { $0.nodeId == node }) else { return try await any() }
-        let c = try await KafkaConnection.connect(host: b.host, port: Int(b.port), group: group, clientId: clientId)
+        let c = try await KafkaConnection.connect(
+            host: b.host, port: Int(b.port), group: group, clientId: clientId, security: security)
         connections[node] = c
         return c
     }

@@ -2,6 +2,7 @@ import KafkaProtocol
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Errors a client call can end with.
 public enum KafkaClientError: Error, CustomStringConvertible {
@@ -130,7 +131,8 @@ public final class KafkaConnection: Sendable {
 
     /// Connects and negotiates versions with ApiVersions.
     public static func connect(
-        host: String, port: Int, group: any EventLoopGroup, clientId: String, timeoutMs: Int = 10_000
+        host: String, port: Int, group: any EventLoopGroup, clientId: String, timeoutMs: Int = 10_000,
+        security: ClientSecurity = .plaintext
     ) async throws -> KafkaConnection {
         let address = "\(host):\(port)"
         let inFlight = InFlight()
@@ -141,6 +143,10 @@ public final class KafkaConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls = security.tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls, serverHostname: security.serverHostname(for: host)))
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(FrameDecoder(maxFrameBytes: Int(Int32.max))))
                         try channel.pipeline.syncOperations.addHandler(
@@ -156,15 +162,29 @@ public final class KafkaConnection: Sendable {
         var request = ApiVersionsRequest()
         request.clientSoftwareName = "tern"
         request.clientSoftwareVersion = "0.1.0"
-        var versions = try await bare.send(request, version: 3, as: ApiVersionsResponse.self, timeoutMs: timeoutMs)
-        if versions.errorCode == ErrorCode.unsupportedVersion.rawValue {
-            versions = try await bare.send(
-                ApiVersionsRequest(), version: 0, as: ApiVersionsResponse.self, timeoutMs: timeoutMs)
+        var versions: ApiVersionsResponse
+        do {
+            versions = try await bare.send(request, version: 3, as: ApiVersionsResponse.self, timeoutMs: timeoutMs)
+            if versions.errorCode == ErrorCode.unsupportedVersion.rawValue {
+                versions = try await bare.send(
+                    ApiVersionsRequest(), version: 0, as: ApiVersionsResponse.self, timeoutMs: timeoutMs)
+            }
+        } catch {
+            // A TLS handshake that failed ends here too: its error, not a bare "closed".
+            await bare.close()
+            throw error
         }
         var ranges: [Int16: ClosedRange<Int16>] = [:]
         for k in versions.apiKeys where k.minVersion <= k.maxVersion { ranges[k.apiKey] = k.minVersion...k.maxVersion }
-        return KafkaConnection(
+        let connection = KafkaConnection(
             address: address, channel: channel, inFlight: inFlight, clientId: clientId, brokerVersions: ranges)
+        if let login = security.sasl {
+            do { try await connection.authenticate(login, timeoutMs: timeoutMs) } catch {
+                await connection.close()
+                throw error
+            }
+        }
+        return connection
     }
 
     /// The highest version both sides support.

@@ -79,6 +79,20 @@ extension QuorumController {
     func becameActive() {
         // readyAt: one past the LeaderChange entry just appended.
         active.becameActive(logEnd: node.log.endOffset, brokers: image.brokers.keys, nowMs: Self.monotonicMs())
+        // A new cluster's metadata log holds nothing but leader changes: the seed goes first.
+        // (Seed records an earlier leader appended and did not commit are in the log, and commit
+        // with this leadership instead.)
+        let log = node.log
+        let empty =
+            log.startOffset == 0
+            && !(log.startOffset..<log.endOffset).contains { !(log.entry(at: $0)?.isLeaderChange ?? true) }
+        if empty && !bootstrapRecords.isEmpty {
+            let seed = bootstrapRecords
+            logger.info("writing \(seed.count) bootstrap records (SCRAM credentials from tern storage format)")
+            submit { _ in .success(seed) }.whenFailure { [logger] error in
+                logger.warning("bootstrap records not written: \(error)")
+            }
+        }
     }
 
     func resignActive() {

@@ -1,3 +1,4 @@
+import KafkaClient
 import NIOSSL
 
 /// A listener's security protocol (`listener.security.protocol.map`), as Kafka names them.
@@ -46,9 +47,94 @@ public struct ListenerSecurity: Sendable {
             }
             return try NIOSSLContext(configuration: c)
         }
+
+        /// The same settings for connecting to a peer: its certificate checked against the trust
+        /// store, this node's own certificate shown when asked.
+        public func clientContext(verifyHostname: Bool) throws -> NIOSSLContext {
+            var c = TLSConfiguration.makeClientConfiguration()
+            c.certificateChain = certificateChain.map { .certificate($0) }
+            c.privateKey = .privateKey(privateKey)
+            c.minimumTLSVersion = minimumVersion
+            c.maximumTLSVersion = maximumVersion
+            if let cipherSuites { c.cipherSuites = cipherSuites }
+            if !trustRoots.isEmpty { c.trustRoots = .certificates(trustRoots) }
+            c.certificateVerification = verifyHostname ? .fullVerification : .noHostnameVerification
+            return try NIOSSLContext(configuration: c)
+        }
     }
 
     public static let supportedMechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+    /// How this node connects to a peer's listener of this name, as its own client: TLS with the
+    /// listener's trust store, presenting its key store (for peers that ask for a certificate),
+    /// and the SASL login of the listener's JAAS config for `mechanism`
+    /// (`sasl.mechanism.inter.broker.protocol` or `sasl.mechanism.controller.protocol`).
+    static func client(
+        listener: String, security: ListenerSecurity, mechanismKey: String,
+        mechanism: (value: String, line: Int)?, props: [String: (value: String, line: Int)], source: String,
+        controller: Bool
+    ) throws -> ClientSecurity {
+        var out = ClientSecurity()
+        let prefix = "listener.name.\(listener.lowercased())."
+        func value(_ key: String) -> (value: String, line: Int, key: String)? {
+            if let v = props[prefix + key] { return (v.value, v.line, prefix + key) }
+            if let v = props[key] { return (v.value, v.line, key) }
+            return nil
+        }
+        func invalid(_ v: (value: String, line: Int, key: String), _ why: String) -> ServerConfig.Invalid {
+            ServerConfig.Invalid(description: "\(source):\(v.line): invalid value '\(v.value)' for \(v.key): \(why)")
+        }
+        if let tls = security.tls {
+            if let a = value("ssl.endpoint.identification.algorithm") {
+                switch a.value.lowercased() {
+                case "": out.verifyHostname = false
+                case "https": out.verifyHostname = true
+                default: throw invalid(a, "expected https (check the peer's host name, the default) or empty (do not)")
+                }
+            }
+            do {
+                out.tls = try tls.clientContext(verifyHostname: out.verifyHostname)
+            } catch {
+                throw ServerConfig.Invalid(
+                    description: "\(source): listener \(listener): cannot make a TLS client context for peers: \(error)"
+                )
+            }
+        }
+        guard security.securityProtocol.usesSASL else { return out }
+        guard let mechanism else {
+            throw ServerConfig.Invalid(
+                description:
+                    "\(source): listener \(listener) uses \(security.securityProtocol.rawValue) and carries this node's own traffic: set \(mechanismKey) to one of its sasl.enabled.mechanisms (\(security.saslMechanisms.joined(separator: ", ")))"
+            )
+        }
+        let name = mechanism.value.uppercased()
+        let m = (value: mechanism.value, line: mechanism.line, key: mechanismKey)
+        guard security.saslMechanisms.contains(name) else {
+            throw invalid(
+                m,
+                "listener \(listener) enables \(security.saslMechanisms.joined(separator: ", ")) (sasl.enabled.mechanisms)"
+            )
+        }
+        if controller && name.hasPrefix("SCRAM-") {
+            throw invalid(
+                m,
+                "SCRAM credentials live in the metadata log, which the controllers replicate over this very listener: use PLAIN or SSL client certificates between controllers (as Kafka requires)"
+            )
+        }
+        guard let jaas = value("\(name.lowercased()).sasl.jaas.config") ?? value("sasl.jaas.config") else {
+            throw ServerConfig.Invalid(
+                description:
+                    "\(source): listener \(listener) logs in to its peers with \(name) but has no JAAS config for it: set \(prefix)\(name.lowercased()).sasl.jaas.config with username=\"…\" password=\"…\""
+            )
+        }
+        let options: [String: String]
+        do { options = try JaasConfig.options(jaas.value) } catch { throw invalid(jaas, error.why) }
+        guard let user = options["username"], !user.isEmpty, let password = options["password"] else {
+            throw invalid(jaas, "the node's own login needs username=\"…\" and password=\"…\"")
+        }
+        out.sasl = ClientSecurity.SaslLogin(mechanism: name, user: user, password: password)
+        return out
+    }
 
     /// Resolves the settings of `listener` from the security keys of a properties file.
     /// `props` holds every `ssl.*`, `sasl.*` and `listener.name.*` key with its line.

@@ -52,6 +52,11 @@ public final class QuorumController: @unchecked Sendable {
     /// Take a snapshot of the image once this many bytes of records were applied after the last
     /// one (`metadata.log.max.record.bytes.between.snapshots`, Kafka's default 20 MiB).
     public var snapshotEveryBytes = 20 * 1024 * 1024
+    /// What the first active controller of a new cluster writes (`tern storage format
+    /// --add-scram`); set before `start`.
+    public var bootstrapRecords: [MetadataRecord] = []
+    /// TLS and SASL to the other voters' CONTROLLER listener (set before `start`).
+    public var peerSecurity = ClientSecurity.plaintext
     private var bytesSinceSnapshot = 0
     private var lastFetchWallMs: [Int32: Int64] = [:]
     /// Long-polled Raft fetches from caught-up followers: answered when the log grows, the high
@@ -364,7 +369,8 @@ public final class QuorumController: @unchecked Sendable {
             throw KafkaClientError.unsupported("unknown voter \(peer)")
         }
         let c = try await KafkaConnection.connect(
-            host: v.host, port: v.port, group: group, clientId: "node-\(id)-\(lane)", timeoutMs: 1000)
+            host: v.host, port: v.port, group: group, clientId: "node-\(id)-\(lane)", timeoutMs: 1000,
+            security: peerSecurity)
         connections.withLockedValue { $0[key] = c }
         return c
     }
@@ -509,6 +515,16 @@ public final class QuorumController: @unchecked Sendable {
                 }
             } catch {
                 dropConnection(to: peer, lane: .raft)
+                // A peer that is down is Raft's everyday business; a refused TLS handshake or
+                // login is a configuration to fix, and the quorum cannot form until it is.
+                switch error {
+                case KafkaClientError.connectionFailed, KafkaClientError.connectionClosed, KafkaClientError.timedOut:
+                    break
+                default:
+                    peerLogLimiter.warn(
+                        logger,
+                        "cannot reach voter \(peer) over its CONTROLLER listener: \(KafkaClientError.reason(error))")
+                }
             }
         }
     }

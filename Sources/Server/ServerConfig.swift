@@ -1,4 +1,5 @@
 import Broker
+import KafkaClient
 import KafkaProtocol
 import Metadata
 import Storage
@@ -44,6 +45,14 @@ public struct ServerConfig: Sendable {
     public var clusterId: String? = nil
     /// Each client listener's security (protocol, TLS, SASL), by listener name.
     public var security: [String: ListenerSecurity] = [:]
+    /// The controller listener's name: the first of `controller.listener.names` (CONTROLLER).
+    public var controllerListenerName = "CONTROLLER"
+    /// The controller listener's security, as the listener serves it.
+    public var controllerSecurity = ListenerSecurity()
+    /// How this node connects to its peers: their inter-broker listener (replica fetches) and
+    /// their controller listener (quorum RPCs, registration, forwarded admin requests).
+    public var interBrokerClient = ClientSecurity.plaintext
+    public var controllerClient = ClientSecurity.plaintext
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -54,7 +63,7 @@ public struct ServerConfig: Sendable {
     /// Keys Tern reads, and keys of Kafka's that it accepts without using yet (they belong to
     /// features still to come and are not warned about).
     static let acceptedOnly: Set<String> = [
-        "process.roles", "controller.quorum.bootstrap.servers", "controller.listener.names",
+        "process.roles", "controller.quorum.bootstrap.servers",
         "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "transaction.state.log.replication.factor",
@@ -62,8 +71,7 @@ public struct ServerConfig: Sendable {
         "broker.session.timeout.ms", "broker.heartbeat.interval.ms", "delete.topic.enable",
         // Re-authentication (KIP-368) is not asked of clients: sessions last as long as connections.
         "connections.max.reauth.ms",
-        "sasl.mechanism.inter.broker.protocol", "sasl.mechanism.controller.protocol",
-        "ssl.endpoint.identification.algorithm", "ssl.keystore.password", "ssl.truststore.password",
+        "ssl.keystore.password", "ssl.truststore.password",
         "ssl.principal.mapping.rules", "ssl.protocol",
     ]
 
@@ -72,7 +80,8 @@ public struct ServerConfig: Sendable {
         "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.certificate.chain", "ssl.keystore.key",
         "ssl.key.password", "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.certificates",
         "ssl.client.auth", "ssl.enabled.protocols", "ssl.cipher.suites", "sasl.enabled.mechanisms",
-        "sasl.jaas.config", "plain.sasl.jaas.config",
+        "sasl.jaas.config", "plain.sasl.jaas.config", "scram-sha-256.sasl.jaas.config",
+        "scram-sha-512.sasl.jaas.config", "ssl.endpoint.identification.algorithm",
     ]
 
     public static func parse(
@@ -86,6 +95,9 @@ public struct ServerConfig: Sendable {
         var listeners: String? = nil
         var advertised: String? = nil
         var interBroker: String? = nil
+        var controllerName = "CONTROLLER"
+        var interBrokerMechanism: (value: String, line: Int)? = nil
+        var controllerMechanism: (value: String, line: Int)? = nil
         var sawLogDirs = false
         var authorizerOn = false
         var superUsers = Set<String>()
@@ -121,6 +133,18 @@ public struct ServerConfig: Sendable {
             case "listeners": listeners = value
             case "advertised.listeners": advertised = value
             case "inter.broker.listener.name": interBroker = value
+            case "controller.listener.names":
+                let names = value.split(separator: ",").map { $0.trimmingCharacters(in: " \t") }
+                guard let first = names.first, !first.isEmpty else {
+                    throw bad("expected a listener name, e.g. CONTROLLER")
+                }
+                controllerName = first
+                if names.count > 1 {
+                    c.warnings.append(
+                        "\(source):\(line): only the first of controller.listener.names is used: \(first)")
+                }
+            case "sasl.mechanism.inter.broker.protocol": interBrokerMechanism = (value, line)
+            case "sasl.mechanism.controller.protocol": controllerMechanism = (value, line)
             case "log.dirs", "log.dir":
                 guard !value.isEmpty else { throw bad("expected a directory path") }
                 // Kafka allows a comma-separated list; Tern uses one directory per broker.
@@ -258,7 +282,7 @@ public struct ServerConfig: Sendable {
         if !sawLogDirs { c.warnings.append("\(source): log.dirs not set; using \(b.logDirs)") }
         if let listeners {
             let all = try Listener.parseList(listeners, key: "listeners", source: source).filter {
-                $0.name != "CONTROLLER"
+                $0.name != controllerName
             }
             guard !all.isEmpty else {
                 throw Invalid(
@@ -271,7 +295,7 @@ public struct ServerConfig: Sendable {
             let ads =
                 try advertised.map {
                     try Listener.parseList($0, key: "advertised.listeners", source: source).filter {
-                        $0.name != "CONTROLLER"
+                        $0.name != controllerName
                     }
                 } ?? []
             for a in ads where !all.contains(where: { $0.name == a.name }) {
@@ -305,7 +329,7 @@ public struct ServerConfig: Sendable {
         }
         if let listeners,
             let controller = try Listener.parseList(listeners, key: "listeners", source: source).first(where: {
-                $0.name == "CONTROLLER"
+                $0.name == controllerName
             })
         {
             c.controllerListener = (controller.host.isEmpty ? "0.0.0.0" : controller.host, controller.port)
@@ -319,14 +343,17 @@ public struct ServerConfig: Sendable {
             guard c.voters.count == 1 || c.controllerListener != nil else {
                 throw Invalid(
                     description:
-                        "\(source): controller.quorum.voters names other nodes, so listeners needs a CONTROLLER://host:port entry"
+                        "\(source): controller.quorum.voters names other nodes, so listeners needs a \(controllerName)://host:port entry"
                 )
             }
-            if c.clusterId == nil { c.clusterId = Self.derivedClusterId(from: c.voters) }
+            if c.clusterId == nil {
+                c.clusterId = Self.derivedClusterId(from: c.voters)
+                b.clusterIdIsDerived = true
+            }
         }
         if let advertised, listeners == nil {
             if let a = try Listener.parseList(advertised, key: "advertised.listeners", source: source).first(where: {
-                $0.name != "CONTROLLER"
+                $0.name != controllerName
             }) {
                 b.advertisedHost = a.host.isEmpty ? "localhost" : a.host
                 b.advertisedPort = Int32(a.port)
@@ -346,21 +373,37 @@ public struct ServerConfig: Sendable {
             c.security[l.name] = security
             c.warnings += warnings
         }
-        if let p = protocolMap["CONTROLLER"], p != .plaintext {
-            throw Invalid(
-                description:
-                    "\(source): listener.security.protocol.map sets CONTROLLER:\(p.rawValue); the controller listener is PLAINTEXT only so far (keep it on a private network or loopback)"
-            )
+        c.controllerListenerName = controllerName
+        if c.controllerListener != nil {
+            let (security, warnings) = try ListenerSecurity.resolve(
+                listener: controllerName, protocolMap: protocolMap, props: securityProps, source: source,
+                readFile: readFile)
+            c.controllerSecurity = security
+            c.warnings += warnings
+            c.controllerClient = try ListenerSecurity.client(
+                listener: controllerName, security: security, mechanismKey: "sasl.mechanism.controller.protocol",
+                mechanism: controllerMechanism, props: securityProps, source: source, controller: true)
         }
+        let inter = c.clientListeners[0].name
+        c.interBrokerClient = try ListenerSecurity.client(
+            listener: inter, security: c.security[inter] ?? ListenerSecurity(),
+            mechanismKey: "sasl.mechanism.inter.broker.protocol", mechanism: interBrokerMechanism,
+            props: securityProps, source: source, controller: false)
         if !c.httpListenerSet {
             c.httpListener = (c.clientListeners[0].bindHost, 8080 + Int(b.nodeId))
         }
         if authorizerOn {
             b.authorizer = AclAuthorizer(superUsers: superUsers, allowEveryoneIfNoAclFound: allowEveryone)
-            let inter = c.clientListeners[0].name
             if c.security[inter]?.securityProtocol == .plaintext && !superUsers.contains("User:ANONYMOUS") {
                 c.warnings.append(
                     "\(source): followers fetch over the PLAINTEXT inter-broker listener \(inter) as User:ANONYMOUS: add it to super.users, or grant it CLUSTER_ACTION on the cluster, or replication stops"
+                )
+            }
+            if c.controllerListener != nil, c.controllerSecurity.securityProtocol == .plaintext,
+                !superUsers.contains("User:ANONYMOUS")
+            {
+                c.warnings.append(
+                    "\(source): the nodes talk over the PLAINTEXT controller listener \(controllerName) as User:ANONYMOUS, which only super.users may do there (ACLs load from the quorum that needs it): add User:ANONYMOUS to super.users or secure the listener, or the quorum cannot form"
                 )
             }
         }

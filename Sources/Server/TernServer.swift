@@ -2,11 +2,13 @@ import Broker
 import KafkaClient
 import KafkaProtocol
 import Logging
+import Metadata
 import NIOCore
 import NIOPosix
 import NIOSSL
 import Raft
 import Security
+import Storage
 
 #if canImport(Glibc)
     import Glibc
@@ -70,14 +72,30 @@ public final class TernServer: Sendable {
                 group: controlGroup,
                 config: raft, logger: logger)
             self.quorum = quorum
+            quorum.peerSecurity = config.controllerClient
+            let seedPath = config.broker.logDirs + "/" + BootstrapRecords.fileName
+            if FileSystem.exists(seedPath) {
+                quorum.bootstrapRecords = try BootstrapRecords.parse(
+                    try FileSystem.readText(seedPath), source: seedPath)
+            }
             let maxFrame = config.socketRequestMaxBytes
             let maxInFlight = config.maxInFlightPerConnection
             if let c = config.controllerListener, voters.count > 1 {
+                let broker = self.broker
+                let name = config.controllerListenerName
+                let limiter = LogLimiter()
                 controllerChannel = try Self.bind(
                     group: controlGroup, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
-                    logger: logger, tracker: controllerConnections, memory: controllerMemory
-                ) { header, body, loop, _ in
-                    quorum.handle(header, body: body, on: loop).map { $0.map { ResponseBody(bytes: $0) } }
+                    logger: logger, tracker: controllerConnections, memory: controllerMemory,
+                    security: config.controllerSecurity, scramCredential: Self.scramLookup(quorum)
+                ) { header, body, loop, session in
+                    if let refused = ControllerListenerAuthorization.refusal(
+                        header, body: body, session: session, broker: broker, listener: name, on: loop, logger: logger,
+                        limiter: limiter)
+                    {
+                        return refused
+                    }
+                    return quorum.handle(header, body: body, on: loop).map { $0.map { ResponseBody(bytes: $0) } }
                 }
             } else {
                 controllerChannel = nil
@@ -89,7 +107,7 @@ public final class TernServer: Sendable {
         }
         let group = self.group
         broker.describeQuorum.withLockedValue {
-            $0 = { Self.describeAnywhere(quorum, group: group) }
+            $0 = { Self.describeAnywhere(quorum, group: group, security: config.controllerClient) }
         }
         quorum.topicDefaults = config.broker
         quorum.snapshotEveryBytes = config.metadataSnapshotEveryBytes
@@ -104,7 +122,7 @@ public final class TernServer: Sendable {
         lifecycle.onCaughtUp = { broker.caughtUp() }
         quorum.start()
         lifecycle.start()
-        broker.startReplication(group: group)
+        broker.startReplication(group: group, security: config.interBrokerClient)
         isrCheck = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             broker.checkIsr()
         }
@@ -130,14 +148,7 @@ public final class TernServer: Sendable {
                         group: group, host: l.bindHost, port: l.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
                         logger: logger, metrics: broker.metrics, tracker: clientConnections, memory: requestMemory,
                         security: config.security[l.name] ?? ListenerSecurity(),
-                        scramCredential: { [quorum] user, mechanism in
-                            quorum.imageSnapshot.scramCredentials[user]?[mechanism.kafkaType].map {
-                                ScramCredential(
-                                    mechanism: mechanism, salt: $0.salt, storedKey: $0.storedKey,
-                                    serverKey: $0.serverKey,
-                                    iterations: $0.iterations)
-                            }
-                        }
+                        scramCredential: Self.scramLookup(quorum)
                     ) { header, body, loop, session in
                         broker.respond(header, body: body, on: loop, listener: l.name, session: session)
                     })
@@ -168,6 +179,17 @@ public final class TernServer: Sendable {
             }
         } else {
             consoleChannel = nil
+        }
+    }
+
+    /// SCRAM credentials as the replicated metadata holds them.
+    static func scramLookup(_ quorum: QuorumController) -> @Sendable (String, ScramMechanism) -> ScramCredential? {
+        { [quorum] user, mechanism in
+            quorum.imageSnapshot.scramCredentials[user]?[mechanism.kafkaType].map {
+                ScramCredential(
+                    mechanism: mechanism, salt: $0.salt, storedKey: $0.storedKey, serverKey: $0.serverKey,
+                    iterations: $0.iterations)
+            }
         }
     }
 
@@ -225,7 +247,9 @@ public final class TernServer: Sendable {
     /// DescribeQuorum from any node: the local answer if this node leads, otherwise the
     /// leader's, asked over its CONTROLLER listener. With no leader, the local view is returned
     /// with NOT_LEADER_OR_FOLLOWER so the tool can say the quorum has no leader.
-    static func describeAnywhere(_ quorum: QuorumController, group: any EventLoopGroup) -> EventLoopFuture<
+    static func describeAnywhere(
+        _ quorum: QuorumController, group: any EventLoopGroup, security: ClientSecurity
+    ) -> EventLoopFuture<
         DescribeQuorumResponse
     > {
         quorum.describe().flatMap { local in
@@ -238,7 +262,7 @@ public final class TernServer: Sendable {
                 do {
                     let c = try await KafkaConnection.connect(
                         host: leader.host, port: leader.port, group: group, clientId: "describe-forward",
-                        timeoutMs: 2000)
+                        timeoutMs: 2000, security: security)
                     defer { Task { await c.close() } }
                     var t = DescribeQuorumRequest.Topic()
                     t.topicName = QuorumController.topicName

@@ -183,7 +183,7 @@ struct Acls: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try KafkaClient(bootstrapServers: try connection.servers())
+        let client = try KafkaClient(bootstrapServers: try connection.servers(), security: try connection.security())
         defer { Task { await client.close() } }
         do {
             if list {

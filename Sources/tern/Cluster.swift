@@ -114,14 +114,14 @@ struct Cluster: AsyncParsableCommand {
                     printError(text.split(separator: "\n").suffix(5).joined(separator: "\n"))
                     throw ExitCode(1)
                 }
-                if let (controller, brokers) = await Cluster.probe(bootstrap), brokers.count == nodes.count {
+                if let (controller, brokers) = await Cluster.probe(bootstrap, nodes), brokers.count == nodes.count {
                     print("cluster is up: \(brokers.count) brokers \(brokers), active controller node \(controller)")
                     print("bootstrap servers: \(bootstrap)")
                     print(
                         "stop it with: tern cluster down\(options.configDir == "config" ? "" : " --config-dir \(options.configDir)")"
                     )
                     return
-                } else if let (controller, brokers) = await Cluster.probe(bootstrap) {
+                } else if let (controller, brokers) = await Cluster.probe(bootstrap, nodes) {
                     let report = "  controller \(controller), brokers registered so far: \(brokers)"
                     if report != lastReport { print(report) }
                     lastReport = report
@@ -134,8 +134,14 @@ struct Cluster: AsyncParsableCommand {
     }
 
     /// The active controller and the registered, unfenced brokers, or nil when nobody answers.
-    static func probe(_ bootstrap: String) async -> (Int32, [Int32])? {
-        guard let client = try? KafkaClient(bootstrapServers: bootstrap, clientId: "tern-cluster") else { return nil }
+    /// It connects as the nodes connect to each other (their inter-broker listener's TLS and
+    /// login), so a secured cluster is seen as well as a PLAINTEXT one.
+    static func probe(_ bootstrap: String, _ nodes: [Node]) async -> (Int32, [Int32])? {
+        guard
+            let client = try? KafkaClient(
+                bootstrapServers: bootstrap, clientId: "tern-cluster",
+                security: nodes.first?.config.interBrokerClient ?? .plaintext)
+        else { return nil }
         defer { Task { await client.close() } }
         var t = DescribeQuorumRequest.Topic()
         t.topicName = "__cluster_metadata"
@@ -187,7 +193,7 @@ struct Cluster: AsyncParsableCommand {
         func run() async throws {
             let nodes = try Cluster.nodes(options)
             let bootstrap = nodes.map(\.bootstrap).joined(separator: ",")
-            let probe = await Cluster.probe(bootstrap)
+            let probe = await Cluster.probe(bootstrap, nodes)
             print("NODE  PID      STATE    ROLE         CLIENTS")
             for n in nodes {
                 let pid = Cluster.pid(of: n)

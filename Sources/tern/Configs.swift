@@ -200,7 +200,7 @@ struct Configs: AsyncParsableCommand {
 
     func run() async throws {
         let (type, kind, name) = entity!
-        let client = try KafkaClient(bootstrapServers: try connection.servers())
+        let client = try KafkaClient(bootstrapServers: try connection.servers(), security: try connection.security())
         defer { Task { await client.close() } }
         do {
             if kind == "user" {

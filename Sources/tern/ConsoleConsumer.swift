@@ -46,7 +46,9 @@ struct ConsoleConsumer: AsyncParsableCommand {
         let printOffset = props["print.offset"] == "true"
         let printTimestamp = props["print.timestamp"] == "true"
         let keySeparator = props["key.separator"] ?? "\t"
-        let client = try KafkaClient(bootstrapServers: try connection.servers(), clientId: "console-consumer")
+        let client = try KafkaClient(
+            bootstrapServers: try connection.servers(), clientId: "console-consumer",
+            security: try connection.security())
         func line(_ rec: Record, _ partition: Int32) -> String {
             var line = ""
             if printTimestamp { line += "CreateTime:\(rec.timestamp)\t" }

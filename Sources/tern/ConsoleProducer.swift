@@ -66,7 +66,8 @@ struct ConsoleProducer: AsyncParsableCommand {
         let separator = props["key.separator"] ?? "\t"
         let acks = try acks()
         let client = try KafkaClient(
-            bootstrapServers: connection.bootstrapServer ?? brokerList!, clientId: "console-producer")
+            bootstrapServers: connection.bootstrapServer ?? brokerList!, clientId: "console-producer",
+            security: try connection.security())
         var request = MetadataRequest()
         request.topics = [MetadataRequest.Topic(name: topic)]
         request.allowAutoTopicCreation = true

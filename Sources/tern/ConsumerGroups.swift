@@ -53,7 +53,9 @@ struct ConsumerGroups: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try KafkaClient(bootstrapServers: try connection.servers(), clientId: "consumer-groups")
+        let client = try KafkaClient(
+            bootstrapServers: try connection.servers(), clientId: "consumer-groups", security: try connection.security()
+        )
         do {
             if list {
                 for g in try await listGroups(client) { print(g) }

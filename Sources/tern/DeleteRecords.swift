@@ -49,7 +49,8 @@ struct DeleteRecords: AsyncParsableCommand {
             printError("Could not read \(offsetJsonFile): \(error)")
             throw ExitCode(1)
         }
-        let client = try KafkaClient(bootstrapServers: try connection.servers(), clientId: "delete-records")
+        let client = try KafkaClient(
+            bootstrapServers: try connection.servers(), clientId: "delete-records", security: try connection.security())
         print("Executing records delete operation")
         var failed = false
         do {

@@ -31,7 +31,8 @@ struct MetadataQuorum: AsyncParsableCommand {
             guard let servers = bootstrapServer ?? parent.connection.bootstrapServer else {
                 throw ValidationError("Missing required option --bootstrap-server host:port")
             }
-            let client = try KafkaClient(bootstrapServers: servers, clientId: "metadata-quorum")
+            let client = try KafkaClient(
+                bootstrapServers: servers, clientId: "metadata-quorum", security: try parent.connection.security())
             do {
                 var t = DescribeQuorumRequest.Topic()
                 t.topicName = "__cluster_metadata"

@@ -265,7 +265,9 @@ struct ConsumerPerfTest: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try KafkaClient(bootstrapServers: try connection.servers(), clientId: "consumer-perf-test")
+        let client = try KafkaClient(
+            bootstrapServers: try connection.servers(), clientId: "consumer-perf-test",
+            security: try connection.security())
         do {
             let md = try await client.metadata(topics: [topic])
             guard let t = md.topics.first, t.errorCode == 0 else { throw CLIError("topic \(topic) does not exist") }

@@ -1,5 +1,8 @@
 import ArgumentParser
+import KafkaClient
 import KafkaProtocol
+import Server
+import Storage
 
 @main
 struct Tern: AsyncParsableCommand {
@@ -10,7 +13,7 @@ struct Tern: AsyncParsableCommand {
         subcommands: [
             ServerStart.self, Cluster.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self,
             MetadataQuorum.self, Configs.self, ConsumerGroups.self, DumpLog.self, ProducerPerfTest.self,
-            ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, Acls.self, Version.self,
+            ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, Acls.self, StorageTool.self, Version.self,
         ]
     )
 }
@@ -41,6 +44,25 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(name: .customLong("zookeeper"), help: .hidden)
     var zookeeper: String?
+
+    @Option(
+        name: [.customLong("command-config"), .customLong("producer.config"), .customLong("consumer.config")],
+        help:
+            "A client properties file for a secured listener: security.protocol, ssl.truststore.location, sasl.mechanism, sasl.jaas.config."
+    )
+    var commandConfig: String?
+
+    /// The connection's TLS and SASL, from --command-config (PLAINTEXT without one).
+    func security() throws -> ClientSecurity {
+        guard let path = commandConfig else { return .plaintext }
+        let text: String
+        do { text = try FileSystem.readText(path) } catch {
+            throw ValidationError("cannot read --command-config \(path): \(error)")
+        }
+        do { return try ClientProperties.security(text, source: path) } catch let e as ClientProperties.Invalid {
+            throw ValidationError(e.description)
+        }
+    }
 
     func validate() throws {
         if zookeeper != nil {

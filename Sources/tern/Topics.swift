@@ -49,7 +49,7 @@ struct Topics: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try KafkaClient(bootstrapServers: try connection.servers())
+        let client = try KafkaClient(bootstrapServers: try connection.servers(), security: try connection.security())
         defer { Task { await client.close() } }
         do {
             if create {

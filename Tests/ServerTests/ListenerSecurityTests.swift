@@ -49,7 +49,28 @@ import Testing
                 "listener.security.protocol.map=OTHER:SSL\nsasl.enabled.mechanisms=PLAIN\nsasl.jaas.config=\(jaas)\nssl.keystore.location=/nonexistent.pem",
                 "cannot read"
             ),
-            ("listener.security.protocol.map=CONTROLLER:SSL,SASL_PLAINTEXT:PLAINTEXT", "CONTROLLER"),
+            // The node's own login to its peers.
+            (
+                "inter.broker.listener.name=SASL_PLAINTEXT\nsasl.enabled.mechanisms=PLAIN\nsasl.jaas.config=\(jaas)",
+                "set sasl.mechanism.inter.broker.protocol"
+            ),
+            (
+                "inter.broker.listener.name=SASL_PLAINTEXT\nsasl.enabled.mechanisms=PLAIN\nsasl.jaas.config=\(jaas)\nsasl.mechanism.inter.broker.protocol=SCRAM-SHA-256",
+                "sasl.enabled.mechanisms"
+            ),
+            (
+                "inter.broker.listener.name=SASL_PLAINTEXT\nsasl.enabled.mechanisms=SCRAM-SHA-256\nsasl.mechanism.inter.broker.protocol=SCRAM-SHA-256",
+                "scram-sha-256.sasl.jaas.config"
+            ),
+            (
+                "inter.broker.listener.name=SASL_PLAINTEXT\nsasl.enabled.mechanisms=SCRAM-SHA-256\nsasl.mechanism.inter.broker.protocol=SCRAM-SHA-256\nlistener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=ScramLoginModule required username=\"b\";",
+                "password"
+            ),
+            (
+                "listeners=PLAINTEXT://:9092,CONTROLLER://:9095\ncontroller.quorum.voters=0@localhost:9095,1@localhost:9096\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\nsasl.enabled.mechanisms=SCRAM-SHA-512\nsasl.mechanism.controller.protocol=SCRAM-SHA-512\nlistener.name.controller.scram-sha-512.sasl.jaas.config=ScramLoginModule required username=\"b\" password=\"c\";",
+                "SCRAM credentials live in the metadata log"
+            ),
+            ("controller.listener.names=", "controller.listener.names"),
         ]
         for (extra, needle) in cases {
             do {
@@ -59,6 +80,40 @@ import Testing
                 #expect("\(error)".contains(needle), "\(extra): \(error)")
             }
         }
+    }
+
+    @Test func theNodesOwnLoginsComeFromTheirListenersJaasConfigs() throws {
+        let c = try parse(
+            """
+            inter.broker.listener.name=SASL_PLAINTEXT
+            sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+            sasl.jaas.config=\(jaas)
+            sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+            listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="b-secret";
+            """)
+        #expect(c.clientListeners.first?.name == "SASL_PLAINTEXT")
+        #expect(c.interBrokerClient.sasl == .init(mechanism: "SCRAM-SHA-512", user: "broker", password: "b-secret"))
+        #expect(c.interBrokerClient.tls == nil)
+        #expect(c.controllerClient.sasl == nil)
+
+        // A controller listener of another name, with PLAIN between the controllers.
+        let k = try ServerConfig.parse(
+            """
+            log.dirs=/tmp/x
+            listeners=PLAINTEXT://:9092,CTRL://127.0.0.1:9095
+            controller.listener.names=CTRL
+            controller.quorum.voters=0@127.0.0.1:9095,1@127.0.0.1:9096
+            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CTRL:SASL_PLAINTEXT
+            listener.name.ctrl.sasl.enabled.mechanisms=PLAIN
+            listener.name.ctrl.plain.sasl.jaas.config=\(jaas)
+            sasl.mechanism.controller.protocol=PLAIN
+            """, source: "s")
+        #expect(k.clientListeners.map(\.name) == ["PLAINTEXT"])
+        #expect(k.controllerListenerName == "CTRL")
+        #expect(k.controllerListener?.port == 9095)
+        #expect(k.controllerSecurity.securityProtocol == .saslPlaintext)
+        #expect(k.controllerSecurity.plainUsers["alice"] == "alice-secret")
+        #expect(k.controllerClient.sasl == .init(mechanism: "PLAIN", user: "admin", password: "a"))
     }
 
     @Test func theAuthorizerSettingsAreKafkas() throws {

@@ -214,8 +214,10 @@ def cluster_factory(request, tmp_path):
     and controller ports. Returns the started nodes, in node-id order."""
     made: list[Broker] = []
 
-    def make(n: int = 3, props: dict[str, str] | None = None, per_node=None, **options) -> list[Broker]:
-        """`per_node(i, client_port, controller_port)` gives settings of node i alone (more listeners)."""
+    def make(n: int = 3, props: dict[str, str] | None = None, per_node=None, prepare=None,
+             **options) -> list[Broker]:
+        """`per_node(i, client_port, controller_port)` gives settings of node i alone (more listeners);
+        `prepare(node)` runs before the nodes start (e.g. `tern storage format`)."""
         client_ports = [free_port() for _ in range(n)]
         controller_ports = [free_port() for _ in range(n)]
         voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in range(n))
@@ -233,6 +235,9 @@ def cluster_factory(request, tmp_path):
             node = Broker(workdir, node_id=i, port=client_ports[i], extra=extra, **options)
             made.append(_used_by(request, node))
             nodes.append(node)
+        for node in nodes:
+            if prepare:
+                prepare(node)
         for node in nodes:
             node.start(wait=False)
         for node in nodes:

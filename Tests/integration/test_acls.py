@@ -7,6 +7,9 @@ inter-broker listener must be configured."""
 
 from __future__ import annotations
 
+import socket
+import ssl
+import struct
 import subprocess
 import uuid
 
@@ -101,6 +104,29 @@ def read(bootstrap: str, config: dict, topic: str, group: str, want: int, timeou
     finally:
         c.close()
     return values, error
+
+
+def metadata_by_id(address: str, certs, topic_id: bytes) -> bytes:
+    """Sends Metadata v12 for one topic named by id only, over mutual TLS; returns the answer."""
+    host, port = address.rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(certs / "client-cert.pem"), str(certs / "client-key.pem"))
+    header = struct.pack(">hhih", 3, 12, 7, 4) + b"test" + b"\x00"
+    body = b"\x02" + topic_id + b"\x00" + b"\x00" + b"\x00" + b"\x00" + b"\x00"  # one topic, null name
+    with socket.create_connection((host, int(port)), timeout=10) as raw, ctx.wrap_socket(raw) as s:
+        s.sendall(struct.pack(">i", len(header + body)) + header + body)
+        size = struct.unpack(">i", recv_exactly(s, 4))[0]
+        return recv_exactly(s, size)
+
+
+def recv_exactly(s, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        assert chunk, "connection closed mid-answer"
+        data += chunk
+    return data
 
 
 def test_acls_grant_exactly_what_they_say_and_survive_kill9_and_restart(acl_cluster, certs):
@@ -242,7 +268,7 @@ def test_acls_grant_exactly_what_they_say_and_survive_kill9_and_restart(acl_clus
 
 
 def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_authorizer(acl_cluster, broker):
-    nodes, sasl, _ = acl_cluster
+    nodes, sasl, mtls_bootstrap = acl_cluster
     admin = AdminClient({"bootstrap.servers": sasl, **user("admin", "admin-secret")})
     bad = AclBinding(ResourceType.BROKER,  # the cluster (type 4)
                       "not-the-cluster", ResourcePatternType.LITERAL, "User:x", "*",
@@ -258,6 +284,23 @@ def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_author
     deleted = admin.delete_acls([AclBindingFilter(ResourceType.TOPIC, None, ResourcePatternType.ANY, "User:x", None,
                                                   AclOperation.ANY, AclPermissionType.ANY)])
     assert [b for f in deleted.values() for b in f.result(30)] == [good]
+
+    # Metadata v12 asking for a topic by its id alone is checked under the topic's name: the
+    # certificate's principal, with no ACL on it, is refused (the answer names the id, as Kafka's
+    # does); given DESCRIBE, it gets the topic.
+    t = f"by-id-{uuid.uuid4().hex[:6]}"
+    admin.create_topics([NewTopic(t, 1, 3)])[t].result(30)
+    from confluent_kafka import TopicCollection
+    d = admin.describe_topics(TopicCollection([t]))[t].result(30)
+    topic_id = struct.pack(">qq", d.topic_id.get_most_significant_bits(), d.topic_id.get_least_significant_bits())
+    denied = metadata_by_id(mtls_bootstrap.split(",")[0], certs, topic_id)
+    assert b"\x00\x1d\x00" + topic_id in denied, "TOPIC_AUTHORIZATION_FAILED, no name, the id"
+    assert t.encode() not in denied
+    for f in admin.create_acls([allow(CERT_PRINCIPAL, AclOperation.DESCRIBE, t)]).values():
+        f.result(30)
+    name = bytes([len(t) + 1]) + t.encode()
+    wait_until(lambda: b"\x00\x00" + name + topic_id in metadata_by_id(mtls_bootstrap.split(",")[0], certs, topic_id),
+               30, "the topic by id once DESCRIBE is granted")
 
     # A broker with no authorizer: the ACL APIs say so.
     plain = AdminClient({"bootstrap.servers": broker.bootstrap})
