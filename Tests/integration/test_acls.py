@@ -267,7 +267,7 @@ def test_acls_grant_exactly_what_they_say_and_survive_kill9_and_restart(acl_clus
                            .partitions.values()), 45, "every replica of orders back in sync")
 
 
-def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_authorizer(acl_cluster, broker):
+def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_authorizer(acl_cluster, broker, certs):
     nodes, sasl, mtls_bootstrap = acl_cluster
     admin = AdminClient({"bootstrap.servers": sasl, **user("admin", "admin-secret")})
     bad = AclBinding(ResourceType.BROKER,  # the cluster (type 4)
