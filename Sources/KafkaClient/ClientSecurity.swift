@@ -75,10 +75,7 @@ extension KafkaConnection {
         if let mechanism = ScramMechanism(rawValue: login.mechanism) {
             var scram = ScramClient(
                 mechanism: mechanism, user: login.user, password: login.password,
-                nonce: String(
-                    (0..<24).map { _ in
-                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".randomElement()!
-                    }))
+                nonce: scramNonce())
             let challenge = try await round(scram.firstMessage())
             let signature = try await round(try scram.finalMessage(challenge))
             do { try scram.verify(signature) } catch {

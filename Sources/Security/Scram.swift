@@ -228,6 +228,13 @@ public struct ScramServer {
     }
 }
 
+/// A SCRAM nonce, client's or server's: 24 random bytes in base64 (printable and without commas,
+/// as SCRAM needs).
+public func scramNonce() -> String {
+    var g = SystemRandomNumberGenerator()
+    return Base64URL.encodePadded((0..<24).map { _ in UInt8.random(in: 0...255, using: &g) })
+}
+
 /// Compares without stopping at the first difference, so the time taken tells nothing.
 public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count == b.count else { return false }

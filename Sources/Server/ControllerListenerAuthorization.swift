@@ -32,49 +32,25 @@ enum ControllerListenerAuthorization {
             logger,
             "refused \(api) from \(session.principal) at \(session.host) on the \(listener) listener: it is not a node of this cluster (no CLUSTER_ACTION on the cluster)"
         )
-        let code = ErrorCode.clusterAuthorizationFailed.rawValue
-        let v = header.apiVersion
+        /// The response of `api` with nothing in it but its top-level error code.
+        func refused<M: KafkaMessage>(_: M.Type, _ field: WritableKeyPath<M, Int16>) throws -> ByteBuffer {
+            var r = M()
+            r[keyPath: field] = ErrorCode.clusterAuthorizationFailed.rawValue
+            return try r.encoded(version: header.apiVersion)
+        }
         do {
             let bytes: ByteBuffer
             switch api {
-            case .vote:
-                var r = VoteResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            case .beginQuorumEpoch:
-                var r = BeginQuorumEpochResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            case .endQuorumEpoch:
-                var r = EndQuorumEpochResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            case .fetch:
-                var r = FetchResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            case .fetchSnapshot:
-                var r = FetchSnapshotResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            case .describeQuorum:
-                var r = DescribeQuorumResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            case .brokerRegistration:
-                var r = BrokerRegistrationResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            case .brokerHeartbeat:
-                var r = BrokerHeartbeatResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            case .alterPartition:
-                var r = AlterPartitionResponse()
-                r.errorCode = code
-                bytes = try r.encoded(version: v)
-            default:
-                return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
+            case .vote: bytes = try refused(VoteResponse.self, \.errorCode)
+            case .beginQuorumEpoch: bytes = try refused(BeginQuorumEpochResponse.self, \.errorCode)
+            case .endQuorumEpoch: bytes = try refused(EndQuorumEpochResponse.self, \.errorCode)
+            case .fetch: bytes = try refused(FetchResponse.self, \.errorCode)
+            case .fetchSnapshot: bytes = try refused(FetchSnapshotResponse.self, \.errorCode)
+            case .describeQuorum: bytes = try refused(DescribeQuorumResponse.self, \.errorCode)
+            case .brokerRegistration: bytes = try refused(BrokerRegistrationResponse.self, \.errorCode)
+            case .brokerHeartbeat: bytes = try refused(BrokerHeartbeatResponse.self, \.errorCode)
+            case .alterPartition: bytes = try refused(AlterPartitionResponse.self, \.errorCode)
+            default: return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
             }
             return loop.makeSucceededFuture(ResponseBody(bytes: bytes))
         } catch {

@@ -75,15 +75,10 @@ public struct ListenerSecurity: Sendable {
         controller: Bool
     ) throws -> ClientSecurity {
         var out = ClientSecurity()
-        let prefix = "listener.name.\(listener.lowercased())."
-        func value(_ key: String) -> (value: String, line: Int, key: String)? {
-            if let v = props[prefix + key] { return (v.value, v.line, prefix + key) }
-            if let v = props[key] { return (v.value, v.line, key) }
-            return nil
-        }
-        func invalid(_ v: (value: String, line: Int, key: String), _ why: String) -> ServerConfig.Invalid {
-            ServerConfig.Invalid(description: "\(source):\(v.line): invalid value '\(v.value)' for \(v.key): \(why)")
-        }
+        let keys = ListenerKeys(listener: listener, props: props, source: source)
+        let prefix = keys.prefix
+        let value = keys.value
+        let invalid = keys.invalid
         if let tls = security.tls {
             if let a = value("ssl.endpoint.identification.algorithm") {
                 switch a.value.lowercased() {
@@ -156,15 +151,10 @@ public struct ListenerSecurity: Sendable {
                 )
             }
         }
-        let prefix = "listener.name.\(listener.lowercased())."
-        func value(_ key: String) -> (value: String, line: Int, key: String)? {
-            if let v = props[prefix + key] { return (v.value, v.line, prefix + key) }
-            if let v = props[key] { return (v.value, v.line, key) }
-            return nil
-        }
-        func invalid(_ v: (value: String, line: Int, key: String), _ why: String) -> ServerConfig.Invalid {
-            ServerConfig.Invalid(description: "\(source):\(v.line): invalid value '\(v.value)' for \(v.key): \(why)")
-        }
+        let keys = ListenerKeys(listener: listener, props: props, source: source)
+        let prefix = keys.prefix
+        let value = keys.value
+        let invalid = keys.invalid
         if s.securityProtocol.usesTLS {
             s.tls = try tlsSettings(
                 listener: listener, value: value, invalid: invalid, source: source, readFile: readFile)
@@ -320,6 +310,30 @@ public struct ListenerSecurity: Sendable {
         "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
         "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
     ]
+}
+
+/// A listener's security keys: `listener.name.<listener>.<key>` first, then `<key>`, each with the
+/// line it came from, and the error that names it.
+struct ListenerKeys {
+    let prefix: String
+    let props: [String: (value: String, line: Int)]
+    let source: String
+
+    init(listener: String, props: [String: (value: String, line: Int)], source: String) {
+        prefix = "listener.name.\(listener.lowercased())."
+        self.props = props
+        self.source = source
+    }
+
+    func value(_ key: String) -> (value: String, line: Int, key: String)? {
+        if let v = props[prefix + key] { return (v.value, v.line, prefix + key) }
+        if let v = props[key] { return (v.value, v.line, key) }
+        return nil
+    }
+
+    func invalid(_ v: (value: String, line: Int, key: String), _ why: String) -> ServerConfig.Invalid {
+        ServerConfig.Invalid(description: "\(source):\(v.line): invalid value '\(v.value)' for \(v.key): \(why)")
+    }
 }
 
 /// A JAAS configuration line as Kafka writes it:

@@ -139,7 +139,7 @@ final class SaslGate {
             server = s
         } else if case .handshaken(let name) = state, let m = ScramMechanism(rawValue: name) {
             let lookup = scramCredential
-            server = ScramServer(mechanism: m, serverNonce: Self.nonce()) { lookup($0, m) }
+            server = ScramServer(mechanism: m, serverNonce: scramNonce()) { lookup($0, m) }
         } else {
             return .close("unexpected SASL state")
         }
@@ -164,12 +164,6 @@ final class SaslGate {
 
     private func requestedMechanism(_ body: ByteBuffer, _ v: Int16) -> String? {
         (try? SaslHandshakeRequest.decode(body, version: v))?.mechanism.uppercased()
-    }
-
-    /// A server nonce: 24 random bytes in base64 (printable and without commas, as SCRAM needs).
-    static func nonce() -> String {
-        var g = SystemRandomNumberGenerator()
-        return Base64URL.encodePadded((0..<24).map { _ in UInt8.random(in: 0...255, using: &g) })
     }
 
     private func authenticate(_ mechanism: String, _ token: [UInt8]) -> Result<String, SaslFailure> {
