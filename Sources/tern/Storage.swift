@@ -17,7 +17,12 @@ struct StorageTool: ParsableCommand {
     struct RandomUUID: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "random-uuid", abstract: "Print a new cluster id.")
-        func run() { print(KafkaUUID.random().description) }
+        /// Never one that starts with '-' (as Kafka's), which a command line would read as an option.
+        func run() {
+            var id = KafkaUUID.random().description
+            while id.hasPrefix("-") { id = KafkaUUID.random().description }
+            print(id)
+        }
     }
 
     struct Format: ParsableCommand {

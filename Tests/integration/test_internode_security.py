@@ -101,9 +101,10 @@ def test_nodes_replicate_and_vote_only_over_authenticated_tls(locked_cluster, ce
     nodes, cluster_id = locked_cluster
     bootstrap = ",".join(n.bootstrap for n in nodes)
     admin = AdminClient({"bootstrap.servers": bootstrap, **scram("admin", "admin-secret", certs=certs)})
-    md = admin.list_topics(timeout=15)
-    assert md.cluster_id == cluster_id, "the id tern storage format was given"
-    assert len(md.brokers) == 3, "every node registered over the mutual-TLS controller listener"
+    # (Each broker learns of the others' unfencing a moment after it serves clients itself.)
+    wait_until(lambda: len(admin.list_topics(timeout=15).brokers) == 3, 30,
+               "every node registered over the mutual-TLS controller listener")
+    assert admin.list_topics(timeout=15).cluster_id == cluster_id, "the id tern storage format was given"
 
     topic = f"locked-{uuid.uuid4().hex[:6]}"
     admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(30)
@@ -119,10 +120,18 @@ def test_nodes_replicate_and_vote_only_over_authenticated_tls(locked_cluster, ce
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", **alice})
 
     def alice_writes():
-        errors = []
-        p.produce(topic, value=b"probe", partition=0, on_delivery=lambda err, msg: errors.append(err))
-        p.flush(10)
-        return errors == [None]
+        # kafka-python's producer answers each send itself, with no callback thread in between.
+        from kafka import KafkaProducer
+        kp = KafkaProducer(bootstrap_servers=bootstrap, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-256",
+                           sasl_plain_username="alice", sasl_plain_password="alice-secret",
+                           ssl_cafile=str(certs / "ca.pem"), acks="all")
+        try:
+            kp.send(topic, b"probe", partition=0).get(timeout=10)
+            return True
+        except Exception:  # TopicAuthorizationFailedError while the ACLs are on their way
+            return False
+        finally:
+            kp.close()
 
     # (create_acls answers once the controller commits; each broker applies it a moment later.)
     wait_until(alice_writes, 30, "alice's ACLs on every broker")
@@ -246,6 +255,9 @@ def test_storage_format_refuses_bad_ids_and_credentials_with_a_reason(tmp_path):
                               text=True)
         assert done.returncode != 0 and why in done.stderr, (args, done.stderr)
         assert not (tmp_path / "data" / "meta.properties").exists(), "a refused format writes nothing"
+    ids = {subprocess.run([str(TERN_BIN), "storage", "random-uuid"], check=True, capture_output=True,
+                          text=True).stdout.strip() for _ in range(40)}
+    assert len(ids) == 40 and not any(i.startswith("-") for i in ids), "fresh ids a command line can take"
     ok = subprocess.run([str(TERN_BIN), "storage", "format", "-c", str(cfg), "-t", good_id], capture_output=True,
                         text=True)
     assert ok.returncode == 0, ok.stderr
