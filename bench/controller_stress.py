@@ -38,9 +38,8 @@ import controller_stress as cs  # noqa: E402
 def start_cluster(work: Path) -> list[conftest.Broker]:
     """Three nodes forming one quorum, as conftest's cluster_factory makes them, on ports below
     the ephemeral range."""
-    conftest.free_port = cs.low_free_port  # Broker picks its web console port with it
-    clients = [cs.low_free_port() for _ in range(3)]
-    controllers = [cs.low_free_port() for _ in range(3)]
+    clients = [conftest.free_port() for _ in range(3)]
+    controllers = [conftest.free_port() for _ in range(3)]
     voters = ",".join(f"{i}@127.0.0.1:{controllers[i]}" for i in range(3))
     nodes = []
     for i in range(3):

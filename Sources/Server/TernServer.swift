@@ -175,7 +175,7 @@ public final class TernServer: Sendable {
                 // The console is a convenience: a port in use (another node's, or a program's)
                 // must not stop the broker.
                 consoleChannel = nil
-                logger.warning("web console not started: cannot listen on \(http.host):\(http.port): \(error)")
+                logger.warning("web console not started: \(error)")
             }
         } else {
             consoleChannel = nil
@@ -206,7 +206,7 @@ public final class TernServer: Sendable {
         handle: @escaping RequestHandler.Handle
     ) throws -> any Channel {
         let tls = try security.tls.map { try $0.serverContext() }
-        return try ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -240,8 +240,7 @@ public final class TernServer: Sendable {
                     )
                 }
             }
-            .bind(host: host, port: port)
-            .wait()
+        return try ListenError.naming(host: host, port: port) { try bootstrap.bind(host: host, port: port).wait() }
     }
 
     /// DescribeQuorum from any node: the local answer if this node leads, otherwise the

@@ -383,7 +383,7 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
 
 enum WebConsole {
     static func bind(group: any EventLoopGroup, host: String, port: Int, model: ConsoleModel) throws -> any Channel {
-        try ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -391,6 +391,6 @@ enum WebConsole {
                     channel.pipeline.addHandler(ConsoleHTTPHandler(model: model))
                 }
             }
-            .bind(host: host, port: port).wait()
+        return try ListenError.naming(host: host, port: port) { try bootstrap.bind(host: host, port: port).wait() }
     }
 }

@@ -29,20 +29,23 @@ BROKERS_OF_TEST = pytest.StashKey[list]()  # brokers a test used, for its failur
 
 
 _port_rng = random.Random()
+_ports_given: set[int] = set()  # never hand out a port twice: a test asks for several before any binds
 
 
 def free_port() -> int:
     """A loopback port nothing listens on now, below the ephemeral range (where an outgoing
-    connection could take it before the broker binds) and outside the ports `make run` uses."""
+    connection could take it before the broker binds), outside the ports `make run` uses, and not
+    given out before in this run (two picks of one test once collided, and a node failed to bind)."""
     while True:
         port = _port_rng.randrange(20000, 32768)
-        if port in KAFKA_DEFAULT_PORTS:
+        if port in KAFKA_DEFAULT_PORTS or port in _ports_given:
             continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        _ports_given.add(port)
         return port
 
 

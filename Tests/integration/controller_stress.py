@@ -50,26 +50,6 @@ PRODUCE_RECORDS = 5
 MAX_DOWN_BATCHES = 10  # CreateTopics requests while down, waiting for the survivors' snapshots
 QUIET = {"log_level": 0}  # librdkafka's "connection refused" lines about the node that is down
 METADATA_KINDS = ("shutdown", "elect", "create-down", "fence", "unfence", "create", "isr-expand", "delete")
-RESERVED_PORTS = {*range(9092, 9095), *range(8080, 8083)}  # `make run`'s brokers and consoles
-
-
-def low_free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range (32768 up): a node that is down
-    for a while must find its port still free, and an outgoing connection's local port never
-    comes from below 32768."""
-    rng = random.Random()
-    while True:
-        port = rng.randrange(20000, 32768)
-        if port in RESERVED_PORTS:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-
-
 class ClusterStuck(Exception):
     """The cluster did not become healthy again: the run cannot go on."""
 

@@ -11,9 +11,8 @@ import shutil
 
 import pytest
 
-import conftest
 from conftest import REPO
-from controller_stress import CLUSTER_PROPS, ControllerStress, low_free_port, summary_text
+from controller_stress import CLUSTER_PROPS, ControllerStress, summary_text
 from support import wait_until
 
 ROUNDS = 7
@@ -22,8 +21,7 @@ ARTIFACTS = REPO / "Tests" / "integration" / "artifacts"
 
 
 @pytest.mark.timeout(300)
-def test_kills_and_restarts_leave_no_metadata_change_past_its_deadline(cluster_factory, monkeypatch, tmp_path):
-    monkeypatch.setattr(conftest, "free_port", low_free_port)  # a restarted node finds its port free
+def test_kills_and_restarts_leave_no_metadata_change_past_its_deadline(cluster_factory, tmp_path):
     nodes = cluster_factory(3, props=CLUSTER_PROPS)
     out = tmp_path / "controller-stress"
     stress = ControllerStress(nodes, out, seed=SEED)

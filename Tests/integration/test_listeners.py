@@ -5,6 +5,8 @@ internal name, and Metadata on INTERNAL answers with it."""
 
 from __future__ import annotations
 
+import socket
+
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -47,3 +49,24 @@ def test_each_listener_advertises_its_own_address(tmp_path):
         assert [(b.host, b.port) for b in brokers.values()] == [("tern-0.internal", internal)]
     finally:
         node.close()
+
+
+def test_a_port_in_use_is_named_in_the_error(tmp_path):
+    """A second broker on a taken port stops with the address and the reason in words, not
+    NIO's `bind(descriptor:ptr:bytes:)` text."""
+    port = free_port()
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        node = Broker(tmp_path, port=port)
+        node.start(wait=False)
+        try:
+            status = node.proc.wait(timeout=60)
+        finally:
+            if node.alive():
+                node.kill9()
+    assert status != 0
+    log = node.log_tail()
+    assert f"could not start: cannot listen on 127.0.0.1:{port}: the address is already in use" in log, log
+    assert "bind(descriptor" not in log
