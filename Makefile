@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run run-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls bench-acls fuzz fuzz-requests chaos stress-controller
+.PHONY: build release run run-secure docker-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls bench-acls fuzz fuzz-requests chaos stress-controller
 
 build:
 	swift build
@@ -37,6 +37,12 @@ run-secure: release
 	@echo "clients: localhost:9092 with security.protocol=SASL_SSL, ssl.ca.location=config/secure/certs/ca.pem,"
 	@echo "  sasl.mechanism=SCRAM-SHA-256 (bob / bob-secret) or PLAIN (alice / alice-secret); stop: make stop-secure"
 	@echo "tools: bin/kafka-topics.sh --bootstrap-server localhost:9092 --command-config config/secure/admin.properties --list"
+
+# config/secure's set-up in containers (docker/compose.secure.yml): certificates naming the
+# Compose services first, then the three nodes.
+docker-secure:
+	@[ -f docker/certs/server.pem ] || config/secure/make-certs.sh docker/certs alice tern-0 tern-1 tern-2
+	docker compose -f docker/compose.secure.yml up --build
 
 stop-secure:
 	@if [ -x .build/release/tern ]; then .build/release/tern cluster down --config-dir config/secure --run-dir logs/secure; fi

@@ -54,11 +54,16 @@ struct ServerStart: ParsableCommand {
         if check {
             print("node.id \(config.broker.nodeId): configuration is valid")
             for l in config.clientListeners {
+                let kind = config.security[l.name]?.securityProtocol.rawValue ?? "PLAINTEXT"
                 print(
-                    "listener \(l.name): binds \(l.bindHost):\(l.port), advertised as \(l.advertisedHost):\(l.advertisedPort)"
+                    "listener \(l.name): binds \(l.bindHost):\(l.port), advertised as \(l.advertisedHost):\(l.advertisedPort), \(kind)"
                 )
             }
-            if let c = config.controllerListener { print("listener CONTROLLER: binds \(c.host):\(c.port)") }
+            if let c = config.controllerListener {
+                print(
+                    "listener \(config.controllerListenerName): binds \(c.host):\(c.port), \(config.controllerSecurity.securityProtocol.rawValue)"
+                )
+            }
             print(
                 "controller.quorum.voters: \(config.voters.map { "\($0.id)@\($0.host):\($0.port)" }.joined(separator: ","))"
             )
