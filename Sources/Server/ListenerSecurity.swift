@@ -1,5 +1,6 @@
 import KafkaClient
 import NIOSSL
+import Security
 
 /// A listener's security protocol (`listener.security.protocol.map`), as Kafka names them.
 public enum SecurityProtocol: String, Sendable, CaseIterable {
@@ -21,6 +22,8 @@ public struct ListenerSecurity: Sendable {
     public var saslMechanisms: [String] = []
     /// PLAIN's users: the `user_<name>="<password>"` entries of the listener's JAAS config.
     public var plainUsers: [String: String] = [:]
+    /// `ssl.principal.mapping.rules`: how a client certificate's subject becomes its principal.
+    public var principalMapping: PrincipalMapping = .standard
 
     public struct TLSSettings: Sendable {
         public var certificateChain: [NIOSSLCertificate]
@@ -158,6 +161,11 @@ public struct ListenerSecurity: Sendable {
         if s.securityProtocol.usesTLS {
             s.tls = try tlsSettings(
                 listener: listener, value: value, invalid: invalid, source: source, readFile: readFile)
+        }
+        if let rules = value("ssl.principal.mapping.rules") {
+            do { s.principalMapping = try PrincipalMapping.parse(rules.value) } catch {
+                throw invalid(rules, "\(error)")
+            }
         }
         if s.securityProtocol.usesSASL {
             let mechanisms =

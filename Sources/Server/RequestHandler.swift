@@ -49,12 +49,23 @@ final class RequestHandler: ChannelDuplexHandler {
     private let sendfile: Bool
     /// Who this connection is once known: the SASL user, else the client certificate's subject
     /// (Kafka's DEFAULT principal mapping), else User:ANONYMOUS.
-    private var certificatePrincipal: String??
+    private var certificatePrincipal: CertificatePrincipal = .unread
+    private let principalMapping: PrincipalMapping
+
+    private enum CertificatePrincipal {
+        case unread
+        case none
+        case user(String)
+        /// No `ssl.principal.mapping.rules` rule names this subject: Kafka refuses the connection.
+        case unmapped(String)
+    }
 
     init(
         handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil,
-        memory: ConnectionMemory? = nil, sasl: SaslGate? = nil, sendfile: Bool = true
+        memory: ConnectionMemory? = nil, sasl: SaslGate? = nil, sendfile: Bool = true,
+        principalMapping: PrincipalMapping = .standard
     ) {
+        self.principalMapping = principalMapping
         self.sasl = sasl
         self.sendfile = sendfile
         self.memory = memory
@@ -99,10 +110,20 @@ final class RequestHandler: ChannelDuplexHandler {
                 return
             }
         }
+        let answer: EventLoopFuture<ResponseBody?>
+        if let future {
+            answer = future
+        } else {
+            switch session(context) {
+            case .success(let who): answer = handle(header, reader.buffer, context.eventLoop, who)
+            case .failure(let refusal):
+                fail(context, refusal.why)
+                return
+            }
+        }
         let sequence = firstSequence + slots.count
         let size = frame.readableBytes + 4  // taken from the connection's memory as it was read
         slots.append(Slot(header: nil, body: nil, ready: false, size: size, closeAfter: closeAfter))
-        let answer = future ?? handle(header, reader.buffer, context.eventLoop, session(context))
         let api = ApiKey(rawValue: header.apiKey)
         let arrived = NIODeadline.now()
         answer.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
@@ -121,16 +142,31 @@ final class RequestHandler: ChannelDuplexHandler {
         }
     }
 
-    private func session(_ context: ChannelHandlerContext) -> Session {
+    /// Who sends this connection's requests; a refusal when the client certificate's subject
+    /// has no name under the listener's `ssl.principal.mapping.rules`.
+    private func session(_ context: ChannelHandlerContext) -> Result<Session, Refusal> {
         let host = context.channel.remoteAddress?.ipAddress ?? ""
-        if let user = sasl?.principal { return Session(principal: user, host: host) }
-        if certificatePrincipal == nil {
+        if let user = sasl?.principal { return .success(Session(principal: user, host: host)) }
+        if case .unread = certificatePrincipal {
             let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
             let der = (try? tls?.peerCertificate?.toDERBytes()) ?? nil
-            certificatePrincipal = .some(der.flatMap { X500Name.subject(ofCertificateDER: $0) }.map { "User:\($0)" })
+            if let subject = der.flatMap({ X500Name.subject(ofCertificateDER: $0) }) {
+                certificatePrincipal =
+                    principalMapping.name(for: subject).map { .user("User:\($0)") } ?? .unmapped(subject)
+            } else {
+                certificatePrincipal = .none
+            }
         }
-        return Session(principal: (certificatePrincipal ?? nil) ?? Session.anonymous, host: host)
+        switch certificatePrincipal {
+        case .user(let name): return .success(Session(principal: name, host: host))
+        case .unmapped(let subject):
+            return .failure(
+                Refusal(why: "no ssl.principal.mapping.rules rule names the client certificate's subject \(subject)"))
+        case .none, .unread: return .success(Session(principal: Session.anonymous, host: host))
+        }
     }
+
+    struct Refusal: Error { let why: String }
 
     private func complete(
         _ context: ChannelHandlerContext, _ sequence: Int, header: RequestHeader, api: ApiKey?, body: ResponseBody?

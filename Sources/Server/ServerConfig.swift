@@ -72,7 +72,7 @@ public struct ServerConfig: Sendable {
         // Re-authentication (KIP-368) is not asked of clients: sessions last as long as connections.
         "connections.max.reauth.ms",
         "ssl.keystore.password", "ssl.truststore.password",
-        "ssl.principal.mapping.rules", "ssl.protocol",
+        "ssl.protocol",
     ]
 
     /// Security keys read per listener (with `listener.name.<listener>.` first).
@@ -81,7 +81,7 @@ public struct ServerConfig: Sendable {
         "ssl.key.password", "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.certificates",
         "ssl.client.auth", "ssl.enabled.protocols", "ssl.cipher.suites", "sasl.enabled.mechanisms",
         "sasl.jaas.config", "plain.sasl.jaas.config", "scram-sha-256.sasl.jaas.config",
-        "scram-sha-512.sasl.jaas.config", "ssl.endpoint.identification.algorithm",
+        "scram-sha-512.sasl.jaas.config", "ssl.endpoint.identification.algorithm", "ssl.principal.mapping.rules",
     ]
 
     public static func parse(

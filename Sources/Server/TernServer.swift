@@ -236,7 +236,7 @@ public final class TernServer: Sendable {
                             handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: account,
                             sasl: security.securityProtocol.usesSASL
                                 ? SaslGate(security: security, scramCredential: scramCredential) : nil,
-                            sendfile: tls == nil)
+                            sendfile: tls == nil, principalMapping: security.principalMapping)
                     )
                 }
             }

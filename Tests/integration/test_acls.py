@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
                                    NewTopic, ResourcePatternType, ResourceType)
 
-from conftest import free_port
+from conftest import TERN_BIN, Broker, free_port
 from support import wait_until
 from test_security import certs  # noqa: F401  (the fixture: a throwaway CA and certificates)
 
@@ -363,3 +363,48 @@ def test_kafka_acls_sh_adds_lists_and_removes_acls_in_kafkas_format(acl_cluster)
                       (["--list", "--add"], "Exactly one")]:
         bad = run("acls", "--bootstrap-server", b, *args, check=False)
         assert bad.returncode != 0 and why in bad.stderr.decode(), (args, bad.stderr.decode())
+
+
+def test_principal_mapping_rules_name_certificates_and_refuse_what_no_rule_names(tmp_path, certs):
+    """`ssl.principal.mapping.rules` per listener: on MAPPED the rule turns the certificate's
+    subject into User:ALICE, whose ACL lets it write; on STRICT no rule names the subject, so the
+    connection is refused with the subject in the log; a rule that is not one stops the start."""
+    plain, mapped, strict = free_port(), free_port(), free_port()
+    node = Broker(tmp_path, port=plain, extra={
+        "listeners": f"PLAINTEXT://127.0.0.1:{plain},MAPPED://127.0.0.1:{mapped},STRICT://127.0.0.1:{strict}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,MAPPED:SSL,STRICT:SSL",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(certs / "server.pem"),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(certs / "ca.pem"),
+        "ssl.client.auth": "required",
+        "listener.name.mapped.ssl.principal.mapping.rules": "RULE:^O=Tern,OU=clients,CN=([^,]+)$/$1/U",
+        "listener.name.strict.ssl.principal.mapping.rules": "RULE:^.*OU=admins.*$/admin/",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "false",
+    })
+    text = node.config_file.read_text()
+    try:
+        node.start()
+        admin = AdminClient({"bootstrap.servers": node.bootstrap})
+        admin.create_topics([NewTopic("mapped", 1, 1)])["mapped"].result(15)
+        for f in admin.create_acls([allow("User:ALICE", AclOperation.WRITE, "mapped"),
+                                    allow("User:ALICE", AclOperation.DESCRIBE, "mapped")]).values():
+            f.result(15)
+        assert send(f"127.0.0.1:{mapped}", mtls(certs), "mapped", 3) == [None] * 3
+
+        errors = send(f"127.0.0.1:{strict}", {**mtls(certs), "message.timeout.ms": 3000}, "mapped", 1)
+        assert errors[0] is not None
+        wait_until(lambda: "no ssl.principal.mapping.rules rule names the client certificate's subject "
+                           "O=Tern,OU=clients,CN=alice" in node.log_tail(200), timeout=10,
+                   what="the refused subject in the broker's log")
+    finally:
+        node.close()
+
+    bad = tmp_path / "bad.properties"
+    bad.write_text(text.replace("RULE:^.*OU=admins.*$/admin/", "RULE:^CN=(.*$/$1/"))
+    check = subprocess.run([str(TERN_BIN), "server-start", "--check", str(bad)], capture_output=True, text=True,
+                           timeout=10)
+    assert check.returncode == 2
+    assert "listener.name.strict.ssl.principal.mapping.rules" in check.stderr and "not a regular expression" in check.stderr
