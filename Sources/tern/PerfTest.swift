@@ -1,8 +1,10 @@
 import ArgumentParser
+import Broker
 import KafkaClient
 import KafkaProtocol
 import Logging
 import NIOCore
+import Server
 import Storage
 
 #if canImport(Glibc)
@@ -122,9 +124,32 @@ struct ProducerPerfTest: AsyncParsableCommand {
     @Option(
         name: .customLong("bootstrap-server"), help: "host:port (instead of bootstrap.servers in --producer-props).")
     var bootstrapServer: String?
+    @Option(
+        name: [.customLong("producer.config"), .customLong("command-config")],
+        help:
+            "A producer properties file: bootstrap.servers, acks, batch.size, and security.protocol, ssl.*, sasl.* for a secured listener; --producer-props override it."
+    )
+    var producerConfig: String?
+
+    /// The producer's settings: the --producer.config file's, then --producer-props over them;
+    /// and the same as properties text, for the connection's TLS and SASL.
+    func settings() throws -> (props: [String: String], text: String) {
+        var text = ""
+        if let path = producerConfig {
+            do { text = try FileSystem.readText(path) } catch {
+                throw ValidationError("cannot read --producer.config \(path): \(error)")
+            }
+        }
+        var props: [String: String] = [:]
+        for (k, v, _) in Properties.parseLines(text) { props[k] = v }
+        let overrides = try parseProperties(producerProps, option: "--producer-props")
+        props.merge(overrides) { _, new in new }
+        text += "\n" + producerProps.joined(separator: "\n")
+        return (props, text)
+    }
 
     func validate() throws {
-        let props = try parseProperties(producerProps, option: "--producer-props")
+        let props = try settings().props
         if bootstrapServer == nil && props["bootstrap.servers"] == nil {
             throw ValidationError(
                 "Name the cluster: --bootstrap-server host:port or --producer-props bootstrap.servers=host:port")
@@ -137,12 +162,19 @@ struct ProducerPerfTest: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let props = try parseProperties(producerProps, option: "--producer-props")
+        let (props, text) = try settings()
+        let security: ClientSecurity
+        do { security = try ClientProperties.security(text, source: producerConfig ?? "--producer-props") } catch let e
+            as ClientProperties.Invalid
+        {
+            throw ValidationError(e.description)
+        }
         let acks: Int16 = ["1": 1, "0": 0][props["acks"] ?? "all"] ?? -1
         let batchBytes = max(Int(props["batch.size"] ?? "") ?? 16384, recordSize + 100)
         let perBatch = max(1, batchBytes / max(1, recordSize + 12))
         let client = try KafkaClient(
-            bootstrapServers: bootstrapServer ?? props["bootstrap.servers"]!, clientId: "producer-perf-test")
+            bootstrapServers: bootstrapServer ?? props["bootstrap.servers"]!, clientId: "producer-perf-test",
+            security: security)
         do {
             var request = MetadataRequest()
             request.topics = [MetadataRequest.Topic(name: topic)]

@@ -6,6 +6,7 @@ CLUSTER_AUTHORIZATION_FAILED on the controller listener; no certificate, no conn
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import struct
@@ -190,6 +191,11 @@ def test_nodes_replicate_and_vote_only_over_authenticated_tls(locked_cluster, ce
     assert "user-principal 'admin' are SCRAM-SHA-512=iterations=8192" in described
     bare = run("topics", "--bootstrap-server", nodes[0].bootstrap, "--list", check=False)
     assert bare.returncode != 0 and "--command-config" in bare.stderr.decode(), bare.stderr.decode()
+    # Kafka's perf test reads its security from --producer.config; --producer-props win over it.
+    perf = run("producer-perf-test", "--topic", topic, "--num-records", "500", "--record-size", "50",
+               "--throughput", "-1", "--producer.config", str(cfg), "--producer-props",
+               f"bootstrap.servers={nodes[0].bootstrap}", "acks=all").stdout.decode()
+    assert re.search(r"^500 records sent, ", perf, re.M), perf
 
 
 def test_a_node_with_the_wrong_password_is_kept_out_and_says_why(cluster_factory, certs, tmp_path):
