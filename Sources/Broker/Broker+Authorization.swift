@@ -667,7 +667,7 @@ extension Broker {
             return r
         }
         var groups: [AclEntry: [DescribeAclsResponse.Acl]] = [:]
-        for acl in acls.all where request.filter.matches(acl) {
+        for acl in acls.candidates(for: request.filter) where request.filter.matches(acl) {
             var key = AclEntry()
             key.resourceType = acl.resourceType
             key.resourceName = acl.resourceName

@@ -513,7 +513,7 @@ final class ClusterGateway: ControllerGateway {
         let filters = request.filters.filter { $0.invalidReason == nil }
         return route(request, local: { [quorum] in quorum.deleteAcls(request) }, as: DeleteAclsResponse.self) {
             image in
-            !image.acls.all.contains { acl in filters.contains { $0.matches(acl) } }
+            filters.allSatisfy { f in !image.acls.candidates(for: f).contains(where: f.matches) }
         }
     }
 

@@ -189,6 +189,54 @@ private func index(_ acls: [AclEntry]) -> MetadataImage {
         if case .failure(let e) = results[2] { #expect(e.code == .invalidRequest) } else { Issue.record("accepted") }
     }
 
+    /// The index's candidates, checked with `matches`, select exactly what a scan of every ACL
+    /// selects, for filters of every shape (named or not, ANY, MATCH, PREFIXED, by principal),
+    /// before and after removals. Seeded, so a failure repeats.
+    @Test(arguments: [1, 2, 3, 4, 5] as [UInt64])
+    func indexedFilterCandidatesSelectWhatAFullScanSelects(seed: UInt64) {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15
+        func next(_ n: Int) -> Int {
+            state = state &+ 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(n))
+        }
+        let names = ["a", "ab", "abc", "b", "*", "kafka-cluster"]
+        let types: [AclResourceType] = [.topic, .group, .cluster, .transactionalId]
+        let principals = ["User:alice", "User:bob", "User:*"]
+        let ops: [AclOperation] = [.read, .write, .describe, .all]
+        var img = MetadataImage()
+        var made: [AclEntry] = []
+        for i in 0..<400 {
+            let a = acl(
+                types[next(types.count)], names[next(names.count)], next(2) == 0 ? .literal : .prefixed,
+                principals[next(principals.count)], host: next(3) == 0 ? "10.0.0.1" : "*", ops[next(ops.count)],
+                next(4) == 0 ? .deny : .allow)
+            img.apply(.acl(a), at: Int64(i))
+            made.append(a)
+        }
+        func check() {
+            for _ in 0..<300 {
+                var f = AclFilter()
+                f.resourceType = next(3) == 0 ? AclResourceType.any.rawValue : types[next(types.count)].rawValue
+                f.resourceName = next(3) == 0 ? nil : names[next(names.count)] + (next(5) == 0 ? "c" : "")
+                f.patternType = [AclPatternType.any, .match, .literal, .prefixed][next(4)].rawValue
+                f.principal = next(2) == 0 ? nil : principals[next(principals.count)]
+                f.host = next(4) == 0 ? "*" : nil
+                f.operation = next(2) == 0 ? AclOperation.any.rawValue : ops[next(ops.count)].rawValue
+                f.permissionType = next(2) == 0 ? AclPermission.any.rawValue : AclPermission.allow.rawValue
+                let scanned = Set(img.acls.all.filter(f.matches))
+                let indexed = img.acls.candidates(for: f).filter(f.matches)
+                #expect(Set(indexed) == scanned, "\(f)")
+                #expect(indexed.count == scanned.count, "no ACL twice: \(f)")
+            }
+        }
+        check()
+        for (i, a) in made.enumerated() where next(2) == 0 { img.apply(.removeAcl(a), at: Int64(1_000 + i)) }
+        check()
+    }
+
     @Test func aclRecordsAndSnapshotsRoundTrip() throws {
         let a = acl(
             .transactionalId, String(repeating: "x", count: 300), .prefixed, "User:CN=a,O=b", host: "::1", .write)
