@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run run-secure docker-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls bench-acls fuzz fuzz-requests chaos stress-controller
+.PHONY: build release run run-secure docker-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls bench-internode bench-acls fuzz fuzz-requests chaos stress-controller
 
 build:
 	swift build
@@ -111,6 +111,10 @@ chaos: build venv
 bench-tls: venv
 	swift build -c release --product tern
 	$(VENV)/bin/python bench/tls.py
+
+bench-internode: venv
+	swift build -c release --product tern
+	$(VENV)/bin/python bench/internode.py
 
 # Authorization's cost: a node without an authorizer and one with 10,000 ACLs, side by side (bench/acls.py).
 bench-acls: venv

@@ -12,24 +12,18 @@ Metadata requests/s and broker CPU-seconds, and the authorized node's as a ratio
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from confluent_kafka import Producer
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
                                    ResourcePatternType, ResourceType)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tls import cpu, port  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import ROOT, cpu, medians, port, rounds, timed_produce, write_json  # noqa: E402
 
 
 def start(work: Path, name: str, tern_bin: str, authorizer: bool):
@@ -56,18 +50,8 @@ def start(work: Path, name: str, tern_bin: str, authorizer: bool):
 
 
 def phase(bootstrap: str, pid: int, n: int, metadata_calls: int, topic: str) -> dict:
-    p = Producer({"bootstrap.servers": bootstrap, "acks": 1, "linger.ms": 0, "queue.buffering.max.messages": 1_000_000})
-    value = b"x" * 100
-    before, t0 = cpu(pid), time.monotonic()
-    for _ in range(n):
-        while True:
-            try:
-                p.produce(topic, value)
-                break
-            except BufferError:
-                p.poll(0.01)
-    assert p.flush(120) == 0
-    produce_s, produce_cpu = time.monotonic() - t0, cpu(pid) - before
+    produce_s, produce_cpu = timed_produce({"bootstrap.servers": bootstrap, "acks": 1, "linger.ms": 0}, topic, n,
+                                           b"x" * 100, [pid])
     admin = AdminClient({"bootstrap.servers": bootstrap})
     before, t0 = cpu(pid), time.monotonic()
     for _ in range(metadata_calls):
@@ -110,19 +94,13 @@ def main() -> None:
                         f.result(60)
             for f in admin.create_topics([NewTopic(f"t{i}", 1, 1) for i in range(args.topics)]).values():
                 f.result(60)
-        results = {k: [] for k in nodes}
-        for r in range(args.rounds):
-            order = list(nodes) if r % 2 == 0 else list(reversed(nodes))
-            for k in order:
-                proc, bootstrap = nodes[k]
-                results[k].append(phase(bootstrap, proc.pid, args.records, args.metadata_calls, f"t{r}"))
-                print(f"round {r + 1}/{args.rounds} {k}: " + ", ".join(
-                    f"{m} {v:,.2f}" for m, v in results[k][-1].items()), flush=True)
+        results = rounds(list(nodes), args.rounds, lambda k, r: phase(
+            nodes[k][1], nodes[k][0].pid, args.records, args.metadata_calls, f"t{r}"))
     finally:
         for proc, _ in nodes.values():
             proc.terminate()
             proc.wait(30)
-    med = {k: {m: statistics.median(x[m] for x in results[k]) for m in results[k][0]} for k in nodes}
+    med = medians(results)
     o = med["open"]
     print(f"\n{args.records:,} records of 100 B (linger 0), {args.metadata_calls} Metadata of {args.topics} topics, "
           f"{args.acls:,} ACLs, {args.rounds} rounds, medians; authorized / open")
@@ -133,11 +111,7 @@ def main() -> None:
               f"| {m['produce_cpu_per_m']:.2f} ({m['produce_cpu_per_m'] / o['produce_cpu_per_m']:.2f}) "
               f"| {m['metadata_rps']:,.0f} ({m['metadata_rps'] / o['metadata_rps']:.2f}) "
               f"| {m['metadata_cpu_per_k']:.2f} ({m['metadata_cpu_per_k'] / o['metadata_cpu_per_k']:.2f}) |")
-    out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "acls.json").write_text(json.dumps({
-        "date": datetime.date.today().isoformat(), "args": vars(args), "medians": med, "rounds": results}, indent=1))
-
+    write_json("acls", args=vars(args), medians=med, rounds=results)
 
 if __name__ == "__main__":
     main()

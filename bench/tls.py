@@ -11,40 +11,21 @@ and each as a ratio to PLAINTEXT from the same run.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
 
-ROOT = Path(__file__).resolve().parent.parent
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def port() -> int:
-    while True:
-        p = random.randrange(20000, 32768)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", p))
-                return p
-            except OSError:
-                continue
-
-
-def cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import ROOT, cpu, medians, port, rounds, timed_produce, write_json  # noqa: E402
 
 
 def client_config(kind: str, ports: dict, certs: Path) -> dict:
@@ -62,18 +43,8 @@ def phase(kind: str, ports: dict, certs: Path, pid: int, n: int, size: int) -> d
     admin = AdminClient(config)
     for f in admin.create_topics([NewTopic(topic, 1, 1)]).values():
         f.result(30)
-    value = os.urandom(size)
-    p = Producer({**config, "acks": 1, "linger.ms": 5, "batch.size": 1 << 20, "queue.buffering.max.messages": 1_000_000})
-    before, start = cpu(pid), time.monotonic()
-    for _ in range(n):
-        while True:
-            try:
-                p.produce(topic, value)
-                break
-            except BufferError:
-                p.poll(0.01)
-    assert p.flush(120) == 0
-    produce_s, produce_cpu = time.monotonic() - start, cpu(pid) - before
+    produce_s, produce_cpu = timed_produce(
+        {**config, "acks": 1, "linger.ms": 5, "batch.size": 1 << 20}, topic, n, os.urandom(size), [pid])
     c = Consumer({**config, "group.id": "tls-bench", "enable.auto.commit": False,
                   "fetch.max.bytes": 50 << 20, "max.partition.fetch.bytes": 10 << 20})
     c.assign([TopicPartition(topic, 0, 0)])
@@ -125,17 +96,12 @@ def main() -> None:
         for f in admin.alter_user_scram_credentials([UserScramCredentialUpsertion(
                 "bench", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"bench-secret")]).values():
             f.result(30)
-        results = {k: [] for k in kinds}
-        for r in range(args.rounds):
-            order = kinds[r % 3:] + kinds[:r % 3]
-            for k in order:
-                results[k].append(phase(k, ports, certs, proc.pid, args.records, args.size))
-                print(f"round {r + 1}/{args.rounds} {k}: " + ", ".join(
-                    f"{m} {v:,.3f}" if 'cpu' in m else f"{m} {v:,.0f}" for m, v in results[k][-1].items()), flush=True)
+        results = rounds(kinds, args.rounds,
+                         lambda k, _: phase(k, ports, certs, proc.pid, args.records, args.size))
     finally:
         proc.terminate()
         proc.wait(30)
-    med = {k: {m: statistics.median(x[m] for x in results[k]) for m in results[k][0]} for k in kinds}
+    med = medians(results)
     print(f"\n{args.records:,} records of {args.size} B, {args.rounds} rounds, medians; ratio to PLAINTEXT")
     print("| listener | produce rec/s | broker CPU-s per M (produce) | consume rec/s | broker CPU-s per M (consume) |")
     print("|---|---|---|---|---|")
@@ -145,13 +111,8 @@ def main() -> None:
               f"| {m['produce_cpu_per_m']:.3f} ({m['produce_cpu_per_m'] / base['produce_cpu_per_m']:.2f}) "
               f"| {m['consume_rps']:,.0f} ({m['consume_rps'] / base['consume_rps']:.2f}) "
               f"| {m['consume_cpu_per_m']:.3f} ({m['consume_cpu_per_m'] / base['consume_cpu_per_m']:.2f}) |")
-    out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tls.json").write_text(json.dumps({
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "records": args.records, "size": args.size, "rounds": args.rounds, "tern": args.tern_bin,
-        "medians": med, "rounds_detail": results}, indent=2))
-
+    write_json("tls", records=args.records, size=args.size, rounds=args.rounds, tern=args.tern_bin, medians=med,
+               rounds_detail=results)
 
 if __name__ == "__main__":
     main()
