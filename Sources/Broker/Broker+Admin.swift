@@ -57,17 +57,37 @@ extension Broker {
                     pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
                     continue
                 }
+                if rp.currentLeaderEpoch >= 0 && rp.currentLeaderEpoch != epoch {
+                    // KIP-320: a client that knows a newer epoch has a newer leader in mind; one
+                    // with an older epoch is told so and refreshes its metadata.
+                    pr.errorCode =
+                        (rp.currentLeaderEpoch < epoch ? ErrorCode.fencedLeaderEpoch : .unknownLeaderEpoch).rawValue
+                    continue
+                }
                 pr.leaderEpoch = epoch
+                // Consumers (replica id -1) see only what is replicated, as Fetch shows them:
+                // the high watermark, not the log end. A new leader whose high watermark is
+                // still below its epoch's start would answer an offset lower than the last
+                // leader gave; it answers OFFSET_NOT_AVAILABLE (retriable) until it catches up.
+                let consumer = request.replicaId == -1
+                let lastFetchable = consumer ? p.log.highWatermark : p.log.logEndOffset
+                let catchingUp = consumer && p.leaderEpochStartOffset > p.log.highWatermark
                 switch rp.timestamp {
                 case ListOffsetsRequest.latestTimestamp:
-                    pr.offset = p.log.logEndOffset
+                    if catchingUp {
+                        pr.errorCode = ErrorCode.offsetNotAvailable.rawValue
+                    } else {
+                        pr.offset = lastFetchable
+                    }
                 case ListOffsetsRequest.earliestTimestamp:
                     pr.offset = p.log.logStartOffset
                 case let ts where ts >= 0:
                     do {
-                        if let found = try p.log.offset(forTimestamp: ts) {
+                        if let found = try p.log.offset(forTimestamp: ts), found.offset < lastFetchable {
                             pr.offset = found.offset
                             pr.timestamp = found.timestamp
+                        } else if catchingUp {
+                            pr.errorCode = ErrorCode.offsetNotAvailable.rawValue
                         }
                     } catch {
                         pr.errorCode = ErrorCode.unknownServerError.rawValue

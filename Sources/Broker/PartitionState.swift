@@ -22,6 +22,8 @@ public final class PartitionState: @unchecked Sendable {
     public var isr: [Int32] { lock.withLock { tracker.isr } }
     public var replicas: [Int32] { lock.withLock { tracker.replicas } }
     public var isLeader: Bool { lock.withLock { tracker.isLeader } }
+    /// Leader: where its epoch began in the log (its log end when it was elected).
+    public var leaderEpochStartOffset: Int64 { lock.withLock { tracker.leaderEpochStartOffset } }
 
     /// Takes the partition's state from a new metadata image.
     func update(_ p: MetadataImage.Partition, nowMs: Int64) {

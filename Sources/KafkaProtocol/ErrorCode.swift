@@ -54,6 +54,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// AlterPartition with a stale partition epoch (Kafka's INVALID_UPDATE_VERSION).
     public static let invalidUpdateVersion = ErrorCode(95)
     public static let unknownLeaderEpoch = ErrorCode(75)
+    /// ListOffsets on a new leader whose high watermark has not reached its epoch's start yet.
+    public static let offsetNotAvailable = ErrorCode(78)
     public static let unknownProducerId = ErrorCode(59)
     public static let coordinatorLoadInProgress = ErrorCode(14)
     public static let notCoordinator = ErrorCode(16)
@@ -116,6 +118,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 74: return "FENCED_LEADER_EPOCH"
         case 95: return "INVALID_UPDATE_VERSION"
         case 75: return "UNKNOWN_LEADER_EPOCH"
+        case 78: return "OFFSET_NOT_AVAILABLE"
         case 87: return "INVALID_RECORD"
         case 100: return "UNKNOWN_TOPIC_ID"
         case 14: return "COORDINATOR_LOAD_IN_PROGRESS"

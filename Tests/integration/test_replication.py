@@ -312,3 +312,94 @@ def test_unclean_leader_election_only_where_the_topic_allows_it(cluster_factory)
     # Broker 0 truncates what the unclean leader never had, then follows it back into the ISR.
     wait_until(lambda: p0("dirty", survivors)[1] == [0, 1], 40, "broker 0 back in the dirty ISR")
     assert read("dirty", nodes[0].bootstrap) == list(range(10)) + [100]
+
+
+def test_list_offsets_latest_is_the_high_watermark_not_the_log_end(cluster_factory):
+    """A follower in the ISR is paused (SIGSTOP, for less than the session timeout) while acks=1
+    records reach the leader: they are in the leader's log but not replicated, so ListOffsets
+    "latest" (librdkafka's watermarks, kafka-python's end_offsets) and a timestamp lookup must
+    not point past the high watermark. After SIGCONT the follower catches up and both move."""
+    import signal as sig
+
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTopicPartition
+
+    nodes = cluster_factory(3, props={"replica.lag.time.max.ms": "60000"})
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic("hwm", 1, 3)])["hwm"].result(20)
+
+    def leader_and_isr():
+        part = admin.list_topics("hwm", timeout=10).topics["hwm"].partitions[0]
+        return part.leader, list(part.isrs)
+    wait_until(lambda: len(leader_and_isr()[1]) == 3, 20, "full ISR")
+    leader, _ = leader_and_isr()
+    follower = next(n for n in nodes if n.node_id != leader)
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+    for i in range(10):
+        p.produce("hwm", value=f"r{i}".encode(), partition=0)
+    assert p.flush(20) == 0
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "hwm-check"})
+    assert c.get_watermark_offsets(TopicPartition("hwm", 0), timeout=10, cached=False) == (0, 10)
+
+    # Clients connected before the pause, through the nodes that stay up: the checks must end
+    # well inside the session timeout, after which the paused node leaves the ISR.
+    awake = ",".join(n.bootstrap for n in nodes if n is not follower)
+    kc = KafkaConsumer(bootstrap_servers=awake)
+    assert kc.end_offsets([KTopicPartition("hwm", 0)])[KTopicPartition("hwm", 0)] == 10
+    future_ts = int(time.time() * 1000) + 3_600_000
+    quick = Producer({"bootstrap.servers": awake, "acks": 1, "linger.ms": 0})
+    quick.list_topics("hwm", timeout=10)
+    os.kill(follower.pid, sig.SIGSTOP)
+    try:
+        for i in range(5):
+            quick.produce("hwm", value=f"unreplicated{i}".encode(), partition=0, timestamp=future_ts)
+        assert quick.flush(5) == 0, "acks=1 needs only the leader"
+        assert c.get_watermark_offsets(TopicPartition("hwm", 0), timeout=5, cached=False) == (0, 10)
+        assert kc.end_offsets([KTopicPartition("hwm", 0)])[KTopicPartition("hwm", 0)] == 10
+        found = c.offsets_for_times([TopicPartition("hwm", 0, future_ts)], timeout=5)[0]
+        assert found.offset == -1, f"a timestamp lookup found unreplicated offset {found.offset}"
+    finally:
+        os.kill(follower.pid, sig.SIGCONT)
+    wait_until(lambda: c.get_watermark_offsets(TopicPartition("hwm", 0), timeout=5, cached=False) == (0, 15),
+               20, "the high watermark past the 5 records once the follower has them")
+    assert kc.end_offsets([KTopicPartition("hwm", 0)])[KTopicPartition("hwm", 0)] == 15
+    assert c.offsets_for_times([TopicPartition("hwm", 0, future_ts)], timeout=5)[0].offset == 10
+    kc.close()
+    c.close()
+
+
+def test_list_offsets_checks_the_clients_leader_epoch(cluster_factory):
+    """KIP-320: ListOffsets v4+ carries the leader epoch the client knows; a leader at another
+    epoch says FENCED_LEADER_EPOCH (the client's is older) or UNKNOWN_LEADER_EPOCH (newer)
+    instead of answering for a leadership the client does not mean."""
+    import socket
+    import struct
+
+    from test_hostile import call, header_v1, s16
+
+    nodes = cluster_factory(3)
+    admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
+    admin.create_topics([NewTopic("epochs", 1, 3)])["epochs"].result(20)
+    wait_until(lambda: admin.list_topics("epochs", timeout=10).topics["epochs"].partitions[0].leader >= 0, 20,
+               "a leader")
+    leader = nodes[admin.list_topics("epochs", timeout=10).topics["epochs"].partitions[0].leader]
+
+    def list_offsets(current_epoch: int) -> tuple[int, int, int]:
+        body = struct.pack(">ib", -1, 0) + struct.pack(">i", 1) + s16("epochs")
+        body += struct.pack(">i", 1) + struct.pack(">iiq", 0, current_epoch, -1)
+        with socket.create_connection(("127.0.0.1", leader.port), timeout=10) as s:
+            answer = call(s, header_v1(2, 4, 9) + body)
+        pos = 4 + 4 + 4  # correlation id, throttle, topic count
+        (n,) = struct.unpack_from(">h", answer, pos)
+        pos += 2 + n + 4
+        _, error, _ts, offset, epoch = struct.unpack_from(">ihqqi", answer, pos)
+        return error, offset, epoch
+
+    error, offset, epoch = list_offsets(-1)
+    assert (error, offset) == (0, 0) and epoch >= 0
+    assert list_offsets(epoch) == (0, 0, epoch)
+    assert list_offsets(epoch + 1)[0] == 75, "UNKNOWN_LEADER_EPOCH for an epoch the leader has not reached"
+    if epoch > 0:
+        assert list_offsets(epoch - 1)[0] == 74, "FENCED_LEADER_EPOCH for an older epoch"
