@@ -65,10 +65,11 @@ extension Broker {
                     pr.errorMessage = "null records"
                     continue
                 }
-                switch partition.log.append(records: records, leaderEpoch: leaderEpoch) {
+                switch partition.log.append(records: records, leaderEpoch: leaderEpoch, nowMs: wallClockMs()) {
                 case .success(let a):
                     metrics.recordBytesIn(partition.topic, records.readableBytes)
                     pr.baseOffset = a.baseOffset
+                    pr.logAppendTimeMs = a.logAppendTimeMs
                     pr.logStartOffset = a.logStartOffset
                     lastOffsets[PartitionKey(topic: topic.name, index: pd.index)] = a.lastOffset
                     partition.notifyAppended()

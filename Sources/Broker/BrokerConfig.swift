@@ -26,6 +26,8 @@ public struct BrokerConfig: Sendable {
     public var logRollMs: Int64 = 168 * 3_600_000
     public var logFlushIntervalMs: Int64 = .max
     public var logCleanupPolicy = "delete"
+    /// `log.message.timestamp.type`: CreateTime or LogAppendTime, for topics that do not set one.
+    public var logMessageTimestampType = "CreateTime"
     public var logCleanerEnable = true
     /// How long the cleaner sleeps between passes over the compacted topics.
     public var logCleanerBackoffMs: Int64 = 15_000
@@ -81,6 +83,7 @@ public struct BrokerConfig: Sendable {
         let policy = overrides["cleanup.policy"] ?? logCleanupPolicy
         c.deletePolicy = policy.contains("delete")
         c.compactPolicy = policy.contains("compact")
+        c.logAppendTime = (overrides["message.timestamp.type"] ?? logMessageTimestampType) == "LogAppendTime"
         return c
     }
 }
@@ -120,7 +123,7 @@ public enum TopicConfigs {
             "flush.ms": String(c.logFlushIntervalMs),
             "index.interval.bytes": String(c.logIndexIntervalBytes),
             "max.message.bytes": String(c.messageMaxBytes),
-            "message.timestamp.type": "CreateTime",
+            "message.timestamp.type": c.logMessageTimestampType,
             "min.insync.replicas": String(c.minInsyncReplicas),
             "retention.bytes": String(c.logRetentionBytes),
             "retention.ms": String(c.logRetentionMs),

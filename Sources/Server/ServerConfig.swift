@@ -182,6 +182,11 @@ public struct ServerConfig: Sendable {
                     throw bad("expected delete, compact or both")
                 }
                 b.logCleanupPolicy = value
+            case "log.message.timestamp.type":
+                guard TopicConfigs.known["message.timestamp.type"]!(value) else {
+                    throw bad("expected CreateTime or LogAppendTime")
+                }
+                b.logMessageTimestampType = value
             case "log.cleaner.enable": b.logCleanerEnable = try bool()
             case "log.cleaner.backoff.ms": b.logCleanerBackoffMs = try long(1)
             case "log.cleaner.delete.retention.ms": b.logCleanerDeleteRetentionMs = try long(0)

@@ -27,6 +27,9 @@ public struct LogConfig: Sendable, Equatable {
     /// How long the cleaner keeps a tombstone (a record with a key and no value), so that readers
     /// get to see the delete (`delete.retention.ms`).
     public var deleteRetentionMs: Int64 = 86_400_000
+    /// `message.timestamp.type=LogAppendTime`: the leader stamps each batch with the time it
+    /// appends it, and readers take that as every record's timestamp.
+    public var logAppendTime = false
 
     public init() {}
 }
@@ -36,6 +39,9 @@ public struct AppendResult: Sendable, Equatable {
     public var baseOffset: Int64
     public var lastOffset: Int64
     public var logStartOffset: Int64
+    /// The time stamped on the batches with LogAppendTime; -1 with CreateTime (Produce's
+    /// `log_append_time_ms`).
+    public var logAppendTimeMs: Int64 = -1
 }
 
 /// Why an append was refused.
@@ -383,7 +389,10 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Appends the batches of a produce request, assigning offsets from the log end. Every batch
     /// is checked first, so a request either lands whole or not at all.
-    public func append(records: ByteBuffer, leaderEpoch: Int32) -> Result<AppendResult, AppendError> {
+    /// `nowMs` (wall-clock milliseconds) is the append time stamped on a LogAppendTime topic's batches.
+    public func append(records: ByteBuffer, leaderEpoch: Int32, nowMs: Int64? = nil) -> Result<
+        AppendResult, AppendError
+    > {
         let batches: [(index: Int, header: RecordBatchHeader)]
         switch RecordBatches.validate(records) {
         case .failure(let e): return .failure(.batch(e))
@@ -421,6 +430,7 @@ public final class PartitionLog: @unchecked Sendable {
                 }
             }
             let base = _logEndOffset
+            let appendTime = config.logAppendTime ? (nowMs ?? wallClockMs()) : -1
             do {
                 for (index, var h) in batches {
                     var batch = records.getSlice(at: index, length: h.totalSize)!
@@ -428,6 +438,7 @@ public final class PartitionLog: @unchecked Sendable {
                     h.partitionLeaderEpoch = leaderEpoch
                     batch.setInteger(h.baseOffset, at: batch.readerIndex)
                     batch.setInteger(leaderEpoch, at: batch.readerIndex + 12)
+                    if appendTime >= 0 && !h.isControl { Self.stamp(&batch, &h, appendTime) }
                     try roll(ifNeededFor: h.totalSize)
                     try segments.last!.append(batch, header: h)
                     _logEndOffset = h.nextOffset
@@ -440,8 +451,24 @@ public final class PartitionLog: @unchecked Sendable {
                 return .failure(.io("\(error)"))
             }
             return .success(
-                AppendResult(baseOffset: base, lastOffset: _logEndOffset - 1, logStartOffset: _logStartOffset))
+                AppendResult(
+                    baseOffset: base, lastOffset: _logEndOffset - 1, logStartOffset: _logStartOffset,
+                    logAppendTimeMs: appendTime))
         }
+    }
+
+    /// LogAppendTime: the timestamp-type bit in the attributes and the append time as the
+    /// batch's max timestamp, then the CRC again (it covers both). The records themselves, and
+    /// a compressed batch's payload, are left as they are: readers take the batch's time.
+    static func stamp(_ batch: inout ByteBuffer, _ h: inout RecordBatchHeader, _ timeMs: Int64) {
+        let start = batch.readerIndex
+        h.attributes |= 0x08
+        h.maxTimestamp = timeMs
+        batch.setInteger(h.attributes, at: start + RecordBatchHeader.attributesOffset)
+        batch.setInteger(timeMs, at: start + 35)
+        let covered = RecordBatchHeader.attributesOffset
+        h.crc = batch.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[covered...])) }
+        batch.setInteger(h.crc, at: start + RecordBatchHeader.crcOffset)
     }
 
     private func flushIfDue() throws {

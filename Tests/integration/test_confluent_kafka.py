@@ -120,3 +120,56 @@ def test_confluent_admin_creates_lists_and_deletes_topics(shared_broker):
 
     admin.delete_topics([topic], operation_timeout=10)[topic].result(timeout=30)
     wait_for(lambda: topic not in admin.list_topics(timeout=10).topics, what=f"{topic} gone from metadata")
+
+
+def test_log_append_time_topics_stamp_the_brokers_time(broker):
+    """`message.timestamp.type=LogAppendTime`: whatever time the producer gives (an hour-old one
+    here, in plain and compressed batches), consumers see the time the broker appended the batch,
+    marked as LOG_APPEND_TIME; the delivery report carries it too (Produce's log_append_time_ms).
+    A CreateTime topic keeps the producer's time."""
+    import time
+
+    from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
+    from kafka import KafkaConsumer
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for f in admin.create_topics([NewTopic("stamped", 1, 1, config={"message.timestamp.type": "LogAppendTime"}),
+                                  NewTopic("kept", 1, 1)]).values():
+        f.result(15)
+    old = int(time.time() * 1000) - 3_600_000
+    before = int(time.time() * 1000)
+    reports = []
+    for codec in ("none", "lz4", "zstd"):
+        p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": codec, "linger.ms": 5})
+        for topic in ("stamped", "kept"):
+            for i in range(5):
+                p.produce(topic, value=f"{codec}-{i}".encode() * 20, timestamp=old,
+                          on_delivery=lambda err, msg: reports.append((err, msg.topic(), msg.timestamp())))
+        assert p.flush(15) == 0
+    after = int(time.time() * 1000)
+    assert all(err is None for err, _, _ in reports)
+    for _, topic, (kind, ts) in reports:
+        if topic == "stamped":
+            assert kind == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after, (kind, ts)
+        else:
+            assert (kind, ts) == (TIMESTAMP_CREATE_TIME, old)
+
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "stamps", "auto.offset.reset": "earliest"})
+    c.subscribe(["stamped", "kept"])
+    seen = {"stamped": [], "kept": []}
+    deadline = time.monotonic() + 30
+    while sum(map(len, seen.values())) < 30 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            seen[m.topic()].append(m.timestamp())
+    c.close()
+    assert len(seen["stamped"]) == 15 and len(seen["kept"]) == 15
+    assert all(kind == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after for kind, ts in seen["stamped"])
+    assert all((kind, ts) == (TIMESTAMP_CREATE_TIME, old) for kind, ts in seen["kept"])
+
+    kc = KafkaConsumer("stamped", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
+                       consumer_timeout_ms=5000)
+    records = [r for _, r in zip(range(15), kc)]
+    kc.close()
+    assert len(records) == 15, "kafka-python checks each batch's CRC, recomputed after the stamp"
+    assert all(r.timestamp_type == 1 and before <= r.timestamp <= after for r in records)
