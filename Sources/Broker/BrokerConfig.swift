@@ -28,6 +28,11 @@ public struct BrokerConfig: Sendable {
     public var logCleanupPolicy = "delete"
     /// `log.message.timestamp.type`: CreateTime or LogAppendTime, for topics that do not set one.
     public var logMessageTimestampType = "CreateTime"
+    /// `log.cleaner.min.compaction.lag.ms`, `log.cleaner.max.compaction.lag.ms`,
+    /// `log.cleaner.min.cleanable.ratio`: the compaction defaults of topics.
+    public var logCleanerMinCompactionLagMs: Int64 = 0
+    public var logCleanerMaxCompactionLagMs: Int64 = .max
+    public var logCleanerMinCleanableRatio = 0.5
     public var logCleanerEnable = true
     /// How long the cleaner sleeps between passes over the compacted topics.
     public var logCleanerBackoffMs: Int64 = 15_000
@@ -84,6 +89,14 @@ public struct BrokerConfig: Sendable {
         c.deletePolicy = policy.contains("delete")
         c.compactPolicy = policy.contains("compact")
         c.logAppendTime = (overrides["message.timestamp.type"] ?? logMessageTimestampType) == "LogAppendTime"
+        c.minCompactionLagMs = overrides["min.compaction.lag.ms"].flatMap(Int64.init) ?? logCleanerMinCompactionLagMs
+        c.maxCompactionLagMs = overrides["max.compaction.lag.ms"].flatMap(Int64.init) ?? logCleanerMaxCompactionLagMs
+        c.minCleanableDirtyRatio =
+            overrides["min.cleanable.dirty.ratio"].flatMap(Double.init) ?? logCleanerMinCleanableRatio
+        // message.timestamp.difference.max.ms (deprecated) bounds both sides unless they are set.
+        let difference = overrides["message.timestamp.difference.max.ms"].flatMap(Int64.init) ?? .max
+        c.timestampBeforeMaxMs = overrides["message.timestamp.before.max.ms"].flatMap(Int64.init) ?? difference
+        c.timestampAfterMaxMs = overrides["message.timestamp.after.max.ms"].flatMap(Int64.init) ?? difference
         return c
     }
 }
@@ -91,43 +104,116 @@ public struct BrokerConfig: Sendable {
 /// Topic-level configs Tern accepts in CreateTopics and reports in DescribeConfigs, with the
 /// value check for each. Unknown names are refused with INVALID_CONFIG so typos are caught.
 public enum TopicConfigs {
+    /// Every topic config of Kafka 3.9, each with its value check. Those marked "reported" in
+    /// `reportedOnly` are accepted and shown but change nothing in Tern (throttles, tiered
+    /// storage, down-conversion, preallocation, index sizing); the others act.
     public static let known: [String: @Sendable (String) -> Bool] = [
         "cleanup.policy": { ["delete", "compact", "compact,delete", "delete,compact"].contains($0) },
         "compression.type": { ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"].contains($0) },
+        "compression.gzip.level": { v in Int(v).map { $0 == -1 || (1...9).contains($0) } ?? false },
+        "compression.lz4.level": { v in Int(v).map { (1...17).contains($0) } ?? false },
+        "compression.zstd.level": { v in Int(v).map { (-131_072...22).contains($0) } ?? false },
         "delete.retention.ms": isNonNegative,
+        "file.delete.delay.ms": isNonNegative,
         "flush.messages": isPositive,
         "flush.ms": isNonNegative,
+        "follower.replication.throttled.replicas": isThrottledReplicas,
         "index.interval.bytes": isNonNegative,
+        "leader.replication.throttled.replicas": isThrottledReplicas,
+        "local.retention.bytes": { (Int($0) ?? -3) >= -2 },
+        "local.retention.ms": { (Int($0) ?? -3) >= -2 },
+        "max.compaction.lag.ms": isPositive,
         "max.message.bytes": isPositive,
+        "message.downconversion.enable": isBool,
+        "message.format.version": { v in
+            !v.isEmpty && v.utf8.count <= 32
+                && v.allSatisfy { $0.isNumber || $0 == "." || $0 == "-" || $0 == "I" || $0 == "V" }
+        },
+        "message.timestamp.after.max.ms": isNonNegative,
+        "message.timestamp.before.max.ms": isNonNegative,
+        "message.timestamp.difference.max.ms": isNonNegative,
         "message.timestamp.type": { ["CreateTime", "LogAppendTime"].contains($0) },
+        "min.cleanable.dirty.ratio": { v in Double(v).map { (0...1).contains($0) } ?? false },
+        "min.compaction.lag.ms": isNonNegative,
         "min.insync.replicas": isPositive,
+        "preallocate": isBool,
+        // Tern has no tiered storage: only "false" is true to what it does.
+        "remote.storage.enable": { $0 == "false" },
+        "remote.log.copy.disable": isBool,
+        "remote.log.delete.on.disable": isBool,
         "retention.bytes": isLong,
         "retention.ms": isLong,
         "segment.bytes": { (Int($0) ?? 0) >= 14 },
+        "segment.index.bytes": { (Int($0) ?? 0) >= 4 },
+        "segment.jitter.ms": isNonNegative,
         "segment.ms": isPositive,
-        "unclean.leader.election.enable": { ["true", "false"].contains($0) },
+        "unclean.leader.election.enable": isBool,
+    ]
+
+    /// Accepted and reported, with no effect in Tern.
+    public static let reportedOnly: Set<String> = [
+        "compression.gzip.level", "compression.lz4.level", "compression.zstd.level", "file.delete.delay.ms",
+        "follower.replication.throttled.replicas", "leader.replication.throttled.replicas", "local.retention.bytes",
+        "local.retention.ms", "message.downconversion.enable", "message.format.version", "preallocate",
+        "remote.storage.enable", "remote.log.copy.disable", "remote.log.delete.on.disable", "segment.index.bytes",
+        "segment.jitter.ms",
     ]
 
     static func isNonNegative(_ v: String) -> Bool { (Int(v) ?? -1) >= 0 }
     static func isPositive(_ v: String) -> Bool { (Int(v) ?? 0) > 0 }
     static func isLong(_ v: String) -> Bool { (Int(v) ?? -2) >= -1 }
+    static func isBool(_ v: String) -> Bool { v == "true" || v == "false" }
+    /// Kafka's throttled-replica lists: "", "*", or "partition:broker" pairs separated by commas.
+    static func isThrottledReplicas(_ v: String) -> Bool {
+        let t = v.trimmingCharacters(in: .whitespaces)
+        if t.isEmpty || t == "*" { return true }
+        return t.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { pair in
+            let parts = pair.trimmingCharacters(in: .whitespaces).split(
+                separator: ":", omittingEmptySubsequences: false)
+            return parts.count == 2 && Int32(parts[0]).map { $0 >= 0 } == true
+                && Int32(parts[1]).map { $0 >= 0 } == true
+        }
+    }
 
-    /// Defaults shown by DescribeConfigs, taken from the broker's settings.
+    /// Defaults shown by DescribeConfigs, taken from the broker's settings (Kafka's own
+    /// defaults for those Tern does not use).
     public static func defaults(_ c: BrokerConfig) -> [String: String] {
         [
             "cleanup.policy": c.logCleanupPolicy,
             "compression.type": "producer",
+            "compression.gzip.level": "-1",
+            "compression.lz4.level": "9",
+            "compression.zstd.level": "3",
             "delete.retention.ms": String(c.logCleanerDeleteRetentionMs),
+            "file.delete.delay.ms": "60000",
             "flush.messages": String(
                 c.logFlushIntervalMessages == .max ? Int64.max : Int64(c.logFlushIntervalMessages)),
             "flush.ms": String(c.logFlushIntervalMs),
+            "follower.replication.throttled.replicas": "",
             "index.interval.bytes": String(c.logIndexIntervalBytes),
+            "leader.replication.throttled.replicas": "",
+            "local.retention.bytes": "-2",
+            "local.retention.ms": "-2",
+            "max.compaction.lag.ms": String(c.logCleanerMaxCompactionLagMs),
             "max.message.bytes": String(c.messageMaxBytes),
+            "message.downconversion.enable": "true",
+            "message.format.version": "3.0-IV1",
+            "message.timestamp.after.max.ms": String(Int64.max),
+            "message.timestamp.before.max.ms": String(Int64.max),
+            "message.timestamp.difference.max.ms": String(Int64.max),
             "message.timestamp.type": c.logMessageTimestampType,
+            "min.cleanable.dirty.ratio": String(c.logCleanerMinCleanableRatio),
+            "min.compaction.lag.ms": String(c.logCleanerMinCompactionLagMs),
             "min.insync.replicas": String(c.minInsyncReplicas),
+            "preallocate": "false",
+            "remote.storage.enable": "false",
+            "remote.log.copy.disable": "false",
+            "remote.log.delete.on.disable": "false",
             "retention.bytes": String(c.logRetentionBytes),
             "retention.ms": String(c.logRetentionMs),
             "segment.bytes": String(c.logSegmentBytes),
+            "segment.index.bytes": "10485760",
+            "segment.jitter.ms": "0",
             "segment.ms": String(c.logRollMs),
             "unclean.leader.election.enable": String(c.uncleanLeaderElection),
         ]

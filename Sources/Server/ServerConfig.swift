@@ -187,6 +187,11 @@ public struct ServerConfig: Sendable {
                     throw bad("expected CreateTime or LogAppendTime")
                 }
                 b.logMessageTimestampType = value
+            case "log.cleaner.min.compaction.lag.ms": b.logCleanerMinCompactionLagMs = try long(0)
+            case "log.cleaner.max.compaction.lag.ms": b.logCleanerMaxCompactionLagMs = try long(1)
+            case "log.cleaner.min.cleanable.ratio":
+                guard let r = Double(value), (0...1).contains(r) else { throw bad("expected a ratio from 0 to 1") }
+                b.logCleanerMinCleanableRatio = r
             case "log.cleaner.enable": b.logCleanerEnable = try bool()
             case "log.cleaner.backoff.ms": b.logCleanerBackoffMs = try long(1)
             case "log.cleaner.delete.retention.ms": b.logCleanerDeleteRetentionMs = try long(0)

@@ -26,12 +26,36 @@ extension PartitionLog {
     public func compact(nowMs: Int64) throws -> Compacted? {
         try lock.withLock {
             guard _config.compactPolicy else { return nil }
+            // Cleanable: closed segments below the high watermark whose newest record is older
+            // than min.compaction.lag.ms.
+            let lagHorizon = _config.minCompactionLagMs > 0 ? nowMs - _config.minCompactionLagMs : Int64.max
             var closed = 0
-            while closed < segments.count - 1 && segments[closed + 1].baseOffset <= _highWatermark { closed += 1 }
+            while closed < segments.count - 1 && segments[closed + 1].baseOffset <= _highWatermark
+                && segments[closed].maxTimestamp <= lagHorizon
+            {
+                closed += 1
+            }
             guard closed > 0 else { return nil }
             let cleanableEnd = segments[closed].baseOffset
             let dirty = firstDirtyOffset
             guard cleanableEnd > dirty else { return nil }
+            // Worth a pass once min.cleanable.dirty.ratio of those bytes are new since the last
+            // one, or when a dirty segment is older than max.compaction.lag.ms.
+            var total = 0
+            var dirtyBytes = 0
+            var overdue = false
+            let overdueHorizon =
+                _config.maxCompactionLagMs == .max ? Int64.min : nowMs - _config.maxCompactionLagMs
+            for i in 0..<closed {
+                total += segments[i].size
+                if segments[i + 1].baseOffset > dirty {
+                    dirtyBytes += segments[i].size
+                    if segments[i].maxTimestamp >= 0 && segments[i].maxTimestamp < overdueHorizon { overdue = true }
+                }
+            }
+            guard overdue || Double(dirtyBytes) >= _config.minCleanableDirtyRatio * Double(max(total, 1)) else {
+                return nil
+            }
             var latest: [[UInt8]: Int64] = [:]
             for (i, seg) in segments.prefix(closed).enumerated() where segments[i + 1].baseOffset > dirty {
                 try Self.forEachBatch(seg) { h, batch in

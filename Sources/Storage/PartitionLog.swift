@@ -30,6 +30,16 @@ public struct LogConfig: Sendable, Equatable {
     /// `message.timestamp.type=LogAppendTime`: the leader stamps each batch with the time it
     /// appends it, and readers take that as every record's timestamp.
     public var logAppendTime = false
+    /// Records younger than this stay out of compaction (`min.compaction.lag.ms`).
+    public var minCompactionLagMs: Int64 = 0
+    /// A dirty segment older than this is compacted whatever the dirty ratio (`max.compaction.lag.ms`).
+    public var maxCompactionLagMs: Int64 = .max
+    /// Compaction waits until this share of the cleanable bytes is dirty (`min.cleanable.dirty.ratio`).
+    public var minCleanableDirtyRatio = 0.5
+    /// CreateTime batches whose timestamps are further than these before or after the broker's
+    /// time are refused with INVALID_TIMESTAMP (`message.timestamp.before.max.ms` / `.after.max.ms`).
+    public var timestampBeforeMaxMs: Int64 = .max
+    public var timestampAfterMaxMs: Int64 = .max
 
     public init() {}
 }
@@ -51,6 +61,8 @@ public enum AppendError: Error, Equatable {
     case duplicateSequence(baseOffset: Int64)
     case outOfOrderSequence(expected: Int32, got: Int32)
     case invalidProducerEpoch(current: Int16, got: Int16)
+    /// A CreateTime batch's timestamp is further from the broker's time than the topic allows.
+    case invalidTimestamp(String)
     case io(String)
 
     public var errorCode: ErrorCode {
@@ -60,6 +72,7 @@ public enum AppendError: Error, Equatable {
         case .duplicateSequence: return .duplicateSequenceNumber
         case .outOfOrderSequence: return .outOfOrderSequenceNumber
         case .invalidProducerEpoch: return .invalidProducerEpoch
+        case .invalidTimestamp: return .invalidTimestamp
         case .io: return .unknownServerError
         }
     }
@@ -72,6 +85,7 @@ public enum AppendError: Error, Equatable {
         case .outOfOrderSequence(let expected, let got):
             return "out of order sequence: expected \(expected), got \(got)"
         case .invalidProducerEpoch(let current, let got): return "producer epoch \(got) is older than \(current)"
+        case .invalidTimestamp(let why): return why
         case .io(let why): return why
         }
     }
@@ -401,6 +415,25 @@ public final class PartitionLog: @unchecked Sendable {
         let config = self.config
         for (_, h) in batches where h.totalSize > config.maxMessageBytes {
             return .failure(.tooLarge(size: h.totalSize, max: _config.maxMessageBytes))
+        }
+        if !config.logAppendTime && (config.timestampBeforeMaxMs != .max || config.timestampAfterMaxMs != .max) {
+            // The batch's first and newest timestamps, from its header (no decompression).
+            let now = nowMs ?? wallClockMs()
+            for (_, h) in batches where !h.isControl {
+                let oldest = min(h.baseTimestamp, h.maxTimestamp)
+                if oldest >= 0 && now &- oldest > config.timestampBeforeMaxMs {
+                    return .failure(
+                        .invalidTimestamp(
+                            "timestamp \(oldest) is more than message.timestamp.before.max.ms=\(config.timestampBeforeMaxMs) before the broker's time \(now)"
+                        ))
+                }
+                if h.maxTimestamp > now && h.maxTimestamp - now > config.timestampAfterMaxMs {
+                    return .failure(
+                        .invalidTimestamp(
+                            "timestamp \(h.maxTimestamp) is more than message.timestamp.after.max.ms=\(config.timestampAfterMaxMs) after the broker's time \(now)"
+                        ))
+                }
+            }
         }
         if config.compactPolicy {
             for (index, h) in batches where !h.isControl {

@@ -212,6 +212,86 @@ import Testing
         #expect(try all(reopened) == after)
     }
 
+    @Test func compactionWaitsForItsLagAndDirtyRatio() throws {
+        let now = wallClockMs()
+        func filled(_ name: String, _ change: @escaping (inout LogConfig) -> Void) throws -> PartitionLog {
+            let log = try open(tempDir(name)) {
+                $0.segmentBytes = 400
+                $0.compactPolicy = true
+                $0.deletePolicy = false
+                change(&$0)
+            }
+            for round in 0..<8 {
+                for k in ["a", "b"] {
+                    _ = try log.append(records: keyed([(k, "\(k)\(round)")], timestamp: now - 10_000), leaderEpoch: 0)
+                        .get()
+                }
+            }
+            log.setHighWatermark(log.logEndOffset, nowMs: 0)
+            return log
+        }
+        // min.compaction.lag.ms: records 10 s old are too young under a 60 s lag, old enough under 5 s.
+        #expect(try filled("lag-young") { $0.minCompactionLagMs = 60_000 }.compact(nowMs: now) == nil)
+        #expect(try filled("lag-old") { $0.minCompactionLagMs = 5_000 }.compact(nowMs: now) != nil)
+        // min.cleanable.dirty.ratio: the first pass finds everything dirty; after it, new closed
+        // segments beside the cleaned ones are below a 0.99 ratio...
+        let log = try filled("ratio") { $0.minCleanableDirtyRatio = 0.99 }
+        #expect(try log.compact(nowMs: now) != nil)
+        for round in 0..<8 {
+            for k in ["a", "b"] {
+                _ = try log.append(records: keyed([(k, "late\(round)")], timestamp: now - 10_000), leaderEpoch: 0).get()
+            }
+        }
+        log.setHighWatermark(log.logEndOffset, nowMs: 0)
+        #expect(try log.compact(nowMs: now) == nil)
+        // ...unless a dirty segment is older than max.compaction.lag.ms.
+        try log.flush()
+        let overdue = try open(log.directory) {
+            $0.segmentBytes = 400
+            $0.compactPolicy = true
+            $0.deletePolicy = false
+            $0.minCleanableDirtyRatio = 0.99
+            $0.maxCompactionLagMs = 1_000
+        }
+        overdue.setHighWatermark(overdue.logEndOffset, nowMs: 0)
+        #expect(try overdue.compact(nowMs: now).map { $0.recordsRemoved > 0 } == true)
+    }
+
+    @Test func createTimeBoundsRefuseFarTimestampsAndLogAppendTimeStamps() throws {
+        let now = wallClockMs()
+        let bounded = try open(tempDir("ts-bounds")) {
+            $0.timestampBeforeMaxMs = 60_000
+            $0.timestampAfterMaxMs = 1_000
+        }
+        #expect(throws: Never.self) {
+            try bounded.append(records: keyed([("k", "v")], timestamp: now - 30_000), leaderEpoch: 0, nowMs: now).get()
+        }
+        for far in [now - 3_600_000, now + 60_000] {
+            guard
+                case .failure(let e) = bounded.append(
+                    records: keyed([("k", "v")], timestamp: far), leaderEpoch: 0, nowMs: now)
+            else {
+                Issue.record("timestamp \(far) accepted")
+                continue
+            }
+            #expect(e.errorCode == .invalidTimestamp && e.message.contains("message.timestamp."))
+        }
+        #expect(bounded.logEndOffset == 1)
+
+        let stamped = try open(tempDir("log-append-time")) { $0.logAppendTime = true }
+        let r = try stamped.append(
+            records: keyed([("k", "v"), ("l", "w")], timestamp: 1_000), leaderEpoch: 0, nowMs: now
+        ).get()
+        #expect(r.logAppendTimeMs == now)
+        var data = try #require(try stamped.read(from: 0, maxBytes: 1 << 20))
+        let h = try #require(RecordBatchHeader.peek(data, at: data.readerIndex))
+        #expect(h.usesLogAppendTime && h.maxTimestamp == now)
+        // The CRC was computed again over the changed header: the stored batch still validates.
+        #expect((try? RecordBatches.validate(data.readSlice(length: h.totalSize)!).get()) != nil)
+        // A time lookup finds the batch by its append time.
+        #expect(try stamped.offset(forTimestamp: now)?.offset == 0)
+    }
+
     @Test func aCompactedTopicRefusesRecordsWithoutAKey() throws {
         let log = try open(tempDir("compact-nokey")) { $0.compactPolicy = true }
         guard case .failure(let e) = log.append(records: batch(["no key"]), leaderEpoch: 0) else {

@@ -173,3 +173,61 @@ def test_log_append_time_topics_stamp_the_brokers_time(broker):
     kc.close()
     assert len(records) == 15, "kafka-python checks each batch's CRC, recomputed after the stamp"
     assert all(r.timestamp_type == 1 and before <= r.timestamp <= after for r in records)
+
+
+KAFKA_39_TOPIC_CONFIGS = {
+    "cleanup.policy", "compression.gzip.level", "compression.lz4.level", "compression.type",
+    "compression.zstd.level", "delete.retention.ms", "file.delete.delay.ms", "flush.messages", "flush.ms",
+    "follower.replication.throttled.replicas", "index.interval.bytes", "leader.replication.throttled.replicas",
+    "local.retention.bytes", "local.retention.ms", "max.compaction.lag.ms", "max.message.bytes",
+    "message.downconversion.enable", "message.format.version", "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms", "message.timestamp.difference.max.ms", "message.timestamp.type",
+    "min.cleanable.dirty.ratio", "min.compaction.lag.ms", "min.insync.replicas", "preallocate",
+    "remote.log.copy.disable", "remote.log.delete.on.disable", "remote.storage.enable", "retention.bytes",
+    "retention.ms", "segment.bytes", "segment.index.bytes", "segment.jitter.ms", "segment.ms",
+    "unclean.leader.election.enable",
+}
+
+
+def test_every_kafka_topic_config_is_accepted_and_readable(broker):
+    """The topic configs of Kafka 3.9 (librdkafka's tests set min.cleanable.dirty.ratio and
+    message.format.version) are accepted at creation and by AlterConfigs, and DescribeConfigs
+    lists every one with its value and source; a value Tern cannot honour is refused."""
+    from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    set_at_creation = {"min.cleanable.dirty.ratio": "0.1", "message.format.version": "2.8",
+                       "follower.replication.throttled.replicas": "*", "min.compaction.lag.ms": "1000",
+                       "message.timestamp.before.max.ms": "86400000", "segment.jitter.ms": "0"}
+    admin.create_topics([NewTopic("all-configs", 1, 1, config=set_at_creation)])["all-configs"].result(15)
+    resource = ConfigResource(ResourceType.TOPIC, "all-configs")
+    described = admin.describe_configs([resource])[resource].result(15)
+    assert KAFKA_39_TOPIC_CONFIGS <= set(described), KAFKA_39_TOPIC_CONFIGS - set(described)
+    for name, value in set_at_creation.items():
+        assert described[name].value == value
+        assert described[name].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert described["min.compaction.lag.ms"].value == "1000"
+    assert described["remote.storage.enable"].value == "false"
+    assert described["message.timestamp.after.max.ms"].value == str(2**63 - 1)
+    assert described["max.compaction.lag.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+
+    with pytest.raises(KafkaException) as refused:
+        admin.create_topics([NewTopic("tiered", 1, 1, config={"remote.storage.enable": "true"})])["tiered"].result(15)
+    assert refused.value.args[0].code() == KafkaError.INVALID_CONFIG
+    with pytest.raises(KafkaException) as bad_ratio:
+        admin.create_topics([NewTopic("ratio", 1, 1, config={"min.cleanable.dirty.ratio": "1.5"})])["ratio"].result(15)
+    assert bad_ratio.value.args[0].code() == KafkaError.INVALID_CONFIG
+
+    # message.timestamp.before.max.ms acts: a record a week old is refused with INVALID_TIMESTAMP.
+    import time
+
+    from confluent_kafka import Producer
+    errors = []
+    p = Producer({"bootstrap.servers": broker.bootstrap, "message.send.max.retries": 0})
+    p.produce("all-configs", b"old", timestamp=int(time.time() * 1000) - 7 * 86_400_000,
+              on_delivery=lambda err, msg: errors.append(err))
+    p.flush(15)  # its own batch: a batch with one record out of bounds is refused whole
+    p.produce("all-configs", b"new", on_delivery=lambda err, msg: errors.append(err))
+    p.flush(15)
+    codes = sorted(e.code() if e else 0 for e in errors)
+    assert codes == [0, KafkaError.INVALID_TIMESTAMP], errors
