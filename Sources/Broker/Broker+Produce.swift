@@ -77,6 +77,16 @@ extension Broker {
                 case .failure(let e):
                     pr.errorCode = e.errorCode.rawValue
                     pr.errorMessage = e.message
+                    if case .invalidRecords(let indexes, let why) = e {
+                        // KIP-467: which records were at fault; clients fail the others with a
+                        // different error ("another record in the batch was invalid").
+                        pr.recordErrors = indexes.map {
+                            var r = ProduceResponse.RecordError()
+                            r.batchIndex = $0
+                            r.message = why
+                            return r
+                        }
+                    }
                     if case .duplicateSequence(let offset) = e {
                         pr.errorCode = 0
                         pr.baseOffset = offset

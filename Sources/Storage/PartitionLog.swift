@@ -63,6 +63,9 @@ public enum AppendError: Error, Equatable {
     case invalidProducerEpoch(current: Int16, got: Int16)
     /// A CreateTime batch's timestamp is further from the broker's time than the topic allows.
     case invalidTimestamp(String)
+    /// Records the topic cannot take (a compacted topic's records without a key), by their
+    /// index in the request's records, as Produce's `record_errors` name them (KIP-467).
+    case invalidRecords(indexes: [Int32], why: String)
     case io(String)
 
     public var errorCode: ErrorCode {
@@ -73,6 +76,7 @@ public enum AppendError: Error, Equatable {
         case .outOfOrderSequence: return .outOfOrderSequenceNumber
         case .invalidProducerEpoch: return .invalidProducerEpoch
         case .invalidTimestamp: return .invalidTimestamp
+        case .invalidRecords: return .invalidRecord
         case .io: return .unknownServerError
         }
     }
@@ -86,6 +90,7 @@ public enum AppendError: Error, Equatable {
             return "out of order sequence: expected \(expected), got \(got)"
         case .invalidProducerEpoch(let current, let got): return "producer epoch \(got) is older than \(current)"
         case .invalidTimestamp(let why): return why
+        case .invalidRecords(_, let why): return why
         case .io(let why): return why
         }
     }
@@ -436,14 +441,22 @@ public final class PartitionLog: @unchecked Sendable {
             }
         }
         if config.compactPolicy {
+            var keyless: [Int32] = []
+            var seen: Int32 = 0
             for (index, h) in batches where !h.isControl {
                 let batch = records.getSlice(at: index, length: h.totalSize)!
                 guard let decoded = try? Decompression.records(batch: batch, header: h) else {
                     return .failure(.batch(.invalid("the records of a batch cannot be read")))
                 }
-                if decoded.contains(where: { $0.key == nil }) {
-                    return .failure(.batch(.invalid("a compacted topic cannot accept a record without a key")))
+                for (i, r) in decoded.enumerated() where r.key == nil && keyless.count < 1_000 {
+                    keyless.append(seen &+ Int32(truncatingIfNeeded: i))
                 }
+                seen &+= Int32(truncatingIfNeeded: decoded.count)
+            }
+            if !keyless.isEmpty {
+                return .failure(
+                    .invalidRecords(
+                        indexes: keyless, why: "Compacted topic cannot accept message without key in topic partition"))
             }
         }
         return lock.withLock {

@@ -231,3 +231,29 @@ def test_every_kafka_topic_config_is_accepted_and_readable(broker):
     p.flush(15)
     codes = sorted(e.code() if e else 0 for e in errors)
     assert codes == [0, KafkaError.INVALID_TIMESTAMP], errors
+
+
+def test_records_a_topic_refuses_are_named_per_record(broker):
+    """KIP-467: a batch to a compacted topic with records lacking a key is refused with
+    INVALID_RECORD and `record_errors` naming those records, so librdkafka fails exactly them
+    with INVALID_RECORD and the rest of the batch with _INVALID_DIFFERENT_RECORD (retry those);
+    nothing of the batch is written."""
+    from confluent_kafka import Producer
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("keyed-only", 1, 1, config={"cleanup.policy": "compact"})])["keyed-only"].result(15)
+    results: dict[int, int] = {}
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 200, "message.send.max.retries": 0})
+    for i in range(10):
+        key = None if i in (2, 5, 7) else f"k{i}".encode()
+        p.produce("keyed-only", value=f"v{i}".encode(), key=key, partition=0,
+                  on_delivery=lambda err, msg, i=i: results.__setitem__(i, err.code() if err else 0))
+    p.flush(15)
+    assert {i: results[i] for i in (2, 5, 7)} == {2: KafkaError.INVALID_RECORD, 5: KafkaError.INVALID_RECORD,
+                                                   7: KafkaError.INVALID_RECORD}
+    assert all(results[i] == KafkaError._INVALID_DIFFERENT_RECORD for i in range(10) if i not in (2, 5, 7)), results
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "keyed-only"})
+    assert c.get_watermark_offsets(TopicPartition("keyed-only", 0), timeout=10, cached=False) == (0, 0), \
+        "a refused batch writes nothing"
+    c.close()
