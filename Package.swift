@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "KafkaProtocol", "Broker", "Metadata", "Raft",
+                "Server", "KafkaProtocol", "KafkaClient", "Broker", "Metadata", "Raft",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

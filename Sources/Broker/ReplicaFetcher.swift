@@ -68,6 +68,9 @@ final class ReplicaFetcher: @unchecked Sendable {
         var connection: KafkaConnection?
         var idleRounds = 0
         var lastWarnedMs: Int64 = -30_000
+        // A leader that cannot be reached is retried at growing intervals (100 ms to 2 s),
+        // from the first success on at full speed again.
+        var backoff = ExponentialBackoff(initialMs: 100, maxMs: 2_000)
         while !Task.isCancelled {
             let partitions = followed(from: leader)
             if partitions.isEmpty {
@@ -103,10 +106,11 @@ final class ReplicaFetcher: @unchecked Sendable {
                     }
                 }
                 try await fetchOnce(from: leader, partitions, connection!)
+                backoff.reset()
             } catch {
                 await connection?.close()
                 connection = nil
-                try? await Task.sleep(nanoseconds: 300_000_000)
+                try? await Task.sleep(nanoseconds: backoff.nextNanoseconds)
             }
         }
         await connection?.close()

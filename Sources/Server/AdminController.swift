@@ -1,4 +1,5 @@
 import Broker
+import KafkaClient
 import KafkaProtocol
 import Metadata
 import NIOCore
@@ -410,6 +411,8 @@ extension QuorumController {
 /// Metadata request here already sees the new topic.
 final class ClusterGateway: ControllerGateway {
     let quorum: QuorumController
+    /// Forwarding failures: at most one line a second per node, the rest counted.
+    static let failures = LogLimiter(perSecond: 1)
 
     init(quorum: QuorumController) { self.quorum = quorum }
 
@@ -432,6 +435,7 @@ final class ClusterGateway: ControllerGateway {
             let started = NIODeadline.now()
             let giveUp = started + .seconds(15)
             var lastError: any Error = ControllerError(.notController, "the metadata quorum has no leader")
+            var backoff = ExponentialBackoff(initialMs: 100, maxMs: 2_000)
             while NIODeadline.now() < giveUp {
                 guard let leader = quorum.leaderId else {
                     try await Task.sleep(nanoseconds: 100_000_000)
@@ -444,12 +448,16 @@ final class ClusterGateway: ControllerGateway {
                     let c = try await quorum.connection(to: leader, lane: .control)
                     response = try await c.send(request, as: Response.self, timeoutMs: min(remainingMs, 8_000))
                 } catch {
-                    quorum.logger.warning(
-                        "\(Swift.type(of: request).apiKey) forwarded to the active controller \(leader) failed: \(error); trying again"
+                    // Every forward of every partition retries on its own: the waits grow
+                    // (KIP-580) and the lines about them are few, whatever the number.
+                    let waitMs = backoff.next()
+                    Self.failures.warn(
+                        quorum.logger,
+                        "\(Swift.type(of: request).apiKey) forwarded to the active controller \(leader) failed: \(error); trying again in \(waitMs) ms"
                     )
                     quorum.dropConnection(to: leader, lane: .control)
                     lastError = error
-                    try await Task.sleep(nanoseconds: 100_000_000)
+                    try await Task.sleep(nanoseconds: UInt64(waitMs) * 1_000_000)
                     continue
                 }
                 let took = (NIODeadline.now() - started).nanoseconds / 1_000_000

@@ -159,3 +159,4 @@ def test_topics_survive_a_controller_kill_unchanged(cluster_factory):
                                     capture_output=True, text=True, timeout=20).stdout
     ids_after = {line.split("\t")[0]: line.split("\t")[1] for line in describe_after.splitlines() if line.startswith("Topic:")}
     assert ids_after == ids_before and len(ids_after) == 5  # same topics, same ids
+
