@@ -16,6 +16,24 @@ struct Tern: AsyncParsableCommand {
             ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, Acls.self, StorageTool.self, Version.self,
         ]
     )
+
+    static func main() async {
+        await main(Array(kafkaStyleArguments(CommandLine.arguments.dropFirst())))
+    }
+
+    /// Kafka's tools take long options with one dash too (`-topic`, `-list`, `-describe`, as old
+    /// tutorials write them): those become `--topic` and so on. A dash and one letter stays a
+    /// short option (`-t`), and negative numbers (`--offset -2`) stay values.
+    static func kafkaStyleArguments<S: Sequence<String>>(_ args: S) -> [String] {
+        args.map { arg in
+            let u = Array(arg.utf8)
+            guard u.count > 2, u[0] == UInt8(ascii: "-"), u[1] != UInt8(ascii: "-"),
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(u[1] | 0x20),
+                !arg.contains("=")
+            else { return arg }
+            return "-" + arg
+        }
+    }
 }
 
 /// This build's version, shown by `tern version` and `tern --version`.

@@ -50,6 +50,21 @@ def test_kafka_topics_sh_creates_lists_describes_and_deletes_a_topic(shared_brok
     assert partition_count(bootstrap, topic) == 0
 
 
+def test_single_dash_long_options_work_as_in_old_tutorials(shared_broker):
+    """Kafka's tools accept `-topic`, `-list`, `-describe` (older tutorials write them so);
+    `-2` stays a value and a one-letter option stays a short option."""
+    bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-dash")
+    run("topics", "-bootstrap-server", bootstrap, "-create", "-topic", topic, "-partitions", "2",
+        "-replication-factor", "1")
+    assert topic in run("topics", "-bootstrap-server", bootstrap, "-list").stdout.decode().split()
+    described = run("topics", "-bootstrap-server", bootstrap, "-describe", "-topic", topic).stdout.decode()
+    assert f"Topic: {topic}\t" in described and "PartitionCount: 2" in described
+    run("console-producer", "-bootstrap-server", bootstrap, "-topic", topic, stdin=b"one\ntwo\n")
+    out = run("console-consumer", "-bootstrap-server", bootstrap, "-topic", topic, "-from-beginning",
+              "-max-messages", "2", "-timeout-ms", "10000").stdout.decode().split()
+    assert sorted(out) == ["one", "two"]
+
+
 def test_kafka_topics_sh_refuses_to_create_an_existing_topic_and_says_so(shared_broker):
     bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-dup")
     create = ["--bootstrap-server", bootstrap, "--create", "--topic", topic, "--partitions", "1",
