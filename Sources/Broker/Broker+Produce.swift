@@ -56,7 +56,12 @@ extension Broker {
                     let required = minInsyncReplicas(topic.name)
                     if isr < required {
                         pr.errorCode = ErrorCode.notEnoughReplicas.rawValue
-                        pr.errorMessage = "the ISR has \(isr) replica(s), min.insync.replicas is \(required)"
+                        let replicas = partition.replicas.count
+                        pr.errorMessage =
+                            "the ISR has \(isr) replica(s), min.insync.replicas is \(required)"
+                            + (replicas < required
+                                ? "; the topic has only \(replicas) replica(s), so acks=all can never succeed: lower its min.insync.replicas (kafka-configs.sh --alter --entity-type topics --entity-name \(topic.name) --add-config min.insync.replicas=\(replicas)) or produce with acks=1"
+                                : "")
                         continue
                     }
                 }

@@ -73,8 +73,16 @@ extension QuorumController {
                 t.replicationFactor == -1
                 ? (t.assignments.first.map { Int16(clamping: $0.brokerIds.count) } ?? defaults.defaultReplicationFactor)
                 : t.replicationFactor
-            let configs = Dictionary(
+            var asked = Dictionary(
                 t.configs.compactMap { c in c.value.map { (c.name, $0) } }, uniquingKeysWith: { _, last in last })
+            // A topic with fewer replicas than the cluster's min.insync.replicas could never take
+            // an acks=all write (the default of most producers, the console producer's too): it
+            // gets its replication factor as its own min.insync.replicas, which DescribeConfigs
+            // and `kafka-topics --describe` show, and the tool warns about at creation.
+            if asked["min.insync.replicas"] == nil, rf > 0, Int32(rf) < defaults.minInsyncReplicas {
+                asked["min.insync.replicas"] = String(rf)
+            }
+            let configs = asked
             let id = KafkaUUID.random()
             let decide: @Sendable (MetadataImage) -> Result<[MetadataRecord], ControllerError> = { image in
                 if let why = PartitionRegistry.validateName(t.name) { return Self.refuse(.invalidTopicException, why) }

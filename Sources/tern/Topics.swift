@@ -104,6 +104,15 @@ struct Topics: AsyncParsableCommand {
                     "Error while executing topic command : \(res.errorMessage ?? ErrorCode(rawValue: res.errorCode).name)"
                 )
             }
+            let userSet = configs.contains { $0.hasPrefix("min.insync.replicas=") }
+            if !userSet, let rf = replicationFactor,
+                let m = res.configs?.first(where: { $0.name == "min.insync.replicas" }), m.value == String(rf),
+                m.configSource == DescribeConfigsResponse.Source.dynamicTopic.rawValue
+            {
+                print(
+                    "WARNING: replication factor \(rf) is below the cluster's min.insync.replicas, so this topic gets min.insync.replicas=\(rf): acks=all writes need only its \(rf) replica(s), and losing \(rf == 1 ? "its broker loses its records" : "them loses its records")."
+                )
+            }
             print("Created topic \(res.name).")
         }
     }

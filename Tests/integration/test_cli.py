@@ -65,6 +65,31 @@ def test_single_dash_long_options_work_as_in_old_tutorials(shared_broker):
     assert sorted(out) == ["one", "two"]
 
 
+def test_rf1_topics_on_a_min_isr_2_cluster_are_writable_and_say_why(broker_factory):
+    """The shipped cluster sets min.insync.replicas=2; an RF 1 topic (most first tutorials)
+    gets min.insync.replicas=1 of its own, shown in --describe, with a warning at creation, so
+    the console producer (acks=all) writes to it. Set back to 2, the error says what to do."""
+    node = broker_factory(extra={"min.insync.replicas": "2"})
+    created = run("topics", "--bootstrap-server", node.bootstrap, "--create", "--topic", "first",
+                  "--partitions", "1", "--replication-factor", "1").stdout.decode()
+    assert "WARNING: replication factor 1 is below the cluster's min.insync.replicas" in created, created
+    assert "Created topic first." in created
+    described = run("topics", "--bootstrap-server", node.bootstrap, "--describe", "--topic", "first").stdout.decode()
+    assert "min.insync.replicas=1" in described, described
+    run("console-producer", "--bootstrap-server", node.bootstrap, "--topic", "first", stdin=b"hello\n")
+    out = run("console-consumer", "--bootstrap-server", node.bootstrap, "--topic", "first", "--from-beginning",
+              "--max-messages", "1", "--timeout-ms", "10000").stdout.decode()
+    assert out.split() == ["hello"]
+
+    run("configs", "--bootstrap-server", node.bootstrap, "--alter", "--entity-type", "topics", "--entity-name",
+        "first", "--add-config", "min.insync.replicas=2")
+    refused = run("console-producer", "--bootstrap-server", node.bootstrap, "--topic", "first",
+                  stdin=b"again\n", check=False)
+    text = (refused.stdout + refused.stderr).decode()
+    assert "NOT_ENOUGH_REPLICAS" in text and "the topic has only 1 replica(s)" in text, text
+    assert "--add-config min.insync.replicas=1" in text
+
+
 def test_kafka_topics_sh_refuses_to_create_an_existing_topic_and_says_so(shared_broker):
     bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-dup")
     create = ["--bootstrap-server", bootstrap, "--create", "--topic", topic, "--partitions", "1",
