@@ -19,8 +19,19 @@ public struct FrameDecoder: ByteToMessageDecoder {
 
     public init(maxFrameBytes: Int) { self.maxFrameBytes = maxFrameBytes }
 
+    /// The peer speaks HTTP, not Kafka: a client pointed at a web console or a proxy's port.
+    public struct SpeaksHTTP: Error, CustomStringConvertible {
+        public var description: String {
+            "the server answered in HTTP, not Kafka's protocol: this is a web port (Tern's console listens on 8080-8082), not a broker listener (9092-9094)"
+        }
+    }
+
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length: Int32 = buffer.getInteger(at: buffer.readerIndex) else { return .needMoreData }
+        // "HTTP" read as a length is 1.2 GB: no Kafka frame, but the start of an HTTP answer.
+        if length == 0x4854_5450, buffer.getInteger(at: buffer.readerIndex + 4, as: UInt8.self) == UInt8(ascii: "/") {
+            throw SpeaksHTTP()
+        }
         guard length >= 0, Int(length) <= maxFrameBytes else {
             throw FrameTooLarge(size: Int(length), max: maxFrameBytes)
         }

@@ -157,3 +157,11 @@ def test_kafka_server_start_sh_execs_tern_which_serves_and_exits_0_on_sigterm(br
         "--replication-factor", "1")
     assert topic in topic_list(broker.bootstrap)
     assert broker.stop() == 0
+
+
+def test_a_tool_pointed_at_the_web_console_port_says_so(shared_broker):
+    """`--bootstrap-server localhost:8080` (the console's port) used to end in "connection
+    closed"; the answer is HTTP, and the error says which port is which."""
+    out = run("topics", "--bootstrap-server", f"127.0.0.1:{shared_broker.http_port}", "--list", check=False)
+    assert out.returncode != 0
+    assert "answered in HTTP, not Kafka's protocol" in out.stderr.decode(), out.stderr.decode()
