@@ -24,6 +24,9 @@ struct ServerStart: ParsableCommand {
         name: .customLong("check"), help: "Only check the file: print the node's listeners and quorum, start nothing.")
     var check = false
 
+    @Flag(name: .customLong("strict"), help: "With --check: an unknown configuration key is an error, not a warning.")
+    var strict = false
+
     func validate() throws {
         for o in overrides where !o.contains("=") {
             throw ValidationError("--override expects key=value, got '\(o)'")
@@ -51,8 +54,19 @@ struct ServerStart: ParsableCommand {
             throw ExitCode(2)
         }
         for w in config.warnings { logger.warning("\(w)") }
+        if strict && !config.unknownKeys.isEmpty {
+            for u in config.unknownKeys {
+                let hint = ServerConfig.suggestion(for: u.key).map { " (did you mean \($0)?)" } ?? ""
+                printError("tern: \(configFile):\(u.line): unknown configuration '\(u.key)'\(hint)")
+            }
+            throw ExitCode(2)
+        }
         if check {
-            print("node.id \(config.broker.nodeId): configuration is valid")
+            let unknown = config.unknownKeys.count
+            print(
+                "node.id \(config.broker.nodeId): configuration is valid"
+                    + (unknown > 0
+                        ? ", with \(unknown) unknown key(s) ignored (see the warnings; --strict refuses them)" : ""))
             for l in config.clientListeners {
                 let kind = config.security[l.name]?.securityProtocol.rawValue ?? "PLAINTEXT"
                 print(

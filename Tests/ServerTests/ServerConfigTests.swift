@@ -1,7 +1,38 @@
-import Server
 import Testing
 
+@testable import Server
+
 @Suite struct ServerConfigTests {
+    @Test func aTypoIsWarnedWithTheKeyItMeant() throws {
+        let c = try ServerConfig.parse(
+            "node.id=0\nlog.dirs=/tmp/x\nnum.partitons=3\nauto.create.topic.enable=false\nlistener.name.ssl.ssl.keystore.locaton=x\nfoo.bar=1\n",
+            source: "s.properties")
+        #expect(
+            c.unknownKeys.map(\.key) == [
+                "num.partitons", "auto.create.topic.enable", "listener.name.ssl.ssl.keystore.locaton", "foo.bar",
+            ])
+        #expect(
+            c.warnings.contains(
+                "s.properties:3: unknown configuration 'num.partitons' ignored (did you mean num.partitions?)"))
+        #expect(
+            c.warnings.contains {
+                $0.contains("'auto.create.topic.enable' ignored (did you mean auto.create.topics.enable?)")
+            })
+        #expect(c.warnings.contains("s.properties:6: unknown configuration 'foo.bar' ignored"))
+        #expect(ServerConfig.suggestion(for: String(repeating: "x", count: 5_000)) == nil)
+        #expect(ServerConfig.suggestion(for: "") == nil)
+    }
+
+    /// Every key offered as a suggestion is one the parser reads: none of them gives an
+    /// "unknown configuration" warning, whatever its value.
+    @Test func everySuggestedKeyIsRead() {
+        for key in ServerConfig.readKeys.sorted() {
+            if let c = try? ServerConfig.parse("\(key)=@@\n", source: "s") {
+                #expect(!c.unknownKeys.contains { $0.key == key }, "\(key)")
+            }
+        }
+    }
+
     @Test func kafkaStylePropertiesAreRead() throws {
         let c = try ServerConfig.parse(
             """
