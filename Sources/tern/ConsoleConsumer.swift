@@ -1,6 +1,8 @@
 import ArgumentParser
+import Dispatch
 import KafkaClient
 import KafkaProtocol
+import NIOConcurrencyHelpers
 import NIOCore
 
 #if canImport(Glibc)
@@ -40,6 +42,7 @@ struct ConsoleConsumer: AsyncParsableCommand {
     }
 
     func run() async throws {
+        StopRequest.install()
         let props = try parseProperties(properties, option: "--property")
         let printKey = props["print.key"] == "true"
         let printPartition = props["print.partition"] == "true"
@@ -96,7 +99,8 @@ struct ConsoleConsumer: AsyncParsableCommand {
         var lastRecordAt = nowMs()
         let reader = TopicReader(
             client: client, topic: topic, partitions: partitions, positions: positions, leaders: leaders)
-        outer: while true {
+        outer: while !StopRequest.requested {
+            defer { fflush(nil) }  // each poll's records reach a pipe or file at once
             for b in try await reader.poll() {
                 if b.header.isControl { continue }
                 for rec in try Decompression.records(batch: b.bytes, header: b.header)
@@ -112,6 +116,31 @@ struct ConsoleConsumer: AsyncParsableCommand {
         fflush(nil)
         printError("Processed a total of \(printed) messages")
         await client.close()
+    }
+}
+
+/// Ctrl-C or SIGTERM asks the console consumer to stop: it finishes the records in hand, prints
+/// Kafka's "Processed a total of N messages", commits and leaves its group, then exits.
+enum StopRequest {
+    private static let flag = NIOLockedValueBox(false)
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+
+    static var requested: Bool { flag.withLockedValue { $0 } }
+
+    static func install() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                if flag.withLockedValue({ was in
+                    defer { was = true }; return was
+                }) {
+                    exit(130)  // a second Ctrl-C: stop now
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
     }
 }
 
@@ -150,6 +179,8 @@ extension ConsoleConsumer {
                 client: client, topic: topic, partitions: partitions, positions: positions, leaders: leaders)
             var lastBeat = nowMs()
             while true {
+                defer { fflush(nil) }
+                if StopRequest.requested { break outer }
                 if partitions.isEmpty {
                     try await Task.sleep(nanoseconds: 500_000_000)
                 } else {

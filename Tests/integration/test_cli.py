@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from conftest import REPO, TERN_BIN
 from support import consume_all, partition_count, unique_topic, wait_for
 
@@ -165,3 +167,35 @@ def test_a_tool_pointed_at_the_web_console_port_says_so(shared_broker):
     out = run("topics", "--bootstrap-server", f"127.0.0.1:{shared_broker.http_port}", "--list", check=False)
     assert out.returncode != 0
     assert "answered in HTTP, not Kafka's protocol" in out.stderr.decode(), out.stderr.decode()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_console_consumer_into_a_file_keeps_its_records_when_stopped(shared_broker, tmp_path, sig):
+    """`kafka-console-consumer.sh … > file` then Ctrl-C (or SIGTERM): every record read is in the
+    file, Kafka's "Processed a total of N messages" is printed, and the group has committed
+    what was printed, so the next run starts after it."""
+    import signal as signals
+    import time
+
+    bootstrap, topic = shared_broker.bootstrap, unique_topic("cli-stop")
+    run("console-producer", "--bootstrap-server", bootstrap, "--topic", topic,
+        stdin="".join(f"line-{i}\n" for i in range(20)).encode())
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with out.open("wb") as o, err.open("wb") as e:
+        proc = subprocess.Popen([str(BIN / "kafka-console-consumer.sh"), "--bootstrap-server", bootstrap, "--topic",
+                                 topic, "--group", f"g-{topic}", "--from-beginning"], stdout=o, stderr=e)
+        try:
+            deadline = time.monotonic() + 30
+            while out.read_text().count("\n") < 20 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert out.read_text().splitlines() == [f"line-{i}" for i in range(20)], "records reach the file as read"
+            time.sleep(1.5)  # past a commit interval
+            proc.send_signal(getattr(signals, sig))
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "Processed a total of 20 messages" in err.read_text()
+    again = run("console-consumer", "--bootstrap-server", bootstrap, "--topic", topic, "--group", f"g-{topic}",
+                "--timeout-ms", "3000").stdout.decode()
+    assert again.split() == [], "the group had committed all 20"
