@@ -199,3 +199,45 @@ def test_console_consumer_into_a_file_keeps_its_records_when_stopped(shared_brok
     again = run("console-consumer", "--bootstrap-server", bootstrap, "--topic", topic, "--group", f"g-{topic}",
                 "--timeout-ms", "3000").stdout.decode()
     assert again.split() == [], "the group had committed all 20"
+
+
+def test_older_tutorials_first_lines_work(tmp_path):
+    """`bin/zookeeper-server-start.sh config/zookeeper.properties` says in one line what to do
+    instead; `bin/kafka-server-start.sh config/server.properties` starts one node that a
+    producer and consumer can use at once (its ports moved off 9092 for the test)."""
+    import socket
+    import time
+
+    from conftest import free_port
+
+    zk = subprocess.run([str(BIN / "zookeeper-server-start.sh"), "config/zookeeper.properties"], capture_output=True,
+                        text=True, timeout=10)
+    assert zk.returncode == 0 and "needs no ZooKeeper" in zk.stdout and "config/server.properties" in zk.stdout
+
+    client, controller, http = free_port(), free_port(), free_port()
+    overrides = [f"listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}",
+                 f"advertised.listeners=PLAINTEXT://127.0.0.1:{client}",
+                 f"controller.quorum.voters=0@127.0.0.1:{controller}", f"log.dirs={tmp_path / 'data'}",
+                 f"http.listeners=HTTP://127.0.0.1:{http}"]
+    log = (tmp_path / "node.log").open("wb")
+    proc = subprocess.Popen([str(BIN / "kafka-server-start.sh"), str(REPO / "config" / "server.properties"),
+                             *[a for o in overrides for a in ("--override", o)]], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", client), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "node.log").read_text()
+                time.sleep(0.1)
+        bootstrap = f"127.0.0.1:{client}"
+        run("topics", "--bootstrap-server", bootstrap, "--create", "--topic", "quickstart-events")
+        run("console-producer", "--bootstrap-server", bootstrap, "--topic", "quickstart-events",
+            stdin=b"This is my first event\nThis is my second event\n")
+        out = run("console-consumer", "--bootstrap-server", bootstrap, "--topic", "quickstart-events",
+                  "--from-beginning", "--max-messages", "2", "--timeout-ms", "10000").stdout.decode()
+        assert out.splitlines() == ["This is my first event", "This is my second event"]
+    finally:
+        proc.kill()
+        proc.wait()
