@@ -631,11 +631,13 @@ public final class GroupCoordinator: @unchecked Sendable {
     }
 
     /// Groups this node coordinates: those with members, and those with committed offsets only.
+    /// A group whose last member left without committing is gone (Dead), as DescribeGroups says,
+    /// so it is not listed either.
     func listGroups() -> EventLoopFuture<[GroupSummary]> {
         loop.submit { [self] in
             var ids = Set(groups.keys).union(offsets.filter { !$0.value.isEmpty }.keys)
             ids = ids.filter { ownership($0) == .none }
-            return ids.sorted().map { summary($0) }
+            return ids.sorted().map { summary($0) }.filter { $0.state != State.dead.rawValue }
         }
     }
 

@@ -62,7 +62,13 @@ struct ConsumerGroups: AsyncParsableCommand {
             } else {
                 let groups = allGroups ? try await listGroups(client) : group
                 if describe {
-                    for g in groups { try await describeGroup(client, g) }
+                    // Each group on its own, as Kafka's tool does: one that cannot be described
+                    // (gone since the listing) is reported, and the others still are.
+                    for g in groups {
+                        do { try await describeGroup(client, g) } catch let e as CLIError where allGroups {
+                            printError(e.message)
+                        }
+                    }
                 } else if resetOffsets {
                     for g in groups { try await reset(client, g) }
                 } else {

@@ -176,3 +176,30 @@ def test_console_consumer_and_dump_log_read_every_codec_from_both_producers(shar
         dump = run("dump-log", "--files", str(shared_broker.log_dir / f"{topic}-0" / "00000000000000000000.log"),
                    "--print-data-log").stdout.decode()
         assert f"compresscodec: {codec}" in dump and "payload: kp-29" in dump, codec
+
+
+def test_consumer_groups_list_shows_only_groups_describe_knows(broker):
+    """A consumer that joined and left without committing leaves no group behind (Kafka drops
+    it too): `--list` must not show what `--describe` then calls missing, and `--describe
+    --all-groups` describes every listed group."""
+    from kafka import KafkaConsumer
+
+    bootstrap = broker.bootstrap
+    run("console-producer", "--bootstrap-server", bootstrap, "--topic", "lg", stdin=b"a\nb\n")
+    for group, commit in [("left-without-commit", False), ("committed", True)]:
+        c = KafkaConsumer("lg", bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                          enable_auto_commit=False, consumer_timeout_ms=3000)
+        assert len(list(c)) == 2
+        if commit:
+            c.commit()
+        c.close()
+    listed = run("consumer-groups", "--bootstrap-server", bootstrap, "--list").stdout.decode().split()
+    assert listed == ["committed"], listed
+    for g in listed:
+        run("consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--group", g)
+    everything = run("consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--all-groups")
+    out = everything.stdout.decode()
+    assert "Consumer group 'committed' has no active members." in out and "left-without-commit" not in out
+    gone = run("consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--group", "left-without-commit",
+               check=False)
+    assert gone.returncode == 1 and "does not exist" in gone.stderr.decode()
