@@ -513,7 +513,13 @@ final class ClusterGateway: ControllerGateway {
         route(
             request, local: { [quorum] in quorum.alterUserScramCredentials(request) },
             as: AlterUserScramCredentialsResponse.self
-        ) { _ in true }
+        ) { image in
+            // Settled once this node's image shows each change (a refused one holds it at most
+            // the few seconds route allows), so a describe here right after sees them all.
+            request.upsertions.allSatisfy {
+                image.scramCredentials[$0.name]?[$0.mechanism]?.salt == Array($0.salt.readableBytesView)
+            } && request.deletions.allSatisfy { image.scramCredentials[$0.name]?[$0.mechanism] == nil }
+        }
     }
 
     func createAcls(_ request: CreateAclsRequest) -> EventLoopFuture<CreateAclsResponse> {

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 
 /// A listener that could not open its socket, named by its address, with the reason in words
 /// ("address already in use" rather than NIO's `bind(descriptor:ptr:bytes:)` text).
@@ -16,6 +17,17 @@ public struct ListenError: Error, CustomStringConvertible {
             return try open()
         } catch let error as IOError {
             throw ListenError(host: host, port: port, reason: Self.reason(errno: error.errnoCode))
+        }
+    }
+
+    /// Binds and closes at once: whether `host:port` can be listened on now.
+    static func checkFree(group: any EventLoopGroup, host: String, port: Int) throws {
+        guard port != 0 else { return }
+        try naming(host: host, port: port) {
+            let channel = try ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port).wait()
+            try channel.close().wait()
         }
     }
 

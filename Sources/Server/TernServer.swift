@@ -80,6 +80,11 @@ public final class TernServer: Sendable {
             }
             let maxFrame = config.socketRequestMaxBytes
             let maxInFlight = config.maxInFlightPerConnection
+            // The client listeners open only once this broker is unfenced; a port another process
+            // holds stops the start here, before the broker registers and looks up to its peers.
+            for l in config.clientListeners {
+                try ListenError.checkFree(group: group, host: l.bindHost, port: l.port)
+            }
             if let c = config.controllerListener, voters.count > 1 {
                 let broker = self.broker
                 let name = config.controllerListenerName

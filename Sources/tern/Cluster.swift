@@ -45,13 +45,74 @@ struct Cluster: AsyncParsableCommand {
         }.sorted { $0.id < $1.id }
     }
 
+    /// The node's process: the one `cluster up` started (its pid file), or one started another
+    /// way (`kafka-server-start.sh`), found by the pid in its log.dirs' `.lock`.
     static func pid(of node: Node) -> pid_t? {
-        guard let text = try? FileSystem.readText(node.pidPath), let pid = pid_t(text.filter(\.isNumber)),
-            kill(pid, 0) == 0
-        else {
-            return nil
+        for path in [node.pidPath, node.config.broker.logDirs + "/.lock"] {
+            if let text = try? FileSystem.readText(path), let pid = pid_t(text.filter(\.isNumber)), pid > 0,
+                waitpid(pid, nil, WNOHANG) == 0 || errno == ECHILD, kill(pid, 0) == 0, isTern(pid)
+            {
+                return pid
+            }
         }
-        return pid
+        return nil
+    }
+
+    /// Whether the process runs `tern server-start` (a pid from an old file may be reused).
+    static func isTern(_ pid: pid_t) -> Bool {
+        // /proc files have no size: read them with read(2), not the sized readers.
+        let fd = open("/proc/\(pid)/cmdline", O_RDONLY)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 8192)
+        let n = read(fd, &buf, buf.count)
+        guard n > 0 else { return false }  // an exited child not yet reaped has no command line
+        return String(decoding: buf[..<n].map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains("server-start")
+    }
+
+    /// Whether the node's client listener accepts a TCP connection.
+    static func listening(_ node: Node) -> Bool {
+        let host = node.config.broker.advertisedHost
+        let port = node.config.broker.advertisedPort
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>? = nil
+        guard getaddrinfo(host, String(port), &hints, &res) == 0, let first = res else { return false }
+        defer { freeaddrinfo(res) }
+        var ai: UnsafeMutablePointer<addrinfo>? = first
+        while let a = ai {
+            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
+            if fd >= 0 {
+                defer { close(fd) }
+                if connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return true }
+            }
+            ai = a.pointee.ai_next
+        }
+        return false
+    }
+
+    /// Whether every node answers Kafka requests on its own client listener (a process that
+    /// registered and then failed to open its port does not).
+    static func allAnswer(_ nodes: [Node]) async -> Bool {
+        for n in nodes {
+            guard Cluster.pid(of: n) != nil, Cluster.listening(n),
+                let client = try? KafkaClient(
+                    bootstrapServers: n.bootstrap, clientId: "tern-cluster", security: n.config.interBrokerClient)
+            else { return false }
+            let md = try? await client.metadata(topics: [])
+            await client.close()
+            guard md?.brokers.contains(where: { $0.nodeId == n.id }) == true else { return false }
+        }
+        return true
+    }
+
+    /// The nodes named on the command line (all when none is).
+    static func chosen(_ nodes: [Node], _ ids: [Int32]) throws -> [Node] {
+        guard !ids.isEmpty else { return nodes }
+        for id in ids where !nodes.contains(where: { $0.id == id }) {
+            throw ValidationError("no node \(id) in the cluster's configs (nodes \(nodes.map(\.id)))")
+        }
+        return nodes.filter { ids.contains($0.id) }
     }
 
     static func executablePath() -> String {
@@ -91,9 +152,11 @@ struct Cluster: AsyncParsableCommand {
             abstract: "Start every node and wait until the cluster answers.")
         @OptionGroup var options: Options
         @Option(name: .customLong("timeout-ms"), help: "How long to wait for the cluster.") var timeoutMs = 60_000
+        @Argument(help: "Only these nodes (ids); all when none is named.") var only: [Int32] = []
 
         func run() async throws {
-            let nodes = try Cluster.nodes(options)
+            let all = try Cluster.nodes(options)
+            let nodes = try Cluster.chosen(all, only)
             try FileSystem.makeDirectories(options.runDir)
             for n in nodes {
                 if let pid = Cluster.pid(of: n) {
@@ -105,7 +168,7 @@ struct Cluster: AsyncParsableCommand {
             }
             print("waiting for the cluster to elect a controller and register every broker...")
             let deadline = nowMs() + Int64(timeoutMs)
-            let bootstrap = nodes.map(\.bootstrap).joined(separator: ",")
+            let bootstrap = all.map(\.bootstrap).joined(separator: ",")
             var lastReport = ""
             while nowMs() < deadline {
                 for n in nodes where Cluster.pid(of: n) == nil {
@@ -114,7 +177,16 @@ struct Cluster: AsyncParsableCommand {
                     printError(text.split(separator: "\n").suffix(5).joined(separator: "\n"))
                     throw ExitCode(1)
                 }
-                if let (controller, brokers) = await Cluster.probe(bootstrap, nodes), brokers.count == nodes.count {
+                // Up: each node's process runs, its client listener answers, and it is registered.
+                if let (controller, brokers) = await Cluster.probe(bootstrap, all),
+                    nodes.allSatisfy({ brokers.contains($0.id) }), await Cluster.allAnswer(nodes)
+                {
+                    if !only.isEmpty {
+                        print(
+                            "node(s) \(nodes.map(\.id)) up: brokers registered \(brokers), active controller node \(controller)"
+                        )
+                        return
+                    }
                     print("cluster is up: \(brokers.count) brokers \(brokers), active controller node \(controller)")
                     print("bootstrap servers: \(bootstrap)")
                     print(
@@ -158,9 +230,10 @@ struct Cluster: AsyncParsableCommand {
     struct Down: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop every node (SIGTERM, then SIGKILL after 20 s).")
         @OptionGroup var options: Options
+        @Argument(help: "Only these nodes (ids); all when none is named.") var only: [Int32] = []
 
         func run() async throws {
-            let nodes = try Cluster.nodes(options)
+            let nodes = try Cluster.chosen(try Cluster.nodes(options), only)
             var running: [(Node, pid_t)] = []
             for n in nodes {
                 if let pid = Cluster.pid(of: n) {
@@ -182,22 +255,26 @@ struct Cluster: AsyncParsableCommand {
                 }
                 try? FileSystem.remove(n.pidPath)
             }
-            print("cluster stopped")
+            print(only.isEmpty ? "cluster stopped" : "node(s) \(nodes.map(\.id)) stopped")
         }
     }
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show each node's process, role and address.")
         @OptionGroup var options: Options
+        @Argument(help: "Only these nodes (ids); all when none is named.") var only: [Int32] = []
 
         func run() async throws {
-            let nodes = try Cluster.nodes(options)
-            let bootstrap = nodes.map(\.bootstrap).joined(separator: ",")
-            let probe = await Cluster.probe(bootstrap, nodes)
+            let all = try Cluster.nodes(options)
+            let nodes = try Cluster.chosen(all, only)
+            let bootstrap = all.map(\.bootstrap).joined(separator: ",")
+            let probe = await Cluster.probe(bootstrap, all)
             print("NODE  PID      STATE    ROLE         CLIENTS")
             for n in nodes {
                 let pid = Cluster.pid(of: n)
-                let state = pid == nil ? "stopped" : (probe?.1.contains(n.id) == true ? "serving" : "starting")
+                let state =
+                    pid == nil
+                    ? "stopped" : (probe?.1.contains(n.id) == true && Cluster.listening(n) ? "serving" : "starting")
                 let role = pid == nil ? "-" : (probe?.0 == n.id ? "controller" : "broker")
                 func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(1, w - s.count)) }
                 print(

@@ -74,3 +74,57 @@ def test_cluster_up_status_down_leaves_no_process(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_one_node_at_a_time_and_nodes_started_elsewhere_are_seen(tmp_path):
+    """`cluster down 1` stops node 1 alone and `status` says so; `kafka-server-start.sh` starts it
+    again outside `cluster up`, and `status` finds it by its log.dirs lock; `cluster up 1` on a
+    node whose port is taken reports that node's failure instead of "up"."""
+    import socket
+    import time
+
+    config = make_config_dir(tmp_path)
+    run = ["--config-dir", str(config), "--run-dir", str(tmp_path / "logs")]
+    pids: list[int] = []
+    try:
+        up = tern("cluster", "up", *run, cwd=tmp_path)
+        assert up.returncode == 0, up.stdout + up.stderr
+        pids = [int((tmp_path / "logs" / f"node-{i}.pid").read_text()) for i in range(3)]
+
+        down = tern("cluster", "down", "1", *run, cwd=tmp_path)
+        assert down.returncode == 0 and "node(s) [1] stopped" in down.stdout, down.stdout + down.stderr
+        status = tern("cluster", "status", *run, cwd=tmp_path).stdout.splitlines()
+        states = {int(r.split()[0]): r.split()[2] for r in status[1:4]}
+        assert states == {0: "serving", 1: "stopped", 2: "serving"}, status
+
+        log = (tmp_path / "elsewhere.log").open("wb")
+        other = subprocess.Popen([str(REPO / "bin" / "kafka-server-start.sh"), str(config / "server-1.properties")],
+                                 stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        pids.append(other.pid)
+        deadline = time.monotonic() + 60
+        while True:
+            rows = tern("cluster", "status", "1", *run, cwd=tmp_path).stdout.splitlines()[1:]
+            if rows and rows[0].split()[2] == "serving":
+                break
+            assert time.monotonic() < deadline, rows
+            time.sleep(0.5)
+        assert rows[0].split()[1] == str(other.pid), "found by the pid in its log.dirs lock"
+        other.terminate()
+        assert other.wait(timeout=30) == 0
+
+        port = int(re.search(r"PLAINTEXT://127.0.0.1:(\d+)", (config / "server-1.properties").read_text()).group(1))
+        with socket.socket() as holder:
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            holder.bind(("127.0.0.1", port))
+            holder.listen()
+            failed = tern("cluster", "up", "1", *run, cwd=tmp_path)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "node 1 exited during start-up" in failed.stderr and "cannot listen on 127.0.0.1" in failed.stderr
+        assert "up" not in failed.stdout.split("\n")[-2:]
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        tern("cluster", "down", *run, cwd=tmp_path)
