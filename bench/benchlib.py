@@ -4,8 +4,11 @@ JSON written to bench/out/."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
+import subprocess
+import tempfile
 import os
 import random
 import socket
@@ -17,6 +20,24 @@ from confluent_kafka import Producer
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def arguments(records: int = 300_000) -> argparse.ArgumentParser:
+    """The options every produce bench takes: --records, --size, --rounds, --tern-bin."""
+    a = argparse.ArgumentParser()
+    a.add_argument("--records", type=int, default=records)
+    a.add_argument("--size", type=int, default=100)
+    a.add_argument("--rounds", type=int, default=3)
+    a.add_argument("--tern-bin", default=os.environ.get("TERN_BIN", str(ROOT / ".build" / "release" / "tern")))
+    return a
+
+
+def workdir_with_certs(name: str) -> tuple[Path, Path]:
+    """A fresh folder for a bench's nodes, with throwaway certificates in its certs/."""
+    work = Path(tempfile.mkdtemp(prefix=f"tern-{name}-bench-"))
+    certs = work / "certs"
+    subprocess.run([str(ROOT / "config/secure/make-certs.sh"), str(certs)], check=True, capture_output=True)
+    return work, certs
 
 
 def port() -> int:

@@ -14,18 +14,16 @@ ratio to the plaintext one's.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, medians, port, rounds, timed_produce, write_json  # noqa: E402
+from benchlib import arguments, medians, port, rounds, timed_produce, workdir_with_certs, write_json  # noqa: E402
 
 JAAS = ('org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" '
         'password="broker-secret";')
@@ -96,15 +94,8 @@ def phase(bootstrap: str, pids: list[int], n: int, size: int, topic: str) -> dic
 
 
 def main() -> None:
-    a = argparse.ArgumentParser()
-    a.add_argument("--records", type=int, default=300_000)
-    a.add_argument("--size", type=int, default=100)
-    a.add_argument("--rounds", type=int, default=3)
-    a.add_argument("--tern-bin", default=os.environ.get("TERN_BIN", str(ROOT / ".build" / "release" / "tern")))
-    args = a.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tern-internode-bench-"))
-    certs = work / "certs"
-    subprocess.run([str(ROOT / "config/secure/make-certs.sh"), str(certs)], check=True, capture_output=True)
+    args = arguments().parse_args()
+    work, certs = workdir_with_certs("internode")
     clusters = {}
     try:
         clusters["plaintext"] = start_cluster(work, "plaintext", args.tern_bin, None)

@@ -10,13 +10,11 @@ and each as a ratio to PLAINTEXT from the same run.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, S
                                    UserScramCredentialUpsertion)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, cpu, medians, port, rounds, timed_produce, write_json  # noqa: E402
+from benchlib import arguments, cpu, medians, port, rounds, timed_produce, workdir_with_certs, write_json  # noqa: E402
 
 
 def client_config(kind: str, ports: dict, certs: Path) -> dict:
@@ -62,15 +60,8 @@ def phase(kind: str, ports: dict, certs: Path, pid: int, n: int, size: int) -> d
 
 
 def main() -> None:
-    a = argparse.ArgumentParser()
-    a.add_argument("--records", type=int, default=300_000)
-    a.add_argument("--size", type=int, default=100)
-    a.add_argument("--rounds", type=int, default=3)
-    a.add_argument("--tern-bin", default=os.environ.get("TERN_BIN", str(ROOT / ".build" / "release" / "tern")))
-    args = a.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tern-tls-bench-"))
-    certs = work / "certs"
-    subprocess.run([str(ROOT / "config/secure/make-certs.sh"), str(certs)], check=True, capture_output=True)
+    args = arguments().parse_args()
+    work, certs = workdir_with_certs("tls")
     kinds = ["PLAINTEXT", "SSL", "SASL_SSL"]
     ports = {k: port() for k in kinds}
     props = work / "server.properties"

@@ -33,6 +33,14 @@ def tern(*args, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
     return subprocess.run([str(TERN_BIN), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_cluster_up_status_down_leaves_no_process(tmp_path):
     config = make_config_dir(tmp_path)
     pids: list[int] = []
@@ -69,11 +77,7 @@ def test_cluster_up_status_down_leaves_no_process(tmp_path):
                 pass
         assert not any((tmp_path / "logs").glob("*.pid"))
     finally:
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_all(pids)
 
 
 def test_one_node_at_a_time_and_nodes_started_elsewhere_are_seen(tmp_path):
@@ -122,9 +126,5 @@ def test_one_node_at_a_time_and_nodes_started_elsewhere_are_seen(tmp_path):
         assert "node 1 exited during start-up" in failed.stderr and "cannot listen on 127.0.0.1" in failed.stderr
         assert "up" not in failed.stdout.split("\n")[-2:]
     finally:
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_all(pids)
         tern("cluster", "down", *run, cwd=tmp_path)
