@@ -20,7 +20,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 
 from conftest import TERN_BIN, Broker, free_port
 from support import wait_until
-from test_security import certs  # noqa: F401  (the fixture: a throwaway CA and certificates)
+from test_security import certs, server_tls  # noqa: F401  (certs: the fixture, a throwaway CA and certificates)
 
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
         'password="admin-secret" user_admin="admin-secret" user_alice="alice-secret" user_bob="bob-secret";')
@@ -42,10 +42,7 @@ def acl_cluster(cluster_factory, certs):
                                               "CONTROLLER:PLAINTEXT",
             "sasl.enabled.mechanisms": "PLAIN",
             "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
-            "ssl.keystore.type": "PEM",
-            "ssl.keystore.location": str(certs / "server.pem"),
-            "ssl.truststore.type": "PEM",
-            "ssl.truststore.location": str(certs / "ca.pem"),
+            **server_tls(certs),
             "ssl.client.auth": "required",
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users": "User:admin;User:ANONYMOUS",
@@ -377,10 +374,7 @@ def test_principal_mapping_rules_name_certificates_and_refuse_what_no_rule_names
     node = Broker(tmp_path, port=plain, extra={
         "listeners": f"PLAINTEXT://127.0.0.1:{plain},MAPPED://127.0.0.1:{mapped},STRICT://127.0.0.1:{strict}",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,MAPPED:SSL,STRICT:SSL",
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(certs / "server.pem"),
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(certs / "ca.pem"),
+        **server_tls(certs),
         "ssl.client.auth": "required",
         "listener.name.mapped.ssl.principal.mapping.rules": "RULE:^O=Tern,OU=clients,CN=([^,]+)$/$1/U",
         "listener.name.strict.ssl.principal.mapping.rules": "RULE:^.*OU=admins.*$/admin/",

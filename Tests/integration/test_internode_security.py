@@ -21,7 +21,7 @@ from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, 
 
 from conftest import TERN_BIN, free_port
 from support import wait_until
-from test_security import certs  # noqa: F401  (the fixture: a throwaway CA and certificates)
+from test_security import certs, server_tls  # noqa: F401  (certs: the fixture, a throwaway CA and certificates)
 
 NODE_CERT = "User:O=Tern,OU=brokers,CN=localhost"
 SEED = ["SCRAM-SHA-512=[name=broker,password=broker-secret]",
@@ -45,10 +45,7 @@ def locked_cluster(cluster_factory, certs):
             "inter.broker.listener.name": "SASL_SSL",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
-            "ssl.keystore.type": "PEM",
-            "ssl.keystore.location": str(certs / "server.pem"),
-            "ssl.truststore.type": "PEM",
-            "ssl.truststore.location": str(certs / "ca.pem"),
+            **server_tls(certs),
             "listener.name.controller.ssl.client.auth": "required",
             "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
             "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",

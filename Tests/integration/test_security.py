@@ -31,6 +31,12 @@ def certs(tmp_path_factory):
     return out
 
 
+def server_tls(certs) -> dict[str, str]:
+    """A node's keystore (key and chain) and truststore (the throwaway CA), PEM files."""
+    return {"ssl.keystore.type": "PEM", "ssl.keystore.location": str(certs / "server.pem"),
+            "ssl.truststore.type": "PEM", "ssl.truststore.location": str(certs / "ca.pem")}
+
+
 @pytest.fixture
 def secure_cluster(cluster_factory, certs):
     ports = {kind: [free_port() for _ in range(3)] for kind in KINDS}
@@ -43,10 +49,7 @@ def secure_cluster(cluster_factory, certs):
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
                                               "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
-            "ssl.keystore.type": "PEM",
-            "ssl.keystore.location": str(certs / "server.pem"),
-            "ssl.truststore.type": "PEM",
-            "ssl.truststore.location": str(certs / "ca.pem"),
+            **server_tls(certs),
             "listener.name.mtls.ssl.client.auth": "required",
             "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
             "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
