@@ -102,6 +102,40 @@ extension Broker {
         return response
     }
 
+    /// OffsetForLeaderEpoch as a partition's leader: where each asked epoch ends in this log
+    /// (KIP-320: a consumer compares it with its position after a leader change), after the
+    /// same leader and epoch checks as ListOffsets.
+    func offsetForLeaderEpoch(_ request: OffsetForLeaderEpochRequest) throws -> OffsetForLeaderEpochResponse {
+        var response = OffsetForLeaderEpochResponse()
+        for topic in request.topics {
+            var tr = OffsetForLeaderEpochResponse.Topic()
+            tr.topic = topic.topic
+            for rp in topic.partitions {
+                var pr = OffsetForLeaderEpochResponse.Partition()
+                pr.partition = rp.partition
+                defer { tr.partitions.append(pr) }
+                guard let p = registry.partition(topic.topic, rp.partition) else {
+                    let known = registry.image.topics[topic.topic]?.partitions[rp.partition] != nil
+                    pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
+                    continue
+                }
+                let (leader, epoch) = p.leadership
+                guard leader == config.nodeId else {
+                    pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+                    continue
+                }
+                if rp.currentLeaderEpoch >= 0 && rp.currentLeaderEpoch != epoch {
+                    pr.errorCode =
+                        (rp.currentLeaderEpoch < epoch ? ErrorCode.fencedLeaderEpoch : .unknownLeaderEpoch).rawValue
+                    continue
+                }
+                (pr.leaderEpoch, pr.endOffset) = p.log.epochEnd(for: rp.leaderEpoch)
+            }
+            response.topics.append(tr)
+        }
+        return response
+    }
+
     /// Topic changes go to the active controller; a refused or unreachable controller gives each
     /// topic an error (NOT_CONTROLLER is retriable) rather than a closed connection.
     func createTopics(_ request: CreateTopicsRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<

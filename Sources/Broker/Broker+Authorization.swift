@@ -117,6 +117,23 @@ extension Broker {
                 return rt
             }
             return try answer(r)
+        case .offsetForLeaderEpoch:
+            var request = try OffsetForLeaderEpochRequest.decode(body, version: v)
+            let denied = Self.carve(&request.topics) { !may(.describe, .topic, $0.topic) }
+            guard !denied.isEmpty else { return nil }
+            var r = try offsetForLeaderEpoch(request)
+            r.topics += denied.map { t in
+                var rt = OffsetForLeaderEpochResponse.Topic()
+                rt.topic = t.topic
+                rt.partitions = t.partitions.map {
+                    var p = OffsetForLeaderEpochResponse.Partition()
+                    p.partition = $0.partition
+                    p.errorCode = topicDenied
+                    return p
+                }
+                return rt
+            }
+            return try answer(r)
         case .metadata:
             var request = try MetadataRequest.decode(body, version: v)
             let named = request.topics?.compactMap(\.name)

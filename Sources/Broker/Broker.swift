@@ -98,6 +98,8 @@ public final class Broker: Sendable {
             case .listOffsets:
                 return loop.makeSucceededFuture(
                     try listOffsets(.decode(body, version: v), version: v).encoded(version: v))
+            case .offsetForLeaderEpoch:
+                return loop.makeSucceededFuture(try offsetForLeaderEpoch(.decode(body, version: v)).encoded(version: v))
             case .createTopics:
                 return createTopics(try .decode(body, version: v), version: v, on: loop).flatMapThrowing {
                     try $0.encoded(version: v)

@@ -20,6 +20,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case deleteRecords = 21
     case initProducerId = 22
+    case offsetForLeaderEpoch = 23
     case describeAcls = 29
     case createAcls = 30
     case deleteAcls = 31
@@ -72,6 +73,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: return 0...6
         case .deleteRecords: return 0...2
         case .initProducerId: return 0...4
+        case .offsetForLeaderEpoch: return 0...4
         case .describeConfigs: return 0...4
         case .alterConfigs: return 0...2
         case .incrementalAlterConfigs: return 0...1
@@ -115,6 +117,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: return 4
         case .deleteRecords: return 2
         case .initProducerId: return 2
+        case .offsetForLeaderEpoch: return 4
         case .describeConfigs: return 4
         case .alterConfigs: return 2
         case .incrementalAlterConfigs: return 1
@@ -178,6 +181,7 @@ extension ApiKey: CustomStringConvertible {
         case .deleteTopics: return "DeleteTopics"
         case .deleteRecords: return "DeleteRecords"
         case .initProducerId: return "InitProducerId"
+        case .offsetForLeaderEpoch: return "OffsetForLeaderEpoch"
         case .describeAcls: return "DescribeAcls"
         case .createAcls: return "CreateAcls"
         case .deleteAcls: return "DeleteAcls"

@@ -21,6 +21,7 @@ public enum RequestDecoder {
         case .produce: return try ProduceRequest.decode(body, version: header.apiVersion)
         case .fetch: return try FetchRequest.decode(body, version: header.apiVersion)
         case .listOffsets: return try ListOffsetsRequest.decode(body, version: header.apiVersion)
+        case .offsetForLeaderEpoch: return try OffsetForLeaderEpochRequest.decode(body, version: header.apiVersion)
         case .createTopics: return try CreateTopicsRequest.decode(body, version: header.apiVersion)
         case .deleteTopics: return try DeleteTopicsRequest.decode(body, version: header.apiVersion)
         case .deleteRecords: return try DeleteRecordsRequest.decode(body, version: header.apiVersion)

@@ -288,6 +288,19 @@ public final class PartitionLog: @unchecked Sendable {
         }
     }
 
+    /// OffsetForLeaderEpoch's answer, as Kafka's leader-epoch cache gives it: for the latest
+    /// epoch, the log end; for an older one, the largest epoch not above it and where the next
+    /// epoch starts; for one older than every epoch here, that epoch and where the first one
+    /// starts; for one newer than every epoch here (or -1), (-1, -1).
+    public func epochEnd(for requested: Int32) -> (epoch: Int32, endOffset: Int64) {
+        lock.withLock {
+            guard requested >= 0, let last = epochs.last else { return (-1, -1) }
+            if last.epoch == requested { return (requested, _logEndOffset) }
+            guard let higher = epochs.firstIndex(where: { $0.epoch > requested }) else { return (-1, -1) }
+            return higher == 0 ? (requested, epochs[0].offset) : (epochs[higher - 1].epoch, epochs[higher].offset)
+        }
+    }
+
     /// The epoch of the last batch, -1 for an empty log.
     public var lastEpoch: Int32 { lock.withLock { epochs.last?.epoch ?? -1 } }
 

@@ -55,6 +55,7 @@ func decodeCaptured(_ api: ApiKey, _ body: ByteBuffer, _ v: Int16) throws -> (re
     case .produce: return try run(ProduceRequest.self)
     case .fetch: return try run(FetchRequest.self)
     case .listOffsets: return try run(ListOffsetsRequest.self)
+    case .offsetForLeaderEpoch: return try run(OffsetForLeaderEpochRequest.self)
     case .createTopics: return try run(CreateTopicsRequest.self)
     case .deleteTopics: return try run(DeleteTopicsRequest.self)
     case .deleteRecords: return try run(DeleteRecordsRequest.self)

@@ -26,7 +26,7 @@ import Testing
         let expected: [ApiKey: Int16] = [
             .apiVersions: 3, .metadata: 9, .produce: 9, .fetch: 12, .listOffsets: 6, .createTopics: 5,
             .deleteTopics: 4, .deleteRecords: 2, .describeConfigs: 4, .initProducerId: 2, .createPartitions: 2,
-            .findCoordinator: 3,
+            .findCoordinator: 3, .offsetForLeaderEpoch: 4,
             .vote: 0, .beginQuorumEpoch: 1, .endQuorumEpoch: 1, .describeQuorum: 0, .brokerRegistration: 0,
             .brokerHeartbeat: 0, .alterPartition: 0, .describeCluster: 0, .fetchSnapshot: 0,
             .alterConfigs: 2, .incrementalAlterConfigs: 1, .offsetCommit: 8, .offsetFetch: 6, .joinGroup: 6,
@@ -48,7 +48,7 @@ import Testing
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
         let encoded = r.bytesForTest(version: 0)
         // error_code INT16 35, then INT32 count of entries.
-        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 00000021"))  // 33 client APIs
+        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 00000022"))  // 34 client APIs
         let back = try ApiVersionsResponse.decode(encoded, version: 0)
         #expect(back.errorCode == 35)
         #expect(back.apiKeys.count == ApiKey.clientListener.count)

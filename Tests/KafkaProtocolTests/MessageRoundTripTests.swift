@@ -32,6 +32,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.produceRequest), MessageCase(Samples.produceResponse),
     MessageCase(Samples.fetchRequest), MessageCase(Samples.fetchResponse),
     MessageCase(Samples.listOffsetsRequest), MessageCase(Samples.listOffsetsResponse),
+    MessageCase(Samples.offsetForLeaderEpochRequest), MessageCase(Samples.offsetForLeaderEpochResponse),
     MessageCase(Samples.createTopicsRequest), MessageCase(Samples.createTopicsResponse),
     MessageCase(Samples.deleteTopicsRequest), MessageCase(Samples.deleteTopicsResponse),
     MessageCase(Samples.createPartitionsRequest), MessageCase(Samples.createPartitionsResponse),
@@ -149,6 +150,21 @@ let allMessages: [MessageCase] = [
         let encoded = a.bytesForTest(version: 2)
         #expect(bytes(encoded) == hex("00000000 02 0274 02 00000001 000000000000002A 0001 00 00 00"))
         #expect(try DeleteRecordsResponse.decode(encoded, version: 2) == a)
+    }
+
+    @Test func offsetForLeaderEpochBytesAtV2AndV4() throws {
+        // v2: no replica id; topics INT32 count, INT16 name; partition, current epoch, epoch.
+        let v2 = Samples.offsetForLeaderEpochRequest.bytesForTest(version: 2)
+        #expect(bytes(v2) == hex("00000001 0001 74 00000001 00000001 00000004 00000003"))
+        #expect(try OffsetForLeaderEpochRequest.decode(v2, version: 2).replicaId == -2, "absent before v3: -2")
+        // v4: replica id, compact arrays and strings, tagged fields.
+        let v4 = Samples.offsetForLeaderEpochRequest.bytesForTest(version: 4)
+        #expect(bytes(v4) == hex("FFFFFFFF 02 02 74 02 00000001 00000004 00000003 00 00 00"))
+        let answer = Samples.offsetForLeaderEpochResponse.bytesForTest(version: 4)
+        #expect(bytes(answer) == hex("00000000 02 02 74 02 0000 00000001 00000003 000000000000002A 00 00 00"))
+        let v0 = Samples.offsetForLeaderEpochResponse.bytesForTest(version: 0)
+        #expect(
+            bytes(v0) == hex("00000001 0001 74 00000001 0000 00000001 000000000000002A"), "v0: no epoch, no throttle")
     }
 
     @Test func listOffsetsV0AnswersWithAnOffsetArray() throws {

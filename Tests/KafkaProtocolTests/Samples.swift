@@ -152,6 +152,33 @@ enum Samples {
         return r
     }
 
+    static var offsetForLeaderEpochRequest: OffsetForLeaderEpochRequest {
+        var p = OffsetForLeaderEpochRequest.Partition()
+        p.partition = 1
+        p.currentLeaderEpoch = 4
+        p.leaderEpoch = 3
+        var t = OffsetForLeaderEpochRequest.Topic()
+        t.topic = "t"
+        t.partitions = [p]
+        var r = OffsetForLeaderEpochRequest()
+        r.replicaId = -1
+        r.topics = [t]
+        return r
+    }
+
+    static var offsetForLeaderEpochResponse: OffsetForLeaderEpochResponse {
+        var p = OffsetForLeaderEpochResponse.Partition()
+        p.partition = 1
+        p.leaderEpoch = 3
+        p.endOffset = 42
+        var t = OffsetForLeaderEpochResponse.Topic()
+        t.topic = "t"
+        t.partitions = [p]
+        var r = OffsetForLeaderEpochResponse()
+        r.topics = [t]
+        return r
+    }
+
     static var createTopicsRequest: CreateTopicsRequest {
         var a = CreateTopicsRequest.Assignment()
         a.partitionIndex = 0

@@ -141,6 +141,7 @@ func hostileRequest(_ api: ApiKey, _ version: Int16, _ filler: inout ExtremeFill
     case .produce: return make(ProduceRequest.self)
     case .fetch: return make(FetchRequest.self)
     case .listOffsets: return make(ListOffsetsRequest.self)
+    case .offsetForLeaderEpoch: return make(OffsetForLeaderEpochRequest.self)
     case .createTopics: return make(CreateTopicsRequest.self)
     case .deleteTopics: return make(DeleteTopicsRequest.self)
     case .deleteRecords: return make(DeleteRecordsRequest.self)

@@ -292,6 +292,22 @@ import Testing
         #expect(try stamped.offset(forTimestamp: now)?.offset == 0)
     }
 
+    @Test func epochEndAnswersAsKafkasLeaderEpochCache() throws {
+        let log = try open(tempDir("epoch-end"))
+        // Epoch 2 from offset 0, epoch 5 from 3, epoch 7 from 6; the log ends at 8.
+        for (i, epoch) in [2, 2, 2, 5, 5, 5, 7, 7].enumerated() {
+            _ = try log.append(records: batch(["v\(i)"]), leaderEpoch: Int32(epoch)).get()
+        }
+        #expect(log.epochEnd(for: 7) == (7, 8))  // the latest: the log end
+        #expect(log.epochEnd(for: 5) == (5, 6))  // ends where 7 starts
+        #expect(log.epochEnd(for: 6) == (5, 6))  // not here: the largest below it, and where 7 starts
+        #expect(log.epochEnd(for: 1) == (1, 0))  // older than all: where the first starts
+        #expect(log.epochEnd(for: 9) == (-1, -1))  // newer than all
+        #expect(log.epochEnd(for: -1) == (-1, -1))
+        #expect(log.epochEnd(for: .max) == (-1, -1))
+        #expect(try open(tempDir("epoch-empty")).epochEnd(for: 0) == (-1, -1))
+    }
+
     @Test func aCompactedTopicRefusesRecordsWithoutAKey() throws {
         let log = try open(tempDir("compact-nokey")) { $0.compactPolicy = true }
         guard case .failure(let e) = log.append(records: batch(["no key"]), leaderEpoch: 0) else {

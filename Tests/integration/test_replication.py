@@ -403,3 +403,66 @@ def test_list_offsets_checks_the_clients_leader_epoch(cluster_factory):
     assert list_offsets(epoch + 1)[0] == 75, "UNKNOWN_LEADER_EPOCH for an epoch the leader has not reached"
     if epoch > 0:
         assert list_offsets(epoch - 1)[0] == 74, "FENCED_LEADER_EPOCH for an older epoch"
+
+
+def test_offset_for_leader_epoch_tells_where_an_old_epoch_ends(cluster_factory):
+    """KIP-320: after the leader of a partition is killed and the next one takes writes, the new
+    leader answers OffsetForLeaderEpoch for the old epoch with the offset its own epoch began
+    at, and for its own epoch with its log end; librdkafka consumers use it to find truncation.
+    A consumer reading across the change gets every record once."""
+    import socket
+    import struct
+
+    from test_hostile import call, header_v1, s16
+
+    nodes = cluster_factory(3)
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic("epochs", 1, 3)])["epochs"].result(20)
+
+    def state():
+        part = admin.list_topics("epochs", timeout=10).topics["epochs"].partitions[0]
+        return part.leader, list(part.isrs)
+    wait_until(lambda: len(state()[1]) == 3, 20, "full ISR")
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(5):
+        p.produce("epochs", value=f"a{i}".encode(), partition=0)
+    assert p.flush(20) == 0
+
+    def ask(node, epoch: int) -> tuple[int, int, int]:
+        body = struct.pack(">i", -1) + struct.pack(">i", 1) + s16("epochs") + struct.pack(">i", 1)
+        body += struct.pack(">iii", 0, -1, epoch)
+        with socket.create_connection(("127.0.0.1", node.port), timeout=10) as s:
+            answer = call(s, header_v1(23, 3, 5) + body)
+        pos = 4 + 4 + 4
+        (n,) = struct.unpack_from(">h", answer, pos)
+        pos += 2 + n + 4
+        error, _, leader_epoch, end = struct.unpack_from(">hiiq", answer, pos)
+        return error, leader_epoch, end
+
+    first_leader = nodes[state()[0]]
+    error, old_epoch, end = ask(first_leader, 0)
+    assert error == 0 and end == 5, (error, old_epoch, end)
+    first_leader.kill9()
+    survivors = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes if n is not first_leader)})
+    wait_until(lambda: survivors.list_topics("epochs", timeout=10).topics["epochs"].partitions[0].leader
+               not in (first_leader.node_id, -1), 20, "a new leader")
+    new_leader = nodes[survivors.list_topics("epochs", timeout=10).topics["epochs"].partitions[0].leader]
+    q = Producer({"bootstrap.servers": ",".join(n.bootstrap for n in nodes if n is not first_leader), "acks": 1})
+    for i in range(3):
+        q.produce("epochs", value=f"b{i}".encode(), partition=0)
+    assert q.flush(20) == 0
+    assert ask(new_leader, old_epoch) == (0, old_epoch, 5), "the old epoch ends where the new one began"
+    error, epoch_now, end_now = ask(new_leader, old_epoch + 1000)
+    assert (error, epoch_now, end_now) == (0, -1, -1), "an epoch newer than any here"
+    c = Consumer({"bootstrap.servers": ",".join(n.bootstrap for n in nodes if n is not first_leader),
+                  "group.id": "epochs", "auto.offset.reset": "earliest"})
+    c.subscribe(["epochs"])
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < 8 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append(m.value())
+    c.close()
+    assert sorted(got) == sorted([f"a{i}".encode() for i in range(5)] + [f"b{i}".encode() for i in range(3)])
