@@ -26,6 +26,7 @@ extension Broker {
             out.protocolType = j.protocolType
             out.protocolName = j.protocolName
             out.leader = j.leader
+            out.skipAssignment = j.skipAssignment
             out.memberId = j.memberId
             out.members = j.members.map { m in
                 var x = JoinGroupResponse.Member()

@@ -32,6 +32,8 @@ public final class GroupCoordinator: @unchecked Sendable {
         var leader = ""
         var memberId = ""
         var members: [(id: String, instanceId: String?, metadata: [UInt8])] = []
+        /// A static leader rejoining a stable group keeps the assignment it made (KIP-814).
+        var skipAssignment = false
     }
 
     struct SyncResult {
@@ -280,6 +282,12 @@ public final class GroupCoordinator: @unchecked Sendable {
                     // A static member restarted: the new one takes its place, the old id is fenced.
                     old.joinPromise?.succeed(JoinResult(error: .fencedInstanceId, memberId: old.id))
                     old.syncPromise?.succeed(SyncResult(error: .fencedInstanceId))
+                    if let same = rejoinWithoutRebalance(
+                        g, old: old, id: id, clientId: clientId, host: host, session: session,
+                        rebalanceTimeoutMs: Int64(rebalanceTimeoutMs), protocols: protocols)
+                    {
+                        return loop.makeSucceededFuture(same)
+                    }
                     g.remove(old.id)
                 } else if requireKnownMemberId && instanceId == nil {
                     g.pending[id] = .now() + .milliseconds(session)
@@ -312,6 +320,40 @@ public final class GroupCoordinator: @unchecked Sendable {
             tryCompleteJoin(g, force: false)
             return promise.futureResult
         }.flatMap { $0 }
+    }
+
+    /// KIP-345: a static member that comes back (a new member id, the same group.instance.id) to
+    /// a stable group with the same subscription takes the old member's place and assignment,
+    /// and nobody else rebalances. Nil when a rebalance is needed after all.
+    private func rejoinWithoutRebalance(
+        _ g: Group, old: Member, id: String, clientId: String, host: String, session: Int64,
+        rebalanceTimeoutMs: Int64, protocols: [(name: String, metadata: [UInt8])]
+    ) -> JoinResult? {
+        guard g.state == .stable, let name = g.protocolName,
+            let wanted = protocols.first(where: { $0.name == name })?.metadata,
+            old.protocols.first(where: { $0.name == name })?.metadata == wanted
+        else { return nil }
+        let m = Member(
+            id: id, instanceId: old.instanceId, clientId: clientId, host: host, sessionTimeoutMs: session,
+            rebalanceTimeoutMs: rebalanceTimeoutMs, protocols: protocols)
+        m.assignment = old.assignment
+        g.members[old.id] = nil
+        g.members[id] = m
+        if let i = g.order.firstIndex(of: old.id) { g.order[i] = id } else { g.order.append(id) }
+        if g.leader == old.id { g.leader = id }
+        var r = JoinResult()
+        r.generation = g.generation
+        r.protocolType = g.protocolType
+        r.protocolName = name
+        r.leader = g.leader ?? id
+        r.memberId = id
+        if id == g.leader {
+            r.members = g.order.compactMap { g.members[$0] }.map { x in
+                (id: x.id, instanceId: x.instanceId, metadata: x.protocols.first { $0.name == name }?.metadata ?? [])
+            }
+            r.skipAssignment = true
+        }
+        return r
     }
 
     /// The protocols every member supports.

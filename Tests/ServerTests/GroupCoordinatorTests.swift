@@ -127,6 +127,55 @@ import Testing
         c.stop()
     }
 
+    @Test func aRestartedStaticMemberTakesItsPlaceWithoutARebalance() throws {
+        let loop = EmbeddedEventLoop()
+        let c = coordinator(loop)
+        func staticJoin(_ instance: String, member: String = "", protocols: [(String, [UInt8])] = [("range", [1])])
+            -> EventLoopFuture<GroupCoordinator.JoinResult>
+        {
+            let f = c.join(
+                group: "g", memberId: member, instanceId: instance, clientId: instance, host: "/h",
+                sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, protocolType: "consumer",
+                protocols: protocols.map { (name: $0.0, metadata: $0.1) }, requireKnownMemberId: true)
+            loop.run()
+            return f
+        }
+        // "a" joins alone (generation 1), then "b" joins and "a" rejoins: generation 2.
+        let a1 = try staticJoin("a").wait()
+        #expect(a1.error == .none && a1.generation == 1)
+        let bFuture = staticJoin("b")
+        let a = try staticJoin("a", member: a1.memberId).wait()
+        let b = try bFuture.wait()
+        #expect(a.generation == 2 && b.generation == 2 && a.leader == a.memberId)
+        let ls = c.sync(
+            group: "g", generation: 2, memberId: a.memberId, assignments: [(a.memberId, [0xA]), (b.memberId, [0xB])])
+        let fs = c.sync(group: "g", generation: 2, memberId: b.memberId, assignments: [])
+        loop.run()
+        #expect(try ls.wait().assignment == [0xA] && fs.wait().assignment == [0xB])
+
+        // "a" restarts: a new member id, the same instance id and subscription.
+        let back = try staticJoin("a").wait()
+        #expect(back.error == .none && back.memberId != a.memberId && back.generation == 2, "no new generation")
+        #expect(back.leader == back.memberId && back.skipAssignment && back.members.count == 2, "still the leader")
+        let synced = c.sync(group: "g", generation: 2, memberId: back.memberId, assignments: [])
+        loop.run()
+        #expect(try synced.wait().assignment == [0xA], "the old member's assignment")
+        let bBeat = c.heartbeat(group: "g", generation: 2, memberId: b.memberId)
+        loop.run()
+        #expect(try bBeat.wait() == .none, "the other member is not asked to rebalance")
+        let oldBeat = c.heartbeat(group: "g", generation: 2, memberId: a.memberId)
+        loop.run()
+        #expect(try oldBeat.wait() != .none, "the old id is gone")
+
+        // With a different subscription the group rebalances, as Kafka does.
+        let changed = staticJoin("a", protocols: [("range", [2])])
+        let bRejoin = c.heartbeat(group: "g", generation: 2, memberId: b.memberId)
+        loop.run()
+        #expect(try bRejoin.wait() == .rebalanceInProgress)
+        _ = changed
+        c.stop()
+    }
+
     @Test func offsetsOfAnEmptyGroupExpireAfterTheRetention() throws {
         let loop = EmbeddedEventLoop()
         let c = coordinator(loop)

@@ -376,3 +376,51 @@ def test_cooperative_sticky_moves_only_what_it_must_and_a_static_member_comes_ba
     print(f"static member back with its partitions in {time.monotonic() - started:.1f} s")
     again.stop.set()
     again.join(10)
+
+
+def test_a_static_member_that_restarts_in_time_causes_no_rebalance(broker):
+    """KIP-345 with librdkafka (its suite's 0102): two consumers with `group.instance.id`; one
+    closes (a static member does not leave) and a new process with the same instance id joins
+    within the session timeout. It gets its partitions back and the other member is never
+    asked to give up its own (no revoke)."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("static", 4, 1)])["static"].result(15)
+    revoked: dict[str, int] = {"a": 0, "b": 0}
+    assigned: dict[str, list] = {"a": [], "b": []}
+
+    def consumer(name: str) -> Consumer:
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "static-group", "group.instance.id": name,
+                      "session.timeout.ms": 30000, "auto.offset.reset": "earliest"})
+
+        def on_assign(_c, parts, name=name):
+            assigned[name] = sorted(p.partition for p in parts)
+
+        def on_revoke(_c, parts, name=name):
+            if parts:
+                revoked[name] += 1
+        c.subscribe(["static"], on_assign=on_assign, on_revoke=on_revoke)
+        return c
+
+    a, b = consumer("a"), consumer("b")
+    deadline = time.monotonic() + 60
+    while not (assigned["a"] and assigned["b"] and len(assigned["a"]) + len(assigned["b"]) == 4):
+        a.poll(0.2)
+        b.poll(0.2)
+        assert time.monotonic() < deadline, assigned
+    before = dict(assigned)
+    revoked_before = revoked["b"]
+    a.close()  # static: no LeaveGroup
+    assigned["a"] = []
+    a2 = consumer("a")
+    deadline = time.monotonic() + 30
+    while not assigned["a"]:
+        a2.poll(0.2)
+        b.poll(0.2)
+        assert time.monotonic() < deadline, "the restarted member gets its partitions"
+    for _ in range(10):
+        a2.poll(0.2)
+        b.poll(0.2)
+    assert assigned["a"] == before["a"], "the same partitions as before the restart"
+    assert revoked["b"] == revoked_before, "the other member was not asked to rebalance"
+    a2.close()
+    b.close()
