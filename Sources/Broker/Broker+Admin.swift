@@ -38,6 +38,28 @@ extension Broker {
         return response
     }
 
+    /// The partition and its leader epoch when this broker leads it and the client means this
+    /// leadership: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER, or (KIP-320, for a
+    /// `current_leader_epoch` other than -1) FENCED_LEADER_EPOCH when the client's is older and
+    /// UNKNOWN_LEADER_EPOCH when it is newer, so that it refreshes its metadata.
+    enum Leading {
+        case led(PartitionState, epoch: Int32)
+        case refused(ErrorCode)
+    }
+
+    func leading(_ topic: String, _ index: Int32, currentLeaderEpoch: Int32) -> Leading {
+        guard let p = registry.partition(topic, index) else {
+            let known = registry.image.topics[topic]?.partitions[index] != nil
+            return .refused(known ? .notLeaderOrFollower : .unknownTopicOrPartition)
+        }
+        let (leader, epoch) = p.leadership
+        guard leader == config.nodeId else { return .refused(.notLeaderOrFollower) }
+        if currentLeaderEpoch >= 0 && currentLeaderEpoch != epoch {
+            return .refused(currentLeaderEpoch < epoch ? .fencedLeaderEpoch : .unknownLeaderEpoch)
+        }
+        return .led(p, epoch: epoch)
+    }
+
     func listOffsets(_ request: ListOffsetsRequest, version: Int16) throws -> ListOffsetsResponse {
         var response = ListOffsetsResponse()
         for topic in request.topics {
@@ -47,22 +69,13 @@ extension Broker {
                 var pr = ListOffsetsResponse.Partition()
                 pr.partitionIndex = rp.partitionIndex
                 defer { tr.partitions.append(pr) }
-                guard let p = registry.partition(topic.name, rp.partitionIndex) else {
-                    let known = registry.image.topics[topic.name]?.partitions[rp.partitionIndex] != nil
-                    pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
+                let p: PartitionState
+                let epoch: Int32
+                switch leading(topic.name, rp.partitionIndex, currentLeaderEpoch: rp.currentLeaderEpoch) {
+                case .refused(let e):
+                    pr.errorCode = e.rawValue
                     continue
-                }
-                let (leader, epoch) = p.leadership
-                guard leader == config.nodeId else {
-                    pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
-                    continue
-                }
-                if rp.currentLeaderEpoch >= 0 && rp.currentLeaderEpoch != epoch {
-                    // KIP-320: a client that knows a newer epoch has a newer leader in mind; one
-                    // with an older epoch is told so and refreshes its metadata.
-                    pr.errorCode =
-                        (rp.currentLeaderEpoch < epoch ? ErrorCode.fencedLeaderEpoch : .unknownLeaderEpoch).rawValue
-                    continue
+                case .led(let led, let e): (p, epoch) = (led, e)
                 }
                 pr.leaderEpoch = epoch
                 // Consumers (replica id -1) see only what is replicated, as Fetch shows them:
@@ -104,7 +117,7 @@ extension Broker {
 
     /// OffsetForLeaderEpoch as a partition's leader: where each asked epoch ends in this log
     /// (KIP-320: a consumer compares it with its position after a leader change), after the
-    /// same leader and epoch checks as ListOffsets.
+    /// same `leading` checks as ListOffsets.
     func offsetForLeaderEpoch(_ request: OffsetForLeaderEpochRequest) throws -> OffsetForLeaderEpochResponse {
         var response = OffsetForLeaderEpochResponse()
         for topic in request.topics {
@@ -114,22 +127,10 @@ extension Broker {
                 var pr = OffsetForLeaderEpochResponse.Partition()
                 pr.partition = rp.partition
                 defer { tr.partitions.append(pr) }
-                guard let p = registry.partition(topic.topic, rp.partition) else {
-                    let known = registry.image.topics[topic.topic]?.partitions[rp.partition] != nil
-                    pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
-                    continue
+                switch leading(topic.topic, rp.partition, currentLeaderEpoch: rp.currentLeaderEpoch) {
+                case .refused(let e): pr.errorCode = e.rawValue
+                case .led(let p, _): (pr.leaderEpoch, pr.endOffset) = p.log.epochEnd(for: rp.leaderEpoch)
                 }
-                let (leader, epoch) = p.leadership
-                guard leader == config.nodeId else {
-                    pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
-                    continue
-                }
-                if rp.currentLeaderEpoch >= 0 && rp.currentLeaderEpoch != epoch {
-                    pr.errorCode =
-                        (rp.currentLeaderEpoch < epoch ? ErrorCode.fencedLeaderEpoch : .unknownLeaderEpoch).rawValue
-                    continue
-                }
-                (pr.leaderEpoch, pr.endOffset) = p.log.epochEnd(for: rp.leaderEpoch)
             }
             response.topics.append(tr)
         }

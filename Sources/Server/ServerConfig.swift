@@ -112,9 +112,9 @@ public struct ServerConfig: Sendable {
         var best: (key: String, distance: Int)? = nil
         for k in candidates where abs(k.count - key.count) <= limit {
             let d = editDistance(Array(key.utf8), Array(k.utf8), limit: limit)
-            if d <= limit && (best == nil || d < best!.distance || (d == best!.distance && k < best!.key)) {
-                best = (k, d)
-            }
+            guard d <= limit else { continue }
+            if let b = best, d > b.distance || (d == b.distance && k > b.key) { continue }
+            best = (k, d)
         }
         return best?.key
     }
@@ -130,7 +130,7 @@ public struct ServerConfig: Sendable {
                 current[j] = Swift.min(
                     previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
             }
-            if current.min()! > limit { return limit + 1 }
+            if current.allSatisfy({ $0 > limit }) { return limit + 1 }
             previous = current
         }
         return previous[b.count]
@@ -244,7 +244,7 @@ public struct ServerConfig: Sendable {
                 }
                 b.logCleanupPolicy = value
             case "log.message.timestamp.type":
-                guard TopicConfigs.known["message.timestamp.type"]!(value) else {
+                guard ["CreateTime", "LogAppendTime"].contains(value) else {
                     throw bad("expected CreateTime or LogAppendTime")
                 }
                 b.logMessageTimestampType = value

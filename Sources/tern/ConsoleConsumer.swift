@@ -123,6 +123,8 @@ struct ConsoleConsumer: AsyncParsableCommand {
 /// Kafka's "Processed a total of N messages", commits and leaves its group, then exits.
 enum StopRequest {
     private static let flag = NIOLockedValueBox(false)
+    /// The signal sources, kept alive for the process's life; written once, by `install`, at
+    /// start-up before any task runs (DispatchSourceSignal is not Sendable on Linux).
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
 
     static var requested: Bool { flag.withLockedValue { $0 } }

@@ -172,8 +172,12 @@ struct ProducerPerfTest: AsyncParsableCommand {
         let acks: Int16 = ["1": 1, "0": 0][props["acks"] ?? "all"] ?? -1
         let batchBytes = max(Int(props["batch.size"] ?? "") ?? 16384, recordSize + 100)
         let perBatch = max(1, batchBytes / max(1, recordSize + 12))
+        guard let servers = bootstrapServer ?? props["bootstrap.servers"] else {
+            throw ValidationError(
+                "Name the cluster: --bootstrap-server host:port or --producer-props bootstrap.servers=host:port")
+        }
         let client = try KafkaClient(
-            bootstrapServers: bootstrapServer ?? props["bootstrap.servers"]!, clientId: "producer-perf-test",
+            bootstrapServers: servers, clientId: "producer-perf-test",
             security: security)
         do {
             var request = MetadataRequest()
