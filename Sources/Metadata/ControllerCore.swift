@@ -21,6 +21,16 @@ public struct ControllerCore<Ticket> {
     private var sessions: [Int32: Int64] = [:]
     /// Brokers a fence or unfence is already queued for.
     private var pendingTransitions: Set<Int32> = []
+    /// Brokers that asked for a controlled shutdown and have not registered again since.
+    private var leaving: Set<Int32> = []
+    /// Brokers whose session this controller assumed without hearing from them (it became
+    /// active, or found them registered in the image it replayed), with when; a heartbeat or a
+    /// registration takes a broker out.
+    private var inherited: [Int32: Int64] = [:]
+    /// How long an inherited session keeps out a new incarnation of its broker: a live broker
+    /// heartbeats every 2 s to whichever controller is active, so one that has not spoken in this
+    /// long since the fail-over is gone (the whole cluster restarted after an unclean stop).
+    public static var inheritedSessionGraceMs: Int64 { 3000 }
     /// Decisions wait until the image is applied up to here: past this term's LeaderChange
     /// entry, so entries of earlier terms that are in the log but not yet applied (a node
     /// restarted from its snapshot and elected at once) are in the image they are decided on.
@@ -42,7 +52,10 @@ public struct ControllerCore<Ticket> {
         self = ControllerCore(sessionTimeoutMs: sessionTimeoutMs)
         isActive = true
         readyAt = logEnd
-        for b in brokers { sessions[b] = nowMs }
+        for b in brokers {
+            sessions[b] = nowMs
+            inherited[b] = nowMs
+        }
     }
 
     /// Leadership is gone: every queued and in-flight operation must fail (NOT_CONTROLLER).
@@ -125,7 +138,10 @@ public struct ControllerCore<Ticket> {
         for b in image.brokers.values.sorted(by: { $0.id < $1.id })
         where !b.fenced && !pendingTransitions.contains(b.id) {
             let last = sessions[b.id] ?? nowMs
-            if sessions[b.id] == nil { sessions[b.id] = nowMs }
+            if sessions[b.id] == nil {
+                sessions[b.id] = nowMs
+                inherited[b.id] = nowMs
+            }
             if nowMs - last > sessionTimeoutMs {
                 pendingTransitions.insert(b.id)
                 expired.append((b.id, nowMs - last))
@@ -144,7 +160,8 @@ public struct ControllerCore<Ticket> {
         image: MetadataImage, broker: Int32, incarnation: KafkaUUID, nowMs: Int64
     ) -> (registered: KafkaUUID, silentMs: Int64)? {
         guard isActive, let b = image.brokers[broker], b.incarnation != incarnation, !b.fenced,
-            let last = sessions[broker], nowMs - last <= sessionTimeoutMs
+            let last = sessions[broker], nowMs - last <= sessionTimeoutMs,
+            inherited[broker].map({ nowMs - $0 <= Self.inheritedSessionGraceMs }) ?? true
         else { return nil }
         return (b.incarnation, nowMs - last)
     }
@@ -152,6 +169,15 @@ public struct ControllerCore<Ticket> {
     /// A registration committed: the broker's session starts now.
     public mutating func registered(_ broker: Int32, nowMs: Int64) {
         sessions[broker] = nowMs
+        leaving.remove(broker)
+        inherited[broker] = nil
+    }
+
+    /// Brokers other than `except` that asked for a controlled shutdown and are not fenced yet:
+    /// a controller node that is leaving too stays a voter until their fences are committed, so
+    /// nodes stopped together do not leave the last of them without a majority.
+    public func stillLeaving(image: MetadataImage, except: Int32) -> [Int32] {
+        leaving.filter { $0 != except && image.brokers[$0]?.fenced == false }.sorted()
     }
 
     /// What to do with a heartbeat.
@@ -174,8 +200,12 @@ public struct ControllerCore<Ticket> {
         guard isActive else { return .notController }
         guard let b = image.brokers[broker], b.epoch == brokerEpoch else { return .staleBrokerEpoch }
         sessions[broker] = nowMs
+        inherited[broker] = nil
         let caughtUp = metadataOffset >= b.epoch
-        if wantShutDown { return .fenceForShutdown(caughtUp: caughtUp) }
+        if wantShutDown {
+            leaving.insert(broker)
+            return .fenceForShutdown(caughtUp: caughtUp)
+        }
         if b.fenced && caughtUp && !pendingTransitions.contains(broker) {
             pendingTransitions.insert(broker)
             return .unfence

@@ -45,6 +45,13 @@ public struct RaftNode: Sendable {
 
     public var majority: Int { voters.count / 2 + 1 }
     public var isLeader: Bool { role == .leader }
+
+    /// The voters, this one included, that a leader has had a fetch from within `withinMs`;
+    /// 0 when this node does not lead.
+    public func votersInTouch(nowMs: Int64, withinMs: Int64) -> Int {
+        guard role == .leader else { return 0 }
+        return peers.filter { voters.contains($0.key) && nowMs - $0.value.lastFetchMs <= withinMs }.count + 1
+    }
     public var epoch: Int32 { quorum.epoch }
     public var leaderId: Int32? {
         switch role {

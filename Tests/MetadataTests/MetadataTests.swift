@@ -146,6 +146,42 @@ extension MetadataImage {
         #expect(img.brokers[1]?.fenced == false)
     }
 
+    @Test func brokersInControlledShutdownAreLeavingUntilFencedOrRegisteredAgain() {
+        var img = image(brokers: [0, 1, 2])
+        var core = ControllerCore<Int>(sessionTimeoutMs: 9000)
+        core.becameActive(logEnd: 0, brokers: img.brokers.keys, nowMs: 0)
+        for b: Int32 in [0, 1, 2] {
+            let epoch = img.brokers[b]!.epoch
+            let decision = core.heartbeat(
+                image: img, broker: b, brokerEpoch: epoch, metadataOffset: epoch, wantShutDown: b != 2, nowMs: 10)
+            #expect((decision == .fenceForShutdown(caughtUp: true)) == (b != 2))
+        }
+        #expect(core.stillLeaving(image: img, except: 0) == [1])
+        #expect(core.stillLeaving(image: img, except: 2) == [0, 1])
+        img.applyAll(ControllerDecisions.fenceBroker(img, id: 1))
+        #expect(core.stillLeaving(image: img, except: 2) == [0])
+        core.registered(0, nowMs: 20)
+        #expect(core.stillLeaving(image: img, except: 2) == [])
+    }
+
+    @Test func anInheritedSessionThatNeverHeartbeatsStopsKeepingOutANewIncarnation() {
+        let img = image(brokers: [0, 1])
+        var core = ControllerCore<Int>(sessionTimeoutMs: 9000)
+        core.becameActive(logEnd: 0, brokers: img.brokers.keys, nowMs: 1000)
+        let newcomer = KafkaUUID(high: 7, low: 7)
+        let grace = ControllerCore<Int>.inheritedSessionGraceMs
+        // Within the grace the registered incarnation may still be alive and about to heartbeat.
+        #expect(core.refusesRegistration(image: img, broker: 0, incarnation: newcomer, nowMs: 1000 + grace) != nil)
+        // It never spoke to this controller: the broker restarted, admit the new incarnation.
+        #expect(core.refusesRegistration(image: img, broker: 0, incarnation: newcomer, nowMs: 1001 + grace) == nil)
+        // One that heartbeats keeps its session for the whole session timeout.
+        _ = core.heartbeat(
+            image: img, broker: 1, brokerEpoch: img.brokers[1]!.epoch, metadataOffset: img.brokers[1]!.epoch,
+            wantShutDown: false, nowMs: 2000)
+        #expect(core.refusesRegistration(image: img, broker: 1, incarnation: newcomer, nowMs: 1001 + grace) != nil)
+        #expect(core.refusesRegistration(image: img, broker: 1, incarnation: newcomer, nowMs: 2000 + 9001) == nil)
+    }
+
     @Test func lastIsrMemberFencedLeavesThePartitionLeaderlessUntilItReturns() throws {
         var img = image(brokers: [0, 1])
         img.applyAll(
