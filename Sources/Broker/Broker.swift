@@ -246,8 +246,8 @@ public final class Broker: Sendable {
         groupCoordinator.withLockedValue { $0 }?.offsetsSnapshot()
     }
 
+    /// Flushes every log; after `stopReplication`, as nothing may append while it runs.
     public func shutdown() {
-        stopReplication()
         groupCoordinator.withLockedValue { $0 }?.stop()
         for p in registry.all() { try? p.log.flush() }
     }
@@ -293,9 +293,10 @@ public final class Broker: Sendable {
         coordinator.update(registry.image)
     }
 
-    public func stopReplication() {
-        maintenance.stop()
-        fetcher.withLockedValue { $0 }?.stop()
+    /// Stops the fetchers and background log work, and returns once they have ended.
+    public func stopReplication() async {
+        await fetcher.withLockedValue { $0 }?.stop()
+        await maintenance.stopAndWait()
     }
 
     /// Called once this broker has caught up with the metadata log.

@@ -35,6 +35,12 @@ final class LogMaintenance: Sendable {
 
     func stop() { state.withLockedValue { $0.running = false } }
 
+    /// Stops and returns once a pass under way has finished (no log is touched after this).
+    func stopAndWait() async {
+        stop()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in queue.async { done.resume() } }
+    }
+
     private func schedule() {
         queue.asyncAfter(deadline: .now() + .milliseconds(tickMs)) { [self] in
             guard state.withLockedValue({ $0.running }) else { return }

@@ -18,6 +18,8 @@ final class ReplicaFetcher: @unchecked Sendable {
     private let security: ClientSecurity
     private let lock = NIOLock()
     private var loops: [Int32: Task<Void, Never>] = [:]
+    /// Each loop's connection while it has one, so `stop` can end a fetch that is waiting.
+    private var connections: [Int32: KafkaConnection] = [:]
     private var stopped = false
 
     init(broker: Broker, group: any EventLoopGroup, security: ClientSecurity, logger: Logger) {
@@ -44,12 +46,17 @@ final class ReplicaFetcher: @unchecked Sendable {
         }
     }
 
-    func stop() {
-        lock.withLock {
+    /// Stops every fetch loop and returns once each has ended and closed its connection (so
+    /// nothing runs on the event loops after they shut down).
+    func stop() async {
+        let (tasks, open) = lock.withLock { () -> ([Task<Void, Never>], [KafkaConnection]) in
             stopped = true
             for t in loops.values { t.cancel() }
-            loops = [:]
+            defer { loops = [:] }
+            return (Array(loops.values), Array(connections.values))
         }
+        for c in open { c.channel.close(promise: nil) }
+        for t in tasks { await t.value }
     }
 
     private func followed(from leader: Int32) -> [(PartitionState, Int32)] {
@@ -90,6 +97,12 @@ final class ReplicaFetcher: @unchecked Sendable {
                         connection = try await KafkaConnection.connect(
                             host: b.host, port: Int(b.port), group: group,
                             clientId: "replica-fetcher-\(broker.config.nodeId)", timeoutMs: 2000, security: security)
+                        let made = connection
+                        let open = lock.withLock { () -> Bool in
+                            connections[leader] = made
+                            return !stopped
+                        }
+                        guard open else { break }
                     } catch {
                         // A refused TLS handshake or login never heals by itself: say so, once
                         // every 30 s, while retrying (a leader that is down is the usual case
@@ -114,7 +127,10 @@ final class ReplicaFetcher: @unchecked Sendable {
             }
         }
         await connection?.close()
-        lock.withLock { _ = loops.removeValue(forKey: leader) }
+        lock.withLock {
+            _ = connections.removeValue(forKey: leader)
+            if !stopped { _ = loops.removeValue(forKey: leader) }
+        }
     }
 
     private func fetchOnce(from leader: Int32, _ partitions: [(PartitionState, Int32)], _ c: KafkaConnection)

@@ -170,6 +170,12 @@ extension QuorumController {
         }
     }
 
+    /// Brokers other than this node's that asked for a controlled shutdown and are not fenced
+    /// yet; empty unless this node is the active controller.
+    public func brokersStillLeaving() -> EventLoopFuture<[Int32]> {
+        loop.submit { [self] in active.isActive ? active.stillLeaving(image: image, except: id) : [] }
+    }
+
     public func heartbeat(_ req: BrokerHeartbeatRequest) -> EventLoopFuture<BrokerHeartbeatResponse> {
         loop.submit { [self] () -> EventLoopFuture<BrokerHeartbeatResponse> in
             var r = BrokerHeartbeatResponse()

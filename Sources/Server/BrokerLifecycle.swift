@@ -42,17 +42,25 @@ final class BrokerLifecycle: @unchecked Sendable {
 
     func start() {
         task = Task { [self] in
+            // A refused or failed registration or heartbeat is retried with a growing wait
+            // (200 ms to 2 s, as retry.backoff.ms and retry.backoff.max.ms), not every 200 ms.
+            var backoff = ExponentialBackoff(initialMs: Int64(Self.startupIntervalMs), maxMs: 2000)
             while !Task.isCancelled && !state.withLockedValue({ $0.stopping }) {
-                await beat(wantShutDown: false)
-                if let e = lastError.withLockedValue({ $0 }) {
-                    logger.info("lifecycle: \(e)"); lastError.withLockedValue { $0 = nil }
+                let ok = await beat(wantShutDown: false)
+                if ok.failed {
+                    try? await Task.sleep(nanoseconds: backoff.nextNanoseconds)
+                    continue
                 }
+                backoff.reset()
                 let fenced = state.withLockedValue { $0.fenced }
                 try? await Task.sleep(
                     nanoseconds: (fenced ? Self.startupIntervalMs : Self.heartbeatIntervalMs) * 1_000_000)
             }
         }
     }
+
+    /// Returns once the heartbeat loop has ended (after `stop` or `shutDown`).
+    func finished() async { await task?.value }
 
     /// Stops heartbeating without telling the controller (start-up failed).
     func stop() {
@@ -61,22 +69,41 @@ final class BrokerLifecycle: @unchecked Sendable {
     }
 
     /// Controlled shutdown: heartbeats with WantShutDown until the controller has fenced this
-    /// broker (its partitions have new leaders) or `timeoutMs` passes.
-    func shutDown(timeoutMs: UInt64 = 5000) async {
+    /// broker (its partitions have new leaders) or `timeoutMs` passes. It does not wait for a
+    /// quorum that cannot commit: with no leader for `leaderlessMs` (the other voters are down),
+    /// or when this node leads and no majority is in touch, no leadership can move anyway.
+    func shutDown(timeoutMs: Int64 = 5000, leaderlessMs: Int64 = 700) async {
         state.withLockedValue { $0.stopping = true }
         task?.cancel()
-        let deadline = DispatchTimeLike.nowMs() + timeoutMs
-        while DispatchTimeLike.nowMs() < deadline {
-            if await beat(wantShutDown: true) { return }
-            try? await Task.sleep(nanoseconds: 200_000_000)
+        let start = DispatchTimeLike.nowMs()
+        while DispatchTimeLike.nowMs() - start < timeoutMs {
+            if !quorum.canCommit {
+                if DispatchTimeLike.nowMs() - start >= leaderlessMs {
+                    logger.warning(
+                        "controlled shutdown skipped: the metadata quorum cannot commit (no majority of voters \(quorum.voters.map(\.id)) is up), so no leadership can move"
+                    )
+                    return
+                }
+            } else if (await beat(wantShutDown: true, timeoutMs: 1000)).shutDown {
+                return
+            }
+            try? await Task.sleep(nanoseconds: 100_000_000)
         }
         logger.warning("controlled shutdown: the controller did not confirm within \(timeoutMs) ms; stopping anyway")
     }
 
-    /// One registration or heartbeat. Returns true when the controller said to shut down.
+    /// What one registration or heartbeat came to.
+    struct Beat {
+        /// It could not be sent or was refused: try again after a backoff.
+        var failed = false
+        /// The controller said this broker may shut down.
+        var shutDown = false
+    }
+
+    /// One registration or heartbeat.
     @discardableResult
-    private func beat(wantShutDown: Bool) async -> Bool {
-        guard let leader = quorum.leaderId else { return false }
+    private func beat(wantShutDown: Bool, timeoutMs: Int64 = 5000) async -> Beat {
+        guard let leader = quorum.leaderId else { return Beat(failed: true) }
         do {
             guard let epoch = state.withLockedValue({ $0.epoch }) else {
                 var req = BrokerRegistrationRequest()
@@ -94,23 +121,27 @@ final class BrokerLifecycle: @unchecked Sendable {
                 }
                 let resp: BrokerRegistrationResponse =
                     leader == nodeId
-                    ? try await quorum.register(req).get()
+                    ? try await Self.within(timeoutMs, quorum.register(req))
                     : try await quorum.connection(to: leader, lane: .lifecycle).send(
-                        req, as: BrokerRegistrationResponse.self, timeoutMs: 5000)
+                        req, as: BrokerRegistrationResponse.self, timeoutMs: Int(timeoutMs))
                 if resp.errorCode == 0 && resp.brokerEpoch >= 0 {
                     state.withLockedValue { $0.epoch = resp.brokerEpoch }
+                    note(nil)
                     logger.info(
                         "broker \(nodeId) registered with controller \(leader): broker epoch \(resp.brokerEpoch)")
+                    return Beat()
                 } else if resp.errorCode == ErrorCode.duplicateBrokerRegistration.rawValue {
-                    logger.info(
+                    note(
                         "broker \(nodeId): controller \(leader) still has a live session for an earlier incarnation of this broker (killed without a clean stop?); registering again once it expires"
                     )
                 } else if resp.errorCode == ErrorCode.inconsistentClusterId.rawValue {
-                    logger.error(
-                        "controller \(leader) belongs to another cluster than \(quorum.clusterId); check controller.quorum.voters"
-                    )
+                    note(
+                        "controller \(leader) belongs to another cluster than \(quorum.clusterId); check controller.quorum.voters",
+                        level: .error)
+                } else {
+                    note("broker \(nodeId): controller \(leader) refused the registration: error \(resp.errorCode)")
                 }
-                return false
+                return Beat(failed: true)
             }
             var req = BrokerHeartbeatRequest()
             req.brokerId = nodeId
@@ -119,16 +150,17 @@ final class BrokerLifecycle: @unchecked Sendable {
             req.wantShutDown = wantShutDown
             let resp: BrokerHeartbeatResponse =
                 leader == nodeId
-                ? try await quorum.heartbeat(req).get()
+                ? try await Self.within(timeoutMs, quorum.heartbeat(req))
                 : try await quorum.connection(to: leader, lane: .lifecycle).send(
-                    req, as: BrokerHeartbeatResponse.self, timeoutMs: 5000)
+                    req, as: BrokerHeartbeatResponse.self, timeoutMs: Int(timeoutMs))
             if resp.errorCode == ErrorCode.staleBrokerEpoch.rawValue {
                 logger.info(
                     "broker \(nodeId): controller \(leader) does not know broker epoch \(epoch); registering again")
                 state.withLockedValue { $0.epoch = nil }
-                return false
+                return Beat()
             }
-            guard resp.errorCode == 0 else { return false }
+            guard resp.errorCode == 0 else { return Beat(failed: true) }
+            note(nil)
             let was = state.withLockedValue { s -> Bool in
                 let was = s.fenced
                 s.fenced = resp.isFenced
@@ -144,15 +176,48 @@ final class BrokerLifecycle: @unchecked Sendable {
             if !was && resp.isFenced && !wantShutDown {
                 logger.warning("broker \(nodeId) was fenced by the controller")
             }
-            return resp.shouldShutDown
+            return Beat(shutDown: resp.shouldShutDown)
         } catch {
-            logger.debug("broker \(nodeId): registration/heartbeat to controller \(leader) failed: \(error)")
-            lastError.withLockedValue { $0 = "\(error)" }
-            return false
+            note(
+                "broker \(nodeId): registration/heartbeat to controller \(leader) failed: \(error); retrying with backoff"
+            )
+            return Beat(failed: true)
         }
     }
 
-    let lastError = NIOLockedValueBox<String?>(nil)
+    /// The last problem logged; a problem is logged when it starts or changes, not per attempt,
+    /// and its end is logged once (`nil`).
+    private let lastNote = NIOLockedValueBox<String?>(nil)
+
+    private func note(_ message: String?, level: Logger.Level = .info) {
+        let previous = lastNote.withLockedValue { last -> String? in
+            defer { last = message }
+            return last
+        }
+        guard message != previous else { return }
+        if let message {
+            logger.log(level: level, "\(message)")
+        } else if previous != nil {
+            logger.info("broker \(nodeId): the controller answers again")
+        }
+    }
+
+    struct Timeout: Error, CustomStringConvertible {
+        let ms: Int64
+        var description: String { "no answer within \(ms) ms" }
+    }
+
+    /// `future`'s value, or `Timeout` after `ms` (a local controller whose quorum cannot commit
+    /// would otherwise never answer).
+    static func within<T: Sendable>(_ ms: Int64, _ future: EventLoopFuture<T>) async throws -> T {
+        let promise = future.eventLoop.makePromise(of: T.self)
+        let timer = future.eventLoop.scheduleTask(in: .milliseconds(ms)) { promise.fail(Timeout(ms: ms)) }
+        future.whenComplete {
+            timer.cancel()
+            promise.completeWith($0)
+        }
+        return try await promise.futureResult.get()
+    }
 }
 
 enum DispatchTimeLike {

@@ -56,6 +56,25 @@ final class ConnectionTracker: Sendable {
             s.perIp[ip] = n > 0 ? n : nil
         }
     }
+
+    /// The admitted connections that are open, so a stop can close them while the event loops
+    /// still run (their requests in flight then end there, not on a loop that has shut down).
+    private let open = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    /// Tracks an admitted connection until it closes; `ip` is released then.
+    func track(_ channel: any Channel, ip: String) {
+        let key = ObjectIdentifier(channel)
+        open.withLockedValue { $0[key] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            open.withLockedValue { $0[key] = nil }
+            release(ip)
+        }
+    }
+
+    /// Closes every open connection and returns once they are closed.
+    func closeAll() async {
+        for c in open.withLockedValue({ Array($0.values) }) { try? await c.close() }
+    }
 }
 
 /// `queued.max.request.bytes`: the bytes of every request frame read and not yet answered.

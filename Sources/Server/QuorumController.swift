@@ -128,14 +128,26 @@ public final class QuorumController: @unchecked Sendable {
             let leader = node.leaderId
             let epoch = node.epoch
             let hw = node.highWatermark
+            let majority =
+                node.isLeader ? node.votersInTouch(nowMs: now, withinMs: 1000) >= node.majority : leader != nil
             leaderSnapshot.withLockedValue { $0 = leader }
             raftSnapshot.withLockedValue { $0 = (epoch, hw) }
+            majoritySnapshot.withLockedValue { $0 = majority }
         }
     }
 
     public func stop() {
         tickTask?.cancel()
         for c in connections.withLockedValue({ $0.values }) { c.channel.close(promise: nil) }
+    }
+
+    /// `stop`, returning once the ticks have ended and the connections to peers are closed.
+    public func stopAndWait() async {
+        let stopped = loop.makePromise(of: Void.self)
+        tickTask?.cancel(promise: stopped)
+        if tickTask == nil { stopped.succeed(()) }
+        try? await stopped.futureResult.get()
+        for c in connections.withLockedValue({ Array($0.values) }) { try? await c.channel.close() }
     }
 
     /// Says in the log when the quorum has had no leader for a while (a majority is unreachable),
@@ -194,6 +206,10 @@ public final class QuorumController: @unchecked Sendable {
     }
 
     public var leaderId: Int32? { leaderSnapshot.withLockedValue { $0 } }
+    /// Whether the quorum can commit as far as this node can tell: it follows a leader, or it
+    /// leads and a majority of the voters fetched from it within the last second.
+    public var canCommit: Bool { majoritySnapshot.withLockedValue { $0 } }
+    private let majoritySnapshot = NIOLockedValueBox(false)
     /// Time from proposing a batch of metadata records to their commit, on the active controller.
     public let commitLatency = BrokerMetrics()
     /// The quorum's epoch and high watermark, readable from any thread (for metrics).
@@ -368,12 +384,32 @@ public final class QuorumController: @unchecked Sendable {
         guard let v = voters.first(where: { $0.id == peer }) else {
             throw KafkaClientError.unsupported("unknown voter \(peer)")
         }
-        let c = try await KafkaConnection.connect(
-            host: v.host, port: v.port, group: group, clientId: "node-\(id)-\(lane)", timeoutMs: 1000,
-            security: peerSecurity)
-        connections.withLockedValue { $0[key] = c }
-        return c
+        // A peer that refused the last attempt is not tried again before its backoff (50 ms
+        // growing to 1 s, as reconnect.backoff.ms and reconnect.backoff.max.ms): a voter that is
+        // down costs about one connection attempt a second per lane, not one per message.
+        let now = NIODeadline.now()
+        if let waitUntil = reconnects.withLockedValue({ $0[key]?.notBefore }), now < waitUntil {
+            throw KafkaClientError.connectionClosed("node \(peer) (backing off after a failed connection)")
+        }
+        do {
+            let c = try await KafkaConnection.connect(
+                host: v.host, port: v.port, group: group, clientId: "node-\(id)-\(lane)", timeoutMs: 1000,
+                security: peerSecurity)
+            connections.withLockedValue { $0[key] = c }
+            reconnects.withLockedValue { $0[key] = nil }
+            return c
+        } catch {
+            reconnects.withLockedValue { r in
+                var state = r[key] ?? (ExponentialBackoff(initialMs: 50, maxMs: 1000), now)
+                state.notBefore = NIODeadline.now() + .milliseconds(state.backoff.next())
+                r[key] = state
+            }
+            throw error
+        }
     }
+
+    /// Per peer and lane, the backoff after failed connection attempts.
+    private let reconnects = NIOLockedValueBox<[Int32: (backoff: ExponentialBackoff, notBefore: NIODeadline)]>([:])
 
     /// Forgets and closes a connection that failed or timed out, so the next request reconnects
     /// instead of queueing behind whatever the old one is stuck on.

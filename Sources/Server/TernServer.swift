@@ -1,13 +1,16 @@
 import Broker
+import Dispatch
 import KafkaClient
 import KafkaProtocol
 import Logging
 import Metadata
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
 import Raft
 import Security
+import ServiceLifecycle
 import Storage
 
 #if canImport(Glibc)
@@ -223,7 +226,7 @@ public final class TernServer: Sendable {
                         tracker.logLimiter.warn(logger, "closing a new connection from \(ip): \(refused)")
                         return channel.close()
                     }
-                    channel.closeFuture.whenComplete { _ in tracker.release(ip) }
+                    tracker.track(channel, ip: ip)
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
@@ -285,25 +288,132 @@ public final class TernServer: Sendable {
     public var boundPort: Int { channel.localAddress?.port ?? config.listenPort }
     public var controllerPort: Int? { controllerChannel?.localAddress?.port }
 
-    /// Blocks until the listener closes.
-    public func wait() throws { try channel.closeFuture.wait() }
+    /// The steps of a clean stop, in the order they run: leaderships move away while clients are
+    /// still connected (they are told NOT_LEADER and move on), then the listeners close, the
+    /// fetchers stop, every log is flushed, and the quorum member leaves last, so that nodes
+    /// stopped together still form a majority for each other's fences while they flush.
+    func stopSteps() -> [(name: String, stop: @Sendable () async -> Void)] {
+        let lifecycle = lifecycle
+        let broker = broker
+        let quorum = quorum
+        let logger = logger
+        let listeners = [consoleChannel].compactMap { $0 } + extraChannels + [channel]
+        let controllerChannel = controllerChannel
+        let isrCheck = isrCheck
+        let began = stopBegan
+        let clients = clientConnections
+        let controllers = controllerConnections
+        return [
+            (
+                "controlled shutdown",
+                {
+                    logger.info("controlled shutdown: asking the controller to move this broker's leaderships")
+                    await lifecycle.shutDown()
+                }
+            ),
+            (
+                "listeners",
+                {
+                    for c in listeners { try? await c.close() }
+                    await clients.closeAll()
+                }
+            ),
+            (
+                "replication",
+                {
+                    isrCheck?.cancel()
+                    await broker.stopReplication()
+                }
+            ),
+            ("logs", { broker.shutdown() }),
+            (
+                "quorum",
+                {
+                    let since = began.withLockedValue { $0 } ?? .now()
+                    await Self.lingerForLeavingBrokers(quorum, since: since, logger: logger)
+                    await lifecycle.finished()
+                    await quorum.stopAndWait()
+                    try? await controllerChannel?.close()
+                    await controllers.closeAll()
+                }
+            ),
+        ]
+    }
 
-    /// Stops accepting, flushes logs and stops the event loops.
+    /// The active controller stays a voter while other brokers that asked to stop (at the same
+    /// time as this one, as `tern cluster down` does) wait for their fences: leaving first would
+    /// cost them an election, and the last of them its majority. At most `maxMs`.
+    static func lingerForLeavingBrokers(
+        _ quorum: QuorumController, since: NIODeadline, logger: Logger, minMs: Int64 = 200, maxMs: Int64 = 2000
+    ) async {
+        while NIODeadline.now() < since + .milliseconds(maxMs) {
+            guard quorum.leaderId == quorum.id, quorum.canCommit,
+                let leaving = try? await quorum.brokersStillLeaving().get()
+            else { return }
+            let othersUp = quorum.imageSnapshot.brokers.values.contains { $0.id != quorum.id && !$0.fenced }
+            if leaving.isEmpty && (!othersUp || NIODeadline.now() >= since + .milliseconds(minMs)) { return }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        logger.info("stopping the quorum member with brokers still waiting for their controlled shutdown")
+    }
+
+    /// The node's parts as services of one `ServiceGroup`: the group shuts services down in the
+    /// reverse of their order, each after the later ones have finished, so this is
+    /// `stopSteps()` reversed. Their start is `init`'s (listeners open once the broker is
+    /// unfenced); each service waits for the graceful shutdown and then stops its part.
+    public var services: [any Service] {
+        stopSteps().reversed().map {
+            NodePart(name: $0.name, stop: $0.stop, logger: logger, nodeId: config.broker.nodeId, began: stopBegan)
+        }
+    }
+
+    /// When the first service began to stop.
+    let stopBegan = NIOLockedValueBox<NIODeadline?>(nil)
+    /// How long the stop has taken so far, once it has begun.
+    public var stoppingForMs: Int64? {
+        stopBegan.withLockedValue { $0 }.map { (NIODeadline.now() - $0).nanoseconds / 1_000_000 }
+    }
+
+    /// Stops the event loops, once every service has stopped.
+    public func closeEventLoops() async {
+        try? await group.shutdownGracefully()
+        try? await controlGroup.shutdownGracefully()
+    }
+
+    /// The whole ordered stop, for callers that are not a ServiceGroup (tests); blocks.
     public func shutdown() {
-        let lifecycle = self.lifecycle
-        logger.info("controlled shutdown: asking the controller to move this broker's leaderships")
-        _ = try? group.next().makeFutureWithTask { await lifecycle.shutDown() }.wait()
-        isrCheck?.cancel()
-        quorum.stop()
-        try? controllerChannel?.close().wait()
-        for c in extraChannels { try? c.close().wait() }
-        try? consoleChannel?.close().wait()
-        try? channel.close().wait()
-        broker.shutdown()
-        // The process exits next; waiting for the loops to wind down only risks hanging on a
-        // task still scheduled there, so their shutdown is started and not awaited.
-        group.shutdownGracefully { _ in }
-        controlGroup.shutdownGracefully { _ in }
+        let steps = stopSteps()
+        stopBegan.withLockedValue { $0 = $0 ?? .now() }
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            for step in steps { await step.stop() }
+            await closeEventLoops()
+            done.signal()
+        }
+        done.wait()
+    }
+}
+
+/// One part of a node in its ServiceGroup: runs until the graceful shutdown (or cancellation),
+/// then stops the part and says how long that took.
+struct NodePart: Service {
+    let name: String
+    let stop: @Sendable () async -> Void
+    let logger: Logger
+    let nodeId: Int32
+    let began: NIOLockedValueBox<NIODeadline?>
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let start = NIODeadline.now()
+        let first = began.withLockedValue { b -> Bool in
+            defer { b = b ?? start }
+            return b == nil
+        }
+        if first { logger.info("Tern node \(nodeId) shutting down") }
+        await stop()
+        let ms = (NIODeadline.now() - start).nanoseconds / 1_000_000
+        logger.debug("stopped \(name) in \(ms) ms")
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Logging
 import Server
+import ServiceLifecycle
 import Storage
 
 #if canImport(Glibc)
@@ -95,28 +96,27 @@ struct ServerStart: ParsableCommand {
         logger.info(
             "Tern node \(config.broker.nodeId) started: listening on \(config.listenHost):\(server.boundPort), advertised as \(config.broker.advertisedHost):\(config.broker.advertisedPort), cluster \(server.broker.clusterId), log.dirs \(config.broker.logDirs)"
         )
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let queue = DispatchQueue(label: "signals")
-        var sources: [any DispatchSourceSignal] = []
-        let stopping = DispatchSemaphore(value: 0)
-        for sig in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
-                stopping.signal()
-                logger.info("signal \(sig) received: shutting down")
-                server.shutdown()
-                logger.info("Tern node \(config.broker.nodeId) stopped")
-                Glibc.exit(0)
+        // SIGTERM and SIGINT start one ordered, graceful stop of the node's services; a stop
+        // that hangs is cut short after 30 s (the services are then cancelled).
+        var groupConfig = ServiceGroupConfiguration(
+            services: server.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfig.maximumGracefulShutdownDuration = .seconds(30)
+        groupConfig.maximumCancellationDuration = .seconds(5)
+        let services = ServiceGroup(configuration: groupConfig)
+        let nodeId = config.broker.nodeId
+        let stopped = DispatchSemaphore(value: 0)
+        Task {
+            defer { stopped.signal() }
+            do {
+                try await services.run()
+            } catch {
+                logger.error("node \(nodeId) stopped with an error: \(error)")
             }
-            source.resume()
-            sources.append(source)
+            await server.closeEventLoops()
+            let ms = server.stoppingForMs.map { " in \($0) ms" } ?? ""
+            logger.info("Tern node \(nodeId) stopped\(ms)")
         }
-        try server.wait()
-        // The listener closes early in a shutdown; the handler then flushes every log and exits.
-        // Returning here would end the process before the logs are flushed.
-        if stopping.wait(timeout: .now() + .milliseconds(100)) == .success { while true { pause() } }
-        _ = sources
+        stopped.wait()
     }
 }
 
