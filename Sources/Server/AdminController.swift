@@ -439,7 +439,7 @@ final class ClusterGateway: ControllerGateway {
         if let leader = quorum.leaderId, leader == quorum.id { return local() }
         let promise = loop.makePromise(of: Response.self)
         let quorum = self.quorum
-        promise.completeWithTask {
+        let forward: @Sendable () async throws -> Response = {
             let started = NIODeadline.now()
             let giveUp = started + .seconds(15)
             var lastError: any Error = ControllerError(.notController, "the metadata quorum has no leader")
@@ -482,6 +482,10 @@ final class ClusterGateway: ControllerGateway {
             }
             throw lastError
         }
+        let started = quorum.background.run {
+            do { promise.succeed(try await forward()) } catch { promise.fail(error) }
+        }
+        if !started { promise.fail(ControllerError(.notController, "node \(quorum.id) is stopping")) }
         return promise.futureResult
     }
 

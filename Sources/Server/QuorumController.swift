@@ -70,6 +70,8 @@ public final class QuorumController: @unchecked Sendable {
     static let fetchParkMs: Int64 = 300
     private var tickTask: RepeatedTask?
     private let connections = NIOLockedValueBox<[Int32: KafkaConnection]>([:])
+    /// Raft RPCs and forwards to the active controller under way; the stop waits for them.
+    let background = BackgroundTasks()
     private let wasLeader = NIOLockedValueBox(false)
     private var leaderlessSinceMs: Int64? = nil
     private var warnedLeaderless = false
@@ -147,7 +149,14 @@ public final class QuorumController: @unchecked Sendable {
         tickTask?.cancel(promise: stopped)
         if tickTask == nil { stopped.succeed(()) }
         try? await stopped.futureResult.get()
-        for c in connections.withLockedValue({ Array($0.values) }) { try? await c.channel.close() }
+        // Closing the connections ends the requests waiting on them; then every task in the
+        // background is cancelled and awaited, and none can open a connection again.
+        let closeAll = { [connections] in
+            for c in connections.withLockedValue({ Array($0.values) }) { try? await c.channel.close() }
+        }
+        await closeAll()
+        await background.stopAndWait()
+        await closeAll()
     }
 
     /// Says in the log when the quorum has had no leader for a while (a majority is unreachable),
@@ -380,6 +389,7 @@ public final class QuorumController: @unchecked Sendable {
 
     func connection(to peer: Int32, lane: Lane = .raft) async throws -> KafkaConnection {
         let key = peer * 3 + Int32(lane.rawValue)
+        if background.isStopping { throw KafkaClientError.connectionClosed("node \(id) is stopping") }
         if let c = connections.withLockedValue({ $0[key] }), c.channel.isActive { return c }
         guard let v = voters.first(where: { $0.id == peer }) else {
             throw KafkaClientError.unsupported("unknown voter \(peer)")
@@ -397,6 +407,10 @@ public final class QuorumController: @unchecked Sendable {
                 security: peerSecurity)
             connections.withLockedValue { $0[key] = c }
             reconnects.withLockedValue { $0[key] = nil }
+            if background.isStopping {
+                try? await c.channel.close()
+                throw KafkaClientError.connectionClosed("node \(id) is stopping")
+            }
             return c
         } catch {
             reconnects.withLockedValue { r in
@@ -542,11 +556,11 @@ public final class QuorumController: @unchecked Sendable {
     private func call<Req: KafkaMessage, Resp: KafkaMessage>(
         _ peer: Int32, _ request: Req, as: Resp.Type, _ toRaft: @escaping @Sendable (Resp) -> RaftMessage?
     ) {
-        Task { [self] in
+        background.run { [self] in
             do {
                 let c = try await connection(to: peer)
                 let resp = try await c.send(request, as: Resp.self, timeoutMs: 2000)
-                if let message = toRaft(resp) {
+                if let message = toRaft(resp), !background.isStopping {
                     loop.execute { [self] in carryOut(node.receive(message, from: peer, nowMs: Self.monotonicMs())) }
                 }
             } catch {

@@ -265,22 +265,25 @@ public final class TernServer: Sendable {
                 let leader = quorum.voters.first(where: { $0.id == p.leaderId })
             else { return group.next().makeSucceededFuture(local) }
             let promise = group.next().makePromise(of: DescribeQuorumResponse.self)
-            promise.completeWithTask {
+            let ask: @Sendable () async -> DescribeQuorumResponse = {
                 do {
                     let c = try await KafkaConnection.connect(
                         host: leader.host, port: leader.port, group: group, clientId: "describe-forward",
                         timeoutMs: 2000, security: security)
-                    defer { Task { await c.close() } }
                     var t = DescribeQuorumRequest.Topic()
                     t.topicName = QuorumController.topicName
                     t.partitions = [0]
                     var req = DescribeQuorumRequest()
                     req.topics = [t]
-                    return try await c.send(req, as: DescribeQuorumResponse.self, timeoutMs: 2000)
+                    let answer = try? await c.send(req, as: DescribeQuorumResponse.self, timeoutMs: 2000)
+                    await c.close()
+                    return answer ?? local
                 } catch {
                     return local
                 }
             }
+            // In the background of the quorum, so that a stop waits for it.
+            if !quorum.background.run({ promise.succeed(await ask()) }) { promise.succeed(local) }
             return promise.futureResult
         }
     }
