@@ -103,7 +103,9 @@ struct ConsumerGroups: AsyncParsableCommand {
         var req = FindCoordinatorRequest()
         req.key = group
         req.coordinatorKeys = [group]
-        for _ in 0..<40 {
+        var backoff = ExponentialBackoff(initialMs: 100, maxMs: 1_000)
+        let giveUp = monotonicNs() + 10_000_000_000
+        while monotonicNs() < giveUp {
             let r = try await client.send(req, as: FindCoordinatorResponse.self)
             let c =
                 r.coordinators.first
@@ -120,7 +122,7 @@ struct ConsumerGroups: AsyncParsableCommand {
                 throw CLIError(
                     "Error: cannot find the coordinator of group '\(group)': \(ErrorCode(rawValue: c.errorCode))")
             }
-            try await Task.sleep(nanoseconds: 250_000_000)
+            try await Task.sleep(nanoseconds: backoff.nextNanoseconds)
         }
         throw CLIError("Error: the coordinator of group '\(group)' is not available; is the cluster healthy?")
     }
@@ -130,12 +132,14 @@ struct ConsumerGroups: AsyncParsableCommand {
         _ client: KafkaClient, _ group: String, _ request: some KafkaMessage, as: R.Type,
         error: @escaping (R) -> Int16
     ) async throws -> (R, (id: Int32, host: String, port: Int32)) {
-        for _ in 0..<40 {
+        var backoff = ExponentialBackoff(initialMs: 100, maxMs: 1_000)
+        let giveUp = monotonicNs() + 10_000_000_000
+        while monotonicNs() < giveUp {
             let c = try await coordinator(client, group)
             let r = try await client.send(request, toNode: c.id, as: R.self)
             let code = ErrorCode(rawValue: error(r))
             if code == .notCoordinator || code == .coordinatorLoadInProgress || code == .coordinatorNotAvailable {
-                try await Task.sleep(nanoseconds: 250_000_000)
+                try await Task.sleep(nanoseconds: backoff.nextNanoseconds)
                 continue
             }
             return (r, c)

@@ -22,7 +22,9 @@ final class GroupMember {
     /// Retries `body` while the coordinator moves, loads or is being created.
     private func withCoordinator<T>(_ body: (Int32) async throws -> (T, ErrorCode)) async throws -> T {
         var last = ErrorCode.none
-        for _ in 0..<80 {
+        var backoff = ExponentialBackoff(initialMs: 100, maxMs: 1_000)
+        let giveUp = monotonicNs() + 20_000_000_000
+        while monotonicNs() < giveUp {
             if coordinator < 0 {
                 var req = FindCoordinatorRequest()
                 req.key = group
@@ -33,7 +35,7 @@ final class GroupMember {
                     coordinator = r.coordinators.first?.nodeId ?? r.nodeId
                 } else {
                     last = ErrorCode(rawValue: code)
-                    try await Task.sleep(nanoseconds: 250_000_000)
+                    try await Task.sleep(nanoseconds: backoff.nextNanoseconds)
                     continue
                 }
             }
@@ -41,7 +43,7 @@ final class GroupMember {
             if [.notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress].contains(code) {
                 last = code
                 coordinator = -1
-                try await Task.sleep(nanoseconds: 250_000_000)
+                try await Task.sleep(nanoseconds: backoff.nextNanoseconds)
                 continue
             }
             return value

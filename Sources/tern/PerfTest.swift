@@ -218,6 +218,7 @@ struct ProducerPerfTest: AsyncParsableCommand {
                                 r.topics = [.init(name: topic, partitions: [.init(index: p, records: b.build())])]
                                 let sent = monotonicNs()
                                 var attempt = 0
+                                var backoff = ExponentialBackoff(initialMs: 100, maxMs: 1_000)
                                 while true {
                                     attempt += 1
                                     do {
@@ -238,7 +239,7 @@ struct ProducerPerfTest: AsyncParsableCommand {
                                             break
                                         }
                                     }
-                                    try await Task.sleep(nanoseconds: 200_000_000)
+                                    try await Task.sleep(nanoseconds: backoff.nextNanoseconds)
                                     await leaders.refresh(client, topic: topic)
                                 }
                             }

@@ -19,6 +19,8 @@ final class TopicReader {
     private(set) var positions: [Int32: Int64]
     private var leaders: [Int32: Int32] = [:]
     var maxWaitMs: Int32 = 500
+    /// Waits between fetches while a leader is gone or moving: 100 ms growing to 2 s.
+    private var backoff = ExponentialBackoff(initialMs: 100, maxMs: 2_000)
 
     init(client: KafkaClient, topic: String, partitions: [Int32], positions: [Int32: Int64], leaders: [Int32: Int32]) {
         self.client = client
@@ -103,8 +105,10 @@ final class TopicReader {
             }
         }
         if stale {
-            try await Task.sleep(nanoseconds: 300_000_000)
+            try await Task.sleep(nanoseconds: backoff.nextNanoseconds)
             await refreshLeaders()
+        } else {
+            backoff.reset()
         }
         return out
     }
