@@ -8,12 +8,12 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build release run run-secure docker-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls bench-internode bench-acls fuzz fuzz-requests chaos stress-controller
+.PHONY: build build-deps release run run-secure docker-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls bench-internode bench-acls fuzz fuzz-requests chaos stress-controller
 
-build:
+build: build-deps
 	swift build
 
-release:
+release: build-deps
 	swift build -c release
 
 # The three-node cluster of config/server-{0,1,2}.properties, in the background
@@ -79,7 +79,22 @@ deps:
 
 test: deps venv lint swift-test integration
 
-swift-test:
+# The C libraries the build links (record compression): Debian's -dev packages, installed when
+# missing and this is root on a Debian system; otherwise the command to run is printed.
+BUILD_PACKAGES := zlib1g-dev:zlib.h libzstd-dev:zstd.h liblz4-dev:lz4frame.h
+build-deps:
+	@missing=""; \
+	for p in $(BUILD_PACKAGES); do [ -f /usr/include/$${p#*:} ] || missing="$$missing $${p%%:*}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing$$missing (the compression libraries' headers)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
+	else \
+		echo "make: the build needs:$$missing (sudo apt-get install$$missing)" >&2; exit 1; \
+	fi
+
+swift-test: build-deps
 	swift build --build-tests
 	swift test
 
@@ -109,16 +124,16 @@ chaos: build venv
 	$(VENV)/bin/python bench/chaos.py --seconds $(CHAOS_SECONDS)
 
 # PLAINTEXT, SSL and SASL_SSL (SCRAM) side by side on one release-built node (bench/tls.py).
-bench-tls: venv
+bench-tls: build-deps venv
 	swift build -c release --product tern
 	$(VENV)/bin/python bench/tls.py
 
-bench-internode: venv
+bench-internode: build-deps venv
 	swift build -c release --product tern
 	$(VENV)/bin/python bench/internode.py
 
 # Authorization's cost: a node without an authorizer and one with 10,000 ACLs, side by side (bench/acls.py).
-bench-acls: venv
+bench-acls: build-deps venv
 	swift build -c release --product tern
 	$(VENV)/bin/python bench/acls.py
 
@@ -132,7 +147,7 @@ stress-controller: build venv
 
 # libFuzzer over the request and record-batch decoders, 10 minutes each (FUZZ_SECONDS to change).
 FUZZ_SECONDS ?= 600
-fuzz:
+fuzz: build-deps
 	swift build --scratch-path .build-fuzz --product tern-fuzz -Xswiftc -DFUZZING \
 		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 	mkdir -p .build-fuzz/corpus/requests .build-fuzz/corpus/records
@@ -145,7 +160,7 @@ fuzz:
 
 # The whole request path with extreme values (Tests/ServerTests/RequestPathFuzzTests.swift), client
 # and CONTROLLER listeners, FUZZ_SECONDS each; CI runs their short forms in swift test.
-fuzz-requests:
+fuzz-requests: build-deps
 	swift build --build-tests
 	TERN_FUZZ_SECONDS=$(FUZZ_SECONDS) swift test --filter 'RequestPathFuzzTests/clientListener'
 	TERN_FUZZ_SECONDS=$(FUZZ_SECONDS) swift test --filter 'RequestPathFuzzTests/controllerListener'

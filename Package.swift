@@ -31,6 +31,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The system's zlib, libzstd and liblz4 (Debian's zlib1g-dev, libzstd-dev, liblz4-dev).
+        .systemLibrary(
+            name: "CCompression",
+            providers: [.apt(["zlib1g-dev", "libzstd-dev", "liblz4-dev"])]
+        ),
+        // Record batches' compression codecs (gzip, snappy, lz4, zstd), over the system libraries.
+        .target(
+            name: "KafkaCompression",
+            dependencies: [
+                "CCompression", "KafkaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Cluster metadata records, the image they fold into, and the controller's pure decisions.
         .target(
             name: "Metadata",
@@ -50,7 +63,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "KafkaProtocol",
+                "KafkaProtocol", "KafkaCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -91,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "KafkaProtocol", "KafkaClient", "Server", "Storage", "Security", "Metadata",
+                "KafkaProtocol", "KafkaCompression", "KafkaClient", "Server", "Storage", "Security", "Metadata",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -101,12 +114,14 @@ let package = Package(
         ),
         // libFuzzer targets over the request and record-batch decoders: see Fuzz/README.md.
         .executableTarget(
-            name: "TernFuzz", dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            name: "TernFuzz",
+            dependencies: ["KafkaProtocol", "KafkaCompression", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/Sources/TernFuzz"),
-        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol"], exclude: ["Captured"]),
+        .testTarget(
+            name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", "KafkaCompression"], exclude: ["Captured"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "Metadata", "KafkaProtocol"]),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "KafkaProtocol"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "KafkaProtocol"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "KafkaProtocol", "KafkaCompression"]),
         .testTarget(name: "SecurityTests", dependencies: ["Security", "KafkaProtocol"]),
         .testTarget(
             name: "ServerTests",

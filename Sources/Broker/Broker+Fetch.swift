@@ -4,8 +4,6 @@ import NIOCore
 import Storage
 
 extension Broker {
-    static func nowMs() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
-
     /// Answers at once when `min_bytes` are there, an error occurred or the client will not wait;
     /// otherwise parks until an append to one of the requested partitions brings enough bytes,
     /// or `max_wait_ms` passes. Nothing polls: appends wake the waiting fetch.
@@ -152,7 +150,7 @@ extension Broker {
                 }
                 if isReplica,
                     let newIsr = partition.followerFetched(
-                        request.replicaId, offset: fp.fetchOffset, nowMs: Self.nowMs(),
+                        request.replicaId, offset: fp.fetchOffset, nowMs: clock.monotonicMs,
                         eligible: registry.image.brokers[request.replicaId].map { !$0.fenced } ?? false)
                 {
                     proposeIsr(partition, newIsr, reason: "broker \(request.replicaId) caught up")
@@ -179,7 +177,7 @@ extension Broker {
                         continue
                     }
                     pr.records = data.bytes ?? ByteBuffer()
-                    pr.recordsFile = data.file
+                    pr.recordsFile = data.file.map(FileBytes.init)
                     if data.file != nil { files += 1 }
                     let n = data.file?.length ?? data.bytes?.readableBytes ?? 0
                     total += n
@@ -198,6 +196,7 @@ extension Broker {
 }
 
 /// A fetch parked until data arrives or its deadline; completes exactly once.
+/// Sendable by hand: its mutable fields are private and touched only under `lock`.
 final class PendingFetch: @unchecked Sendable {
     private let lock = NIOLock()
     private var done = false

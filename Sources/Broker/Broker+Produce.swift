@@ -70,7 +70,7 @@ extension Broker {
                     pr.errorMessage = "null records"
                     continue
                 }
-                switch partition.log.append(records: records, leaderEpoch: leaderEpoch, nowMs: wallClockMs()) {
+                switch partition.log.append(records: records, leaderEpoch: leaderEpoch) {
                 case .success(let a):
                     metrics.recordBytesIn(partition.topic, records.readableBytes)
                     pr.baseOffset = a.baseOffset
@@ -78,7 +78,7 @@ extension Broker {
                     pr.logStartOffset = a.logStartOffset
                     lastOffsets[PartitionKey(topic: topic.name, index: pd.index)] = a.lastOffset
                     partition.notifyAppended()
-                    partition.advanceHighWatermark(nowMs: Self.nowMs())
+                    partition.advanceHighWatermark(nowMs: clock.monotonicMs)
                 case .failure(let e):
                     pr.errorCode = e.errorCode.rawValue
                     pr.errorMessage = e.message

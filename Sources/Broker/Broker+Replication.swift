@@ -50,7 +50,7 @@ extension Broker {
     /// Leader: takes followers that have not caught up for `replica.lag.time.max.ms` out of
     /// the ISR. Run periodically by the server.
     public func checkIsr() {
-        let now = Self.nowMs()
+        let now = clock.monotonicMs
         for p in registry.all() where p.isLeader {
             if let keep = p.isrShrink(nowMs: now, lagMs: Int64(config.replicaLagTimeMaxMs)) {
                 proposeIsr(p, keep, reason: "followers behind for more than \(config.replicaLagTimeMaxMs) ms")
@@ -81,7 +81,7 @@ extension Broker {
                 let timeout = loop.scheduleTask(in: .milliseconds(Int64(max(1, request.timeoutMs)))) {
                     partition.expireAckWaiter(offset: last)?(.requestTimedOut)
                 }
-                partition.waitForHighWatermark(past: last, nowMs: Self.nowMs()) { code in
+                partition.waitForHighWatermark(past: last, nowMs: clock.monotonicMs) { code in
                     timeout.cancel()
                     promise.succeed((ti, pi, code))
                 }

@@ -27,193 +27,24 @@ public final class Broker: Sendable {
     /// Held for the broker's life: no second process opens these logs.
     let dirLock: DirectoryLock
     let logger: Logger
+    /// The node's clock, handed to every partition log and to the group coordinator.
+    public let clock: any TernClock
     /// Answers DescribeQuorum; set by the server that runs the metadata quorum.
     public let describeQuorum = NIOLockedValueBox<(@Sendable () -> EventLoopFuture<DescribeQuorumResponse>)?>(nil)
 
-    public init(config: BrokerConfig, logger: Logger) throws {
+    public init(config: BrokerConfig, clock: any TernClock, logger: Logger) throws {
         self.config = config
+        self.clock = clock
         self.logger = logger
         try FileSystem.makeDirectories(config.logDirs)
         dirLock = try DirectoryLock(directory: config.logDirs)
         clusterId = try MetaProperties.loadOrCreate(
             logDir: config.logDirs, nodeId: config.nodeId, clusterId: config.clusterId,
             derived: config.clusterIdIsDerived)
-        registry = PartitionRegistry(config: config, logger: logger)
+        registry = PartitionRegistry(config: config, clock: clock, logger: logger)
         maintenance = LogMaintenance(registry: registry, config: config, logger: logger)
         try registry.cleanUpDeletedDirectories()
         producerIds = try ProducerIdAllocator(path: config.logDirs + "/producer-id-block", nodeId: config.nodeId)
-    }
-
-    /// The encoded response body for a request, or nil when none is sent (Produce with acks=0).
-    /// A future that fails means the request could not be decoded: the connection is closed.
-    /// `listener` names the client listener the request arrived on; Metadata, FindCoordinator
-    /// and DescribeCluster answer with that listener's addresses.
-    public func handle(
-        _ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop, listener: String? = nil,
-        session: Session = Session()
-    )
-        -> EventLoopFuture<ByteBuffer?>
-    {
-        guard let api = ApiKey(rawValue: header.apiKey), ApiKey.clientListener.contains(api) else {
-            return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
-        }
-        let v = header.apiVersion
-        guard api.supported.contains(v) else {
-            if api == .apiVersions {
-                // Answered in v0 format with our ranges so the client can step down.
-                return loop.makeSucceededFuture(
-                    (try? ApiVersionsResponse.supported(errorCode: .unsupportedVersion).encoded(version: 0))
-                        ?? ByteBuffer())
-            }
-            return loop.makeFailedFuture(ProtocolError.unsupportedVersion(api: header.apiKey, version: v))
-        }
-        do {
-            if let answered = try authorizing(
-                api, header, body: body, session: session, listener: listener, on: loop)
-            {
-                return answered
-            }
-            switch api {
-            case .apiVersions:
-                _ = try ApiVersionsRequest.decode(body, version: v)
-                return loop.makeSucceededFuture(try ApiVersionsResponse.supported().encoded(version: v))
-            case .metadata:
-                return metadata(try .decode(body, version: v), version: v, listener: listener, on: loop).flatMapThrowing
-                {
-                    try $0.encoded(version: v)
-                }
-            case .produce:
-                let request = try ProduceRequest.decode(body, version: v)
-                if request.acks == 0 {
-                    _ = produce(request, version: v, fromClient: true)
-                    return loop.makeSucceededFuture(nil)
-                }
-                return produceAsync(request, version: v, on: loop, fromClient: true).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .fetch:
-                return fetch(try .decode(body, version: v), version: v, on: loop, listener: listener).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .listOffsets:
-                return loop.makeSucceededFuture(
-                    try listOffsets(.decode(body, version: v), version: v).encoded(version: v))
-            case .offsetForLeaderEpoch:
-                return loop.makeSucceededFuture(try offsetForLeaderEpoch(.decode(body, version: v)).encoded(version: v))
-            case .createTopics:
-                return createTopics(try .decode(body, version: v), version: v, on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .deleteRecords:
-                return loop.makeSucceededFuture(try deleteRecords(try .decode(body, version: v)).encoded(version: v))
-            case .deleteTopics:
-                return deleteTopics(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .createPartitions:
-                return createPartitions(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .describeConfigs:
-                return loop.makeSucceededFuture(
-                    try describeConfigs(try .decode(body, version: v), version: v).encoded(version: v))
-            case .findCoordinator:
-                return loop.makeSucceededFuture(
-                    try findCoordinator(try .decode(body, version: v), version: v, listener: listener).encoded(
-                        version: v))
-            case .initProducerId:
-                return loop.makeSucceededFuture(try initProducerId(.decode(body, version: v)).encoded(version: v))
-            case .joinGroup:
-                return joinGroup(try .decode(body, version: v), version: v, clientId: header.clientId, on: loop)
-                    .flatMapThrowing {
-                        try $0.encoded(version: v)
-                    }
-            case .syncGroup:
-                return syncGroup(try .decode(body, version: v), on: loop).flatMapThrowing { try $0.encoded(version: v) }
-            case .heartbeat:
-                return heartbeat(try .decode(body, version: v), on: loop).flatMapThrowing { try $0.encoded(version: v) }
-            case .leaveGroup:
-                return leaveGroup(try .decode(body, version: v), version: v, on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .offsetCommit:
-                return offsetCommit(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .offsetFetch:
-                return offsetFetch(try .decode(body, version: v), version: v, on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .listGroups:
-                return listGroups(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .describeGroups:
-                return describeGroups(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .describeUserScramCredentials:
-                return loop.makeSucceededFuture(
-                    try describeUserScramCredentials(try .decode(body, version: v)).encoded(version: v))
-            case .alterUserScramCredentials:
-                let request = try AlterUserScramCredentialsRequest.decode(body, version: v)
-                guard let gateway = gateway.withLockedValue({ $0 }) else {
-                    var r = AlterUserScramCredentialsResponse()
-                    r.results = (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
-                        var u = AlterUserScramCredentialsResponse.Result()
-                        u.user = $0
-                        u.errorCode = ErrorCode.notController.rawValue
-                        return u
-                    }
-                    return loop.makeSucceededFuture(try r.encoded(version: v))
-                }
-                return gateway.alterUserScramCredentials(request).hop(to: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .offsetDelete:
-                return offsetDelete(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .deleteGroups:
-                return deleteGroups(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .incrementalAlterConfigs:
-                return incrementalAlterConfigs(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .alterConfigs:
-                return alterConfigs(try .decode(body, version: v), on: loop).flatMapThrowing {
-                    try $0.encoded(version: v)
-                }
-            case .describeCluster:
-                _ = try DescribeClusterRequest.decode(body, version: v)
-                return loop.makeSucceededFuture(try describeCluster(listener: listener).encoded(version: v))
-            case .describeQuorum:
-                _ = try DescribeQuorumRequest.decode(body, version: v)
-                guard let describe = describeQuorum.withLockedValue({ $0 }) else {
-                    return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
-                }
-                return describe().hop(to: loop).flatMapThrowing { try $0.encoded(version: v) }
-            case .saslHandshake:
-                // A listener with SASL answers these before the broker sees them; here there is none.
-                _ = try SaslHandshakeRequest.decode(body, version: v)
-                var r = SaslHandshakeResponse()
-                r.errorCode = ErrorCode.illegalSaslState.rawValue
-                return loop.makeSucceededFuture(try r.encoded(version: v))
-            case .saslAuthenticate:
-                _ = try SaslAuthenticateRequest.decode(body, version: v)
-                var r = SaslAuthenticateResponse()
-                r.errorCode = ErrorCode.illegalSaslState.rawValue
-                r.errorMessage = "listener \(listener ?? "?") does not use SASL"
-                return loop.makeSucceededFuture(try r.encoded(version: v))
-            case .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
-                .fetchSnapshot, .describeAcls, .createAcls, .deleteAcls:
-                return loop.makeFailedFuture(ProtocolError.unknownApiKey(header.apiKey))
-            }
-        } catch {
-            return loop.makeFailedFuture(error)
-        }
     }
 
     /// `handle`, with Fetch answers whose records come straight from segment files: the body
@@ -254,7 +85,7 @@ public final class Broker: Sendable {
 
     /// Applies a newly committed metadata image to the local replicas and their fetchers.
     public func apply(_ image: MetadataImage) {
-        events.record(from: registry.image, to: image, nowMs: wallClockMs())
+        events.record(from: registry.image, to: image, nowMs: clock.wallMs)
         registry.apply(image)
         fetcher.withLockedValue { $0 }?.update(image)
         groupCoordinator.withLockedValue { $0 }?.update(image)
@@ -268,7 +99,7 @@ public final class Broker: Sendable {
         f.update(registry.image)
         let loop = group.next()
         let coordinator = GroupCoordinator(
-            loop: loop, nodeId: config.nodeId, logger: logger,
+            loop: loop, nodeId: config.nodeId, clock: clock, logger: logger,
             write: { [self] partition, records in
                 var r = ProduceRequest()
                 r.acks = -1
@@ -284,11 +115,11 @@ public final class Broker: Sendable {
                 guard let log = registry.partition(GroupCoordinator.topic, partition)?.log else { return (nil, 0) }
                 let start = max(from, log.logStartOffset)
                 return ((try? log.read(from: start, maxBytes: 1 << 20)) ?? nil, log.logEndOffset)
-            })
-        coordinator.initialRebalanceDelayMs = Int64(config.groupInitialRebalanceDelayMs)
-        coordinator.maxGroupSize = config.groupMaxSize
-        coordinator.offsetsRetentionMs = Int64(config.offsetsRetentionMinutes) * 60_000
-        coordinator.offsetsRetentionCheckMs = Int64(config.offsetsRetentionCheckIntervalMs)
+            },
+            settings: .init(
+                initialRebalanceDelayMs: Int64(config.groupInitialRebalanceDelayMs), maxGroupSize: config.groupMaxSize,
+                offsetsRetentionMs: Int64(config.offsetsRetentionMinutes) * 60_000,
+                offsetsRetentionCheckMs: Int64(config.offsetsRetentionCheckIntervalMs)))
         groupCoordinator.withLockedValue { $0 = coordinator }
         coordinator.update(registry.image)
     }
@@ -307,9 +138,9 @@ public final class Broker: Sendable {
 /// index `at` of `bytes`.
 public struct ResponseBody: Sendable {
     public var bytes: ByteBuffer
-    public var files: [(at: Int, slice: FileSlice)]
+    public var files: [(at: Int, slice: FileBytes)]
 
-    public init(bytes: ByteBuffer, files: [(at: Int, slice: FileSlice)] = []) {
+    public init(bytes: ByteBuffer, files: [(at: Int, slice: FileBytes)] = []) {
         self.bytes = bytes
         self.files = files
     }
@@ -362,11 +193,9 @@ enum MetaProperties {
 /// Hands out producer ids for idempotent producers, never twice across restarts (a block of ids
 /// is reserved on disk before any of it is used) nor by two brokers (each node's ids carry its
 /// node id in the high bits).
-final class ProducerIdAllocator: @unchecked Sendable {
-    private let lock = NIOLock()
+final class ProducerIdAllocator: Sendable {
     private let path: String
-    private var next: Int64
-    private var reservedUpTo: Int64
+    private let ids: NIOLockedValueBox<(next: Int64, reservedUpTo: Int64)>
     static let blockSize: Int64 = 1000
 
     init(path: String, nodeId: Int32) throws {
@@ -374,18 +203,17 @@ final class ProducerIdAllocator: @unchecked Sendable {
         let saved =
             FileSystem.exists(path) ? Int64(try FileSystem.readText(path).trimmingCharacters(in: " \n")) ?? 0 : 0
         let start = max(saved, Int64(nodeId) << 40)
-        next = start
-        reservedUpTo = start
+        ids = NIOLockedValueBox((start, start))
     }
 
     func allocate() throws -> Int64 {
-        try lock.withLock {
-            if next >= reservedUpTo {
-                reservedUpTo = next + Self.blockSize
-                try FileSystem.writeTextAtomically("\(reservedUpTo)\n", to: path)
+        try ids.withLockedValue { ids in
+            if ids.next >= ids.reservedUpTo {
+                ids.reservedUpTo = ids.next + Self.blockSize
+                try FileSystem.writeTextAtomically("\(ids.reservedUpTo)\n", to: path)
             }
-            defer { next += 1 }
-            return next
+            defer { ids.next += 1 }
+            return ids.next
         }
     }
 }

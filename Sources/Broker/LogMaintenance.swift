@@ -10,6 +10,7 @@ final class LogMaintenance: Sendable {
     private let registry: PartitionRegistry
     private let config: BrokerConfig
     private let logger: Logger
+    private var clock: any TernClock { registry.clock }
     private let queue = DispatchQueue(label: "tern.log-maintenance")
     private let state = NIOLockedValueBox((running: true, nextRetention: Int64(0), nextClean: Int64(0)))
 
@@ -25,7 +26,7 @@ final class LogMaintenance: Sendable {
     }
 
     func start() {
-        let now = wallClockMs()
+        let now = clock.wallMs
         state.withLockedValue {
             $0.nextRetention = now + config.logRetentionCheckIntervalMs
             $0.nextClean = now + config.logCleanerBackoffMs
@@ -44,7 +45,7 @@ final class LogMaintenance: Sendable {
     private func schedule() {
         queue.asyncAfter(deadline: .now() + .milliseconds(tickMs)) { [self] in
             guard state.withLockedValue({ $0.running }) else { return }
-            runOnce(nowMs: wallClockMs())
+            runOnce(nowMs: clock.wallMs)
             schedule()
         }
     }

@@ -9,15 +9,18 @@ import Storage
 /// image: a new image opens the logs of newly assigned replicas, updates leaders, and removes
 /// the data of deleted topics. Partition data lives in `<log.dirs>/<topic>-<n>/`, with the
 /// topic id in `partition.metadata`.
+/// Sendable by hand: its mutable fields are private and touched only under `lock`.
 public final class PartitionRegistry: @unchecked Sendable {
     private let lock = NIOLock()
     private var partitions: [String: [Int32: PartitionState]] = [:]
     private var _image = MetadataImage()
     let config: BrokerConfig
+    let clock: any TernClock
     let logger: Logger
 
-    init(config: BrokerConfig, logger: Logger) {
+    init(config: BrokerConfig, clock: any TernClock, logger: Logger) {
         self.config = config
+        self.clock = clock
         self.logger = logger
     }
 
@@ -36,7 +39,7 @@ public final class PartitionRegistry: @unchecked Sendable {
         var toOpen: [(MetadataImage.Topic, Int32, MetadataImage.Partition)] = []
         var toRemove: [PartitionState] = []
         var toUpdate: [(PartitionState, MetadataImage.Partition, LogConfig)] = []
-        let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+        let now = clock.monotonicMs
         lock.withLock {
             let previous = _image
             _image = image
@@ -68,13 +71,13 @@ public final class PartitionRegistry: @unchecked Sendable {
                 logger.info("\(state.topic)-\(state.index): topic configs changed")
             }
         }
-        let started = NIODeadline.now()
+        let started = clock.monotonicNs
         var opened = 0
         var scanned = 0
         var truncated = 0
         defer {
             if opened >= 10 || scanned > 0 {
-                let ms = (NIODeadline.now() - started).nanoseconds / 1_000_000
+                let ms = clock.msSince(started)
                 logger.info(
                     "opened \(opened) partition log(s) in \(ms) ms: \(scanned) segment(s) scanned past their recovery point, \(truncated) damaged byte(s) truncated"
                 )
@@ -90,7 +93,7 @@ public final class PartitionRegistry: @unchecked Sendable {
                     try FileSystem.removeTree(dir)
                 }
                 let log = try PartitionLog(
-                    directory: dir, config: config.logConfig(overrides: t.configs), logger: logger)
+                    directory: dir, config: config.logConfig(overrides: t.configs), clock: clock, logger: logger)
                 opened += 1
                 scanned += log.recovery.scanned
                 truncated += log.recovery.truncatedBytes

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import Storage
 
 /// A partition the broker serves: its log and the fetches waiting for new data.
+/// Sendable by hand: its mutable fields are private and touched only under `lock`.
 public final class PartitionState: @unchecked Sendable {
     public let topic: String
     public let topicId: KafkaUUID
@@ -129,28 +130,5 @@ public final class PartitionState: @unchecked Sendable {
             return w
         }
         for w in toWake where !w.owner.isDone { w.wake() }
-    }
-}
-
-/// Kafka's `.properties` format: `key=value` lines, `#` and `!` comments, blank lines ignored.
-public enum Properties {
-    public static func parse(_ text: String) -> [String: String] {
-        var out: [String: String] = [:]
-        for (key, value, _) in parseLines(text) { out[key] = value }
-        return out
-    }
-
-    /// Key, value and 1-based line number of every setting, in file order.
-    public static func parseLines(_ text: String) -> [(String, String, Int)] {
-        var out: [(String, String, Int)] = []
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: " \t\r")
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
-            let sep = line.firstIndex(where: { $0 == "=" || $0 == ":" }) ?? line.endIndex
-            let key = String(line[..<sep]).trimmingCharacters(in: " \t")
-            let value = sep < line.endIndex ? String(line[line.index(after: sep)...]).trimmingCharacters(in: " \t") : ""
-            out.append((key, value, n + 1))
-        }
-        return out
     }
 }

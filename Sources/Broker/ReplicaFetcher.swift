@@ -10,6 +10,7 @@ import Storage
 /// this broker's replica id for every partition it follows there, from its log end and last
 /// epoch. A diverging answer truncates the local log to where the leader's history agrees
 /// (KIP-101/279); records are appended with the leader's offsets and epochs.
+/// Sendable by hand: its mutable fields are private and touched only under `lock`.
 final class ReplicaFetcher: @unchecked Sendable {
     private let broker: Broker
     private let logger: Logger
@@ -107,7 +108,7 @@ final class ReplicaFetcher: @unchecked Sendable {
                         // A refused TLS handshake or login never heals by itself: say so, once
                         // every 30 s, while retrying (a leader that is down is the usual case
                         // and not worth a line).
-                        let now = Broker.nowMs()
+                        let now = broker.clock.monotonicMs
                         if case KafkaClientError.connectionFailed = error {
                         } else if now - lastWarnedMs > 30_000 {
                             lastWarnedMs = now
@@ -192,7 +193,7 @@ final class ReplicaFetcher: @unchecked Sendable {
                         logger.warning("\(t.topic)-\(p.partitionIndex): cannot append fetched data: \(e.message)")
                     }
                 }
-                log.setHighWatermark(min(p.highWatermark, log.logEndOffset), nowMs: Broker.nowMs())
+                log.setHighWatermark(min(p.highWatermark, log.logEndOffset), nowMs: broker.clock.monotonicMs)
                 state.notifyAppended()
             }
         }

@@ -41,6 +41,7 @@ public enum KafkaClientError: Error, CustomStringConvertible {
 }
 
 /// Correlation ids and waiting promises of one connection, shared by the caller and the pipeline.
+/// Sendable by hand: its mutable fields are private and touched only under `lock`.
 final class InFlight: @unchecked Sendable {
     private let lock = NIOLock()
     private var nextId: Int32 = 1

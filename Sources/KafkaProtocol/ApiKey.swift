@@ -1,5 +1,5 @@
-/// The Kafka APIs Tern knows, with the version facts from Kafka's message specs:
-/// the range Tern implements and the first flexible version.
+/// The Kafka APIs Tern knows. What Tern knows about each (versions, flexible versions, the
+/// listeners that serve it, its request type) is one row of `ApiKey.table`.
 public enum ApiKey: Int16, CaseIterable, Sendable {
     case produce = 0
     case fetch = 1
@@ -42,107 +42,138 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case describeCluster = 60
     case brokerRegistration = 62
     case brokerHeartbeat = 63
+}
 
-    /// Versions Tern encodes and decodes, advertised in ApiVersions. They follow a Kafka 2.8/3.x
-    /// release closely enough that clients which infer the broker version from the set
-    /// (kafka-python) pick modern request versions. Produce starts at 0 as Kafka's does:
-    /// librdkafka disables compression when it does not (v0-v2 are answered with an error).
-    public var supported: ClosedRange<Int16> {
-        switch self {
-        case .produce: return 0...9
-        case .fetch: return 0...12
-        case .listOffsets: return 0...6
-        case .metadata: return 0...12
-        case .findCoordinator: return 0...4
-        case .offsetCommit: return 0...8
-        case .offsetFetch: return 0...7
-        case .joinGroup: return 0...9
-        case .heartbeat: return 0...4
-        case .leaveGroup: return 0...5
-        case .syncGroup: return 0...5
-        case .describeGroups: return 0...5
-        case .listGroups: return 0...4
-        case .saslHandshake: return 0...1
-        case .saslAuthenticate: return 0...2
-        case .deleteGroups: return 0...2
-        case .offsetDelete: return 0...0
-        case .describeUserScramCredentials, .alterUserScramCredentials: return 0...0
-        case .describeAcls, .createAcls, .deleteAcls: return 0...3
-        case .apiVersions: return 0...3
-        case .createTopics: return 0...7
-        case .deleteTopics: return 0...6
-        case .deleteRecords: return 0...2
-        case .initProducerId: return 0...4
-        case .offsetForLeaderEpoch: return 0...4
-        case .describeConfigs: return 0...4
-        case .alterConfigs: return 0...2
-        case .incrementalAlterConfigs: return 0...1
-        case .createPartitions: return 0...3
-        case .vote: return 0...2
-        case .beginQuorumEpoch: return 0...1
-        case .endQuorumEpoch: return 0...0
-        case .describeQuorum: return 0...1
-        case .alterPartition: return 0...1
-        case .fetchSnapshot: return 0...0
-        case .describeCluster: return 0...1
-        case .brokerRegistration: return 0...1
-        case .brokerHeartbeat: return 0...0
-        }
+/// One API as Tern implements it.
+public struct ApiSpec: Sendable {
+    /// The listeners that serve an API.
+    public struct Listeners: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// The client listeners (PLAINTEXT, SSL, SASL_*): clients and other brokers.
+        public static let client = Listeners(rawValue: 1)
+        /// The CONTROLLER listener: the quorum's RPCs, the brokers' registrations and heartbeats,
+        /// and the admin requests other nodes forward to the active controller.
+        public static let controller = Listeners(rawValue: 2)
     }
+
+    public let key: ApiKey
+    /// Kafka's name of the API, as logs, metrics and tools print it.
+    public let name: String
+    /// Versions Tern encodes and decodes, advertised in ApiVersions.
+    public let versions: ClosedRange<Int16>
+    /// The first version that uses compact types and tagged fields (Int16.max: none).
+    public let firstFlexibleVersion: Int16
+    public let listeners: Listeners
+    /// The request's message type: what the decoder reads a body of this API as.
+    public let request: any KafkaMessage.Type
+
+    init(
+        _ key: ApiKey, _ name: String, _ versions: ClosedRange<Int16>, flexibleFrom: Int16?, on listeners: Listeners,
+        _ request: any KafkaMessage.Type
+    ) {
+        self.key = key
+        self.name = name
+        self.versions = versions
+        self.firstFlexibleVersion = flexibleFrom ?? .max
+        self.listeners = listeners
+        self.request = request
+    }
+}
+
+extension ApiKey {
+    /// Every API Tern knows, in the order ApiVersions lists them. The versions follow a Kafka
+    /// 2.8/3.x release closely enough that clients which infer the broker version from the set
+    /// (kafka-python) pick modern request versions. Produce starts at 0 as Kafka's does:
+    /// librdkafka disables compression when it does not (v0-v2 are answered with an error). The
+    /// quorum RPCs belong to the CONTROLLER listener only, as in Kafka.
+    public static let table: [ApiSpec] = [
+        .init(.produce, "Produce", 0...9, flexibleFrom: 9, on: [.client], ProduceRequest.self),
+        .init(.fetch, "Fetch", 0...12, flexibleFrom: 12, on: [.client, .controller], FetchRequest.self),
+        .init(.listOffsets, "ListOffsets", 0...6, flexibleFrom: 6, on: [.client], ListOffsetsRequest.self),
+        .init(.metadata, "Metadata", 0...12, flexibleFrom: 9, on: [.client], MetadataRequest.self),
+        .init(.offsetCommit, "OffsetCommit", 0...8, flexibleFrom: 8, on: [.client], OffsetCommitRequest.self),
+        .init(.offsetFetch, "OffsetFetch", 0...7, flexibleFrom: 6, on: [.client], OffsetFetchRequest.self),
+        .init(.findCoordinator, "FindCoordinator", 0...4, flexibleFrom: 3, on: [.client], FindCoordinatorRequest.self),
+        .init(.joinGroup, "JoinGroup", 0...9, flexibleFrom: 6, on: [.client], JoinGroupRequest.self),
+        .init(.heartbeat, "Heartbeat", 0...4, flexibleFrom: 4, on: [.client], HeartbeatRequest.self),
+        .init(.leaveGroup, "LeaveGroup", 0...5, flexibleFrom: 4, on: [.client], LeaveGroupRequest.self),
+        .init(.syncGroup, "SyncGroup", 0...5, flexibleFrom: 4, on: [.client], SyncGroupRequest.self),
+        .init(.describeGroups, "DescribeGroups", 0...5, flexibleFrom: 5, on: [.client], DescribeGroupsRequest.self),
+        .init(.listGroups, "ListGroups", 0...4, flexibleFrom: 3, on: [.client], ListGroupsRequest.self),
+        .init(.saslHandshake, "SaslHandshake", 0...1, flexibleFrom: nil, on: [.client], SaslHandshakeRequest.self),
+        .init(
+            .apiVersions, "ApiVersions", 0...3, flexibleFrom: 3, on: [.client, .controller], ApiVersionsRequest.self),
+        .init(
+            .createTopics, "CreateTopics", 0...7, flexibleFrom: 5, on: [.client, .controller], CreateTopicsRequest.self),
+        .init(
+            .deleteTopics, "DeleteTopics", 0...6, flexibleFrom: 4, on: [.client, .controller], DeleteTopicsRequest.self),
+        .init(.deleteRecords, "DeleteRecords", 0...2, flexibleFrom: 2, on: [.client], DeleteRecordsRequest.self),
+        .init(.initProducerId, "InitProducerId", 0...4, flexibleFrom: 2, on: [.client], InitProducerIdRequest.self),
+        .init(
+            .offsetForLeaderEpoch, "OffsetForLeaderEpoch", 0...4, flexibleFrom: 4, on: [.client],
+            OffsetForLeaderEpochRequest.self),
+        .init(.describeAcls, "DescribeAcls", 0...3, flexibleFrom: 2, on: [.client], DescribeAclsRequest.self),
+        .init(.createAcls, "CreateAcls", 0...3, flexibleFrom: 2, on: [.client, .controller], CreateAclsRequest.self),
+        .init(.deleteAcls, "DeleteAcls", 0...3, flexibleFrom: 2, on: [.client, .controller], DeleteAclsRequest.self),
+        .init(.describeConfigs, "DescribeConfigs", 0...4, flexibleFrom: 4, on: [.client], DescribeConfigsRequest.self),
+        .init(.alterConfigs, "AlterConfigs", 0...2, flexibleFrom: 2, on: [.client], AlterConfigsRequest.self),
+        .init(
+            .saslAuthenticate, "SaslAuthenticate", 0...2, flexibleFrom: 2, on: [.client], SaslAuthenticateRequest.self),
+        .init(
+            .createPartitions, "CreatePartitions", 0...3, flexibleFrom: 2, on: [.client, .controller],
+            CreatePartitionsRequest.self),
+        .init(.deleteGroups, "DeleteGroups", 0...2, flexibleFrom: 2, on: [.client], DeleteGroupsRequest.self),
+        .init(
+            .incrementalAlterConfigs, "IncrementalAlterConfigs", 0...1, flexibleFrom: 1, on: [.client, .controller],
+            IncrementalAlterConfigsRequest.self),
+        .init(.offsetDelete, "OffsetDelete", 0...0, flexibleFrom: nil, on: [.client], OffsetDeleteRequest.self),
+        .init(
+            .describeUserScramCredentials, "DescribeUserScramCredentials", 0...0, flexibleFrom: 0, on: [.client],
+            DescribeUserScramCredentialsRequest.self),
+        .init(
+            .alterUserScramCredentials, "AlterUserScramCredentials", 0...0, flexibleFrom: 0,
+            on: [.client, .controller], AlterUserScramCredentialsRequest.self),
+        .init(.vote, "Vote", 0...2, flexibleFrom: 0, on: [.controller], VoteRequest.self),
+        .init(
+            .beginQuorumEpoch, "BeginQuorumEpoch", 0...1, flexibleFrom: 1, on: [.controller],
+            BeginQuorumEpochRequest.self),
+        .init(.endQuorumEpoch, "EndQuorumEpoch", 0...0, flexibleFrom: 1, on: [.controller], EndQuorumEpochRequest.self),
+        .init(
+            .describeQuorum, "DescribeQuorum", 0...1, flexibleFrom: 0, on: [.client, .controller],
+            DescribeQuorumRequest.self),
+        .init(.alterPartition, "AlterPartition", 0...1, flexibleFrom: 0, on: [.controller], AlterPartitionRequest.self),
+        .init(.fetchSnapshot, "FetchSnapshot", 0...0, flexibleFrom: 0, on: [.controller], FetchSnapshotRequest.self),
+        .init(.describeCluster, "DescribeCluster", 0...1, flexibleFrom: 0, on: [.client], DescribeClusterRequest.self),
+        .init(
+            .brokerRegistration, "BrokerRegistration", 0...1, flexibleFrom: 0, on: [.controller],
+            BrokerRegistrationRequest.self),
+        .init(
+            .brokerHeartbeat, "BrokerHeartbeat", 0...0, flexibleFrom: 0, on: [.controller], BrokerHeartbeatRequest.self),
+    ]
+
+    /// The table indexed by API key (a unit test checks that every case has its row).
+    private static let specs: [ApiSpec?] = {
+        var byKey = [ApiSpec?](repeating: nil, count: Int(allCases.map(\.rawValue).max()!) + 1)
+        for spec in table { byKey[Int(spec.key.rawValue)] = spec }
+        return byKey
+    }()
+
+    /// This API's row of the table.
+    public var spec: ApiSpec { Self.specs[Int(rawValue)]! }
+
+    /// Versions Tern encodes and decodes, advertised in ApiVersions.
+    public var supported: ClosedRange<Int16> { spec.versions }
 
     /// The first version that uses compact types and tagged fields.
-    public var firstFlexibleVersion: Int16 {
-        switch self {
-        case .produce: return 9
-        case .fetch: return 12
-        case .listOffsets: return 6
-        case .metadata: return 9
-        case .findCoordinator: return 3
-        case .offsetCommit: return 8
-        case .offsetFetch: return 6
-        case .joinGroup: return 6
-        case .heartbeat: return 4
-        case .leaveGroup: return 4
-        case .syncGroup: return 4
-        case .describeGroups: return 5
-        case .listGroups: return 3
-        case .saslHandshake: return Int16.max
-        case .saslAuthenticate: return 2
-        case .deleteGroups: return 2
-        case .offsetDelete: return Int16.max
-        case .describeUserScramCredentials, .alterUserScramCredentials: return 0
-        case .describeAcls, .createAcls, .deleteAcls: return 2
-        case .apiVersions: return 3
-        case .createTopics: return 5
-        case .deleteTopics: return 4
-        case .deleteRecords: return 2
-        case .initProducerId: return 2
-        case .offsetForLeaderEpoch: return 4
-        case .describeConfigs: return 4
-        case .alterConfigs: return 2
-        case .incrementalAlterConfigs: return 1
-        case .createPartitions: return 2
-        case .vote: return 0
-        case .beginQuorumEpoch: return 1
-        case .endQuorumEpoch: return 1
-        case .describeQuorum: return 0
-        case .alterPartition: return 0
-        case .fetchSnapshot: return 0
-        case .describeCluster: return 0
-        case .brokerRegistration: return 0
-        case .brokerHeartbeat: return 0
-        }
-    }
+    public var firstFlexibleVersion: Int16 { spec.firstFlexibleVersion }
 
     public func isFlexible(_ version: Int16) -> Bool { version >= firstFlexibleVersion }
 
-    /// APIs a client listener serves and advertises. The quorum RPCs belong to the CONTROLLER
-    /// listener, as in Kafka.
-    public static let clientListener: [ApiKey] = allCases.filter { !controllerOnly.contains($0) }
-    public static let controllerOnly: Set<ApiKey> = [
-        .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
-        .fetchSnapshot,
-    ]
+    /// APIs a client listener serves and advertises.
+    public static let clientListener: [ApiKey] = table.filter { $0.listeners.contains(.client) }.map(\.key)
+    /// APIs the CONTROLLER listener serves and advertises.
+    public static let controllerListener: [ApiKey] = table.filter { $0.listeners.contains(.controller) }.map(\.key)
 
     /// Request header v2 for flexible versions, v1 otherwise.
     public func requestHeaderVersion(_ version: Int16) -> Int16 { isFlexible(version) ? 2 : 1 }
@@ -155,49 +186,5 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
 }
 
 extension ApiKey: CustomStringConvertible {
-    public var description: String {
-        switch self {
-        case .produce: return "Produce"
-        case .fetch: return "Fetch"
-        case .listOffsets: return "ListOffsets"
-        case .metadata: return "Metadata"
-        case .findCoordinator: return "FindCoordinator"
-        case .offsetCommit: return "OffsetCommit"
-        case .offsetFetch: return "OffsetFetch"
-        case .joinGroup: return "JoinGroup"
-        case .heartbeat: return "Heartbeat"
-        case .leaveGroup: return "LeaveGroup"
-        case .syncGroup: return "SyncGroup"
-        case .describeGroups: return "DescribeGroups"
-        case .listGroups: return "ListGroups"
-        case .saslHandshake: return "SaslHandshake"
-        case .saslAuthenticate: return "SaslAuthenticate"
-        case .deleteGroups: return "DeleteGroups"
-        case .offsetDelete: return "OffsetDelete"
-        case .describeUserScramCredentials: return "DescribeUserScramCredentials"
-        case .alterUserScramCredentials: return "AlterUserScramCredentials"
-        case .apiVersions: return "ApiVersions"
-        case .createTopics: return "CreateTopics"
-        case .deleteTopics: return "DeleteTopics"
-        case .deleteRecords: return "DeleteRecords"
-        case .initProducerId: return "InitProducerId"
-        case .offsetForLeaderEpoch: return "OffsetForLeaderEpoch"
-        case .describeAcls: return "DescribeAcls"
-        case .createAcls: return "CreateAcls"
-        case .deleteAcls: return "DeleteAcls"
-        case .describeConfigs: return "DescribeConfigs"
-        case .alterConfigs: return "AlterConfigs"
-        case .incrementalAlterConfigs: return "IncrementalAlterConfigs"
-        case .createPartitions: return "CreatePartitions"
-        case .vote: return "Vote"
-        case .beginQuorumEpoch: return "BeginQuorumEpoch"
-        case .endQuorumEpoch: return "EndQuorumEpoch"
-        case .describeQuorum: return "DescribeQuorum"
-        case .alterPartition: return "AlterPartition"
-        case .fetchSnapshot: return "FetchSnapshot"
-        case .describeCluster: return "DescribeCluster"
-        case .brokerRegistration: return "BrokerRegistration"
-        case .brokerHeartbeat: return "BrokerHeartbeat"
-        }
-    }
+    public var description: String { spec.name }
 }

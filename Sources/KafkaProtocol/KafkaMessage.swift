@@ -37,9 +37,9 @@ extension KafkaMessage {
         buffer = writer.buffer
     }
 
-    /// Encodes the body leaving out file bytes (`FileSlice`s): each is returned with the index in
+    /// Encodes the body leaving out file bytes (`FileBytes`): each is returned with the index in
     /// the buffer where its bytes belong, for the server to send from the file.
-    public func encodedSplicingFiles(version: Int16) throws -> (ByteBuffer, [(at: Int, slice: FileSlice)]) {
+    public func encodedSplicingFiles(version: Int16) throws -> (ByteBuffer, [(at: Int, slice: FileBytes)]) {
         var writer = KafkaWriter(
             buffer: ByteBufferAllocator().buffer(capacity: 256), flexible: Self.apiKey.isFlexible(version))
         writer.splicing = true

@@ -117,7 +117,7 @@ public struct KafkaReader: KafkaSerde {
         }
     }
 
-    public mutating func fileBytes(_ slice: FileSlice) throws {
+    public mutating func fileBytes(_ slice: FileBytes) throws {
         throw ProtocolError.invalidLength(field: "file bytes", value: slice.length)
     }
 

@@ -36,7 +36,7 @@ public protocol KafkaSerde {
     mutating func bytes(_ value: inout ByteBuffer, field: StaticString) throws
     /// Non-null bytes taken from a file when writing (length prefix, then the file's bytes,
     /// spliced in by the server or copied in). Reading never meets one.
-    mutating func fileBytes(_ slice: FileSlice) throws
+    mutating func fileBytes(_ slice: FileBytes) throws
     mutating func array<T: Defaultable>(
         _ value: inout [T], field: StaticString, _ element: (inout Self, inout T) throws -> Void
     ) throws

@@ -13,7 +13,7 @@ public struct KafkaWriter: KafkaSerde {
     /// When set, file bytes are not copied: each is noted here with the buffer index where its
     /// bytes belong, for the server to send from the file.
     public var splicing = false
-    public private(set) var splices: [(at: Int, slice: FileSlice)] = []
+    public private(set) var splices: [(at: Int, slice: FileBytes)] = []
 
     public init(buffer: ByteBuffer = ByteBufferAllocator().buffer(capacity: 256), flexible: Bool = false) {
         self.buffer = buffer
@@ -101,7 +101,7 @@ public struct KafkaWriter: KafkaSerde {
         buffer.writeBuffer(&v)
     }
 
-    public mutating func fileBytes(_ slice: FileSlice) throws {
+    public mutating func fileBytes(_ slice: FileBytes) throws {
         try writeLength(slice.length, wide: true, field: "file bytes")
         if splicing {
             splices.append((buffer.writerIndex, slice))

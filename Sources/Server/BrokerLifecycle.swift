@@ -3,22 +3,24 @@ import KafkaProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Storage
 
 /// The broker half of a node: registers with the active controller, then heartbeats, reporting
 /// how far it has applied the metadata log, until it is unfenced and for as long as it runs.
 /// On a clean stop it asks the controller to move its leaderships away first.
-final class BrokerLifecycle: @unchecked Sendable {
+final class BrokerLifecycle: Sendable {
     private let quorum: QuorumController
     private let nodeId: Int32
     private let host: String
     private let port: Int32
     private let logger: Logger
+    private let clock: any TernClock
     private let incarnation = KafkaUUID.random()
     private let state = NIOLockedValueBox<(epoch: Int64?, fenced: Bool, stopping: Bool)>((nil, true, false))
-    private var task: Task<Void, Never>?
+    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
     /// Runs once, the first time the controller unfences this broker (it has caught up).
-    var onCaughtUp: (@Sendable () -> Void)?
-    private var caughtUpOnce = false
+    private let onCaughtUp: @Sendable () -> Void
+    private let caughtUpOnce = NIOLockedValueBox(false)
 
     static let heartbeatIntervalMs: UInt64 = 2000
     static let startupIntervalMs: UInt64 = 200
@@ -28,8 +30,11 @@ final class BrokerLifecycle: @unchecked Sendable {
 
     init(
         quorum: QuorumController, nodeId: Int32, host: String, port: Int32,
-        listeners: [(name: String, host: String, port: Int)] = [], logger: Logger
+        listeners: [(name: String, host: String, port: Int)] = [], logger: Logger,
+        onCaughtUp: @escaping @Sendable () -> Void = {}
     ) {
+        self.onCaughtUp = onCaughtUp
+        self.clock = quorum.clock
         self.listeners = listeners
         self.quorum = quorum
         self.nodeId = nodeId
@@ -41,7 +46,7 @@ final class BrokerLifecycle: @unchecked Sendable {
     var isFenced: Bool { state.withLockedValue { $0.fenced } }
 
     func start() {
-        task = Task { [self] in
+        let started = Task { [self] in
             // A refused or failed registration or heartbeat is retried with a growing wait
             // (200 ms to 2 s, as retry.backoff.ms and retry.backoff.max.ms), not every 200 ms.
             var backoff = ExponentialBackoff(initialMs: Int64(Self.startupIntervalMs), maxMs: 2000)
@@ -57,15 +62,16 @@ final class BrokerLifecycle: @unchecked Sendable {
                     nanoseconds: (fenced ? Self.startupIntervalMs : Self.heartbeatIntervalMs) * 1_000_000)
             }
         }
+        task.withLockedValue { $0 = started }
     }
 
     /// Returns once the heartbeat loop has ended (after `stop` or `shutDown`).
-    func finished() async { await task?.value }
+    func finished() async { await task.withLockedValue { $0 }?.value }
 
     /// Stops heartbeating without telling the controller (start-up failed).
     func stop() {
         state.withLockedValue { $0.stopping = true }
-        task?.cancel()
+        task.withLockedValue { $0 }?.cancel()
     }
 
     /// Controlled shutdown: heartbeats with WantShutDown until the controller has fenced this
@@ -74,11 +80,11 @@ final class BrokerLifecycle: @unchecked Sendable {
     /// or when this node leads and no majority is in touch, no leadership can move anyway.
     func shutDown(timeoutMs: Int64 = 5000, leaderlessMs: Int64 = 700) async {
         state.withLockedValue { $0.stopping = true }
-        task?.cancel()
-        let start = DispatchTimeLike.nowMs()
-        while DispatchTimeLike.nowMs() - start < timeoutMs {
+        task.withLockedValue { $0 }?.cancel()
+        let start = clock.monotonicMs
+        while clock.monotonicMs - start < timeoutMs {
             if !quorum.canCommit {
-                if DispatchTimeLike.nowMs() - start >= leaderlessMs {
+                if clock.monotonicMs - start >= leaderlessMs {
                     logger.warning(
                         "controlled shutdown skipped: the metadata quorum cannot commit (no majority of voters \(quorum.voters.map(\.id)) is up), so no leadership can move"
                     )
@@ -168,10 +174,11 @@ final class BrokerLifecycle: @unchecked Sendable {
             }
             if was && !resp.isFenced {
                 logger.info("broker \(nodeId) is unfenced: it may lead partitions")
-                if !caughtUpOnce {
-                    caughtUpOnce = true
-                    onCaughtUp?()
+                let first = caughtUpOnce.withLockedValue { once in
+                    defer { once = true }
+                    return !once
                 }
+                if first { onCaughtUp() }
             }
             if !was && resp.isFenced && !wantShutDown {
                 logger.warning("broker \(nodeId) was fenced by the controller")
@@ -218,8 +225,4 @@ final class BrokerLifecycle: @unchecked Sendable {
         }
         return try await promise.futureResult.get()
     }
-}
-
-enum DispatchTimeLike {
-    static func nowMs() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
 }

@@ -1,24 +1,30 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Storage
 
 /// Warnings that a remote party can cause, at most a few a second: a flood of bad frames or
 /// forged peer messages must not become a flood of log lines (disk and CPU). What is held back is
 /// counted and reported with the next line that gets through.
 final class LogLimiter: Sendable {
     private struct State {
-        var windowStart = NIODeadline.now().uptimeNanoseconds
+        var windowStart: UInt64
         var inWindow = 0
         var suppressed = 0
     }
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
     private let perSecond: Int
+    private let clock: any TernClock
 
-    init(perSecond: Int = 5) { self.perSecond = perSecond }
+    init(perSecond: Int = 5, clock: any TernClock = SystemClock()) {
+        self.perSecond = perSecond
+        self.clock = clock
+        state = NIOLockedValueBox(State(windowStart: clock.monotonicNs))
+    }
 
     func warn(_ logger: Logger, _ message: @autoclosure () -> String) {
         let (allowed, held): (Bool, Int) = state.withLockedValue { s in
-            let now = NIODeadline.now().uptimeNanoseconds
+            let now = clock.monotonicNs
             if now - s.windowStart >= 1_000_000_000 {
                 s.windowStart = now
                 s.inWindow = 0

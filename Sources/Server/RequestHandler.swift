@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import Security
+import Storage
 
 #if canImport(Glibc)
     import Glibc
@@ -37,6 +38,8 @@ final class RequestHandler: ChannelDuplexHandler {
     private var closed = false
 
     private let metrics: BrokerMetrics?
+    /// Times each request for the metrics.
+    private let clock: any TernClock
     /// Connections closed for bad input are logged at most a few a second, whoever sends them.
     static let limiter = LogLimiter()
 
@@ -63,8 +66,9 @@ final class RequestHandler: ChannelDuplexHandler {
     init(
         handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil,
         memory: ConnectionMemory? = nil, sasl: SaslGate? = nil, sendfile: Bool = true,
-        principalMapping: PrincipalMapping = .standard
+        principalMapping: PrincipalMapping = .standard, clock: any TernClock = SystemClock()
     ) {
+        self.clock = clock
         self.principalMapping = principalMapping
         self.sasl = sasl
         self.sendfile = sendfile
@@ -125,12 +129,12 @@ final class RequestHandler: ChannelDuplexHandler {
         let size = frame.readableBytes + 4  // taken from the connection's memory as it was read
         slots.append(Slot(header: nil, body: nil, ready: false, size: size, closeAfter: closeAfter))
         let api = ApiKey(rawValue: header.apiKey)
-        let arrived = NIODeadline.now()
+        let arrived = clock.monotonicNs
         answer.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let body):
                 if let metrics, let api {
-                    metrics.recordRequest("\(api)", seconds: Double((NIODeadline.now() - arrived).nanoseconds) / 1e9)
+                    metrics.recordRequest("\(api)", seconds: Double(clock.monotonicNs &- arrived) / 1e9)
                 }
                 complete(context, sequence, header: header, api: api, body: body)
             case .failure(let error):
@@ -262,15 +266,16 @@ final class RequestHandler: ChannelDuplexHandler {
                     wrapOutboundOut(.byteBuffer(body.bytes.getSlice(at: cursor, length: at - cursor)!)), promise: nil)
             }
             cursor = at
-            let fd = sendfile ? dup(slice.descriptor) : -1
-            guard fd >= 0 else {
+            let file = slice.source as? FileSlice
+            let fd = sendfile ? file.map { dup($0.descriptor) } ?? -1 : -1
+            guard let file, fd >= 0 else {
                 // TLS, or out of descriptors: send the bytes through memory instead.
                 context.write(wrapOutboundOut(.byteBuffer(slice.read())), promise: nil)
                 continue
             }
             let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
             let region = FileRegion(
-                fileHandle: handle, readerIndex: slice.position, endIndex: slice.position + slice.length)
+                fileHandle: handle, readerIndex: file.position, endIndex: file.position + file.length)
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { _ in try? handle.close() }
             context.write(wrapOutboundOut(.fileRegion(region)), promise: written)

@@ -24,13 +24,15 @@ public final class TernServer: Sendable {
     public let broker: Broker
     public let quorum: QuorumController
     let lifecycle: BrokerLifecycle
-    nonisolated(unsafe) private var isrCheck: RepeatedTask?
+    private let isrCheck: RepeatedTask
     let group: MultiThreadedEventLoopGroup
     /// The metadata quorum, its CONTROLLER listener and its peer connections run on a thread of
     /// their own, as Kafka's controller does: clients that keep every client loop busy must not
     /// starve elections, heartbeats and fencing (a pipelining flood once fenced its own broker).
     let controlGroup: MultiThreadedEventLoopGroup
     let logger: Logger
+    /// The one clock every component of the node reads.
+    let clock: any TernClock
     private let channel: any Channel
     /// Client listeners after the first (e.g. one advertised inside a container network).
     private let extraChannels: [any Channel]
@@ -48,8 +50,9 @@ public final class TernServer: Sendable {
 
     /// Opens the log directory (recovering every partition), starts the quorum member and binds
     /// both listeners.
-    public init(config: ServerConfig, logger: Logger) throws {
+    public init(config: ServerConfig, clock: any TernClock = SystemClock(), logger: Logger) throws {
         self.config = config
+        self.clock = clock
         clientConnections = ConnectionTracker(limits: config.connectionLimits, name: "client")
         requestMemory = RequestMemory(limit: config.connectionLimits.queuedMaxRequestBytes)
         controllerConnections = ConnectionTracker(limits: config.connectionLimits, name: "CONTROLLER")
@@ -57,7 +60,7 @@ public final class TernServer: Sendable {
         self.logger = logger
         var brokerConfig = config.broker
         brokerConfig.clusterId = config.clusterId
-        broker = try Broker(config: brokerConfig, logger: logger)
+        broker = try Broker(config: brokerConfig, clock: clock, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let voters =
@@ -70,17 +73,19 @@ public final class TernServer: Sendable {
         raft.fetchBackoffMs = 50
         let quorum: QuorumController
         do {
-            quorum = try QuorumController(
-                id: config.broker.nodeId, voters: voters, clusterId: broker.clusterId, logDir: config.broker.logDirs,
-                group: controlGroup,
-                config: raft, logger: logger)
-            self.quorum = quorum
-            quorum.peerSecurity = config.controllerClient
+            var settings = QuorumController.Settings()
+            settings.topicDefaults = config.broker
+            settings.snapshotEveryBytes = config.metadataSnapshotEveryBytes
+            settings.peerSecurity = config.controllerClient
             let seedPath = config.broker.logDirs + "/" + BootstrapRecords.fileName
             if FileSystem.exists(seedPath) {
-                quorum.bootstrapRecords = try BootstrapRecords.parse(
+                settings.bootstrapRecords = try BootstrapRecords.parse(
                     try FileSystem.readText(seedPath), source: seedPath)
             }
+            quorum = try QuorumController(
+                id: config.broker.nodeId, voters: voters, clusterId: broker.clusterId, logDir: config.broker.logDirs,
+                group: controlGroup, config: raft, clock: clock, settings: settings, logger: logger)
+            self.quorum = quorum
             let maxFrame = config.socketRequestMaxBytes
             let maxInFlight = config.maxInFlightPerConnection
             // The client listeners open only once this broker is unfenced; a port another process
@@ -91,7 +96,7 @@ public final class TernServer: Sendable {
             if let c = config.controllerListener, voters.count > 1 {
                 let broker = self.broker
                 let name = config.controllerListenerName
-                let limiter = LogLimiter()
+                let limiter = LogLimiter(clock: clock)
                 controllerChannel = try Self.bind(
                     group: controlGroup, host: c.host, port: c.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
                     logger: logger, tracker: controllerConnections, memory: controllerMemory,
@@ -117,8 +122,6 @@ public final class TernServer: Sendable {
         broker.describeQuorum.withLockedValue {
             $0 = { Self.describeAnywhere(quorum, group: group, security: config.controllerClient) }
         }
-        quorum.topicDefaults = config.broker
-        quorum.snapshotEveryBytes = config.metadataSnapshotEveryBytes
         let broker = self.broker
         quorum.onImageChange.withLockedValue { $0 = { image in broker.apply(image) } }
         broker.gateway.withLockedValue { $0 = ClusterGateway(quorum: quorum) }
@@ -126,8 +129,7 @@ public final class TernServer: Sendable {
             quorum: quorum, nodeId: config.broker.nodeId, host: config.broker.advertisedHost,
             port: config.broker.advertisedPort,
             listeners: config.clientListeners.map { ($0.name, $0.advertisedHost, $0.advertisedPort) },
-            logger: logger)
-        lifecycle.onCaughtUp = { broker.caughtUp() }
+            logger: logger, onCaughtUp: { broker.caughtUp() })
         quorum.start()
         lifecycle.start()
         broker.startReplication(group: group, security: config.interBrokerClient)
@@ -137,8 +139,8 @@ public final class TernServer: Sendable {
         // Like Kafka, serve clients once this broker has caught up with the metadata log and been
         // unfenced, so that the first requests see the cluster as it is. A node that cannot
         // reach a quorum still opens its listener after a while, so tools can ask it why.
-        let deadline = NIODeadline.now() + .seconds(15)
-        while lifecycle.isFenced && NIODeadline.now() < deadline { usleep(5000) }
+        let deadline = clock.now + .seconds(15)
+        while lifecycle.isFenced && clock.now < deadline { usleep(5000) }
         if lifecycle.isFenced {
             logger.warning(
                 "serving clients before this broker was unfenced: the metadata quorum has no leader yet (voters \(voters.map(\.id)))"
@@ -154,7 +156,8 @@ public final class TernServer: Sendable {
                 bound.append(
                     try Self.bind(
                         group: group, host: l.bindHost, port: l.port, maxFrame: maxFrame, maxInFlight: maxInFlight,
-                        logger: logger, metrics: broker.metrics, tracker: clientConnections, memory: requestMemory,
+                        logger: logger, metrics: broker.metrics, clock: clock, tracker: clientConnections,
+                        memory: requestMemory,
                         security: config.security[l.name] ?? ListenerSecurity(),
                         scramCredential: Self.scramLookup(quorum)
                     ) { header, body, loop, session in
@@ -208,8 +211,8 @@ public final class TernServer: Sendable {
 
     static func bind(
         group: MultiThreadedEventLoopGroup, host: String, port: Int, maxFrame: Int, maxInFlight: Int, logger: Logger,
-        metrics: BrokerMetrics? = nil, tracker: ConnectionTracker? = nil, memory: RequestMemory? = nil,
-        security: ListenerSecurity = ListenerSecurity(),
+        metrics: BrokerMetrics? = nil, clock: any TernClock = SystemClock(), tracker: ConnectionTracker? = nil,
+        memory: RequestMemory? = nil, security: ListenerSecurity = ListenerSecurity(),
         scramCredential: @escaping @Sendable (String, ScramMechanism) -> ScramCredential? = { _, _ in nil },
         handle: @escaping RequestHandler.Handle
     ) throws -> any Channel {
@@ -244,7 +247,7 @@ public final class TernServer: Sendable {
                             handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: account,
                             sasl: security.securityProtocol.usesSASL
                                 ? SaslGate(security: security, scramCredential: scramCredential) : nil,
-                            sendfile: tls == nil, principalMapping: security.principalMapping)
+                            sendfile: tls == nil, principalMapping: security.principalMapping, clock: clock)
                     )
                 }
             }
@@ -324,7 +327,7 @@ public final class TernServer: Sendable {
             (
                 "replication",
                 {
-                    isrCheck?.cancel()
+                    isrCheck.cancel()
                     await broker.stopReplication()
                 }
             ),
@@ -349,12 +352,13 @@ public final class TernServer: Sendable {
     static func lingerForLeavingBrokers(
         _ quorum: QuorumController, since: NIODeadline, logger: Logger, minMs: Int64 = 200, maxMs: Int64 = 2000
     ) async {
-        while NIODeadline.now() < since + .milliseconds(maxMs) {
+        let clock = quorum.clock
+        while clock.now < since + .milliseconds(maxMs) {
             guard quorum.leaderId == quorum.id, quorum.canCommit,
                 let leaving = try? await quorum.brokersStillLeaving().get()
             else { return }
             let othersUp = quorum.imageSnapshot.brokers.values.contains { $0.id != quorum.id && !$0.fenced }
-            if leaving.isEmpty && (!othersUp || NIODeadline.now() >= since + .milliseconds(minMs)) { return }
+            if leaving.isEmpty && (!othersUp || clock.now >= since + .milliseconds(minMs)) { return }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         logger.info("stopping the quorum member with brokers still waiting for their controlled shutdown")
@@ -366,7 +370,9 @@ public final class TernServer: Sendable {
     /// unfenced); each service waits for the graceful shutdown and then stops its part.
     public var services: [any Service] {
         stopSteps().reversed().map {
-            NodePart(name: $0.name, stop: $0.stop, logger: logger, nodeId: config.broker.nodeId, began: stopBegan)
+            NodePart(
+                name: $0.name, stop: $0.stop, logger: logger, nodeId: config.broker.nodeId, began: stopBegan,
+                clock: clock)
         }
     }
 
@@ -374,7 +380,7 @@ public final class TernServer: Sendable {
     let stopBegan = NIOLockedValueBox<NIODeadline?>(nil)
     /// How long the stop has taken so far, once it has begun.
     public var stoppingForMs: Int64? {
-        stopBegan.withLockedValue { $0 }.map { (NIODeadline.now() - $0).nanoseconds / 1_000_000 }
+        stopBegan.withLockedValue { $0 }.map { (clock.now - $0).nanoseconds / 1_000_000 }
     }
 
     /// Stops the event loops, once every service has stopped.
@@ -386,7 +392,7 @@ public final class TernServer: Sendable {
     /// The whole ordered stop, for callers that are not a ServiceGroup (tests); blocks.
     public func shutdown() {
         let steps = stopSteps()
-        stopBegan.withLockedValue { $0 = $0 ?? .now() }
+        stopBegan.withLockedValue { $0 = $0 ?? clock.now }
         let done = DispatchSemaphore(value: 0)
         Task {
             for step in steps { await step.stop() }
@@ -405,17 +411,18 @@ struct NodePart: Service {
     let logger: Logger
     let nodeId: Int32
     let began: NIOLockedValueBox<NIODeadline?>
+    let clock: any TernClock
 
     func run() async throws {
         try? await gracefulShutdown()
-        let start = NIODeadline.now()
+        let start = clock.now
         let first = began.withLockedValue { b -> Bool in
             defer { b = b ?? start }
             return b == nil
         }
         if first { logger.info("Tern node \(nodeId) shutting down") }
         await stop()
-        let ms = (NIODeadline.now() - start).nanoseconds / 1_000_000
+        let ms = (clock.now - start).nanoseconds / 1_000_000
         logger.debug("stopped \(name) in \(ms) ms")
     }
 }

@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import NIOCore
 
@@ -129,7 +130,8 @@ extension PartitionLog {
         try file.sync()
         try FileSystem.rename(cleaned, seg.logPath)
         let fresh = try LogSegment(
-            directory: directory, baseOffset: seg.baseOffset, indexIntervalBytes: _config.indexIntervalBytes)
+            directory: directory, baseOffset: seg.baseOffset, indexIntervalBytes: _config.indexIntervalBytes,
+            clock: clock)
         _ = try fresh.recover(expectedBaseOffset: seg.baseOffset, logger: logger)
         try fresh.closeTimeIndex()
         return fresh

@@ -100,13 +100,6 @@ public final class DataFile {
     }
 }
 
-/// The wall clock in milliseconds since the epoch, as record timestamps use.
-public func wallClockMs() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
-
 /// `<log.dirs>/.lock`, as Kafka's: held (flock) for as long as the process runs, so a second
 /// process started on the same directory stops at once instead of writing the same logs.
 public final class DirectoryLock: Sendable {

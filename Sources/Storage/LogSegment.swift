@@ -38,6 +38,7 @@ final class LogSegment {
     /// When this segment started taking batches (wall clock, ms): `segment.ms` rolls it that long
     /// after. A segment found on disk counts from its file's modification time.
     private(set) var createdMs: Int64
+    private let clock: any TernClock
 
     static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
         let digits = String(baseOffset)
@@ -47,7 +48,8 @@ final class LogSegment {
     var logPath: String { directory + "/" + Self.fileName(baseOffset, ".log") }
 
     /// Opens (or creates) the segment. The caller runs `recover` or `loadIndex` afterwards.
-    init(directory: String, baseOffset: Int64, indexIntervalBytes: Int) throws {
+    init(directory: String, baseOffset: Int64, indexIntervalBytes: Int, clock: any TernClock) throws {
+        self.clock = clock
         self.directory = directory
         self.baseOffset = baseOffset
         self.indexIntervalBytes = indexIntervalBytes
@@ -56,13 +58,13 @@ final class LogSegment {
         timeIndexFile = try DataFile(path: directory + "/" + Self.fileName(baseOffset, ".timeindex"))
         size = try log.size()
         nextOffset = baseOffset
-        createdMs = size > 0 ? try log.modifiedMs() : wallClockMs()
+        createdMs = size > 0 ? try log.modifiedMs() : clock.wallMs
     }
 
     /// Appends one batch whose base offset the caller has already assigned.
     func append(_ batch: ByteBuffer, header: RecordBatchHeader) throws {
         let position = size
-        if position == 0 { createdMs = wallClockMs() }
+        if position == 0 { createdMs = clock.wallMs }
         try log.write(batch, at: position)
         size += batch.readableBytes
         noteBatch(header, position: position, persistIndex: true)

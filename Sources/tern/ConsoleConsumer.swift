@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import KafkaClient
+import KafkaCompression
 import KafkaProtocol
 import NIOConcurrencyHelpers
 import NIOCore

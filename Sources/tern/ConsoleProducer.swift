@@ -1,16 +1,16 @@
 import ArgumentParser
 import KafkaClient
 import KafkaProtocol
+import Storage
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-func nowMs() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
+/// The tools' clock: the same one a node reads.
+let toolClock = SystemClock()
+
+func nowMs() -> Int64 { toolClock.wallMs }
 
 /// `--property k=v` pairs as Kafka's console tools take them.
 func parseProperties(_ list: [String], option: String) throws -> [String: String] {

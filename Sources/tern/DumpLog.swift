@@ -1,4 +1,5 @@
 import ArgumentParser
+import KafkaCompression
 import KafkaProtocol
 import NIOCore
 import Storage

@@ -23,11 +23,7 @@ func fixed(_ x: Double, _ digits: Int) -> String {
     return (x < 0 && n != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + frac : "")
 }
 
-func monotonicNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+func monotonicNs() -> UInt64 { toolClock.monotonicNs }
 
 /// Counts what producer-perf-test sent and prints Kafka's progress lines every 5 s.
 actor ProduceStats {
@@ -382,7 +378,7 @@ struct LogPerfTest: ParsableCommand {
         var config = LogConfig()
         config.maxMessageBytes = max(config.maxMessageBytes, batchBytes + 1024)
         let log = try PartitionLog(
-            directory: dir, config: config,
+            directory: dir, config: config, clock: toolClock,
             logger: Logger(label: "log-perf-test", factory: { _ in SwiftLogNoOpLogHandler() }))
         defer { if !keep { try? FileSystem.removeTree(dir) } }
         // One batch of one record whose value fills the batch; appended again and again (the log

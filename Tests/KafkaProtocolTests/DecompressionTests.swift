@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import Testing
 

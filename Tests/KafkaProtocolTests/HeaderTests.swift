@@ -44,6 +44,23 @@ import Testing
         }
     }
 
+    @Test func theApiTableHasOneRowPerApiWithItsOwnRequestType() {
+        #expect(ApiKey.table.map(\.key) == ApiKey.allCases)
+        for spec in ApiKey.table {
+            #expect(spec.request.apiKey == spec.key, "\(spec.name)")
+            #expect(!spec.listeners.isEmpty, "\(spec.name)")
+            #expect(spec.versions.lowerBound >= 0)
+        }
+        // The quorum's own RPCs are served on the CONTROLLER listener only, as in Kafka.
+        let controllerOnly: Set<ApiKey> = [
+            .vote, .beginQuorumEpoch, .endQuorumEpoch, .brokerRegistration, .brokerHeartbeat, .alterPartition,
+            .fetchSnapshot,
+        ]
+        #expect(Set(ApiKey.allCases).subtracting(ApiKey.clientListener) == controllerOnly)
+        #expect(controllerOnly.isSubset(of: ApiKey.controllerListener))
+        #expect(ApiKey.controllerListener.contains(.apiVersions) && ApiKey.controllerListener.contains(.fetch))
+    }
+
     @Test func apiVersionsV0AnswerListsRangesWithError35() throws {
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
         let encoded = r.bytesForTest(version: 0)

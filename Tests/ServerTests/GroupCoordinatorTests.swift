@@ -3,6 +3,7 @@ import Logging
 import Metadata
 import NIOCore
 import NIOEmbedded
+import Storage
 import Testing
 
 @testable import Broker
@@ -10,6 +11,9 @@ import Testing
 /// The coordinator's membership rules on an embedded event loop, with the offsets partition's
 /// writes and reads handed in (a commit succeeds, the partition starts empty).
 @Suite struct GroupCoordinatorTests {
+    /// The coordinator's clock: it moves only when a test advances it.
+    let clock = ManualClock(wallMs: SystemClock().wallMs)
+
     @Test func groupsLandOnKafkasPartitionForTheirName() {
         // Java's "hello".hashCode() is 99162322; Kafka places by abs(hash) % partitions.
         #expect(GroupCoordinator.javaHash("hello") == 99_162_322)
@@ -31,7 +35,8 @@ import Testing
 
     func coordinator(_ loop: EmbeddedEventLoop) -> GroupCoordinator {
         let c = GroupCoordinator(
-            loop: loop, nodeId: 0, logger: Logger(label: "test"), write: { _, _ in loop.makeSucceededFuture(.none) },
+            loop: loop, nodeId: 0, clock: clock, logger: Logger(label: "test"),
+            write: { _, _ in loop.makeSucceededFuture(.none) },
             read: { _, _ in (nil, 0) })
         var image = MetadataImage()
         image.apply(.registerBroker(.init(id: 0, incarnation: KafkaUUID(high: 1, low: 1), host: "h", port: 1)), at: 0)
@@ -182,7 +187,7 @@ import Testing
         func done<T: Sendable>(_ f: EventLoopFuture<T>) throws -> T { try self.done(f, on: loop) }
         #expect(
             try done(c.commit(group: "idle", generation: -1, memberId: "", offsets: [("t", 0, 7, -1, nil)])) == [.none])
-        let now = GroupCoordinator.wallMs()
+        let now = clock.wallMs
         #expect(try done(c.expireOffsets(nowMs: now + 1000)) == 0, "not yet")
         c.offsetsRetentionMs = 60_000
         #expect(try done(c.expireOffsets(nowMs: now + 61_000)) == 1)

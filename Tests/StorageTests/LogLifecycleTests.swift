@@ -1,4 +1,3 @@
-import Glibc
 import KafkaProtocol
 import NIOCore
 import Storage
@@ -7,15 +6,19 @@ import Testing
 /// Segment lifecycle: recovery points and index loading, rolling by time, retention,
 /// DeleteRecords, compaction and a follower starting over at the leader's log start.
 @Suite struct LogLifecycleTests {
+    /// The logs' clock: it starts at the real time and moves only when a test advances it.
+    let clock = ManualClock(wallMs: SystemClock().wallMs)
+
     func open(_ dir: String, _ change: (inout LogConfig) -> Void = { _ in }) throws -> PartitionLog {
         var c = LogConfig()
         c.indexIntervalBytes = 1
         change(&c)
-        return try PartitionLog(directory: dir, config: c, logger: quiet)
+        return try PartitionLog(directory: dir, config: c, clock: clock, logger: quiet)
     }
 
-    func keyed(_ pairs: [(String, String?)], timestamp: Int64 = wallClockMs()) -> ByteBuffer {
+    func keyed(_ pairs: [(String, String?)], timestamp: Int64? = nil) -> ByteBuffer {
         var b = RecordBatchBuilder()
+        let timestamp = timestamp ?? clock.wallMs
         for (k, v) in pairs { b.append(key: Array(k.utf8), value: v.map { Array($0.utf8) }, timestamp: timestamp) }
         return b.build()
     }
@@ -93,13 +96,13 @@ import Testing
         _ = try log.append(records: batch(["a"]), leaderEpoch: 0).get()
         _ = try log.append(records: batch(["b"]), leaderEpoch: 0).get()
         #expect(log.segmentCount == 1)
-        usleep(150_000)
+        clock.advance(ms: 150)
         _ = try log.append(records: batch(["c"]), leaderEpoch: 0).get()
         #expect(log.segmentBaseOffsets == [0, 2])
     }
 
     @Test func retentionByTimeDeletesOldSegmentsButNotUnreplicatedOnes() throws {
-        let now = wallClockMs()
+        let now = clock.wallMs
         let log = try open(tempDir("ret-time")) {
             $0.segmentBytes = 300
             $0.retentionMs = 60_000
@@ -124,7 +127,7 @@ import Testing
     }
 
     @Test func retentionByTimeRollsAndEmptiesAnActiveSegmentThatIsAllOld() throws {
-        let now = wallClockMs()
+        let now = clock.wallMs
         let log = try open(tempDir("ret-all")) { $0.retentionMs = 1_000 }
         for i in 0..<5 { _ = try log.append(records: batch(["x\(i)"], timestamp: now - 10_000), leaderEpoch: 0).get() }
         log.setHighWatermark(5, nowMs: 0)
@@ -143,7 +146,7 @@ import Testing
         for i in 0..<30 { _ = try log.append(records: batch(["v\(i)"]), leaderEpoch: 0).get() }
         log.setHighWatermark(30, nowMs: 0)
         let before = log.sizeInBytes
-        let deleted = try #require(try log.applyRetention(nowMs: wallClockMs()))
+        let deleted = try #require(try log.applyRetention(nowMs: clock.wallMs))
         #expect(deleted.reason.hasPrefix("retention.bytes"))
         #expect(log.sizeInBytes <= 700 + 300 && log.sizeInBytes == before - deleted.bytes)
         #expect(try all(log).last.map { String(decoding: $0.value!, as: UTF8.self) } == "v29")
@@ -161,13 +164,13 @@ import Testing
         #expect(try log.read(from: 11, maxBytes: 100) == nil)
         #expect(try all(log).first?.offset == 12)
         #expect(try log.deleteRecords(before: 5) == 12)  // never backwards
-        let deleted = try #require(try log.applyRetention(nowMs: wallClockMs()))
+        let deleted = try #require(try log.applyRetention(nowMs: clock.wallMs))
         #expect(log.segmentBaseOffsets.first! <= 12 && deleted.segments >= 2)
         #expect(try log.deleteRecords(before: -1) == 15)
     }
 
     @Test func compactionKeepsTheLastValuePerKeyAndDropsOldTombstones() throws {
-        let now = wallClockMs()
+        let now = clock.wallMs
         let log = try open(tempDir("compact")) {
             $0.segmentBytes = 400
             $0.compactPolicy = true
@@ -213,7 +216,7 @@ import Testing
     }
 
     @Test func compactionWaitsForItsLagAndDirtyRatio() throws {
-        let now = wallClockMs()
+        let now = clock.wallMs
         func filled(_ name: String, _ change: @escaping (inout LogConfig) -> Void) throws -> PartitionLog {
             let log = try open(tempDir(name)) {
                 $0.segmentBytes = 400
@@ -258,18 +261,18 @@ import Testing
     }
 
     @Test func createTimeBoundsRefuseFarTimestampsAndLogAppendTimeStamps() throws {
-        let now = wallClockMs()
+        let now = clock.wallMs
         let bounded = try open(tempDir("ts-bounds")) {
             $0.timestampBeforeMaxMs = 60_000
             $0.timestampAfterMaxMs = 1_000
         }
         #expect(throws: Never.self) {
-            try bounded.append(records: keyed([("k", "v")], timestamp: now - 30_000), leaderEpoch: 0, nowMs: now).get()
+            try bounded.append(records: keyed([("k", "v")], timestamp: now - 30_000), leaderEpoch: 0).get()
         }
         for far in [now - 3_600_000, now + 60_000] {
             guard
                 case .failure(let e) = bounded.append(
-                    records: keyed([("k", "v")], timestamp: far), leaderEpoch: 0, nowMs: now)
+                    records: keyed([("k", "v")], timestamp: far), leaderEpoch: 0)
             else {
                 Issue.record("timestamp \(far) accepted")
                 continue
@@ -280,7 +283,7 @@ import Testing
 
         let stamped = try open(tempDir("log-append-time")) { $0.logAppendTime = true }
         let r = try stamped.append(
-            records: keyed([("k", "v"), ("l", "w")], timestamp: 1_000), leaderEpoch: 0, nowMs: now
+            records: keyed([("k", "v"), ("l", "w")], timestamp: 1_000), leaderEpoch: 0
         ).get()
         #expect(r.logAppendTimeMs == now)
         var data = try #require(try stamped.read(from: 0, maxBytes: 1 << 20))

@@ -41,7 +41,7 @@ let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         var c = LogConfig()
         c.segmentBytes = segmentBytes
         c.indexIntervalBytes = indexInterval
-        return try PartitionLog(directory: dir, config: c, logger: quiet)
+        return try PartitionLog(directory: dir, config: c, clock: SystemClock(), logger: quiet)
     }
 
     @Test func offsetsAreAssignedDenselyFromZero() throws {

@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import NIOCore
 
@@ -13,7 +14,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer, target: String) {
     var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
     buffer.writeBytes(bytes)
     switch target {
-    case "records": _ = try? RequestDecoder.records(buffer)
+    case "records": _ = try? Decompression.countRecords(buffer)
     default: _ = try? RequestDecoder.decode(buffer)
     }
 }

@@ -101,7 +101,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
         public var preferredReadReplica: Int32 = -1
         public var records: ByteBuffer? = nil
         /// Records to send straight from a segment file instead of `records` (never decoded).
-        public var recordsFile: FileSlice? = nil
+        public var recordsFile: FileBytes? = nil
         /// Tagged field 0 (v12+): the follower's log diverges; truncate to `endOffset`.
         public var divergingEpoch: EpochEndOffset? = nil
         /// Set by a KRaft leader when the fetch offset is only in its snapshot (tag 2).

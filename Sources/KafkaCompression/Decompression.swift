@@ -1,13 +1,13 @@
-import Glibc
+import CCompression
+import KafkaProtocol
 import NIOCore
 
 /// Decompresses the records section of a compressed batch, for the tools that print records
 /// (the broker itself stores and serves batches as producers compressed them).
 ///
-/// gzip, zstd and lz4 use the system's zlib, libzstd and liblz4, loaded when first needed (the
-/// run-time libraries are on every Debian system; no headers are needed to build). snappy is
-/// decoded here, in both framings producers use: raw blocks and the xerial stream of the Java
-/// client.
+/// gzip, zstd and lz4 use the system's zlib, libzstd and liblz4 (Debian's -dev packages, which
+/// `make` installs). snappy is decoded here, in both framings producers use: raw blocks and the
+/// xerial stream of the Java client.
 public enum Decompression {
     /// The records of a whole batch (header included in `batch`), decompressed when needed.
     public static func records(batch: ByteBuffer, header h: RecordBatchHeader) throws -> [Record] {
@@ -44,113 +44,51 @@ public enum Decompression {
         Failure(description: "the batch decompresses to more than \(limit) bytes")
     }
 
-    // MARK: - Loading the system libraries
-
-    private static func symbol<T>(_ library: String, _ name: String, as: T.Type) throws -> T {
-        guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL) else {
-            throw Failure(description: "\(library) is not installed: cannot decompress (\(String(cString: dlerror())))")
-        }
-        guard let sym = dlsym(handle, name) else { throw Failure(description: "\(library) has no \(name)") }
-        return unsafeBitCast(sym, to: T.self)
-    }
-
     // MARK: - gzip (zlib's inflate with a gzip header)
 
-    /// zlib's z_stream, field for field (LP64).
-    struct ZStream {
-        var nextIn: UnsafeMutablePointer<UInt8>? = nil
-        var availIn: UInt32 = 0
-        var totalIn: UInt = 0
-        var nextOut: UnsafeMutablePointer<UInt8>? = nil
-        var availOut: UInt32 = 0
-        var totalOut: UInt = 0
-        var msg: UnsafeMutablePointer<CChar>? = nil
-        var state: OpaquePointer? = nil
-        var zalloc: OpaquePointer? = nil
-        var zfree: OpaquePointer? = nil
-        var opaque: OpaquePointer? = nil
-        var dataType: Int32 = 0
-        var adler: UInt = 0
-        var reserved: UInt = 0
-    }
-
-    typealias InflateInit2 = @convention(c) (UnsafeMutableRawPointer, Int32, UnsafePointer<CChar>, Int32) -> Int32
-    typealias Inflate = @convention(c) (UnsafeMutableRawPointer, Int32) -> Int32
-    typealias InflateEnd = @convention(c) (UnsafeMutableRawPointer) -> Int32
-
     static func gunzip(_ data: [UInt8], limit: Int = maxOutputBytes) throws -> [UInt8] {
-        let lib = "libz.so.1"
-        let initFn = try symbol(lib, "inflateInit2_", as: InflateInit2.self)
-        let inflate = try symbol(lib, "inflate", as: Inflate.self)
-        let end = try symbol(lib, "inflateEnd", as: InflateEnd.self)
         var input = data
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var stream = ZStream()
+        var stream = z_stream()
         return try input.withUnsafeMutableBufferPointer { inBuf in
-            stream.nextIn = inBuf.baseAddress
-            stream.availIn = UInt32(inBuf.count)
+            stream.next_in = inBuf.baseAddress
+            stream.avail_in = uInt(inBuf.count)
             // 16 + 15: a gzip header and the largest window.
-            let rc = withUnsafeMutablePointer(to: &stream) { s in
-                initFn(UnsafeMutableRawPointer(s), 16 + 15, "1.2.11", Int32(MemoryLayout<ZStream>.size))
-            }
-            guard rc == 0 else { throw Failure(description: "zlib would not start (error \(rc))") }
-            defer { _ = withUnsafeMutablePointer(to: &stream) { end(UnsafeMutableRawPointer($0)) } }
+            let rc = inflateInit2_(&stream, 16 + 15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+            guard rc == Z_OK else { throw Failure(description: "zlib would not start (error \(rc))") }
+            defer { inflateEnd(&stream) }
             while true {
                 let (status, produced) = chunk.withUnsafeMutableBufferPointer { outBuf -> (Int32, Int) in
-                    stream.nextOut = outBuf.baseAddress
-                    stream.availOut = UInt32(outBuf.count)
-                    let status = withUnsafeMutablePointer(to: &stream) { inflate(UnsafeMutableRawPointer($0), 0) }
-                    return (status, outBuf.count - Int(stream.availOut))
+                    stream.next_out = outBuf.baseAddress
+                    stream.avail_out = uInt(outBuf.count)
+                    let status = inflate(&stream, Z_NO_FLUSH)
+                    return (status, outBuf.count - Int(stream.avail_out))
                 }
                 out += chunk[0..<produced]
                 guard out.count <= limit else { throw tooLarge(limit) }
-                if status == 1 { return out }  // Z_STREAM_END
-                guard status == 0 else { throw Failure(description: "gzip data is damaged (zlib error \(status))") }
-                if produced == 0 && stream.availIn == 0 { throw Failure(description: "gzip data ends early") }
+                if status == Z_STREAM_END { return out }
+                guard status == Z_OK else { throw Failure(description: "gzip data is damaged (zlib error \(status))") }
+                if produced == 0 && stream.avail_in == 0 { throw Failure(description: "gzip data ends early") }
             }
         }
     }
 
     // MARK: - zstd (libzstd's streaming decoder)
 
-    struct ZstdIn {
-        var src: UnsafeRawPointer?
-        var size: Int
-        var pos: Int
-    }
-    struct ZstdOut {
-        var dst: UnsafeMutableRawPointer?
-        var size: Int
-        var pos: Int
-    }
-    typealias ZstdCreate = @convention(c) () -> OpaquePointer?
-    typealias ZstdFree = @convention(c) (OpaquePointer?) -> Int
-    typealias ZstdStream = @convention(c) (OpaquePointer?, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Int
-    typealias ZstdIsError = @convention(c) (Int) -> UInt32
-
     static func unzstd(_ data: [UInt8], limit: Int = maxOutputBytes) throws -> [UInt8] {
-        let lib = "libzstd.so.1"
-        let create = try symbol(lib, "ZSTD_createDCtx", as: ZstdCreate.self)
-        let free = try symbol(lib, "ZSTD_freeDCtx", as: ZstdFree.self)
-        let step = try symbol(lib, "ZSTD_decompressStream", as: ZstdStream.self)
-        let isError = try symbol(lib, "ZSTD_isError", as: ZstdIsError.self)
-        guard let ctx = create() else { throw Failure(description: "libzstd would not start") }
-        defer { _ = free(ctx) }
+        guard let ctx = ZSTD_createDCtx() else { throw Failure(description: "libzstd would not start") }
+        defer { ZSTD_freeDCtx(ctx) }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         return try data.withUnsafeBytes { src in
-            var input = ZstdIn(src: src.baseAddress, size: src.count, pos: 0)
+            var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
             while true {
                 var lastResult = 0
                 let produced = try chunk.withUnsafeMutableBytes { dst -> Int in
-                    var output = ZstdOut(dst: dst.baseAddress, size: dst.count, pos: 0)
-                    lastResult = withUnsafeMutablePointer(to: &output) { o in
-                        withUnsafeMutablePointer(to: &input) { i in
-                            step(ctx, UnsafeMutableRawPointer(o), UnsafeMutableRawPointer(i))
-                        }
-                    }
-                    if isError(lastResult) != 0 { throw Failure(description: "zstd data is damaged") }
+                    var output = ZSTD_outBuffer(dst: dst.baseAddress, size: dst.count, pos: 0)
+                    lastResult = ZSTD_decompressStream(ctx, &output, &input)
+                    if ZSTD_isError(lastResult) != 0 { throw Failure(description: "zstd data is damaged") }
                     return output.pos
                 }
                 out += chunk[0..<produced]
@@ -165,25 +103,12 @@ public enum Decompression {
 
     // MARK: - lz4 (liblz4's frame decoder)
 
-    typealias Lz4Create = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UInt32) -> Int
-    typealias Lz4Free = @convention(c) (OpaquePointer?) -> Int
-    typealias Lz4Decompress =
-        @convention(c) (
-            OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>, UnsafeRawPointer?,
-            UnsafeMutablePointer<Int>,
-            UnsafeRawPointer?
-        ) -> Int
-    typealias Lz4IsError = @convention(c) (Int) -> UInt32
-
     static func unlz4(_ data: [UInt8], limit: Int = maxOutputBytes) throws -> [UInt8] {
-        let lib = "liblz4.so.1"
-        let create = try symbol(lib, "LZ4F_createDecompressionContext", as: Lz4Create.self)
-        let free = try symbol(lib, "LZ4F_freeDecompressionContext", as: Lz4Free.self)
-        let step = try symbol(lib, "LZ4F_decompress", as: Lz4Decompress.self)
-        let isError = try symbol(lib, "LZ4F_isError", as: Lz4IsError.self)
         var ctx: OpaquePointer? = nil
-        guard isError(create(&ctx, 100)) == 0 else { throw Failure(description: "liblz4 would not start") }
-        defer { _ = free(ctx) }
+        guard LZ4F_isError(LZ4F_createDecompressionContext(&ctx, UInt32(LZ4F_VERSION))) == 0 else {
+            throw Failure(description: "liblz4 would not start")
+        }
+        defer { LZ4F_freeDecompressionContext(ctx) }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         return try data.withUnsafeBytes { src in
@@ -193,8 +118,8 @@ public enum Decompression {
                 let produced = try chunk.withUnsafeMutableBytes { dst -> Int in
                     var dstSize = dst.count
                     var srcSize = src.count - offset
-                    hint = step(ctx, dst.baseAddress, &dstSize, src.baseAddress! + offset, &srcSize, nil)
-                    if isError(hint) != 0 { throw Failure(description: "lz4 data is damaged") }
+                    hint = LZ4F_decompress(ctx, dst.baseAddress, &dstSize, src.baseAddress! + offset, &srcSize, nil)
+                    if LZ4F_isError(hint) != 0 { throw Failure(description: "lz4 data is damaged") }
                     offset += srcSize
                     return dstSize
                 }
@@ -288,5 +213,19 @@ public enum Decompression {
             throw Failure(description: "snappy data gives \(out.count) bytes, expected \(length)")
         }
         return out
+    }
+
+    /// Checks every batch of a records field and decodes every record (decompressing when
+    /// needed), as the broker and the tools do; returns the number of records.
+    public static func countRecords(_ buffer: ByteBuffer) throws -> Int {
+        switch RecordBatches.validate(buffer) {
+        case .failure(let e): throw e
+        case .success(let batches):
+            var n = 0
+            for (index, h) in batches {
+                n += try records(batch: buffer.getSlice(at: index, length: h.totalSize)!, header: h).count
+            }
+            return n
+        }
     }
 }

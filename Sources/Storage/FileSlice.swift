@@ -1,3 +1,4 @@
+import KafkaProtocol
 import NIOCore
 
 #if canImport(Glibc)
@@ -8,7 +9,8 @@ import NIOCore
 /// segment), without reading them into memory: the server writes them with sendfile. The slice
 /// owns a duplicate of the file's descriptor, so the segment may be deleted or replaced while
 /// the bytes are on their way.
-public final class FileSlice: @unchecked Sendable, Equatable {
+/// Sendable without a lock: every field is set once, and the descriptor is only read from.
+public final class FileSlice: @unchecked Sendable, ExternalBytes {
     public let descriptor: Int32
     public let position: Int
     public let length: Int
@@ -39,6 +41,4 @@ public final class FileSlice: @unchecked Sendable, Equatable {
         }
         return buffer
     }
-
-    public static func == (a: FileSlice, b: FileSlice) -> Bool { a === b }
 }

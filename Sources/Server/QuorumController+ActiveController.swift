@@ -61,7 +61,7 @@ extension QuorumController {
             return
         }
         active.proposed(batch, at: offset)
-        proposedAt = NIODeadline.now()
+        proposedAt = clock.now
         carryOut(actions)
     }
 
@@ -69,7 +69,7 @@ extension QuorumController {
     func completeCommitted(upTo offset: Int64) {
         let done = active.committed(upTo: offset)
         if !done.isEmpty, active.inFlightCount == 0, let at = proposedAt {
-            commitLatency.recordRequest("metadata", seconds: Double((NIODeadline.now() - at).nanoseconds) / 1e9)
+            commitLatency.recordRequest("metadata", seconds: Double((clock.now - at).nanoseconds) / 1e9)
             proposedAt = nil
         }
         for d in done { d.ticket.succeed((d.first, d.last)) }
@@ -78,7 +78,7 @@ extension QuorumController {
 
     func becameActive() {
         // readyAt: one past the LeaderChange entry just appended.
-        active.becameActive(logEnd: node.log.endOffset, brokers: image.brokers.keys, nowMs: Self.monotonicMs())
+        active.becameActive(logEnd: node.log.endOffset, brokers: image.brokers.keys, nowMs: clock.monotonicMs)
         // A new cluster's metadata log holds nothing but leader changes: the seed goes first.
         // (Seed records an earlier leader appended and did not commit are in the log, and commit
         // with this leadership instead.)
@@ -137,7 +137,7 @@ extension QuorumController {
             // killed registers once its old session expires (or at once after a clean stop,
             // which fences it).
             if let live = active.refusesRegistration(
-                image: image, broker: req.brokerId, incarnation: req.incarnationId, nowMs: Self.monotonicMs())
+                image: image, broker: req.brokerId, incarnation: req.incarnationId, nowMs: clock.monotonicMs)
             {
                 peerLogLimiter.warn(
                     logger,
@@ -159,7 +159,7 @@ extension QuorumController {
             if let b = img.brokers[req.brokerId], b.incarnation == req.incarnationId { return .success([]) }
             return .success(ControllerDecisions.registerBroker(img, registration, uncleanDefault: unclean))
         }.map { [self] _ in
-            active.registered(req.brokerId, nowMs: Self.monotonicMs())
+            active.registered(req.brokerId, nowMs: clock.monotonicMs)
             var r = BrokerRegistrationResponse()
             r.brokerEpoch = image.brokers[req.brokerId]?.epoch ?? -1
             return r
@@ -181,7 +181,7 @@ extension QuorumController {
             var r = BrokerHeartbeatResponse()
             let decision = active.heartbeat(
                 image: image, broker: req.brokerId, brokerEpoch: req.brokerEpoch,
-                metadataOffset: req.currentMetadataOffset, wantShutDown: req.wantShutDown, nowMs: Self.monotonicMs())
+                metadataOffset: req.currentMetadataOffset, wantShutDown: req.wantShutDown, nowMs: clock.monotonicMs)
             let unclean = topicDefaults.uncleanLeaderElection
             switch decision {
             case .notController:

@@ -1,0 +1,141 @@
+import KafkaProtocol
+import Metadata
+import NIOCore
+
+extension Broker {
+    /// `authorizing` for the configuration, cluster, quorum, SCRAM credential and ACL APIs.
+    func authorizingCluster(_ c: ApiCall, acls: AclIndex) throws -> EventLoopFuture<ByteBuffer?>? {
+        let (api, v, body, session, listener, loop) = (c.api, c.version, c.body, c.session, c.listener, c.loop)
+        let may = mayFor(c.session, acls)
+        let cluster = aclClusterResourceName
+        let topicDenied = ErrorCode.topicAuthorizationFailed.rawValue
+        let clusterDenied = ErrorCode.clusterAuthorizationFailed.rawValue
+        let clusterMessage = "Cluster authorization failed."
+
+        switch api {
+        case .describeConfigs:
+            var request = try DescribeConfigsRequest.decode(body, version: v)
+            func ok(_ r: DescribeConfigsRequest.Resource) -> Bool {
+                r.resourceType == 2
+                    ? may(.describeConfigs, .topic, r.resourceName) : may(.describeConfigs, .cluster, cluster)
+            }
+            let denied = Self.carve(&request.resources) { !ok($0) }
+            guard !denied.isEmpty else { return nil }
+            var r = request.resources.isEmpty ? DescribeConfigsResponse() : describeConfigs(request, version: v)
+            r.results += denied.map {
+                var d = DescribeConfigsResponse.Result()
+                d.resourceType = $0.resourceType
+                d.resourceName = $0.resourceName
+                d.errorCode = $0.resourceType == 2 ? topicDenied : clusterDenied
+                d.errorMessage = "Authorization failed."
+                return d
+            }
+            return try c.answer(r)
+        case .incrementalAlterConfigs:
+            var request = try IncrementalAlterConfigsRequest.decode(body, version: v)
+            func ok(_ r: IncrementalAlterConfigsRequest.Resource) -> Bool {
+                r.resourceType == 2
+                    ? may(.alterConfigs, .topic, r.resourceName) : may(.alterConfigs, .cluster, cluster)
+            }
+            let denied = Self.carve(&request.resources) { !ok($0) }
+            guard !denied.isEmpty else { return nil }
+            let refused = denied.map { Self.configRefusal($0.resourceType, $0.resourceName) }
+            return c.answer(
+                Self.merging(request.resources.isEmpty, on: loop, { incrementalAlterConfigs(request, on: loop) }) {
+                    $0.responses += refused
+                })
+        case .alterConfigs:
+            var request = try AlterConfigsRequest.decode(body, version: v)
+            func ok(_ r: AlterConfigsRequest.Resource) -> Bool {
+                r.resourceType == 2
+                    ? may(.alterConfigs, .topic, r.resourceName) : may(.alterConfigs, .cluster, cluster)
+            }
+            let denied = Self.carve(&request.resources) { !ok($0) }
+            guard !denied.isEmpty else { return nil }
+            let refused = denied.map { Self.configRefusal($0.resourceType, $0.resourceName) }
+            return c.answer(
+                Self.merging(request.resources.isEmpty, on: loop, { alterConfigs(request, on: loop) }) {
+                    $0.responses += refused
+                })
+        case .describeCluster:
+            let request = try DescribeClusterRequest.decode(body, version: v)
+            var r = describeCluster(listener: listener)
+            if !may(.describe, .cluster, cluster) {
+                r = DescribeClusterResponse()
+                r.errorCode = clusterDenied
+                r.errorMessage = clusterMessage
+            } else if request.includeClusterAuthorizedOperations {
+                r.clusterAuthorizedOperations = authorizedOperations(session, .cluster, cluster, acls: acls)
+            }
+            return try c.answer(r)
+        case .describeQuorum:
+            guard !may(.describe, .cluster, cluster) else { return nil }
+            // Decoded only so that a malformed request is refused as such, before the answer.
+            _ = try DescribeQuorumRequest.decode(body, version: v)
+            var r = DescribeQuorumResponse()
+            r.errorCode = clusterDenied
+            return try c.answer(r)
+        case .describeUserScramCredentials:
+            guard !may(.describe, .cluster, cluster) else { return nil }
+            // Decoded only so that a malformed request is refused as such, before the answer.
+            _ = try DescribeUserScramCredentialsRequest.decode(body, version: v)
+            var r = DescribeUserScramCredentialsResponse()
+            r.errorCode = clusterDenied
+            r.errorMessage = clusterMessage
+            return try c.answer(r)
+        case .alterUserScramCredentials:
+            let request = try AlterUserScramCredentialsRequest.decode(body, version: v)
+            guard !may(.alter, .cluster, cluster) else { return nil }
+            var r = AlterUserScramCredentialsResponse()
+            r.results = (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
+                var u = AlterUserScramCredentialsResponse.Result()
+                u.user = $0
+                u.errorCode = clusterDenied
+                u.errorMessage = clusterMessage
+                return u
+            }
+            return try c.answer(r)
+        case .describeAcls:
+            let request = try DescribeAclsRequest.decode(body, version: v)
+            guard may(.describe, .cluster, cluster) else {
+                var r = DescribeAclsResponse()
+                r.errorCode = clusterDenied
+                r.errorMessage = clusterMessage
+                return try c.answer(r)
+            }
+            return try c.answer(describeAcls(request, acls: acls))
+        case .createAcls:
+            let request = try CreateAclsRequest.decode(body, version: v)
+            let n = request.creations.count
+            guard may(.alter, .cluster, cluster) else {
+                return try c.answer(CreateAclsResponse.failing(n, .clusterAuthorizationFailed, clusterMessage))
+            }
+            guard let gateway = gateway.withLockedValue({ $0 }) else {
+                return try c.answer(CreateAclsResponse.failing(n, .notController, nil))
+            }
+            return c.answer(gateway.createAcls(request).hop(to: loop))
+        case .deleteAcls:
+            let request = try DeleteAclsRequest.decode(body, version: v)
+            let n = request.filters.count
+            guard may(.alter, .cluster, cluster) else {
+                return try c.answer(DeleteAclsResponse.failing(n, .clusterAuthorizationFailed, clusterMessage))
+            }
+            guard let gateway = gateway.withLockedValue({ $0 }) else {
+                return try c.answer(DeleteAclsResponse.failing(n, .notController, nil))
+            }
+            return c.answer(gateway.deleteAcls(request).hop(to: loop))
+        default:
+            return nil
+        }
+    }
+
+    static func configRefusal(_ type: Int8, _ name: String) -> AlterConfigsResult {
+        var d = AlterConfigsResult()
+        d.resourceType = type
+        d.resourceName = name
+        d.errorCode =
+            type == 2 ? ErrorCode.topicAuthorizationFailed.rawValue : ErrorCode.clusterAuthorizationFailed.rawValue
+        d.errorMessage = "Authorization failed."
+        return d
+    }
+}

@@ -1,0 +1,107 @@
+import KafkaProtocol
+import NIOCore
+
+extension Broker {
+    /// Who answers each API of the client listeners (the table in ApiKey says which those are).
+    static let clientApis = ApiDispatch<Broker>(
+        .client,
+        [
+            .apiVersions: { _, c in try c.answerApiVersions(for: .client) },
+            .metadata: { b, c in
+                c.answer(b.metadata(try c.decode(), version: c.version, listener: c.listener, on: c.loop))
+            },
+            .produce: { b, c in
+                let request = try c.decode(ProduceRequest.self)
+                if request.acks == 0 {
+                    _ = b.produce(request, version: c.version, fromClient: true)
+                    return c.loop.makeSucceededFuture(nil)
+                }
+                return c.answer(b.produceAsync(request, version: c.version, on: c.loop, fromClient: true))
+            },
+            .fetch: { b, c in c.answer(b.fetch(try c.decode(), version: c.version, on: c.loop, listener: c.listener)) },
+            .listOffsets: { b, c in try c.answer(b.listOffsets(c.decode(), version: c.version)) },
+            .offsetForLeaderEpoch: { b, c in try c.answer(b.offsetForLeaderEpoch(c.decode())) },
+            .createTopics: { b, c in c.answer(b.createTopics(try c.decode(), version: c.version, on: c.loop)) },
+            .deleteRecords: { b, c in try c.answer(b.deleteRecords(c.decode())) },
+            .deleteTopics: { b, c in c.answer(b.deleteTopics(try c.decode(), on: c.loop)) },
+            .createPartitions: { b, c in c.answer(b.createPartitions(try c.decode(), on: c.loop)) },
+            .describeConfigs: { b, c in try c.answer(b.describeConfigs(c.decode(), version: c.version)) },
+            .findCoordinator: { b, c in
+                try c.answer(b.findCoordinator(c.decode(), version: c.version, listener: c.listener))
+            },
+            .initProducerId: { b, c in try c.answer(b.initProducerId(c.decode())) },
+            .joinGroup: { b, c in
+                c.answer(b.joinGroup(try c.decode(), version: c.version, clientId: c.header.clientId, on: c.loop))
+            },
+            .syncGroup: { b, c in c.answer(b.syncGroup(try c.decode(), on: c.loop)) },
+            .heartbeat: { b, c in c.answer(b.heartbeat(try c.decode(), on: c.loop)) },
+            .leaveGroup: { b, c in c.answer(b.leaveGroup(try c.decode(), version: c.version, on: c.loop)) },
+            .offsetCommit: { b, c in c.answer(b.offsetCommit(try c.decode(), on: c.loop)) },
+            .offsetFetch: { b, c in c.answer(b.offsetFetch(try c.decode(), version: c.version, on: c.loop)) },
+            .listGroups: { b, c in c.answer(b.listGroups(try c.decode(), on: c.loop)) },
+            .describeGroups: { b, c in c.answer(b.describeGroups(try c.decode(), on: c.loop)) },
+            .offsetDelete: { b, c in c.answer(b.offsetDelete(try c.decode(), on: c.loop)) },
+            .deleteGroups: { b, c in c.answer(b.deleteGroups(try c.decode(), on: c.loop)) },
+            .incrementalAlterConfigs: { b, c in c.answer(b.incrementalAlterConfigs(try c.decode(), on: c.loop)) },
+            .alterConfigs: { b, c in c.answer(b.alterConfigs(try c.decode(), on: c.loop)) },
+            .describeUserScramCredentials: { b, c in try c.answer(b.describeUserScramCredentials(c.decode())) },
+            .alterUserScramCredentials: { b, c in try b.alterUserScramCredentials(c) },
+            .describeCluster: { b, c in
+                _ = try c.decode(DescribeClusterRequest.self)
+                return try c.answer(b.describeCluster(listener: c.listener))
+            },
+            .describeQuorum: { b, c in
+                _ = try c.decode(DescribeQuorumRequest.self)
+                guard let describe = b.describeQuorum.withLockedValue({ $0 }) else {
+                    return c.loop.makeFailedFuture(ProtocolError.unknownApiKey(c.header.apiKey))
+                }
+                return c.answer(describe())
+            },
+            // A listener with SASL answers these before the broker sees them; here there is none.
+            .saslHandshake: { _, c in
+                _ = try c.decode(SaslHandshakeRequest.self)
+                var r = SaslHandshakeResponse()
+                r.errorCode = ErrorCode.illegalSaslState.rawValue
+                return try c.answer(r)
+            },
+            .saslAuthenticate: { _, c in
+                _ = try c.decode(SaslAuthenticateRequest.self)
+                var r = SaslAuthenticateResponse()
+                r.errorCode = ErrorCode.illegalSaslState.rawValue
+                r.errorMessage = "listener \(c.listener ?? "?") does not use SASL"
+                return try c.answer(r)
+            },
+            // With an authorizer, `authorizing` answers the ACL APIs; without one they are disabled.
+            .describeAcls: { b, c in try b.securityDisabled(c) },
+            .createAcls: { b, c in try b.securityDisabled(c) },
+            .deleteAcls: { b, c in try b.securityDisabled(c) },
+        ])
+
+    /// The encoded response body for a request, or nil when none is sent (Produce with acks=0).
+    /// A future that fails means the request could not be decoded: the connection is closed.
+    /// `listener` names the client listener the request arrived on; Metadata, FindCoordinator
+    /// and DescribeCluster answer with that listener's addresses.
+    public func handle(
+        _ header: RequestHeader, body: ByteBuffer, on loop: any EventLoop, listener: String? = nil,
+        session: Session = Session()
+    ) -> EventLoopFuture<ByteBuffer?> {
+        Self.clientApis.dispatch(self, header, body: body, on: loop, listener: listener, session: session) {
+            try authorizing($0)
+        }
+    }
+
+    private func alterUserScramCredentials(_ c: ApiCall) throws -> EventLoopFuture<ByteBuffer?> {
+        let request = try c.decode(AlterUserScramCredentialsRequest.self)
+        guard let gateway = gateway.withLockedValue({ $0 }) else {
+            var r = AlterUserScramCredentialsResponse()
+            r.results = (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
+                var u = AlterUserScramCredentialsResponse.Result()
+                u.user = $0
+                u.errorCode = ErrorCode.notController.rawValue
+                return u
+            }
+            return try c.answer(r)
+        }
+        return c.answer(gateway.alterUserScramCredentials(request))
+    }
+}

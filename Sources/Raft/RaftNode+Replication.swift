@@ -1,0 +1,106 @@
+extension RaftNode {
+    mutating func sendFetch(to leader: Int32, nowMs: Int64) -> RaftAction {
+        fetchInFlightSinceMs = nowMs
+        return .send(
+            to: leader,
+            .fetch(
+                RaftFetchRequest(
+                    epoch: quorum.epoch, replicaId: id, fetchOffset: log.endOffset, lastFetchedEpoch: log.lastEpoch)))
+    }
+
+    mutating func handleFetch(_ f: RaftFetchRequest, from sender: Int32, nowMs: Int64) -> [RaftAction] {
+        func answer(_ outcome: RaftFetchResponse.Outcome) -> [RaftAction] {
+            [
+                .send(
+                    to: sender,
+                    .fetchResponse(
+                        RaftFetchResponse(
+                            epoch: quorum.epoch, leaderId: leaderId, highWatermark: highWatermark,
+                            fetchOffset: f.fetchOffset, outcome: outcome)))
+            ]
+        }
+        guard role == .leader, f.epoch == quorum.epoch else { return answer(.fenced) }
+        peers[sender]?.lastFetchMs = nowMs
+        // Below the log start only the snapshot has what the follower needs.
+        if let snap = snapshot, f.fetchOffset < log.startOffset {
+            return answer(.snapshot(endOffset: snap.endOffset, epoch: snap.epoch))
+        }
+        // Divergence check (KIP-595): the follower's last fetched epoch must end, on our log,
+        // at or after its fetch offset.
+        if f.fetchOffset > 0 {
+            guard let (epoch, end) = log.endOffset(forEpoch: f.lastFetchedEpoch) else {
+                // It diverges somewhere inside our snapshot: the snapshot replaces its log.
+                let snap = snapshot!
+                return answer(.snapshot(endOffset: snap.endOffset, epoch: snap.epoch))
+            }
+            if epoch < f.lastFetchedEpoch || end < f.fetchOffset {
+                return answer(.diverging(epoch: epoch, endOffset: end))
+            }
+        }
+        var actions: [RaftAction] = []
+        if let peer = peers[sender] {
+            peers[sender]!.endOffset = max(peer.endOffset, f.fetchOffset)
+            actions += advanceHighWatermark()
+        }
+        return actions + answer(.entries(log.slice(from: f.fetchOffset, max: config.maxFetchEntries)))
+    }
+
+    mutating func handleFetchResponse(_ r: RaftFetchResponse, from sender: Int32, nowMs: Int64) -> [RaftAction] {
+        guard case .follower(let leader) = role, leader == sender, r.epoch == quorum.epoch else { return [] }
+        guard r.fetchOffset == log.endOffset else {
+            // An answer to an older fetch (duplicated or reordered): ignore, ask again.
+            fetchInFlightSinceMs = nil
+            return []
+        }
+        fetchInFlightSinceMs = nil
+        var actions: [RaftAction] = []
+        if case .fenced = r.outcome {
+            // The node we follow says it does not lead this epoch (it restarted, or resigned):
+            // stop following it and let the election timer run. It is no sign of a live leader.
+            role = .unattached
+            quorum.leaderId = nil
+            electionDeadlineMs = nowMs + randomElectionTimeout() / 2
+            return [.persist(quorum)]
+        }
+        lastLeaderContactMs = nowMs
+        switch r.outcome {
+        case .fenced:
+            break
+        case .diverging(let epoch, let endOffset):
+            let ours = log.endOffset(forEpoch: epoch)?.endOffset ?? log.startOffset
+            let target = max(log.startOffset, min(endOffset, ours, log.endOffset))
+            // Committed entries never diverge: an answer that says so is a stale copy of one
+            // already acted on (found by simulation: a duplicated answer whose fetch offset
+            // matched the log end again after the truncation and the next append).
+            guard target >= highWatermark else { return [sendFetch(to: leader, nowMs: nowMs)] }
+            log.truncate(to: target)
+            durableEndOffset = min(durableEndOffset, target)
+            actions.append(.truncate(offset: target))
+            actions.append(sendFetch(to: leader, nowMs: nowMs))
+        case .entries(let entries):
+            if !entries.isEmpty {
+                let offset = log.endOffset
+                log.append(entries)
+                durableEndOffset = log.endOffset
+                actions.append(.append(offset: offset, entries: entries))
+            }
+            let hw = min(r.highWatermark, log.endOffset)
+            if hw > highWatermark {
+                highWatermark = hw
+                actions.append(.commit(highWatermark: hw))
+            }
+            if entries.isEmpty {
+                nextFetchAtMs = nowMs + config.fetchBackoffMs
+            } else {
+                actions.append(sendFetch(to: leader, nowMs: nowMs))
+            }
+        case .snapshot(let endOffset, let epoch):
+            // Carry on with a download of the same snapshot where it stopped.
+            if download?.endOffset != endOffset || download?.epoch != epoch {
+                download = (endOffset, epoch, [])
+            }
+            actions.append(sendFetchSnapshot(to: leader, nowMs: nowMs))
+        }
+        return actions
+    }
+}

@@ -1,0 +1,67 @@
+import KafkaProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+
+extension PartitionLog {
+    /// Reads whole batches from the one that holds `offset`, up to `maxBytes` (at least one
+    /// batch), never including a batch that starts at or past `upTo`. Returns nil when `offset`
+    /// is outside [logStartOffset, logEndOffset].
+    public func read(from offset: Int64, maxBytes: Int, upTo: Int64? = nil) throws -> ByteBuffer? {
+        try readForSending(from: offset, maxBytes: maxBytes, upTo: upTo, fileAtLeast: .max).map {
+            $0.bytes ?? ByteBuffer()
+        }
+    }
+
+    /// Like `read`, but reads of at least `fileAtLeast` bytes come back as a `FileSlice` of the
+    /// segment file, to be sent with sendfile instead of through memory.
+    public func readForSending(
+        from offset: Int64, maxBytes: Int, upTo: Int64? = nil, fileAtLeast: Int, atLeastOneBatch: Bool = true
+    ) throws
+        -> (bytes: ByteBuffer?, file: FileSlice?)?
+    {
+        try lock.withLock {
+            let end = min(upTo ?? _logEndOffset, _logEndOffset)
+            guard offset >= _logStartOffset, offset <= _logEndOffset else { return nil }
+            if offset >= end { return (ByteBuffer(), nil) }
+            var i = segments.count - 1
+            while i > 0 && segments[i].baseOffset > offset { i -= 1 }
+            while i < segments.count {
+                let seg = segments[i]
+                if let (position, _) = try seg.position(ofBatchContaining: offset) {
+                    let length = try seg.wholeBatchLength(
+                        from: position, maxBytes: maxBytes, endOffset: end, atLeastOne: atLeastOneBatch)
+                    if length == 0 { return (ByteBuffer(), nil) }
+                    if length >= fileAtLeast,
+                        let slice = FileSlice(duplicating: seg.log.fd, position: position, length: length)
+                    {
+                        return (nil, slice)
+                    }
+                    return (try seg.log.read(at: position, length: length), nil)
+                }
+                i += 1
+            }
+            return (ByteBuffer(), nil)
+        }
+    }
+
+    /// The offset of the first record whose timestamp is at or after `timestamp`, with that
+    /// record's timestamp; nil when every record is older.
+    public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        try lock.withLock {
+            for segment in segments {
+                guard let (position, h) = try segment.firstBatch(atOrAfter: timestamp) else { continue }
+                if h.compression == CompressionCodec.none {
+                    let batch = try segment.log.read(at: position, length: h.totalSize)
+                    if let r = try Record.decodeAll(batch: batch, header: h).first(where: {
+                        $0.timestamp >= timestamp && $0.offset >= _logStartOffset
+                    }) {
+                        return (r.offset, r.timestamp)
+                    }
+                }
+                // Compressed batches are not opened: the batch's first offset is answered.
+                return (max(h.baseOffset, _logStartOffset), h.maxTimestamp)
+            }
+            return nil
+        }
+    }
+}
