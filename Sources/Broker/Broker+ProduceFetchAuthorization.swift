@@ -121,7 +121,9 @@ extension Broker {
             }
             return r
         }
+        // Only the topics the session may read are fetched; the others are answered refused.
         var request = request
+        request.topics.removeAll(where: isDenied)
         let served =
             request.topics.isEmpty
             ? loop.makeSucceededFuture(FetchResponse())

@@ -117,6 +117,22 @@ def metadata_by_id(address: str, certs, topic_id: bytes) -> bytes:
         return recv_exactly(s, size)
 
 
+def fetch_raw(address: str, certs, topic: str) -> bytes:
+    """Sends Fetch v4 for partition 0 of `topic` from offset 0, over mutual TLS; returns the answer."""
+    host, port = address.rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(certs / "client-cert.pem"), str(certs / "client-key.pem"))
+    header = struct.pack(">hhih", 1, 4, 9, 4) + b"test"
+    name = topic.encode()
+    body = (struct.pack(">iiiib", -1, 100, 1, 1 << 20, 0) + struct.pack(">ih", 1, len(name)) + name
+            + struct.pack(">iiqi", 1, 0, 0, 1 << 20))
+    with socket.create_connection((host, int(port)), timeout=10) as raw, ctx.wrap_socket(raw) as s:
+        s.sendall(struct.pack(">i", len(header + body)) + header + body)
+        size = struct.unpack(">i", recv_exactly(s, 4))[0]
+        return recv_exactly(s, size)
+
+
 def recv_exactly(s, n: int) -> bytes:
     data = b""
     while len(data) < n:
@@ -302,6 +318,14 @@ def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_author
     name = bytes([len(t) + 1]) + t.encode()
     wait_until(lambda: b"\x00\x00" + name + topic_id in metadata_by_id(mtls_bootstrap.split(",")[0], certs, topic_id),
                30, "the topic by id once DESCRIBE is granted")
+
+    # A Fetch of a topic the principal may not READ (DESCRIBE is not enough) is refused and carries
+    # none of the topic's records.
+    assert all(e is None for e in send(sasl, user("admin", "admin-secret"), t, 3))
+    answer = fetch_raw(mtls_bootstrap.split(",")[0], certs, t)
+    assert answer.count(t.encode()) == 1, "one entry for the topic: the refusal"
+    assert struct.pack(">ih", 0, 29) in answer, "partition 0: TOPIC_AUTHORIZATION_FAILED"
+    assert b"v0" not in answer and b"v2" not in answer, "no records of the refused topic"
 
     # A broker with no authorizer: the ACL APIs say so.
     plain = AdminClient({"bootstrap.servers": broker.bootstrap})
