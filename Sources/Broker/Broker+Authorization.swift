@@ -62,6 +62,10 @@ extension Broker {
         }
     }
 
+    static let topicDenied = ErrorCode.topicAuthorizationFailed.rawValue
+    static let clusterDenied = ErrorCode.clusterAuthorizationFailed.rawValue
+    static let groupDenied = ErrorCode.groupAuthorizationFailed.rawValue
+
     /// Whether `session` may do `op` on a resource, by `acls`.
     func mayFor(_ session: Session, _ acls: AclIndex) -> @Sendable (AclOperation, AclResourceType, String) -> Bool {
         { [self] op, type, name in allowed(session, op, type, name, acls: acls) }

@@ -6,10 +6,7 @@ extension Broker {
     /// `authorizing` for the configuration, cluster, quorum, SCRAM credential and ACL APIs.
     func authorizingCluster(_ c: ApiCall, acls: AclIndex) throws -> EventLoopFuture<ByteBuffer?>? {
         let (api, v, body, session, listener, loop) = (c.api, c.version, c.body, c.session, c.listener, c.loop)
-        let may = mayFor(c.session, acls)
-        let cluster = aclClusterResourceName
-        let topicDenied = ErrorCode.topicAuthorizationFailed.rawValue
-        let clusterDenied = ErrorCode.clusterAuthorizationFailed.rawValue
+        let (may, cluster) = (mayFor(c.session, acls), aclClusterResourceName)
         let clusterMessage = "Cluster authorization failed."
 
         switch api {
@@ -26,7 +23,7 @@ extension Broker {
                 var d = DescribeConfigsResponse.Result()
                 d.resourceType = $0.resourceType
                 d.resourceName = $0.resourceName
-                d.errorCode = $0.resourceType == 2 ? topicDenied : clusterDenied
+                d.errorCode = $0.resourceType == 2 ? Self.topicDenied : Self.clusterDenied
                 d.errorMessage = "Authorization failed."
                 return d
             }
@@ -62,7 +59,7 @@ extension Broker {
             var r = describeCluster(listener: listener)
             if !may(.describe, .cluster, cluster) {
                 r = DescribeClusterResponse()
-                r.errorCode = clusterDenied
+                r.errorCode = Self.clusterDenied
                 r.errorMessage = clusterMessage
             } else if request.includeClusterAuthorizedOperations {
                 r.clusterAuthorizedOperations = authorizedOperations(session, .cluster, cluster, acls: acls)
@@ -73,14 +70,14 @@ extension Broker {
             // Decoded only so that a malformed request is refused as such, before the answer.
             _ = try DescribeQuorumRequest.decode(body, version: v)
             var r = DescribeQuorumResponse()
-            r.errorCode = clusterDenied
+            r.errorCode = Self.clusterDenied
             return try c.answer(r)
         case .describeUserScramCredentials:
             guard !may(.describe, .cluster, cluster) else { return nil }
             // Decoded only so that a malformed request is refused as such, before the answer.
             _ = try DescribeUserScramCredentialsRequest.decode(body, version: v)
             var r = DescribeUserScramCredentialsResponse()
-            r.errorCode = clusterDenied
+            r.errorCode = Self.clusterDenied
             r.errorMessage = clusterMessage
             return try c.answer(r)
         case .alterUserScramCredentials:
@@ -90,7 +87,7 @@ extension Broker {
             r.results = (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
                 var u = AlterUserScramCredentialsResponse.Result()
                 u.user = $0
-                u.errorCode = clusterDenied
+                u.errorCode = Self.clusterDenied
                 u.errorMessage = clusterMessage
                 return u
             }
@@ -99,7 +96,7 @@ extension Broker {
             let request = try DescribeAclsRequest.decode(body, version: v)
             guard may(.describe, .cluster, cluster) else {
                 var r = DescribeAclsResponse()
-                r.errorCode = clusterDenied
+                r.errorCode = Self.clusterDenied
                 r.errorMessage = clusterMessage
                 return try c.answer(r)
             }

@@ -7,17 +7,14 @@ extension Broker {
     /// LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups and OffsetDelete.
     func authorizingGroups(_ c: ApiCall, acls: AclIndex) throws -> EventLoopFuture<ByteBuffer?>? {
         let (api, v, body, session, listener, loop) = (c.api, c.version, c.body, c.session, c.listener, c.loop)
-        let may = mayFor(c.session, acls)
-        let cluster = aclClusterResourceName
-        let topicDenied = ErrorCode.topicAuthorizationFailed.rawValue
-        let groupDenied = ErrorCode.groupAuthorizationFailed.rawValue
+        let (may, cluster) = (mayFor(c.session, acls), aclClusterResourceName)
 
         switch api {
         case .findCoordinator:
             let request = try FindCoordinatorRequest.decode(body, version: v)
             let type: AclResourceType = request.keyType == 1 ? .transactionalId : .group
             let code =
-                type == .group ? groupDenied : ErrorCode.transactionalIdAuthorizationFailed.rawValue
+                type == .group ? Self.groupDenied : ErrorCode.transactionalIdAuthorizationFailed.rawValue
             let keys = request.keys
             let denied = keys.filter { !may(.describe, type, $0) }
             guard !denied.isEmpty else { return nil }
@@ -45,25 +42,25 @@ extension Broker {
             let request = try JoinGroupRequest.decode(body, version: v)
             guard !may(.read, .group, request.groupId) else { return nil }
             var r = JoinGroupResponse()
-            r.errorCode = groupDenied
+            r.errorCode = Self.groupDenied
             return try c.answer(r)
         case .syncGroup:
             let request = try SyncGroupRequest.decode(body, version: v)
             guard !may(.read, .group, request.groupId) else { return nil }
             var r = SyncGroupResponse()
-            r.errorCode = groupDenied
+            r.errorCode = Self.groupDenied
             return try c.answer(r)
         case .heartbeat:
             let request = try HeartbeatRequest.decode(body, version: v)
             guard !may(.read, .group, request.groupId) else { return nil }
             var r = HeartbeatResponse()
-            r.errorCode = groupDenied
+            r.errorCode = Self.groupDenied
             return try c.answer(r)
         case .leaveGroup:
             let request = try LeaveGroupRequest.decode(body, version: v)
             guard !may(.read, .group, request.groupId) else { return nil }
             var r = LeaveGroupResponse()
-            r.errorCode = groupDenied
+            r.errorCode = Self.groupDenied
             return try c.answer(r)
         case .offsetCommit:
             var request = try OffsetCommitRequest.decode(body, version: v)
@@ -76,7 +73,7 @@ extension Broker {
                 rt.partitions = t.partitions.map {
                     var p = OffsetCommitResponse.Partition()
                     p.partitionIndex = $0.partitionIndex
-                    p.errorCode = groupOK ? topicDenied : groupDenied
+                    p.errorCode = groupOK ? Self.topicDenied : Self.groupDenied
                     return p
                 }
                 return rt
@@ -89,7 +86,7 @@ extension Broker {
             var request = try OffsetFetchRequest.decode(body, version: v)
             guard may(.describe, .group, request.groupId) else {
                 var r = OffsetFetchResponse()
-                r.errorCode = groupDenied
+                r.errorCode = Self.groupDenied
                 // Before v2 there is no top-level error: each asked partition carries it.
                 r.topics = (request.topics ?? []).map { t in
                     var rt = OffsetFetchResponse.Topic()
@@ -97,7 +94,7 @@ extension Broker {
                     rt.partitions = t.partitionIndexes.map {
                         var p = OffsetFetchResponse.Partition()
                         p.partitionIndex = $0
-                        p.errorCode = groupDenied
+                        p.errorCode = Self.groupDenied
                         return p
                     }
                     return rt
@@ -122,7 +119,7 @@ extension Broker {
                         rt.partitions = t.partitionIndexes.map {
                             var p = OffsetFetchResponse.Partition()
                             p.partitionIndex = $0
-                            p.errorCode = topicDenied
+                            p.errorCode = Self.topicDenied
                             return p
                         }
                         return rt
@@ -159,7 +156,7 @@ extension Broker {
                     r.groups += denied.map {
                         var g = DescribeGroupsResponse.Group()
                         g.groupId = $0
-                        g.errorCode = groupDenied
+                        g.errorCode = Self.groupDenied
                         return g
                     }
                     return r
@@ -177,7 +174,7 @@ extension Broker {
                     r.results += denied.map {
                         var g = DeleteGroupsResponse.Result()
                         g.groupId = $0
-                        g.errorCode = groupDenied
+                        g.errorCode = Self.groupDenied
                         return g
                     }
                     return r
@@ -186,7 +183,7 @@ extension Broker {
             var request = try OffsetDeleteRequest.decode(body, version: v)
             guard may(.delete, .group, request.groupId) else {
                 var r = OffsetDeleteResponse()
-                r.errorCode = groupDenied
+                r.errorCode = Self.groupDenied
                 return try c.answer(r)
             }
             let denied = Self.carve(&request.topics) { !may(.read, .topic, $0.name) }
@@ -203,7 +200,7 @@ extension Broker {
                         rt.partitions = t.partitionIndexes.map {
                             var p = OffsetDeleteResponse.Partition()
                             p.partitionIndex = $0
-                            p.errorCode = topicDenied
+                            p.errorCode = Self.topicDenied
                             return p
                         }
                         return rt

@@ -6,10 +6,7 @@ extension Broker {
     /// `authorizing` for Produce, Fetch, ListOffsets, OffsetForLeaderEpoch and InitProducerId.
     func authorizingProduceFetch(_ c: ApiCall, acls: AclIndex) throws -> EventLoopFuture<ByteBuffer?>? {
         let (api, v, body, session, listener, loop) = (c.api, c.version, c.body, c.session, c.listener, c.loop)
-        let may = mayFor(c.session, acls)
-        let cluster = aclClusterResourceName
-        let topicDenied = ErrorCode.topicAuthorizationFailed.rawValue
-        let clusterDenied = ErrorCode.clusterAuthorizationFailed.rawValue
+        let (may, cluster) = (mayFor(c.session, acls), aclClusterResourceName)
 
         switch api {
         case .produce:
@@ -17,7 +14,7 @@ extension Broker {
             let txnDenied = request.transactionalId.map { !may(.write, .transactionalId, $0) } ?? false
             let denied = Self.carve(&request.topics) { txnDenied || !may(.write, .topic, $0.name) }
             guard !denied.isEmpty else { return nil }
-            let code = txnDenied ? ErrorCode.transactionalIdAuthorizationFailed.rawValue : topicDenied
+            let code = txnDenied ? ErrorCode.transactionalIdAuthorizationFailed.rawValue : Self.topicDenied
             let refused = denied.map { t in
                 var r = ProduceResponse.TopicResponse()
                 r.name = t.name
@@ -51,7 +48,7 @@ extension Broker {
                 rt.partitions = t.partitions.map {
                     var p = ListOffsetsResponse.Partition()
                     p.partitionIndex = $0.partitionIndex
-                    p.errorCode = topicDenied
+                    p.errorCode = Self.topicDenied
                     return p
                 }
                 return rt
@@ -68,7 +65,7 @@ extension Broker {
                 rt.partitions = t.partitions.map {
                     var p = OffsetForLeaderEpochResponse.Partition()
                     p.partition = $0.partition
-                    p.errorCode = topicDenied
+                    p.errorCode = Self.topicDenied
                     return p
                 }
                 return rt
@@ -86,7 +83,7 @@ extension Broker {
                 guard !may(.idempotentWrite, .cluster, cluster) else { return nil }
                 let image = registry.image
                 if image.topics.keys.contains(where: { may(.write, .topic, $0) }) { return nil }
-                r.errorCode = clusterDenied
+                r.errorCode = Self.clusterDenied
             }
             r.producerId = -1
             r.producerEpoch = -1

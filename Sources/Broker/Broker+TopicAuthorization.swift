@@ -6,9 +6,7 @@ extension Broker {
     /// `authorizing` for Metadata, CreateTopics, DeleteTopics, CreatePartitions and DeleteRecords.
     func authorizingTopics(_ c: ApiCall, acls: AclIndex) throws -> EventLoopFuture<ByteBuffer?>? {
         let (api, v, body, session, listener, loop) = (c.api, c.version, c.body, c.session, c.listener, c.loop)
-        let may = mayFor(c.session, acls)
-        let cluster = aclClusterResourceName
-        let topicDenied = ErrorCode.topicAuthorizationFailed.rawValue
+        let (may, cluster) = (mayFor(c.session, acls), aclClusterResourceName)
 
         switch api {
         case .metadata:
@@ -45,13 +43,13 @@ extension Broker {
                     for name in (named ?? []) where denied.contains(name) {
                         var t = MetadataResponse.Topic()
                         t.name = name
-                        t.errorCode = topicDenied
+                        t.errorCode = Self.topicDenied
                         r.topics.append(t)
                     }
                     for id in deniedIds {
                         var t = MetadataResponse.Topic()
                         t.topicId = id
-                        t.errorCode = topicDenied
+                        t.errorCode = Self.topicDenied
                         r.topics.append(t)
                     }
                     if wantsTopicOps {
@@ -73,7 +71,7 @@ extension Broker {
             let refused = denied.map { t in
                 var r = CreateTopicsResponse.Topic()
                 r.name = t.name
-                r.errorCode = topicDenied
+                r.errorCode = Self.topicDenied
                 r.errorMessage = "Authorization failed."
                 return r
             }
@@ -92,7 +90,7 @@ extension Broker {
                 var r = DeleteTopicsResponse.Result()
                 r.name = t.name
                 r.topicId = t.topicId
-                r.errorCode = topicDenied
+                r.errorCode = Self.topicDenied
                 r.errorMessage = "Authorization failed."
                 return r
             }
@@ -107,7 +105,7 @@ extension Broker {
             let refused = denied.map { t in
                 var r = CreatePartitionsResponse.Result()
                 r.name = t.name
-                r.errorCode = topicDenied
+                r.errorCode = Self.topicDenied
                 r.errorMessage = "Authorization failed."
                 return r
             }
@@ -126,7 +124,7 @@ extension Broker {
                 rt.partitions = t.partitions.map {
                     var p = DeleteRecordsResponse.Partition()
                     p.partitionIndex = $0.partitionIndex
-                    p.errorCode = topicDenied
+                    p.errorCode = Self.topicDenied
                     return p
                 }
                 return rt

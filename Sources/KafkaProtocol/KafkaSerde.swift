@@ -12,6 +12,31 @@ extension Int64: Defaultable {}
 extension String: Defaultable {}
 extension Bool: Defaultable {}
 
+/// A topic's name with its partitions' entries, the shape most partition-level requests and
+/// answers share (their `Topic` types are this, with their own `Partition`).
+public struct NamedTopic<Partition: Defaultable & Sendable & Equatable>: Defaultable, Sendable, Equatable {
+    public var name = ""
+    public var partitions: [Partition] = []
+    public init() {}
+    public init(name: String, partitions: [Partition]) {
+        self.name = name
+        self.partitions = partitions
+    }
+}
+
+extension NamedTopic {
+    /// The name, as the quorum's and AlterPartition's specs call it.
+    public var topicName: String {
+        get { name }
+        set { name = newValue }
+    }
+    /// The name, as Fetch's and OffsetForLeaderEpoch's specs call it.
+    public var topic: String {
+        get { name }
+        set { name = newValue }
+    }
+}
+
 /// A message field-walker that either reads fields from a frame or writes them into one.
 ///
 /// Each message describes its fields once, in wire order, through a `serde` method that calls
@@ -77,6 +102,18 @@ extension KafkaSerde {
     /// Tagged fields only exist in flexible versions.
     public mutating func tagsIfFlexible() throws {
         if flexible { try tags() }
+    }
+
+    /// An array of topics, each its name and its partitions (each through `partition`), then the
+    /// topic's tagged fields in a flexible version.
+    public mutating func topics<P>(_ topics: inout [NamedTopic<P>], _ partition: (inout Self, inout P) throws -> Void)
+        throws
+    {
+        try array(&topics, field: "topics") { s, t in
+            try s.string(&t.name, field: "topic name")
+            try s.array(&t.partitions, field: "partitions") { s, p in try partition(&s, &p) }
+            try s.tagsIfFlexible()
+        }
     }
 }
 

@@ -185,7 +185,7 @@ struct Acls: AsyncParsableCommand {
     func run() async throws {
         let client = try KafkaClient(bootstrapServers: try connection.servers(), security: try connection.security())
         defer { Task { await client.close() } }
-        do {
+        try await exitingOnError(otherwise: "Error while executing ACL command") {
             if list {
                 var all: [AclEntry] = []
                 for f in filters() { all += try await describe(client, f) }
@@ -244,12 +244,6 @@ struct Acls: AsyncParsableCommand {
                 }
                 try await current(client)
             }
-        } catch let e as CLIError {
-            printError(e.message)
-            throw ExitCode(1)
-        } catch {
-            printError("Error while executing ACL command: \(error)")
-            throw ExitCode(1)
         }
     }
 }

@@ -202,7 +202,7 @@ struct Configs: AsyncParsableCommand {
         let (type, kind, name) = entity!
         let client = try KafkaClient(bootstrapServers: try connection.servers(), security: try connection.security())
         defer { Task { await client.close() } }
-        do {
+        try await exitingOnError(otherwise: "Error while executing config command") {
             if kind == "user" {
                 try await runUsers(client, name)
             } else if describe {
@@ -248,12 +248,6 @@ struct Configs: AsyncParsableCommand {
                 }
                 print("Completed updating config for \(kind) \(name).")
             }
-        } catch let e as CLIError {
-            printError(e.message)
-            throw ExitCode(1)
-        } catch {
-            printError("Error while executing config command: \(error)")
-            throw ExitCode(1)
         }
     }
 }

@@ -39,15 +39,8 @@ struct DeleteRecords: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let wanted: [(String, Int32, Int64)]
-        do {
-            wanted = try Self.parse(try FileSystem.readText(offsetJsonFile))
-        } catch let e as CLIError {
-            printError(e.message)
-            throw ExitCode(1)
-        } catch {
-            printError("Could not read \(offsetJsonFile): \(error)")
-            throw ExitCode(1)
+        let wanted = try await exitingOnError(otherwise: "Could not read \(offsetJsonFile)") {
+            try Self.parse(try FileSystem.readText(offsetJsonFile))
         }
         let client = try KafkaClient(
             bootstrapServers: try connection.servers(), clientId: "delete-records", security: try connection.security())

@@ -51,7 +51,7 @@ struct Topics: AsyncParsableCommand {
     func run() async throws {
         let client = try KafkaClient(bootstrapServers: try connection.servers(), security: try connection.security())
         defer { Task { await client.close() } }
-        do {
+        try await exitingOnError(otherwise: "Error while executing topic command") {
             if create {
                 try await doCreate(client)
             } else if list {
@@ -76,12 +76,6 @@ struct Topics: AsyncParsableCommand {
                     )
                 }
             }
-        } catch let e as CLIError {
-            printError(e.message)
-            throw ExitCode(1)
-        } catch {
-            printError("Error while executing topic command: \(error)")
-            throw ExitCode(1)
         }
     }
 
@@ -166,6 +160,20 @@ struct Topics: AsyncParsableCommand {
                 )
             }
         }
+    }
+}
+
+/// Runs a tool's work: a `CLIError` prints its message, any other error `otherwise: error`, and
+/// both end the tool with exit status 1.
+func exitingOnError<T>(otherwise: String, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let e as CLIError {
+        printError(e.message)
+        throw ExitCode(1)
+    } catch {
+        printError("\(otherwise): \(error)")
+        throw ExitCode(1)
     }
 }
 

@@ -14,11 +14,7 @@ public struct AlterPartitionRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topicName = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var brokerId: Int32 = -1
     public var brokerEpoch: Int64 = -1
@@ -28,16 +24,12 @@ public struct AlterPartitionRequest: KafkaMessage, Equatable {
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.int32(&brokerId)
         try s.int64(&brokerEpoch)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int32(&p.leaderEpoch)
-                try s.int32Array(&p.newIsr, field: "new_isr")
-                if version >= 1 { try s.int8(&p.leaderRecoveryState) }
-                try s.int32(&p.partitionEpoch)
-                try s.tags()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int32(&p.leaderEpoch)
+            try s.int32Array(&p.newIsr, field: "new_isr")
+            if version >= 1 { try s.int8(&p.leaderRecoveryState) }
+            try s.int32(&p.partitionEpoch)
             try s.tags()
         }
         try s.tags()
@@ -58,11 +50,7 @@ public struct AlterPartitionResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topicName = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var errorCode: Int16 = 0
@@ -72,18 +60,14 @@ public struct AlterPartitionResponse: KafkaMessage, Equatable {
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.int32(&throttleTimeMs)
         try s.int16(&errorCode)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                try s.int32(&p.leaderId)
-                try s.int32(&p.leaderEpoch)
-                try s.int32Array(&p.isr, field: "isr")
-                if version >= 1 { try s.int8(&p.leaderRecoveryState) }
-                try s.int32(&p.partitionEpoch)
-                try s.tags()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int16(&p.errorCode)
+            try s.int32(&p.leaderId)
+            try s.int32(&p.leaderEpoch)
+            try s.int32Array(&p.isr, field: "isr")
+            if version >= 1 { try s.int8(&p.leaderRecoveryState) }
+            try s.int32(&p.partitionEpoch)
             try s.tags()
         }
         try s.tags()

@@ -11,24 +11,16 @@ public struct DeleteRecordsRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var topics: [Topic] = []
     public var timeoutMs: Int32 = 30_000
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int64(&p.offset)
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int64(&p.offset)
             try s.tagsIfFlexible()
         }
         try s.int32(&timeoutMs)
@@ -46,11 +38,7 @@ public struct DeleteRecordsResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var topics: [Topic] = []
@@ -58,14 +46,10 @@ public struct DeleteRecordsResponse: KafkaMessage, Equatable {
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.int32(&throttleTimeMs)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int64(&p.lowWatermark)
-                try s.int16(&p.errorCode)
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int64(&p.lowWatermark)
+            try s.int16(&p.errorCode)
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()

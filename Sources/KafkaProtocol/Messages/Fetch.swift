@@ -15,17 +15,9 @@ public struct FetchRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topic = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
-    public struct ForgottenTopic: Defaultable, Sendable, Equatable {
-        public var topic = ""
-        public var partitions: [Int32] = []
-        public init() {}
-    }
+    public typealias ForgottenTopic = NamedTopic<Int32>
 
     public var replicaId: Int32 = -1
     public var maxWaitMs: Int32 = 500
@@ -51,17 +43,13 @@ public struct FetchRequest: KafkaMessage, Equatable {
             try s.int32(&sessionId)
             try s.int32(&sessionEpoch)
         }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topic, field: "topic")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partition)
-                if version >= 9 { try s.int32(&p.currentLeaderEpoch) }
-                try s.int64(&p.fetchOffset)
-                if version >= 12 { try s.int32(&p.lastFetchedEpoch) }
-                if version >= 5 { try s.int64(&p.logStartOffset) }
-                try s.int32(&p.partitionMaxBytes)
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partition)
+            if version >= 9 { try s.int32(&p.currentLeaderEpoch) }
+            try s.int64(&p.fetchOffset)
+            if version >= 12 { try s.int32(&p.lastFetchedEpoch) }
+            if version >= 5 { try s.int64(&p.logStartOffset) }
+            try s.int32(&p.partitionMaxBytes)
             try s.tagsIfFlexible()
         }
         if version >= 7 {
@@ -111,11 +99,7 @@ public struct FetchResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topic = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public struct EpochEndOffset: Sendable, Equatable {
         public var epoch: Int32 = -1
@@ -156,62 +140,58 @@ public struct FetchResponse: KafkaMessage, Equatable {
             try s.int16(&errorCode)
             try s.int32(&sessionId)
         }
-        try s.array(&responses, field: "responses") { s, t in
-            try s.string(&t.topic, field: "topic")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                try s.int64(&p.highWatermark)
-                if version >= 4 { try s.int64(&p.lastStableOffset) }
-                if version >= 5 { try s.int64(&p.logStartOffset) }
-                if version >= 4 {
-                    try s.nullableArray(&p.abortedTransactions, field: "aborted_transactions") { s, a in
-                        try s.int64(&a.producerId)
-                        try s.int64(&a.firstOffset)
-                        try s.tagsIfFlexible()
-                    }
-                }
-                if version >= 11 { try s.int32(&p.preferredReadReplica) }
-                if !s.isReading, let file = p.recordsFile {
-                    try s.fileBytes(file)
-                } else {
-                    try s.nullableBytes(&p.records, field: "records")
-                }
-                if s.flexible {
-                    var diverging = p.divergingEpoch ?? EpochEndOffset(epoch: -1, endOffset: -1)
-                    var leader = p.currentLeader ?? LeaderIdAndEpoch(leaderId: -1, leaderEpoch: -1)
-                    var snapshot = p.snapshotId ?? SnapshotId(endOffset: -1, epoch: -1)
-                    var sawDiverging = false
-                    var sawLeader = false
-                    var sawSnapshot = false
-                    try s.tags([
-                        TaggedField(tag: 0, present: p.divergingEpoch != nil) { s in
-                            try s.int32(&diverging.epoch)
-                            try s.int64(&diverging.endOffset)
-                            try s.tags()
-                            sawDiverging = true
-                        },
-                        TaggedField(tag: 1, present: p.currentLeader != nil) { s in
-                            try s.int32(&leader.leaderId)
-                            try s.int32(&leader.leaderEpoch)
-                            try s.tags()
-                            sawLeader = true
-                        },
-                        TaggedField(tag: 2, present: p.snapshotId != nil) { s in
-                            try s.int64(&snapshot.endOffset)
-                            try s.int32(&snapshot.epoch)
-                            try s.tags()
-                            sawSnapshot = true
-                        },
-                    ])
-                    if s.isReading {
-                        p.divergingEpoch = sawDiverging ? diverging : nil
-                        p.currentLeader = sawLeader ? leader : nil
-                        p.snapshotId = sawSnapshot ? snapshot : nil
-                    }
+        try s.topics(&responses) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int16(&p.errorCode)
+            try s.int64(&p.highWatermark)
+            if version >= 4 { try s.int64(&p.lastStableOffset) }
+            if version >= 5 { try s.int64(&p.logStartOffset) }
+            if version >= 4 {
+                try s.nullableArray(&p.abortedTransactions, field: "aborted_transactions") { s, a in
+                    try s.int64(&a.producerId)
+                    try s.int64(&a.firstOffset)
+                    try s.tagsIfFlexible()
                 }
             }
-            try s.tagsIfFlexible()
+            if version >= 11 { try s.int32(&p.preferredReadReplica) }
+            if !s.isReading, let file = p.recordsFile {
+                try s.fileBytes(file)
+            } else {
+                try s.nullableBytes(&p.records, field: "records")
+            }
+            if s.flexible {
+                var diverging = p.divergingEpoch ?? EpochEndOffset(epoch: -1, endOffset: -1)
+                var leader = p.currentLeader ?? LeaderIdAndEpoch(leaderId: -1, leaderEpoch: -1)
+                var snapshot = p.snapshotId ?? SnapshotId(endOffset: -1, epoch: -1)
+                var sawDiverging = false
+                var sawLeader = false
+                var sawSnapshot = false
+                try s.tags([
+                    TaggedField(tag: 0, present: p.divergingEpoch != nil) { s in
+                        try s.int32(&diverging.epoch)
+                        try s.int64(&diverging.endOffset)
+                        try s.tags()
+                        sawDiverging = true
+                    },
+                    TaggedField(tag: 1, present: p.currentLeader != nil) { s in
+                        try s.int32(&leader.leaderId)
+                        try s.int32(&leader.leaderEpoch)
+                        try s.tags()
+                        sawLeader = true
+                    },
+                    TaggedField(tag: 2, present: p.snapshotId != nil) { s in
+                        try s.int64(&snapshot.endOffset)
+                        try s.int32(&snapshot.epoch)
+                        try s.tags()
+                        sawSnapshot = true
+                    },
+                ])
+                if s.isReading {
+                    p.divergingEpoch = sawDiverging ? diverging : nil
+                    p.currentLeader = sawLeader ? leader : nil
+                    p.snapshotId = sawSnapshot ? snapshot : nil
+                }
+            }
         }
         try s.tagsIfFlexible()
     }

@@ -14,11 +14,7 @@ public struct FetchSnapshotRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var clusterId: String? = nil
     public var replicaId: Int32 = -1
@@ -29,17 +25,13 @@ public struct FetchSnapshotRequest: KafkaMessage, Equatable {
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.int32(&replicaId)
         try s.int32(&maxBytes)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partition)
-                try s.int32(&p.currentLeaderEpoch)
-                try s.int64(&p.endOffset)
-                try s.int32(&p.epoch)
-                try s.tags()  // the SnapshotId struct's own tagged fields
-                try s.int64(&p.position)
-                try s.tags()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partition)
+            try s.int32(&p.currentLeaderEpoch)
+            try s.int64(&p.endOffset)
+            try s.int32(&p.epoch)
+            try s.tags()  // the SnapshotId struct's own tagged fields
+            try s.int64(&p.position)
             try s.tags()
         }
         var id = clusterId
@@ -65,11 +57,7 @@ public struct FetchSnapshotResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var errorCode: Int16 = 0
@@ -79,30 +67,26 @@ public struct FetchSnapshotResponse: KafkaMessage, Equatable {
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.int32(&throttleTimeMs)
         try s.int16(&errorCode)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.index)
-                try s.int16(&p.errorCode)
-                try s.int64(&p.endOffset)
-                try s.int32(&p.epoch)
-                try s.tags()  // the SnapshotId struct's own tagged fields
-                var leader = p.currentLeader ?? .init(leaderId: -1, leaderEpoch: -1)
-                var sawLeader = false
-                try s.int64(&p.size)
-                try s.int64(&p.position)
-                try s.bytes(&p.bytes, field: "bytes")
-                try s.tags([
-                    TaggedField(tag: 0, present: p.currentLeader != nil) { s in
-                        try s.int32(&leader.leaderId)
-                        try s.int32(&leader.leaderEpoch)
-                        try s.tags()
-                        sawLeader = true
-                    }
-                ])
-                if s.isReading { p.currentLeader = sawLeader ? leader : nil }
-            }
-            try s.tags()
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.index)
+            try s.int16(&p.errorCode)
+            try s.int64(&p.endOffset)
+            try s.int32(&p.epoch)
+            try s.tags()  // the SnapshotId struct's own tagged fields
+            var leader = p.currentLeader ?? .init(leaderId: -1, leaderEpoch: -1)
+            var sawLeader = false
+            try s.int64(&p.size)
+            try s.int64(&p.position)
+            try s.bytes(&p.bytes, field: "bytes")
+            try s.tags([
+                TaggedField(tag: 0, present: p.currentLeader != nil) { s in
+                    try s.int32(&leader.leaderId)
+                    try s.int32(&leader.leaderEpoch)
+                    try s.tags()
+                    sawLeader = true
+                }
+            ])
+            if s.isReading { p.currentLeader = sawLeader ? leader : nil }
         }
         try s.tags()
     }

@@ -14,11 +14,7 @@ public struct OffsetCommitRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var groupId = ""
     public var generationId: Int32 = -1
@@ -36,16 +32,12 @@ public struct OffsetCommitRequest: KafkaMessage, Equatable {
         }
         if version >= 7 { try s.nullableString(&groupInstanceId, field: "group_instance_id") }
         if (2...4).contains(version) { try s.int64(&retentionTimeMs) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int64(&p.committedOffset)
-                if version >= 6 { try s.int32(&p.committedLeaderEpoch) }
-                if version == 1 { try s.int64(&p.commitTimestamp) }
-                try s.nullableString(&p.committedMetadata, field: "committed_metadata")
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int64(&p.committedOffset)
+            if version >= 6 { try s.int32(&p.committedLeaderEpoch) }
+            if version == 1 { try s.int64(&p.commitTimestamp) }
+            try s.nullableString(&p.committedMetadata, field: "committed_metadata")
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()
@@ -61,11 +53,7 @@ public struct OffsetCommitResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var topics: [Topic] = []
@@ -73,13 +61,9 @@ public struct OffsetCommitResponse: KafkaMessage, Equatable {
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         if version >= 3 { try s.int32(&throttleTimeMs) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int16(&p.errorCode)
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()
@@ -126,11 +110,7 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var topics: [Topic] = []
@@ -139,16 +119,12 @@ public struct OffsetFetchResponse: KafkaMessage, Equatable {
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         if version >= 3 { try s.int32(&throttleTimeMs) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int64(&p.committedOffset)
-                if version >= 5 { try s.int32(&p.committedLeaderEpoch) }
-                try s.nullableString(&p.metadata, field: "metadata")
-                try s.int16(&p.errorCode)
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int64(&p.committedOffset)
+            if version >= 5 { try s.int32(&p.committedLeaderEpoch) }
+            try s.nullableString(&p.metadata, field: "metadata")
+            try s.int16(&p.errorCode)
             try s.tagsIfFlexible()
         }
         if version >= 2 { try s.int16(&errorCode) }
@@ -190,11 +166,7 @@ public struct OffsetDeleteResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var errorCode: Int16 = 0
     public var throttleTimeMs: Int32 = 0

@@ -15,11 +15,7 @@ public struct ListOffsetsRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var replicaId: Int32 = -1
     public var isolationLevel: Int8 = 0
@@ -29,15 +25,11 @@ public struct ListOffsetsRequest: KafkaMessage, Equatable {
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.int32(&replicaId)
         if version >= 2 { try s.int8(&isolationLevel) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                if version >= 4 { try s.int32(&p.currentLeaderEpoch) }
-                try s.int64(&p.timestamp)
-                if version == 0 { try s.int32(&p.maxNumOffsets) }
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            if version >= 4 { try s.int32(&p.currentLeaderEpoch) }
+            try s.int64(&p.timestamp)
+            if version == 0 { try s.int32(&p.maxNumOffsets) }
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()
@@ -57,11 +49,7 @@ public struct ListOffsetsResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var topics: [Topic] = []
@@ -69,20 +57,16 @@ public struct ListOffsetsResponse: KafkaMessage, Equatable {
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         if version >= 2 { try s.int32(&throttleTimeMs) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                if version == 0 {
-                    try s.array(&p.oldStyleOffsets, field: "old_style_offsets") { s, o in try s.int64(&o) }
-                } else {
-                    try s.int64(&p.timestamp)
-                    try s.int64(&p.offset)
-                }
-                if version >= 4 { try s.int32(&p.leaderEpoch) }
-                try s.tagsIfFlexible()
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int16(&p.errorCode)
+            if version == 0 {
+                try s.array(&p.oldStyleOffsets, field: "old_style_offsets") { s, o in try s.int64(&o) }
+            } else {
+                try s.int64(&p.timestamp)
+                try s.int64(&p.offset)
             }
+            if version >= 4 { try s.int32(&p.leaderEpoch) }
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()

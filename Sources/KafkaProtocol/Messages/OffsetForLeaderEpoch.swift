@@ -13,11 +13,7 @@ public struct OffsetForLeaderEpochRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topic = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     /// -1 for a consumer; before v3 the field is absent and means -2 (a debugging client).
     public var replicaId: Int32 = -2
@@ -26,14 +22,10 @@ public struct OffsetForLeaderEpochRequest: KafkaMessage, Equatable {
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         if version >= 3 { try s.int32(&replicaId) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topic, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partition)
-                if version >= 2 { try s.int32(&p.currentLeaderEpoch) }
-                try s.int32(&p.leaderEpoch)
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partition)
+            if version >= 2 { try s.int32(&p.currentLeaderEpoch) }
+            try s.int32(&p.leaderEpoch)
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()
@@ -51,11 +43,7 @@ public struct OffsetForLeaderEpochResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topic = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var throttleTimeMs: Int32 = 0
     public var topics: [Topic] = []
@@ -63,15 +51,11 @@ public struct OffsetForLeaderEpochResponse: KafkaMessage, Equatable {
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         if version >= 2 { try s.int32(&throttleTimeMs) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topic, field: "topic name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int16(&p.errorCode)
-                try s.int32(&p.partition)
-                if version >= 1 { try s.int32(&p.leaderEpoch) }
-                try s.int64(&p.endOffset)
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int16(&p.errorCode)
+            try s.int32(&p.partition)
+            if version >= 1 { try s.int32(&p.leaderEpoch) }
+            try s.int64(&p.endOffset)
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()

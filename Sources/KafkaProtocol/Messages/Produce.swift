@@ -15,15 +15,7 @@ public struct ProduceRequest: KafkaMessage, Equatable {
         }
     }
 
-    public struct TopicData: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [PartitionData] = []
-        public init() {}
-        public init(name: String, partitions: [PartitionData]) {
-            self.name = name
-            self.partitions = partitions
-        }
-    }
+    public typealias TopicData = NamedTopic<PartitionData>
 
     public var transactionalId: String? = nil
     public var acks: Int16 = -1
@@ -35,13 +27,9 @@ public struct ProduceRequest: KafkaMessage, Equatable {
         if version >= 3 { try s.nullableString(&transactionalId, field: "transactional_id") }
         try s.int16(&acks)
         try s.int32(&timeoutMs)
-        try s.array(&topics, field: "topic_data") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partition_data") { s, p in
-                try s.int32(&p.index)
-                try s.nullableBytes(&p.records, field: "records")
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.index)
+            try s.nullableBytes(&p.records, field: "records")
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()
@@ -68,35 +56,27 @@ public struct ProduceResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct TopicResponse: Defaultable, Sendable, Equatable {
-        public var name = ""
-        public var partitions: [PartitionResponse] = []
-        public init() {}
-    }
+    public typealias TopicResponse = NamedTopic<PartitionResponse>
 
     public var responses: [TopicResponse] = []
     public var throttleTimeMs: Int32 = 0
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
-        try s.array(&responses, field: "responses") { s, t in
-            try s.string(&t.name, field: "topic name")
-            try s.array(&t.partitions, field: "partition_responses") { s, p in
-                try s.int32(&p.index)
-                try s.int16(&p.errorCode)
-                try s.int64(&p.baseOffset)
-                if version >= 2 { try s.int64(&p.logAppendTimeMs) }
-                if version >= 5 { try s.int64(&p.logStartOffset) }
-                if version >= 8 {
-                    try s.array(&p.recordErrors, field: "record_errors") { s, e in
-                        try s.int32(&e.batchIndex)
-                        if !s.isReading { e.message = e.message?.boundedMessage }
-                        try s.nullableString(&e.message, field: "batch_index_error_message")
-                        try s.tagsIfFlexible()
-                    }
-                    try s.errorMessage(&p.errorMessage)
+        try s.topics(&responses) { s, p in
+            try s.int32(&p.index)
+            try s.int16(&p.errorCode)
+            try s.int64(&p.baseOffset)
+            if version >= 2 { try s.int64(&p.logAppendTimeMs) }
+            if version >= 5 { try s.int64(&p.logStartOffset) }
+            if version >= 8 {
+                try s.array(&p.recordErrors, field: "record_errors") { s, e in
+                    try s.int32(&e.batchIndex)
+                    if !s.isReading { e.message = e.message?.boundedMessage }
+                    try s.nullableString(&e.message, field: "batch_index_error_message")
+                    try s.tagsIfFlexible()
                 }
-                try s.tagsIfFlexible()
+                try s.errorMessage(&p.errorMessage)
             }
             try s.tagsIfFlexible()
         }

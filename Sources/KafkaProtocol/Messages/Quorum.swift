@@ -20,11 +20,7 @@ public struct VoteRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topicName = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var clusterId: String? = nil
     public var voterId: Int32 = -1
@@ -34,21 +30,17 @@ public struct VoteRequest: KafkaMessage, Equatable {
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.nullableString(&clusterId, field: "cluster_id")
         if version >= 1 { try s.int32(&voterId) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int32(&p.candidateEpoch)
-                try s.int32(&p.candidateId)
-                if version >= 1 {
-                    try s.uuid(&p.candidateDirectoryId)
-                    try s.uuid(&p.voterDirectoryId)
-                }
-                try s.int32(&p.lastOffsetEpoch)
-                try s.int64(&p.lastOffset)
-                if version >= 2 { try s.bool(&p.preVote) }
-                try s.tags()
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int32(&p.candidateEpoch)
+            try s.int32(&p.candidateId)
+            if version >= 1 {
+                try s.uuid(&p.candidateDirectoryId)
+                try s.uuid(&p.voterDirectoryId)
             }
+            try s.int32(&p.lastOffsetEpoch)
+            try s.int64(&p.lastOffset)
+            if version >= 2 { try s.bool(&p.preVote) }
             try s.tags()
         }
         try s.tags()
@@ -65,11 +57,7 @@ public struct QuorumPartitionResult: Defaultable, Sendable, Equatable {
     public init() {}
 }
 
-public struct QuorumTopicResult: Defaultable, Sendable, Equatable {
-    public var topicName = ""
-    public var partitions: [QuorumPartitionResult] = []
-    public init() {}
-}
+public typealias QuorumTopicResult = NamedTopic<QuorumPartitionResult>
 
 public struct VoteResponse: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .vote }
@@ -95,11 +83,7 @@ public struct BeginQuorumEpochRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topicName = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public struct Endpoint: Defaultable, Sendable, Equatable {
         public var name = ""
@@ -117,15 +101,11 @@ public struct BeginQuorumEpochRequest: KafkaMessage, Equatable {
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.nullableString(&clusterId, field: "cluster_id")
         if version >= 1 { try s.int32(&voterId) }
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                if version >= 1 { try s.uuid(&p.voterDirectoryId) }
-                try s.int32(&p.leaderId)
-                try s.int32(&p.leaderEpoch)
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            if version >= 1 { try s.uuid(&p.voterDirectoryId) }
+            try s.int32(&p.leaderId)
+            try s.int32(&p.leaderEpoch)
             try s.tagsIfFlexible()
         }
         if version >= 1 {
@@ -162,11 +142,7 @@ public struct EndQuorumEpochRequest: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topicName = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var clusterId: String? = nil
     public var topics: [Topic] = []
@@ -175,15 +151,11 @@ public struct EndQuorumEpochRequest: KafkaMessage, Equatable {
     /// v0 only: v1 replaces successors with candidate directory ids, which Tern does not use.
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.nullableString(&clusterId, field: "cluster_id")
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int32(&p.leaderId)
-                try s.int32(&p.leaderEpoch)
-                try s.int32Array(&p.preferredSuccessors, field: "preferred_successors")
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int32(&p.leaderId)
+            try s.int32(&p.leaderEpoch)
+            try s.int32Array(&p.preferredSuccessors, field: "preferred_successors")
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()
@@ -206,22 +178,14 @@ public struct EndQuorumEpochResponse: KafkaMessage, Equatable {
 public struct DescribeQuorumRequest: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .describeQuorum }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topicName = ""
-        public var partitions: [Int32] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Int32>
 
     public var topics: [Topic] = []
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p)
-                try s.tags()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p)
             try s.tags()
         }
         try s.tags()
@@ -250,11 +214,7 @@ public struct DescribeQuorumResponse: KafkaMessage, Equatable {
         public init() {}
     }
 
-    public struct Topic: Defaultable, Sendable, Equatable {
-        public var topicName = ""
-        public var partitions: [Partition] = []
-        public init() {}
-    }
+    public typealias Topic = NamedTopic<Partition>
 
     public var errorCode: Int16 = 0
     public var topics: [Topic] = []
@@ -262,28 +222,24 @@ public struct DescribeQuorumResponse: KafkaMessage, Equatable {
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         try s.int16(&errorCode)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                try s.int32(&p.leaderId)
-                try s.int32(&p.leaderEpoch)
-                try s.int64(&p.highWatermark)
-                for i in 0..<2 {
-                    var list = i == 0 ? p.currentVoters : p.observers
-                    try s.array(&list, field: "replica_states") { s, r in
-                        try s.int32(&r.replicaId)
-                        try s.int64(&r.logEndOffset)
-                        if version >= 1 {
-                            try s.int64(&r.lastFetchTimestamp)
-                            try s.int64(&r.lastCaughtUpTimestamp)
-                        }
-                        try s.tags()
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int16(&p.errorCode)
+            try s.int32(&p.leaderId)
+            try s.int32(&p.leaderEpoch)
+            try s.int64(&p.highWatermark)
+            for i in 0..<2 {
+                var list = i == 0 ? p.currentVoters : p.observers
+                try s.array(&list, field: "replica_states") { s, r in
+                    try s.int32(&r.replicaId)
+                    try s.int64(&r.logEndOffset)
+                    if version >= 1 {
+                        try s.int64(&r.lastFetchTimestamp)
+                        try s.int64(&r.lastCaughtUpTimestamp)
                     }
-                    if i == 0 { p.currentVoters = list } else { p.observers = list }
+                    try s.tags()
                 }
-                try s.tags()
+                if i == 0 { p.currentVoters = list } else { p.observers = list }
             }
             try s.tags()
         }
@@ -298,16 +254,12 @@ extension QuorumTopicResult {
         _ s: inout S, errorCode: inout Int16, topics: inout [QuorumTopicResult], voteGranted: Bool
     ) throws {
         try s.int16(&errorCode)
-        try s.array(&topics, field: "topics") { s, t in
-            try s.string(&t.topicName, field: "topic_name")
-            try s.array(&t.partitions, field: "partitions") { s, p in
-                try s.int32(&p.partitionIndex)
-                try s.int16(&p.errorCode)
-                try s.int32(&p.leaderId)
-                try s.int32(&p.leaderEpoch)
-                if voteGranted { try s.bool(&p.voteGranted) }
-                try s.tagsIfFlexible()
-            }
+        try s.topics(&topics) { s, p in
+            try s.int32(&p.partitionIndex)
+            try s.int16(&p.errorCode)
+            try s.int32(&p.leaderId)
+            try s.int32(&p.leaderEpoch)
+            if voteGranted { try s.bool(&p.voteGranted) }
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()
