@@ -1,9 +1,16 @@
-import Glibc
 import Logging
 import Metadata
 import NIOConcurrencyHelpers
 import Raft
 import Storage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 extension QuorumController {
     /// Makes the image (and the offset it stands at) visible to the broker and other threads.

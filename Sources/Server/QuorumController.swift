@@ -1,5 +1,4 @@
 import Broker
-import Glibc
 import KafkaClient
 import KafkaProtocol
 import Logging
@@ -8,6 +7,14 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Raft
 import Storage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Where each voter's CONTROLLER listener is (`controller.quorum.voters`).
 public struct Voter: Sendable, Equatable {

@@ -8,6 +8,10 @@ import Storage
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// Turns frames into broker calls and writes the answers back in request order, as Kafka's

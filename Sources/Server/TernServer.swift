@@ -15,6 +15,10 @@ import Storage
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// One Tern node's network shell: the client listener in front of a `Broker`, and the metadata

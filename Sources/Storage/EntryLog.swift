@@ -1,7 +1,14 @@
-import Glibc
 import KafkaProtocol
 import Logging
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The metadata quorum's log on disk, in `<log.dirs>/__cluster_metadata-0/`:
 ///

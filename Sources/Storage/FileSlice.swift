@@ -3,6 +3,10 @@ import NIOCore
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// Bytes of a file to send as they are (a Fetch response's records straight from a log

@@ -1,9 +1,16 @@
 import ArgumentParser
-import Glibc
 import KafkaClient
 import KafkaProtocol
 import Server
 import Storage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// `tern cluster up|down|status`: the local cluster described by `config/server-N.properties`,
 /// run in the background with a pid file and a log file per node under the run directory.

@@ -5,6 +5,10 @@ import Storage
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// The tools' clock: the same one a node reads.

@@ -9,6 +9,10 @@ import Storage
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// `x` with `digits` decimals, as Java's %.Nf prints it.

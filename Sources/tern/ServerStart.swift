@@ -7,6 +7,10 @@ import Storage
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 struct ServerStart: ParsableCommand {

@@ -1,9 +1,16 @@
-import Glibc
 import KafkaProtocol
 import Logging
 import NIOCore
 import Storage
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 @Suite struct EntryLogTests {
     let logger = Logger(label: "test")

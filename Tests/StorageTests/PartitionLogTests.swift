@@ -1,9 +1,16 @@
-import Glibc
 import KafkaProtocol
 import Logging
 import NIOCore
 import Storage
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 func tempDir(_ name: String) -> String {
     var template = Array("/tmp/tern-test-\(name)-XXXXXX".utf8CString)
