@@ -50,7 +50,7 @@ extension GroupCoordinator {
                     g.remove(old.id)
                 } else if requireKnownMemberId && instanceId == nil {
                     g.pending[id] = clock.now + .milliseconds(session)
-                    return fail(.memberIdRequired).map { r in
+                    return fail(.memberIdRequired).map { [id] r in
                         var r = r
                         r.memberId = id
                         return r

@@ -48,7 +48,7 @@ extension GroupCoordinator {
                 accepted.append((k, v))
             }
             guard b.count > 0 else { return loop.makeSucceededFuture(results) }
-            return write(group: groupId, b).map { [self] code in
+            return write(group: groupId, b).map { [self, results, accepted] code in
                 guard code == .none else {
                     let mapped: ErrorCode =
                         [.notLeaderOrFollower, .unknownTopicOrPartition].contains(code)

@@ -387,8 +387,9 @@ enum WebConsole {
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(ConsoleHTTPHandler(model: model))
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(ConsoleHTTPHandler(model: model))
                 }
             }
         return try ListenError.naming(host: host, port: port) { try bootstrap.bind(host: host, port: port).wait() }
