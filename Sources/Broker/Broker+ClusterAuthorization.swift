@@ -65,6 +65,11 @@ extension Broker {
                 r.clusterAuthorizedOperations = authorizedOperations(session, .cluster, cluster, acls: acls)
             }
             return try c.answer(r)
+        case .electLeaders:
+            guard !may(.alter, .cluster, cluster) else { return nil }
+            return try c.answer(
+                ElectLeadersResponse.refusing(
+                    try ElectLeadersRequest.decode(body, version: v), .clusterAuthorizationFailed, clusterMessage))
         case .describeQuorum:
             guard !may(.describe, .cluster, cluster) else { return nil }
             // Decoded only so that a malformed request is refused as such, before the answer.

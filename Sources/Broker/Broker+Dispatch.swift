@@ -25,6 +25,7 @@ extension Broker {
             .deleteRecords: { b, c in try c.answer(b.deleteRecords(c.decode())) },
             .deleteTopics: { b, c in c.answer(b.deleteTopics(try c.decode(), on: c.loop)) },
             .createPartitions: { b, c in c.answer(b.createPartitions(try c.decode(), on: c.loop)) },
+            .electLeaders: { b, c in try b.electLeaders(c) },
             .describeConfigs: { b, c in try c.answer(b.describeConfigs(c.decode(), version: c.version)) },
             .findCoordinator: { b, c in
                 try c.answer(b.findCoordinator(c.decode(), version: c.version, listener: c.listener))
@@ -88,6 +89,16 @@ extension Broker {
         Self.clientApis.dispatch(self, header, body: body, on: loop, listener: listener, session: session) {
             try authorizing($0)
         }
+    }
+
+    /// ElectLeaders goes to the active controller; without one every partition is refused.
+    private func electLeaders(_ c: ApiCall) throws -> EventLoopFuture<ByteBuffer?> {
+        let request = try c.decode(ElectLeadersRequest.self)
+        guard let gateway = gateway.withLockedValue({ $0 }) else {
+            return try c.answer(
+                ElectLeadersResponse.refusing(request, .notController, "There is no active controller."))
+        }
+        return c.answer(gateway.electLeaders(request))
     }
 
     private func alterUserScramCredentials(_ c: ApiCall) throws -> EventLoopFuture<ByteBuffer?> {

@@ -52,6 +52,13 @@ public struct BrokerConfig: Sendable {
     /// Whether a replica outside the ISR may lead when no ISR member is live (losing what only
     /// the ISR had). Topics override it with `unclean.leader.election.enable`.
     public var uncleanLeaderElection = false
+    /// `auto.leader.rebalance.enable`: the active controller moves leadership back to preferred
+    /// replicas when a broker's share of partitions led elsewhere passes
+    /// `leader.imbalance.per.broker.percentage`, checked every
+    /// `leader.imbalance.check.interval.seconds` (Kafka's defaults: true, 10, 300).
+    public var autoLeaderRebalance = true
+    public var leaderImbalancePercent = 10
+    public var leaderImbalanceCheckIntervalSeconds = 300
     /// `__consumer_offsets`: partitions, and the replication factor wanted (capped at the live
     /// brokers when it is created).
     public var offsetsTopicPartitions: Int32 = 50

@@ -169,6 +169,7 @@ public protocol ControllerGateway: Sendable {
     func createTopics(_ request: CreateTopicsRequest) -> EventLoopFuture<CreateTopicsResponse>
     func deleteTopics(_ request: DeleteTopicsRequest) -> EventLoopFuture<DeleteTopicsResponse>
     func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse>
+    func electLeaders(_ request: ElectLeadersRequest) -> EventLoopFuture<ElectLeadersResponse>
     func alterPartition(_ request: AlterPartitionRequest) -> EventLoopFuture<AlterPartitionResponse>
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
         IncrementalAlterConfigsResponse

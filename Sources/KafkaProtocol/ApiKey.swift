@@ -29,6 +29,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case saslAuthenticate = 36
     case createPartitions = 37
     case deleteGroups = 42
+    case electLeaders = 43
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
     case describeUserScramCredentials = 50
@@ -124,6 +125,8 @@ extension ApiKey {
             .createPartitions, "CreatePartitions", 0...3, flexibleFrom: 2, on: [.client, .controller],
             CreatePartitionsRequest.self),
         .init(.deleteGroups, "DeleteGroups", 0...2, flexibleFrom: 2, on: [.client], DeleteGroupsRequest.self),
+        .init(
+            .electLeaders, "ElectLeaders", 0...2, flexibleFrom: 2, on: [.client, .controller], ElectLeadersRequest.self),
         .init(
             .incrementalAlterConfigs, "IncrementalAlterConfigs", 0...1, flexibleFrom: 1, on: [.client, .controller],
             IncrementalAlterConfigsRequest.self),

@@ -13,6 +13,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let clusterAuthorizationFailed = ErrorCode(31)
     public static let transactionalIdAuthorizationFailed = ErrorCode(53)
     public static let securityDisabled = ErrorCode(54)
+    public static let preferredLeaderNotAvailable = ErrorCode(80)
+    public static let eligibleLeadersNotAvailable = ErrorCode(83)
+    public static let electionNotNeeded = ErrorCode(84)
     public static let unsupportedSaslMechanism = ErrorCode(33)
     public static let illegalSaslState = ErrorCode(34)
     public static let saslAuthenticationFailed = ErrorCode(58)
@@ -105,6 +108,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 77: return "STALE_BROKER_EPOCH"
         case 104: return "INCONSISTENT_CLUSTER_ID"
         case 81: return "GROUP_MAX_SIZE_REACHED"
+        case 80: return "PREFERRED_LEADER_NOT_AVAILABLE"
+        case 83: return "ELIGIBLE_LEADERS_NOT_AVAILABLE"
+        case 84: return "ELECTION_NOT_NEEDED"
         case 94: return "INCONSISTENT_VOTER_SET"
         case 101: return "DUPLICATE_BROKER_REGISTRATION"
         case 98: return "SNAPSHOT_NOT_FOUND"
@@ -154,7 +160,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     /// Whether Kafka documents this error as retriable.
     public var isRetriable: Bool {
-        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 56, 74, 75].contains(rawValue)
+        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 56, 74, 75, 80, 83].contains(rawValue)
     }
 
     public var description: String { "\(name) (\(rawValue))" }

@@ -141,6 +141,10 @@ final class ClusterGateway: ControllerGateway {
         }
     }
 
+    func electLeaders(_ request: ElectLeadersRequest) -> EventLoopFuture<ElectLeadersResponse> {
+        route(request, local: { [quorum] in quorum.electLeaders(request) }, as: ElectLeadersResponse.self) { _ in true }
+    }
+
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
         IncrementalAlterConfigsResponse
     > {

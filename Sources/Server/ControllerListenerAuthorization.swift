@@ -12,7 +12,7 @@ import NIOCore
 enum ControllerListenerAuthorization {
     static let forwardedAdminApis: Set<ApiKey> = [
         .createTopics, .deleteTopics, .createPartitions, .incrementalAlterConfigs, .alterUserScramCredentials,
-        .createAcls, .deleteAcls,
+        .createAcls, .deleteAcls, .electLeaders,
     ]
 
     /// Nil: the request goes to the quorum controller as it is.

@@ -103,7 +103,11 @@ extension QuorumController {
 
     /// Fences brokers whose sessions expired.
     func activeTick(_ now: Int64) {
-        guard isActive else { return }
+        guard isActive else {
+            nextLeaderBalanceMs = nil
+            return
+        }
+        balanceLeadersIfDue(now)
         for (broker, silentMs) in active.expiredSessions(image: image, nowMs: now) {
             logger.warning(
                 "broker \(broker) missed heartbeats for \(silentMs) ms: fencing it and moving its leaderships")

@@ -78,6 +78,8 @@ public final class QuorumController: @unchecked Sendable {
         public init() {}
     }
     var bytesSinceSnapshot = 0
+    /// When the active controller next checks leader balance (`auto.leader.rebalance.enable`).
+    var nextLeaderBalanceMs: Int64? = nil
     var lastFetchWallMs: [Int32: Int64] = [:]
     /// Long-polled Raft fetches from caught-up followers: answered when the log grows, the high
     /// watermark moves, or after `fetchParkMs`.

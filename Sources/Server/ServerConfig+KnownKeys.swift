@@ -39,6 +39,8 @@ extension ServerConfig {
         "offsets.topic.replication.factor", "queued.max.request.bytes", "replica.fetch.wait.max.ms",
         "replica.lag.time.max.ms", "sasl.mechanism.controller.protocol", "sasl.mechanism.inter.broker.protocol",
         "socket.request.max.bytes", "super.users", "unclean.leader.election.enable", "zookeeper.connect",
+        "auto.leader.rebalance.enable", "leader.imbalance.per.broker.percentage",
+        "leader.imbalance.check.interval.seconds",
     ]
 
     /// The known key closest to a mistyped one (at most two edits, or a third of its length

@@ -134,6 +134,10 @@ extension ServerConfig {
                 if Set(c.voters.map(\.id)).count != c.voters.count { throw bad("a node id appears twice") }
             case "replica.lag.time.max.ms": b.replicaLagTimeMaxMs = try int(100...Int(Int32.max))
             case "unclean.leader.election.enable": b.uncleanLeaderElection = try bool()
+            case "auto.leader.rebalance.enable": b.autoLeaderRebalance = try bool()
+            case "leader.imbalance.per.broker.percentage": b.leaderImbalancePercent = try int(0...100)
+            case "leader.imbalance.check.interval.seconds":
+                b.leaderImbalanceCheckIntervalSeconds = try int(1...Int(Int32.max))
             case "offsets.topic.num.partitions": b.offsetsTopicPartitions = Int32(try int(1...10_000))
             case "offsets.topic.replication.factor":
                 b.offsetsTopicReplicationFactor = Int16(try int(1...Int(Int16.max)))

@@ -13,7 +13,8 @@ struct Tern: AsyncParsableCommand {
         subcommands: [
             ServerStart.self, Cluster.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self,
             MetadataQuorum.self, Configs.self, ConsumerGroups.self, DumpLog.self, ProducerPerfTest.self,
-            ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, Acls.self, StorageTool.self, Version.self,
+            ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, LeaderElection.self, Acls.self,
+            StorageTool.self, Version.self,
         ]
     )
 
@@ -64,7 +65,10 @@ struct ConnectionOptions: ParsableArguments {
     var zookeeper: String?
 
     @Option(
-        name: [.customLong("command-config"), .customLong("producer.config"), .customLong("consumer.config")],
+        name: [
+            .customLong("command-config"), .customLong("producer.config"), .customLong("consumer.config"),
+            .customLong("admin.config"),
+        ],
         help:
             "A client properties file for a secured listener: security.protocol, ssl.truststore.location, sasl.mechanism, sasl.jaas.config."
     )

@@ -36,6 +36,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.createTopicsRequest), MessageCase(Samples.createTopicsResponse),
     MessageCase(Samples.deleteTopicsRequest), MessageCase(Samples.deleteTopicsResponse),
     MessageCase(Samples.createPartitionsRequest), MessageCase(Samples.createPartitionsResponse),
+    MessageCase(Samples.electLeadersRequest), MessageCase(Samples.electLeadersResponse),
     MessageCase(Samples.describeConfigsRequest), MessageCase(Samples.describeConfigsResponse),
     MessageCase(Samples.initProducerIdRequest), MessageCase(Samples.initProducerIdResponse),
     MessageCase(Samples.findCoordinatorRequest), MessageCase(Samples.findCoordinatorResponse),
@@ -150,6 +151,28 @@ let allMessages: [MessageCase] = [
         let encoded = a.bytesForTest(version: 2)
         #expect(bytes(encoded) == hex("00000000 02 0274 02 00000001 000000000000002A 0001 00 00 00"))
         #expect(try DeleteRecordsResponse.decode(encoded, version: 2) == a)
+    }
+
+    @Test func electLeadersBytesFollowTheSpec() throws {
+        var r = ElectLeadersRequest()
+        r.topicPartitions = [.init(name: "t", partitions: [3])]
+        r.timeoutMs = 100
+        // v0: topics [1] "t" [1] 3, timeout (no election type: preferred).
+        #expect(bytes(r.bytesForTest(version: 0)) == hex("00000001 0001 74 00000001 00000003 00000064"))
+        r.electionType = ElectLeadersRequest.unclean
+        // v2: type 1, compact topics [1] "t" [1] 3, tags, timeout, tags.
+        #expect(bytes(r.bytesForTest(version: 2)) == hex("01 02 0274 02 00000003 00 00000064 00"))
+        r.topicPartitions = nil
+        #expect(bytes(r.bytesForTest(version: 1)) == hex("01 FFFFFFFF 00000064"), "null: every partition")
+        var a = ElectLeadersResponse()
+        var p = ElectLeadersResponse.PartitionResult()
+        p.partitionId = 3
+        p.errorCode = 84
+        a.replicaElectionResults = [.init(name: "t", partitions: [p])]
+        // v1: throttle, error, results [1] "t" [1] partition 3, error 84, null message.
+        let v1 = a.bytesForTest(version: 1)
+        #expect(bytes(v1) == hex("00000000 0000 00000001 0001 74 00000001 00000003 0054 FFFF"))
+        #expect(try ElectLeadersResponse.decode(v1, version: 1) == a)
     }
 
     @Test func offsetForLeaderEpochBytesAtV2AndV4() throws {

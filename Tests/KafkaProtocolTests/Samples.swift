@@ -250,6 +250,25 @@ enum Samples {
         return r
     }
 
+    static var electLeadersRequest: ElectLeadersRequest {
+        var r = ElectLeadersRequest()
+        r.electionType = ElectLeadersRequest.unclean
+        r.topicPartitions = [.init(name: "t", partitions: [0, 2])]
+        r.timeoutMs = 5000
+        return r
+    }
+
+    static var electLeadersResponse: ElectLeadersResponse {
+        var p = ElectLeadersResponse.PartitionResult()
+        p.partitionId = 2
+        p.errorCode = 84
+        p.errorMessage = "not needed"
+        var r = ElectLeadersResponse()
+        r.throttleTimeMs = 1
+        r.replicaElectionResults = [.init(name: "t", partitions: [p])]
+        return r
+    }
+
     static var describeConfigsRequest: DescribeConfigsRequest {
         var res = DescribeConfigsRequest.Resource()
         res.resourceType = 2

@@ -1,0 +1,128 @@
+"""Leaders back home: after a broker restarts, `kafka-leader-election.sh --election-type preferred`
+(and confluent-kafka's AdminClient.elect_leaders) move leadership back to the preferred replicas,
+and with auto.leader.rebalance.enable the active controller does it by itself within
+leader.imbalance.check.interval.seconds. No acknowledged record is lost across the moves."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import REPO
+from support import wait_until
+
+TOPIC = "homes"
+ELECT = str(REPO / "bin" / "kafka-leader-election.sh")
+
+
+def layout(admin) -> dict[int, tuple[int, list[int], list[int]]]:
+    """partition -> (leader, replicas, isr)"""
+    md = admin.list_topics(TOPIC, timeout=10)
+    return {p.id: (p.leader, list(p.replicas), list(p.isrs)) for p in md.topics[TOPIC].partitions.values()}
+
+
+def preferred_lead(admin) -> bool:
+    return all(leader == replicas[0] for leader, replicas, _ in layout(admin).values())
+
+
+def produce(bootstrap: str, values: range) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "message.timeout.ms": 30000})
+    errors: list = []
+    for i in values:
+        p.produce(TOPIC, value=str(i).encode(), partition=i % 3,
+                  on_delivery=lambda err, msg: errors.append(err) if err else None)
+    assert p.flush(30) == 0 and not errors, errors
+
+
+def consumed(bootstrap: str) -> set[int]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.time()}", "enable.auto.commit": False})
+    c.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(3)])
+    got: set[int] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got.add(int(m.value()))
+        elif m is None and len(got) >= 200:
+            break
+    c.close()
+    return got
+
+
+def restart_node_1(nodes, admin) -> list[int]:
+    """Stops node 1 until it leads nothing, starts it again, waits for full ISRs; returns the
+    partitions that prefer node 1 (now led elsewhere)."""
+    wait_until(lambda: all(len(isr) == 3 for _, _, isr in layout(admin).values()), 30, "full ISRs")
+    assert preferred_lead(admin), layout(admin)
+    nodes[1].stop()
+    wait_until(lambda: all(leader != 1 for leader, _, _ in layout(admin).values()), 30, "node 1 leads nothing")
+    nodes[1].start()
+    wait_until(lambda: all(len(isr) == 3 for _, _, isr in layout(admin).values()), 30, "node 1 back in every ISR")
+    return sorted(p for p, (_, replicas, _) in layout(admin).items() if replicas[0] == 1)
+
+
+def elect(bootstrap: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([ELECT, "--bootstrap-server", bootstrap, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_the_command_moves_leaders_back_to_their_preferred_replicas(cluster_factory):
+    nodes = cluster_factory(3, props={"auto.leader.rebalance.enable": "false"})
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(TOPIC, 3, 3)])[TOPIC].result(30)
+    produce(bootstrap, range(0, 100))
+    moved = restart_node_1(nodes, admin)
+    assert moved, f"node 1 is some partition's preferred leader: {layout(admin)}"
+    time.sleep(3)
+    assert not preferred_lead(admin), "with auto.leader.rebalance.enable=false nothing moves by itself"
+
+    # Bad arguments: Kafka's messages, a failing exit status, nothing elected.
+    bad = elect(bootstrap, "--all-topic-partitions")
+    assert bad.returncode != 0 and "Missing required option(s): election-type" in bad.stderr, bad
+    bad = elect(bootstrap, "--election-type", "preferred", "--all-topic-partitions", "--topic", TOPIC)
+    assert bad.returncode != 0 and "One and only one of the following options is required" in bad.stderr, bad
+    assert not preferred_lead(admin)
+
+    done = elect(bootstrap, "--election-type", "preferred", "--all-topic-partitions")
+    assert done.returncode == 0, done
+    names = ", ".join(f"{TOPIC}-{p}" for p in moved)
+    assert done.stdout.strip() == f"Successfully completed leader election (PREFERRED) for partitions {names}", done
+    wait_until(lambda: preferred_lead(admin), 15, "every partition led by its preferred replica")
+
+    again = elect(bootstrap, "--election-type", "PREFERRED", "--topic", TOPIC, "--partition", str(moved[0]))
+    assert again.returncode == 0 and again.stdout.strip() == \
+        f"Valid replica already elected for partitions {TOPIC}-{moved[0]}", again
+    missing = elect(bootstrap, "--election-type", "preferred", "--topic", "no-such-topic", "--partition", "0")
+    assert missing.returncode != 0 and "no-such-topic-0: UNKNOWN_TOPIC_OR_PARTITION" in missing.stdout, missing
+
+    # confluent-kafka's admin API against the same controller decision.
+    from confluent_kafka import ElectionType
+    moved = restart_node_1(nodes, admin)
+    result = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(TOPIC, p) for p in moved]).result(30)
+    assert all(err is None for err in result.values()), result
+    wait_until(lambda: preferred_lead(admin), 15, "preferred leaders again")
+    with_unclean = admin.elect_leaders(ElectionType.UNCLEAN, [TopicPartition(TOPIC, 0)]).result(30)
+    errs = list(with_unclean.values())
+    assert len(errs) == 1 and errs[0] is not None and errs[0].code() == KafkaError.ELECTION_NOT_NEEDED, with_unclean
+
+    produce(bootstrap, range(100, 200))
+    assert consumed(bootstrap) == set(range(200)), "every acknowledged record, across three leader moves"
+
+
+def test_the_active_controller_balances_leaders_by_itself(cluster_factory):
+    nodes = cluster_factory(3, props={"leader.imbalance.check.interval.seconds": "2"})
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(TOPIC, 3, 3)])[TOPIC].result(30)
+    produce(bootstrap, range(0, 100))
+    started = time.monotonic()
+    moved = restart_node_1(nodes, admin)
+    assert moved
+    wait_until(lambda: preferred_lead(admin), 20, "the balance check moves node 1's partitions back")
+    produce(bootstrap, range(100, 200))
+    assert consumed(bootstrap) == set(range(200))
+    assert time.monotonic() - started < 60
