@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
                                    NewTopic, ResourcePatternType, ResourceType)
 
-from conftest import TERN_BIN, Broker, free_port
+from conftest import REPO, TERN_BIN, Broker, free_port
 from support import wait_until
 from test_security import certs, server_tls  # noqa: F401  (certs: the fixture, a throwaway CA and certificates)
 
@@ -280,7 +280,8 @@ def test_acls_grant_exactly_what_they_say_and_survive_kill9_and_restart(acl_clus
                            .partitions.values()), 45, "every replica of orders back in sync")
 
 
-def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_authorizer(acl_cluster, broker, certs):
+def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_authorizer(acl_cluster, broker, certs,
+                                                                                     tmp_path):
     nodes, sasl, mtls_bootstrap = acl_cluster
     admin = AdminClient({"bootstrap.servers": sasl, **user("admin", "admin-secret")})
     bad = AclBinding(ResourceType.BROKER,  # the cluster (type 4)
@@ -326,6 +327,20 @@ def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_author
     assert answer.count(t.encode()) == 1, "one entry for the topic: the refusal"
     assert struct.pack(">ih", 0, 29) in answer, "partition 0: TOPIC_AUTHORIZATION_FAILED"
     assert b"v0" not in answer and b"v2" not in answer, "no records of the refused topic"
+
+    # ElectLeaders needs ALTER on the cluster: alice is refused, the admin (a super user) is not.
+    def elect_as(name: str, password: str) -> subprocess.CompletedProcess:
+        props = tmp_path / f"{name}.properties"
+        props.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+                         "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+                         f'username="{name}" password="{password}";\n')
+        return subprocess.run([str(REPO / "bin" / "kafka-leader-election.sh"), "--bootstrap-server", sasl,
+                               "--admin.config", str(props), "--election-type", "preferred",
+                               "--topic", t, "--partition", "0"], capture_output=True, text=True, timeout=60)
+    refused = elect_as("alice", "alice-secret")
+    assert refused.returncode != 0 and "Not authorized to perform leader election" in refused.stdout, refused
+    allowed = elect_as("admin", "admin-secret")
+    assert allowed.returncode == 0 and f"Valid replica already elected for partitions {t}-0" in allowed.stdout, allowed
 
     # A broker with no authorizer: the ACL APIs say so.
     plain = AdminClient({"bootstrap.servers": broker.bootstrap})
