@@ -65,6 +65,11 @@ extension Broker {
                 r.clusterAuthorizedOperations = authorizedOperations(session, .cluster, cluster, acls: acls)
             }
             return try c.answer(r)
+        case .describeLogDirs:
+            guard !may(.describe, .cluster, cluster) else { return nil }
+            var r = DescribeLogDirsResponse()
+            r.errorCode = Self.clusterDenied
+            return try c.answer(r)
         case .electLeaders:
             guard !may(.alter, .cluster, cluster) else { return nil }
             return try c.answer(

@@ -27,6 +27,7 @@ extension Broker {
             .createPartitions: { b, c in c.answer(b.createPartitions(try c.decode(), on: c.loop)) },
             .electLeaders: { b, c in try b.electLeaders(c) },
             .describeConfigs: { b, c in try c.answer(b.describeConfigs(c.decode(), version: c.version)) },
+            .describeLogDirs: { b, c in try c.answer(b.describeLogDirs(c.decode())) },
             .findCoordinator: { b, c in
                 try c.answer(b.findCoordinator(c.decode(), version: c.version, listener: c.listener))
             },

@@ -26,6 +26,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
+    case describeLogDirs = 35
     case saslAuthenticate = 36
     case createPartitions = 37
     case deleteGroups = 42
@@ -119,6 +120,8 @@ extension ApiKey {
         .init(.deleteAcls, "DeleteAcls", 0...3, flexibleFrom: 2, on: [.client, .controller], DeleteAclsRequest.self),
         .init(.describeConfigs, "DescribeConfigs", 0...4, flexibleFrom: 4, on: [.client], DescribeConfigsRequest.self),
         .init(.alterConfigs, "AlterConfigs", 0...2, flexibleFrom: 2, on: [.client], AlterConfigsRequest.self),
+        .init(
+            .describeLogDirs, "DescribeLogDirs", 0...4, flexibleFrom: 2, on: [.client], DescribeLogDirsRequest.self),
         .init(
             .saslAuthenticate, "SaslAuthenticate", 0...2, flexibleFrom: 2, on: [.client], SaslAuthenticateRequest.self),
         .init(

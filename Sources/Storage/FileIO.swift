@@ -142,6 +142,22 @@ public final class DirectoryLock: Sendable {
 public enum FileSystem {
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// The path made absolute and without symbolic links (the path itself when that fails).
+    public static func absolute(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// The size and the space an unprivileged process may still use of the file system that
+    /// holds `path`, in bytes.
+    public static func space(_ path: String) -> (total: Int64, usable: Int64)? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        let block = Int64(s.f_frsize)
+        return (Int64(s.f_blocks) * block, Int64(s.f_bavail) * block)
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR

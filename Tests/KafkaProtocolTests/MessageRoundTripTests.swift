@@ -37,6 +37,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.deleteTopicsRequest), MessageCase(Samples.deleteTopicsResponse),
     MessageCase(Samples.createPartitionsRequest), MessageCase(Samples.createPartitionsResponse),
     MessageCase(Samples.electLeadersRequest), MessageCase(Samples.electLeadersResponse),
+    MessageCase(Samples.describeLogDirsRequest), MessageCase(Samples.describeLogDirsResponse),
     MessageCase(Samples.describeConfigsRequest), MessageCase(Samples.describeConfigsResponse),
     MessageCase(Samples.initProducerIdRequest), MessageCase(Samples.initProducerIdResponse),
     MessageCase(Samples.findCoordinatorRequest), MessageCase(Samples.findCoordinatorResponse),
@@ -173,6 +174,21 @@ let allMessages: [MessageCase] = [
         let v1 = a.bytesForTest(version: 1)
         #expect(bytes(v1) == hex("00000000 0000 00000001 0001 74 00000001 00000003 0054 FFFF"))
         #expect(try ElectLeadersResponse.decode(v1, version: 1) == a)
+    }
+
+    @Test func describeLogDirsBytesFollowTheSpec() throws {
+        var a = Samples.describeLogDirsResponse
+        // v1: throttle, results [1]: error, "/data", topics [1] "t" [1] 1, size 4096, lag 3, false.
+        let v1 = hex(
+            "00000000 00000001 0000 0005 2F64617461 00000001 0001 74 00000001 00000001"
+                + " 0000000000001000 0000000000000003 00")
+        #expect(bytes(a.bytesForTest(version: 1)) == v1)
+        // v4 adds the top-level error and the file system's total and usable bytes.
+        #expect(try DescribeLogDirsResponse.decode(a.bytesForTest(version: 4), version: 4) == a)
+        a.results[0].totalBytes = -1
+        a.results[0].usableBytes = -1
+        #expect(try DescribeLogDirsResponse.decode(a.bytesForTest(version: 3), version: 3) == a)
+        #expect(bytes(DescribeLogDirsRequest().bytesForTest(version: 1)) == hex("FFFFFFFF"), "null: every replica")
     }
 
     @Test func offsetForLeaderEpochBytesAtV2AndV4() throws {

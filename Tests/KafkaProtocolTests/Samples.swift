@@ -269,6 +269,27 @@ enum Samples {
         return r
     }
 
+    static var describeLogDirsRequest: DescribeLogDirsRequest {
+        var r = DescribeLogDirsRequest()
+        r.topics = [.init(name: "t", partitions: [1])]
+        return r
+    }
+
+    static var describeLogDirsResponse: DescribeLogDirsResponse {
+        var p = DescribeLogDirsResponse.Partition()
+        p.partitionIndex = 1
+        p.partitionSize = 4096
+        p.offsetLag = 3
+        var d = DescribeLogDirsResponse.Result()
+        d.logDir = "/data"
+        d.topics = [.init(name: "t", partitions: [p])]
+        d.totalBytes = 1 << 40
+        d.usableBytes = 1 << 30
+        var r = DescribeLogDirsResponse()
+        r.results = [d]
+        return r
+    }
+
     static var describeConfigsRequest: DescribeConfigsRequest {
         var res = DescribeConfigsRequest.Resource()
         res.resourceType = 2

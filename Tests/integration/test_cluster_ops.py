@@ -1,10 +1,11 @@
-"""Leaders back home: after a broker restarts, `kafka-leader-election.sh --election-type preferred`
+"""Cluster operations. Leaders back home: after a broker restarts, `kafka-leader-election.sh --election-type preferred`
 (and confluent-kafka's AdminClient.elect_leaders) move leadership back to the preferred replicas,
 and with auto.leader.rebalance.enable the active controller does it by itself within
 leader.imbalance.check.interval.seconds. No acknowledged record is lost across the moves."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -126,3 +127,42 @@ def test_the_active_controller_balances_leaders_by_itself(cluster_factory):
     produce(bootstrap, range(100, 200))
     assert consumed(bootstrap) == set(range(200))
     assert time.monotonic() - started < 60
+
+
+def test_kafka_log_dirs_describes_every_replica_with_its_size_on_disk(cluster_factory):
+    nodes = cluster_factory(3)
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic("sized", 2, 3)]).values():
+        f.result(30)
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(500):
+        p.produce("sized", value=b"x" * 200, partition=i % 2)
+    assert p.flush(30) == 0
+
+    def on_disk(node, partition: int) -> int:
+        return sum(f.stat().st_size for f in (node.log_dir / f"sized-{partition}").glob("*.log"))
+
+    def described() -> dict:
+        out = subprocess.run([str(REPO / "bin" / "kafka-log-dirs.sh"), "--describe", "--bootstrap-server", bootstrap,
+                              "--topic-list", "sized"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out
+        lines = out.stdout.strip().splitlines()
+        assert lines[0] == "Querying brokers for log directories information", out.stdout
+        assert lines[1] == "Received log directory information from brokers 0,1,2", out.stdout
+        return json.loads(lines[2])
+
+    # Followers catch up a moment after the acks: wait until every replica has the whole log.
+    wait_until(lambda: all(on_disk(n, q) == on_disk(nodes[0], q) for n in nodes for q in (0, 1)), 20, "replicas equal")
+    doc = described()
+    assert doc["version"] == 1 and [b["broker"] for b in doc["brokers"]] == [0, 1, 2]
+    for b in doc["brokers"]:
+        (d,) = b["logDirs"]
+        assert d["error"] is None and d["logDir"] == str(nodes[b["broker"]].log_dir.resolve())
+        sizes = {x["partition"]: x["size"] for x in d["partitions"]}
+        assert sizes == {f"sized-{q}": on_disk(nodes[b["broker"]], q) for q in (0, 1)}, (b, sizes)
+        assert all(x["offsetLag"] == 0 and x["isFuture"] is False for x in d["partitions"])
+        assert min(sizes.values()) > 200 * 200
+    bad = subprocess.run([str(REPO / "bin" / "kafka-log-dirs.sh"), "--describe", "--bootstrap-server", bootstrap,
+                          "--broker-list", "0,7"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "The given brokers do not exist from --broker-list: 7" in bad.stderr, bad
