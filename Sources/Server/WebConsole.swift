@@ -8,9 +8,10 @@ import NIOHTTP1
 import NIOPosix
 import Storage
 
-/// JSON text, written by hand (the payloads are small and flat).
-enum JSON {
-    static func string(_ s: String) -> String {
+/// JSON text, written by hand (the payloads are small and flat); the tools use it too.
+public enum JSON {
+    /// A JSON string literal.
+    public static func string(_ s: String) -> String {
         var out = "\""
         for c in s.unicodeScalars {
             switch c {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import KafkaClient
 import KafkaProtocol
+import Server
 
 /// `tern log-dirs --describe` (`bin/kafka-log-dirs.sh`): what each broker holds on disk, per
 /// replica, in Kafka's JSON.
@@ -20,28 +21,6 @@ struct LogDirs: AsyncParsableCommand {
         guard connection.bootstrapServer != nil else {
             throw ValidationError("Missing required argument \"[bootstrap-server]\"")
         }
-    }
-
-    /// A JSON string literal.
-    static func json(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 
     func run() async throws {
@@ -82,14 +61,14 @@ struct LogDirs: AsyncParsableCommand {
                 let r = try await client.send(request, toNode: b, as: DescribeLogDirsResponse.self)
                 if r.errorCode != 0 { throw CLIError("broker \(b): \(ErrorCode(rawValue: r.errorCode))") }
                 let dirs = r.results.map { d -> String in
-                    let error = d.errorCode == 0 ? "null" : Self.json("\(ErrorCode(rawValue: d.errorCode))")
+                    let error = d.errorCode == 0 ? "null" : JSON.string("\(ErrorCode(rawValue: d.errorCode))")
                     let partitions = d.topics.flatMap { t in
                         t.partitions.map {
-                            "{\"partition\":\(Self.json("\(t.name)-\($0.partitionIndex)")),\"size\":\($0.partitionSize),\"offsetLag\":\($0.offsetLag),\"isFuture\":\($0.isFutureKey)}"
+                            "{\"partition\":\(JSON.string("\(t.name)-\($0.partitionIndex)")),\"size\":\($0.partitionSize),\"offsetLag\":\($0.offsetLag),\"isFuture\":\($0.isFutureKey)}"
                         }
                     }
                     return
-                        "{\"logDir\":\(Self.json(d.logDir)),\"error\":\(error),\"partitions\":[\(partitions.joined(separator: ","))]}"
+                        "{\"logDir\":\(JSON.string(d.logDir)),\"error\":\(error),\"partitions\":[\(partitions.joined(separator: ","))]}"
                 }
                 parts.append("{\"broker\":\(b),\"logDirs\":[\(dirs.joined(separator: ","))]}")
             }
