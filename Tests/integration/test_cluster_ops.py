@@ -9,7 +9,7 @@ import json
 import subprocess
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import REPO
@@ -17,6 +17,23 @@ from support import wait_until
 
 TOPIC = "homes"
 ELECT = str(REPO / "bin" / "kafka-leader-election.sh")
+
+
+def create(admin, *topics: NewTopic) -> None:
+    """Creates the topics, retrying while the brokers of a just-started cluster are still registering."""
+    def attempt() -> bool:
+        for name, f in admin.create_topics(list(topics)).items():
+            try:
+                f.result(30)
+            except KafkaException as e:
+                code = e.args[0].code()
+                if code == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue
+                if code == KafkaError.INVALID_REPLICATION_FACTOR:
+                    return False
+                raise
+        return True
+    wait_until(attempt, 30, "every broker registered, topics created")
 
 
 def layout(admin) -> dict[int, tuple[int, list[int], list[int]]]:
@@ -70,11 +87,11 @@ def elect(bootstrap: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([ELECT, "--bootstrap-server", bootstrap, *args], capture_output=True, text=True, timeout=60)
 
 
-def test_the_command_moves_leaders_back_to_their_preferred_replicas(cluster_factory):
+def test_the_command_moves_leaders_back_to_their_preferred_replicas(cluster_factory, tmp_path):
     nodes = cluster_factory(3, props={"auto.leader.rebalance.enable": "false"})
     bootstrap = ",".join(n.bootstrap for n in nodes)
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(TOPIC, 3, 3)])[TOPIC].result(30)
+    create(admin, NewTopic(TOPIC, 3, 3))
     produce(bootstrap, range(0, 100))
     moved = restart_node_1(nodes, admin)
     assert moved, f"node 1 is some partition's preferred leader: {layout(admin)}"
@@ -97,6 +114,14 @@ def test_the_command_moves_leaders_back_to_their_preferred_replicas(cluster_fact
     again = elect(bootstrap, "--election-type", "PREFERRED", "--topic", TOPIC, "--partition", str(moved[0]))
     assert again.returncode == 0 and again.stdout.strip() == \
         f"Valid replica already elected for partitions {TOPIC}-{moved[0]}", again
+    listed = tmp_path / "elect.json"
+    listed.write_text(f'{{"partitions": [{{"topic": "{TOPIC}", "partition": 0}}, {{"topic": "{TOPIC}", "partition": 2}}]}}')
+    from_file = elect(bootstrap, "--election-type", "preferred", "--path-to-json-file", str(listed))
+    assert from_file.returncode == 0 and from_file.stdout.strip() == \
+        f"Valid replica already elected for partitions {TOPIC}-0, {TOPIC}-2", from_file
+    listed.write_text(f'{{"partitions": [{{"topic": "{TOPIC}", "partition": 1}}, {{"topic": "{TOPIC}", "partition": 1}}]}}')
+    twice = elect(bootstrap, "--election-type", "preferred", "--path-to-json-file", str(listed))
+    assert twice.returncode != 0 and "Replica election data contains duplicate partitions" in twice.stderr, twice
     missing = elect(bootstrap, "--election-type", "preferred", "--topic", "no-such-topic", "--partition", "0")
     assert missing.returncode != 0 and "no-such-topic-0: UNKNOWN_TOPIC_OR_PARTITION" in missing.stdout, missing
 
@@ -118,7 +143,7 @@ def test_the_active_controller_balances_leaders_by_itself(cluster_factory):
     nodes = cluster_factory(3, props={"leader.imbalance.check.interval.seconds": "2"})
     bootstrap = ",".join(n.bootstrap for n in nodes)
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(TOPIC, 3, 3)])[TOPIC].result(30)
+    create(admin, NewTopic(TOPIC, 3, 3))
     produce(bootstrap, range(0, 100))
     started = time.monotonic()
     moved = restart_node_1(nodes, admin)
@@ -133,8 +158,7 @@ def test_kafka_log_dirs_describes_every_replica_with_its_size_on_disk(cluster_fa
     nodes = cluster_factory(3)
     bootstrap = ",".join(n.bootstrap for n in nodes)
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic("sized", 2, 3)]).values():
-        f.result(30)
+    create(admin, NewTopic("sized", 2, 3))
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     for i in range(500):
         p.produce("sized", value=b"x" * 200, partition=i % 2)
