@@ -12,7 +12,7 @@ extension QuorumController {
     enum Lane: Int { case raft, control, lifecycle }
 
     func connection(to peer: Int32, lane: Lane = .raft) async throws -> KafkaConnection {
-        let key = peer * 3 + Int32(lane.rawValue)
+        let key = Int64(peer) * 3 + Int64(lane.rawValue)  // no overflow for any voter id
         if background.isStopping { throw KafkaClientError.connectionClosed("node \(id) is stopping") }
         if let c = connections.withLockedValue({ $0[key] }), c.channel.isActive { return c }
         guard let v = voters.first(where: { $0.id == peer }) else {
@@ -49,7 +49,7 @@ extension QuorumController {
     /// Forgets and closes a connection that failed or timed out, so the next request reconnects
     /// instead of queueing behind whatever the old one is stuck on.
     func dropConnection(to peer: Int32, lane: Lane) {
-        let key = peer * 3 + Int32(lane.rawValue)
+        let key = Int64(peer) * 3 + Int64(lane.rawValue)  // no overflow for any voter id
         if let c = connections.withLockedValue({ $0.removeValue(forKey: key) }) {
             c.channel.close(promise: nil)
         }

@@ -91,9 +91,9 @@ public final class QuorumController: @unchecked Sendable {
     var answeringParked = false
     static let fetchParkMs: Int64 = 300
     private var tickTask: RepeatedTask?
-    let connections = NIOLockedValueBox<[Int32: KafkaConnection]>([:])
+    let connections = NIOLockedValueBox<[Int64: KafkaConnection]>([:])
     /// Per peer and lane, the backoff after failed connection attempts.
-    let reconnects = NIOLockedValueBox<[Int32: (backoff: ExponentialBackoff, notBefore: NIODeadline)]>([:])
+    let reconnects = NIOLockedValueBox<[Int64: (backoff: ExponentialBackoff, notBefore: NIODeadline)]>([:])
     /// Raft RPCs and forwards to the active controller under way; the stop waits for them.
     let background = BackgroundTasks()
     private let wasLeader = NIOLockedValueBox(false)
