@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from conftest import TERN_BIN
+from support import wait_until
 
 ELECTION_LIMIT_S = 5.0
 
@@ -104,7 +105,10 @@ def test_killed_brokers_partitions_get_new_leaders_from_their_isr(cluster_factor
     nodes = cluster_factory(3)
     controller, _, _ = wait_for_leader(nodes[0])
     admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
-    cluster = admin.describe_cluster().result(10)  # DescribeCluster
+    # DescribeCluster. A node lists the brokers its own metadata image holds as registered, which
+    # can trail the controller by a moment right after start-up.
+    cluster = wait_until(lambda: (c := admin.describe_cluster().result(10)) and len(c.nodes) == 3 and c, 10,
+                         "every broker listed by DescribeCluster")
     assert sorted(n.id for n in cluster.nodes) == [0, 1, 2]
     assert cluster.controller.id == controller
     assert len(cluster.cluster_id) == 22
