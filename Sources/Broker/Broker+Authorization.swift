@@ -55,7 +55,7 @@ extension Broker {
             .listGroups, .describeGroups, .deleteGroups, .offsetDelete:
             return try authorizingGroups(c, acls: acls)
         case .describeConfigs, .incrementalAlterConfigs, .alterConfigs, .describeCluster, .describeQuorum,
-            .electLeaders, .describeLogDirs,
+            .electLeaders, .describeLogDirs, .alterPartitionReassignments, .listPartitionReassignments,
             .describeUserScramCredentials, .alterUserScramCredentials, .describeAcls, .createAcls, .deleteAcls:
             return try authorizingCluster(c, acls: acls)
         default:

@@ -75,6 +75,18 @@ extension Broker {
             return try c.answer(
                 ElectLeadersResponse.refusing(
                     try ElectLeadersRequest.decode(body, version: v), .clusterAuthorizationFailed, clusterMessage))
+        case .alterPartitionReassignments:
+            let request = try AlterPartitionReassignmentsRequest.decode(body, version: v)
+            guard !may(.alter, .cluster, cluster) else { return nil }
+            return try c.answer(
+                AlterPartitionReassignmentsResponse.refusing(request, .clusterAuthorizationFailed, clusterMessage))
+        case .listPartitionReassignments:
+            _ = try ListPartitionReassignmentsRequest.decode(body, version: v)
+            guard !may(.describe, .cluster, cluster) else { return nil }
+            var r = ListPartitionReassignmentsResponse()
+            r.errorCode = Self.clusterDenied
+            r.errorMessage = clusterMessage
+            return try c.answer(r)
         case .describeQuorum:
             guard !may(.describe, .cluster, cluster) else { return nil }
             // Decoded only so that a malformed request is refused as such, before the answer.

@@ -26,6 +26,25 @@ extension Broker {
             .deleteTopics: { b, c in c.answer(b.deleteTopics(try c.decode(), on: c.loop)) },
             .createPartitions: { b, c in c.answer(b.createPartitions(try c.decode(), on: c.loop)) },
             .electLeaders: { b, c in try b.electLeaders(c) },
+            .alterPartitionReassignments: { b, c in
+                let request = try c.decode(AlterPartitionReassignmentsRequest.self)
+                guard let gateway = b.gateway.withLockedValue({ $0 }) else {
+                    return try c.answer(
+                        AlterPartitionReassignmentsResponse.refusing(
+                            request, .notController, "There is no active controller."))
+                }
+                return c.answer(gateway.alterPartitionReassignments(request))
+            },
+            .listPartitionReassignments: { b, c in
+                let request = try c.decode(ListPartitionReassignmentsRequest.self)
+                guard let gateway = b.gateway.withLockedValue({ $0 }) else {
+                    var r = ListPartitionReassignmentsResponse()
+                    r.errorCode = ErrorCode.notController.rawValue
+                    r.errorMessage = "There is no active controller."
+                    return try c.answer(r)
+                }
+                return c.answer(gateway.listPartitionReassignments(request))
+            },
             .describeConfigs: { b, c in try c.answer(b.describeConfigs(c.decode(), version: c.version)) },
             .describeLogDirs: { b, c in try c.answer(b.describeLogDirs(c.decode())) },
             .findCoordinator: { b, c in

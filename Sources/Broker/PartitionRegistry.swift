@@ -39,6 +39,9 @@ public final class PartitionRegistry: @unchecked Sendable {
         var toOpen: [(MetadataImage.Topic, Int32, MetadataImage.Partition)] = []
         var toRemove: [PartitionState] = []
         var toUpdate: [(PartitionState, MetadataImage.Partition, LogConfig)] = []
+        // Replicas moved off this broker by a reassignment: told of their new leader (acks=all
+        // produces waiting on them fail over at once), then deleted.
+        var movedAway: [(PartitionState, MetadataImage.Partition)] = []
         let now = clock.monotonicMs
         lock.withLock {
             let previous = _image
@@ -55,6 +58,14 @@ public final class PartitionRegistry: @unchecked Sendable {
             // A topic that was in the previous image and is gone (or was re-created with a new
             // id) had its data deleted by the controller: remove the local copy.
             for (name, local) in partitions {
+                if let t = image.topics[name] {
+                    for (index, state) in local where state.topicId == t.id {
+                        if let p = t.partitions[index], !p.replicas.contains(config.nodeId) {
+                            movedAway.append((state, p))
+                            partitions[name]?[index] = nil
+                        }
+                    }
+                }
                 guard let any = local.values.first else { continue }
                 let current = image.topics[name]
                 if current == nil && previous.topics[name] != nil || current.map({ $0.id != any.topicId }) == true {
@@ -64,6 +75,11 @@ public final class PartitionRegistry: @unchecked Sendable {
             }
         }
         for p in toRemove { remove(p) }
+        for (state, p) in movedAway {
+            state.update(p, nowMs: now)
+            logger.info("\(state.topic)-\(state.index) was reassigned to \(p.replicas); removing the local replica")
+            remove(state)
+        }
         for (state, p, logConfig) in toUpdate {
             state.update(p, nowMs: now)
             if state.log.config != logConfig {
@@ -122,10 +138,13 @@ public final class PartitionRegistry: @unchecked Sendable {
             else { continue }
             let topic = String(name[..<dash])
             let text = (try? FileSystem.readText(dir + "/partition.metadata")) ?? ""
-            let live =
-                image.topics[topic].map { text.contains($0.id.description) && $0.partitions[index] != nil } ?? false
-            if !live && partition(topic, index) == nil {
-                logger.info("removing \(dir): its topic is no longer in the cluster metadata")
+            let t = image.topics[topic]
+            let assigned = t?.partitions[index]?.replicas.contains(config.nodeId) ?? false
+            let live = t.map { text.contains($0.id.description) } ?? false
+            if !(live && assigned) && partition(topic, index) == nil {
+                logger.info(
+                    "removing \(dir): \(live ? "its replicas were reassigned to other brokers" : "its topic is no longer in the cluster metadata")"
+                )
                 try? FileSystem.removeTree(dir)
             }
         }
@@ -171,6 +190,12 @@ public protocol ControllerGateway: Sendable {
     func createPartitions(_ request: CreatePartitionsRequest) -> EventLoopFuture<CreatePartitionsResponse>
     func electLeaders(_ request: ElectLeadersRequest) -> EventLoopFuture<ElectLeadersResponse>
     func alterPartition(_ request: AlterPartitionRequest) -> EventLoopFuture<AlterPartitionResponse>
+    func alterPartitionReassignments(_ request: AlterPartitionReassignmentsRequest) -> EventLoopFuture<
+        AlterPartitionReassignmentsResponse
+    >
+    func listPartitionReassignments(_ request: ListPartitionReassignmentsRequest) -> EventLoopFuture<
+        ListPartitionReassignmentsResponse
+    >
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
         IncrementalAlterConfigsResponse
     >

@@ -32,6 +32,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteGroups = 42
     case electLeaders = 43
     case incrementalAlterConfigs = 44
+    case alterPartitionReassignments = 45
+    case listPartitionReassignments = 46
     case offsetDelete = 47
     case describeUserScramCredentials = 50
     case alterUserScramCredentials = 51
@@ -133,6 +135,12 @@ extension ApiKey {
         .init(
             .incrementalAlterConfigs, "IncrementalAlterConfigs", 0...1, flexibleFrom: 1, on: [.client, .controller],
             IncrementalAlterConfigsRequest.self),
+        .init(
+            .alterPartitionReassignments, "AlterPartitionReassignments", 0...0, flexibleFrom: 0,
+            on: [.client, .controller], AlterPartitionReassignmentsRequest.self),
+        .init(
+            .listPartitionReassignments, "ListPartitionReassignments", 0...0, flexibleFrom: 0,
+            on: [.client, .controller], ListPartitionReassignmentsRequest.self),
         .init(.offsetDelete, "OffsetDelete", 0...0, flexibleFrom: nil, on: [.client], OffsetDeleteRequest.self),
         .init(
             .describeUserScramCredentials, "DescribeUserScramCredentials", 0...0, flexibleFrom: 0, on: [.client],

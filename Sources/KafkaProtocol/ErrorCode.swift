@@ -16,6 +16,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let preferredLeaderNotAvailable = ErrorCode(80)
     public static let eligibleLeadersNotAvailable = ErrorCode(83)
     public static let electionNotNeeded = ErrorCode(84)
+    public static let noReassignmentInProgress = ErrorCode(85)
     public static let unsupportedSaslMechanism = ErrorCode(33)
     public static let illegalSaslState = ErrorCode(34)
     public static let saslAuthenticationFailed = ErrorCode(58)
@@ -111,6 +112,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 80: return "PREFERRED_LEADER_NOT_AVAILABLE"
         case 83: return "ELIGIBLE_LEADERS_NOT_AVAILABLE"
         case 84: return "ELECTION_NOT_NEEDED"
+        case 85: return "NO_REASSIGNMENT_IN_PROGRESS"
         case 94: return "INCONSISTENT_VOTER_SET"
         case 101: return "DUPLICATE_BROKER_REGISTRATION"
         case 98: return "SNAPSHOT_NOT_FOUND"

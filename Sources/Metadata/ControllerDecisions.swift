@@ -272,6 +272,7 @@ public enum ControllerDecisions {
                     .invalidRequest,
                     "\(topic)-\(partition): ISR \(newIsr) names broker \(fenced), which is fenced or not registered."))
         }
+        if let done = Reassignments.completing(image, t.id, partition, p, newIsr: newIsr) { return .success([done]) }
         return .success([.partitionChange(.init(topicId: t.id, partition: partition, isr: newIsr))])
     }
 }

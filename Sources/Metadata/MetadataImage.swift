@@ -31,6 +31,16 @@ public struct MetadataImage: Equatable, Sendable {
         public var leader: Int32
         public var leaderEpoch: Int32
         public var partitionEpoch: Int32
+        /// A reassignment in progress: replicas joining (not yet in the ISR) and replicas that
+        /// leave when it completes. `replicas` holds both the target and those leaving.
+        public var adding: [Int32] = []
+        public var removing: [Int32] = []
+
+        public var isReassigning: Bool { !adding.isEmpty || !removing.isEmpty }
+        /// The replicas the partition is moving to (all of them when nothing moves).
+        public var targetReplicas: [Int32] { replicas.filter { !removing.contains($0) } }
+        /// The replicas it had before the reassignment began.
+        public var originalReplicas: [Int32] { replicas.filter { !adding.contains($0) } }
     }
 
     public struct Topic: Equatable, Sendable {
@@ -101,6 +111,9 @@ public struct MetadataImage: Equatable, Sendable {
                 p.leaderEpoch += 1
             }
             if let isr = c.isr { p.isr = isr }
+            if let replicas = c.replicas { p.replicas = replicas }
+            if let adding = c.adding { p.adding = adding }
+            if let removing = c.removing { p.removing = removing }
             p.partitionEpoch += 1
             topics[name]?.partitions[c.partition] = p
         case .removeTopic(let id):

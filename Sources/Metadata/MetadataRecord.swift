@@ -90,20 +90,34 @@ public enum MetadataRecord: Equatable, Sendable {
         }
     }
 
-    /// A change of leader and/or ISR. A new leader starts a new leader epoch; any change starts
-    /// a new partition epoch (used to refuse stale AlterPartition requests).
+    /// A change of leader, ISR and/or replicas. A new leader starts a new leader epoch; any change
+    /// starts a new partition epoch (used to refuse stale AlterPartition requests). A
+    /// reassignment (KIP-455) sets `replicas` to the target and the replicas still to be removed,
+    /// with `adding` and `removing`; its completion sets them to the target and two empty lists.
     public struct PartitionChange: Equatable, Sendable {
         public var topicId: KafkaUUID
         public var partition: Int32
         public var leader: Int32?
         public var isr: [Int32]?
+        public var replicas: [Int32]?
+        public var adding: [Int32]?
+        public var removing: [Int32]?
 
-        public init(topicId: KafkaUUID, partition: Int32, leader: Int32? = nil, isr: [Int32]? = nil) {
+        public init(
+            topicId: KafkaUUID, partition: Int32, leader: Int32? = nil, isr: [Int32]? = nil, replicas: [Int32]? = nil,
+            adding: [Int32]? = nil, removing: [Int32]? = nil
+        ) {
             self.topicId = topicId
             self.partition = partition
             self.leader = leader
             self.isr = isr
+            self.replicas = replicas
+            self.adding = adding
+            self.removing = removing
         }
+
+        /// Whether it changes the replica set (a record of version 1).
+        var movesReplicas: Bool { replicas != nil || adding != nil || removing != nil }
     }
 }
 
@@ -151,11 +165,16 @@ extension MetadataRecord {
 
     mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
         var type = kind.rawValue
-        // Broker registrations are at version 1 (with every listener); the rest at 0.
-        var version: Int8 = kind == .registerBroker ? 1 : 0
+        // Broker registrations are at version 1 (with every listener), partition changes that
+        // move replicas too; the rest at 0.
+        var version: Int8 = 0
+        if case .registerBroker = self { version = 1 }
+        if case .partitionChange(let c) = self, c.movesReplicas { version = 1 }
         try s.int8(&type)
         try s.int8(&version)
-        guard let k = Kind(rawValue: type), version == 0 || (version == 1 && k == .registerBroker) else {
+        guard let k = Kind(rawValue: type),
+            version == 0 || (version == 1 && (k == .registerBroker || k == .partitionChange))
+        else {
             throw ProtocolError.corruptRecords("unknown metadata record type \(type) version \(version)")
         }
         switch k {
@@ -210,6 +229,13 @@ extension MetadataRecord {
             var isr: [Int32]? = c.isr
             try s.nullableArray(&isr, field: "isr") { s, e in try s.int32(&e) }
             c.isr = isr
+            if version >= 1 {
+                for path in [\PartitionChange.replicas, \PartitionChange.adding, \PartitionChange.removing] {
+                    var list = c[keyPath: path]
+                    try s.nullableArray(&list, field: "replicas") { s, e in try s.int32(&e) }
+                    c[keyPath: path] = list
+                }
+            }
             self = .partitionChange(c)
         case .removeTopic:
             var id = KafkaUUID.zero

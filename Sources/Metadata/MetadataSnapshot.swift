@@ -40,7 +40,7 @@ extension MetadataImage {
             for p in t.partitions {
                 topic.partitions[p.index] = Partition(
                     replicas: p.replicas, isr: p.isr, leader: p.leader, leaderEpoch: p.leaderEpoch,
-                    partitionEpoch: p.partitionEpoch)
+                    partitionEpoch: p.partitionEpoch, adding: p.adding, removing: p.removing)
             }
             restoreTopic(topic)
         }
@@ -72,6 +72,8 @@ struct SnapshotForm: Defaultable {
         var leader: Int32 = -1
         var leaderEpoch: Int32 = 0
         var partitionEpoch: Int32 = 0
+        var adding: [Int32] = []
+        var removing: [Int32] = []
     }
     struct TopicForm: Defaultable {
         var name = ""
@@ -107,7 +109,7 @@ struct SnapshotForm: Defaultable {
                 partitions: t.partitions.sorted { $0.key < $1.key }.map { i, p in
                     PartitionForm(
                         index: i, replicas: p.replicas, isr: p.isr, leader: p.leader, leaderEpoch: p.leaderEpoch,
-                        partitionEpoch: p.partitionEpoch)
+                        partitionEpoch: p.partitionEpoch, adding: p.adding, removing: p.removing)
                 })
         }
         users = image.scramCredentials.sorted { $0.key < $1.key }.flatMap { user, entries in
@@ -118,11 +120,12 @@ struct SnapshotForm: Defaultable {
 
     mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
         var magic = MetadataImage.snapshotMagic
-        // Version 1 adds each broker's listeners; version 2 the SCRAM credentials; 3 the ACLs.
-        var version: Int8 = 3
+        // Version 1 adds each broker's listeners; version 2 the SCRAM credentials; 3 the ACLs;
+        // 4 the reassignments in progress.
+        var version: Int8 = 4
         try s.int32(&magic)
         try s.int8(&version)
-        guard magic == MetadataImage.snapshotMagic, (0...3).contains(version) else {
+        guard magic == MetadataImage.snapshotMagic, (0...4).contains(version) else {
             throw ProtocolError.corruptRecords("not a metadata snapshot (magic \(magic), version \(version))")
         }
         try s.int64(&offset)
@@ -156,6 +159,10 @@ struct SnapshotForm: Defaultable {
                 try s.int32(&p.leader)
                 try s.int32(&p.leaderEpoch)
                 try s.int32(&p.partitionEpoch)
+                if version >= 4 {
+                    try s.int32Array(&p.adding, field: "adding replicas")
+                    try s.int32Array(&p.removing, field: "removing replicas")
+                }
             }
         }
         if version >= 2 {

@@ -145,6 +145,24 @@ final class ClusterGateway: ControllerGateway {
         route(request, local: { [quorum] in quorum.electLeaders(request) }, as: ElectLeadersResponse.self) { _ in true }
     }
 
+    func alterPartitionReassignments(_ request: AlterPartitionReassignmentsRequest) -> EventLoopFuture<
+        AlterPartitionReassignmentsResponse
+    > {
+        route(
+            request, local: { [quorum] in quorum.alterPartitionReassignments(request) },
+            as: AlterPartitionReassignmentsResponse.self
+        ) { _ in true }
+    }
+
+    func listPartitionReassignments(_ request: ListPartitionReassignmentsRequest) -> EventLoopFuture<
+        ListPartitionReassignmentsResponse
+    > {
+        route(
+            request, local: { [quorum] in quorum.listPartitionReassignments(request) },
+            as: ListPartitionReassignmentsResponse.self
+        ) { _ in true }
+    }
+
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
         IncrementalAlterConfigsResponse
     > {

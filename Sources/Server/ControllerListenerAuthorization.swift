@@ -12,7 +12,7 @@ import NIOCore
 enum ControllerListenerAuthorization {
     static let forwardedAdminApis: Set<ApiKey> = [
         .createTopics, .deleteTopics, .createPartitions, .incrementalAlterConfigs, .alterUserScramCredentials,
-        .createAcls, .deleteAcls, .electLeaders,
+        .createAcls, .deleteAcls, .electLeaders, .alterPartitionReassignments, .listPartitionReassignments,
     ]
 
     /// Nil: the request goes to the quorum controller as it is.

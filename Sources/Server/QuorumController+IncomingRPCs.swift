@@ -22,6 +22,8 @@ extension QuorumController {
             .deleteTopics: { q, c in c.answer(q.deleteTopics(try c.decode())) },
             .createPartitions: { q, c in c.answer(q.createPartitions(try c.decode())) },
             .electLeaders: { q, c in c.answer(q.electLeaders(try c.decode())) },
+            .alterPartitionReassignments: { q, c in c.answer(q.alterPartitionReassignments(try c.decode())) },
+            .listPartitionReassignments: { q, c in c.answer(q.listPartitionReassignments(try c.decode())) },
             .alterPartition: { q, c in c.answer(q.alterPartition(try c.decode())) },
             .incrementalAlterConfigs: { q, c in c.answer(q.incrementalAlterConfigs(try c.decode())) },
             .alterUserScramCredentials: { q, c in c.answer(q.alterUserScramCredentials(try c.decode())) },

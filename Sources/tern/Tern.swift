@@ -13,7 +13,8 @@ struct Tern: AsyncParsableCommand {
         subcommands: [
             ServerStart.self, Cluster.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self,
             MetadataQuorum.self, Configs.self, ConsumerGroups.self, DumpLog.self, ProducerPerfTest.self,
-            ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, LeaderElection.self, LogDirs.self, Acls.self,
+            ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, LeaderElection.self, LogDirs.self,
+            ReassignPartitions.self, Acls.self,
             StorageTool.self, Version.self,
         ]
     )

@@ -38,6 +38,8 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.createPartitionsRequest), MessageCase(Samples.createPartitionsResponse),
     MessageCase(Samples.electLeadersRequest), MessageCase(Samples.electLeadersResponse),
     MessageCase(Samples.describeLogDirsRequest), MessageCase(Samples.describeLogDirsResponse),
+    MessageCase(Samples.alterReassignmentsRequest), MessageCase(Samples.alterReassignmentsResponse),
+    MessageCase(Samples.listReassignmentsRequest), MessageCase(Samples.listReassignmentsResponse),
     MessageCase(Samples.describeConfigsRequest), MessageCase(Samples.describeConfigsResponse),
     MessageCase(Samples.initProducerIdRequest), MessageCase(Samples.initProducerIdResponse),
     MessageCase(Samples.findCoordinatorRequest), MessageCase(Samples.findCoordinatorResponse),
@@ -174,6 +176,25 @@ let allMessages: [MessageCase] = [
         let v1 = a.bytesForTest(version: 1)
         #expect(bytes(v1) == hex("00000000 0000 00000001 0001 74 00000001 00000003 0054 FFFF"))
         #expect(try ElectLeadersResponse.decode(v1, version: 1) == a)
+    }
+
+    @Test func reassignmentBytesFollowTheSpec() throws {
+        // timeout 100, compact topics [1] "t", partitions [2]: 0 -> [3, 1], 1 -> null (cancel); tags.
+        #expect(
+            bytes(Samples.alterReassignmentsRequest.bytesForTest(version: 0))
+                == hex("00000064 02 0274 03 00000000 03 00000003 00000001 00 00000001 00 00 00 00"))
+        // throttle, error, null message, [1] "t" [1] partition 1, error 85, message "no"; tags.
+        #expect(
+            bytes(Samples.alterReassignmentsResponse.bytesForTest(version: 0))
+                == hex("00000000 0000 00 02 0274 02 00000001 0055 03 6E6F 00 00 00"))
+        // timeout, null topics (every reassignment), tags.
+        #expect(bytes(ListPartitionReassignmentsRequest().bytesForTest(version: 0)) == hex("0000EA60 00 00"))
+        // throttle, error, null message, [1] "t" [1] 0: replicas [3,1,0], adding [3], removing [0].
+        #expect(
+            bytes(Samples.listReassignmentsResponse.bytesForTest(version: 0))
+                == hex(
+                    "00000000 0000 00 02 0274 02 00000000 04 00000003 00000001 00000000 02 00000003 02 00000000 00 00 00"
+                ))
     }
 
     @Test func describeLogDirsBytesFollowTheSpec() throws {

@@ -269,6 +269,39 @@ enum Samples {
         return r
     }
 
+    static var alterReassignmentsRequest: AlterPartitionReassignmentsRequest {
+        var r = AlterPartitionReassignmentsRequest()
+        r.timeoutMs = 100
+        r.topics = [.init(name: "t", partitions: [.init(0, [3, 1]), .init(1, nil)])]
+        return r
+    }
+
+    static var alterReassignmentsResponse: AlterPartitionReassignmentsResponse {
+        var p = AlterPartitionReassignmentsResponse.Partition()
+        p.partitionIndex = 1
+        p.errorCode = 85
+        p.errorMessage = "no"
+        var r = AlterPartitionReassignmentsResponse()
+        r.responses = [.init(name: "t", partitions: [p])]
+        return r
+    }
+
+    static var listReassignmentsRequest: ListPartitionReassignmentsRequest {
+        var r = ListPartitionReassignmentsRequest()
+        r.topics = [.init(name: "t", partitions: [0, 1])]
+        return r
+    }
+
+    static var listReassignmentsResponse: ListPartitionReassignmentsResponse {
+        var p = ListPartitionReassignmentsResponse.Partition()
+        p.replicas = [3, 1, 0]
+        p.addingReplicas = [3]
+        p.removingReplicas = [0]
+        var r = ListPartitionReassignmentsResponse()
+        r.topics = [.init(name: "t", partitions: [p])]
+        return r
+    }
+
     static var describeLogDirsRequest: DescribeLogDirsRequest {
         var r = DescribeLogDirsRequest()
         r.topics = [.init(name: "t", partitions: [1])]

@@ -43,6 +43,9 @@ extension MetadataImage {
             .partitionChange(.init(topicId: id, partition: 2, leader: 0, isr: nil)),
             .partitionChange(.init(topicId: id, partition: 2, leader: nil, isr: [0])),
             .partitionChange(.init(topicId: id, partition: 1, leader: -1, isr: [1])),
+            .partitionChange(.init(topicId: id, partition: 1, replicas: [3, 1, 0], adding: [3], removing: [0])),
+            .partitionChange(
+                .init(topicId: id, partition: 1, leader: 3, isr: [3], replicas: [3], adding: [], removing: [])),
             .removeTopic(id: id), .config(topic: "t", key: "retention.ms", value: "1"),
             .config(topic: "t", key: "k", value: nil),
             .scramCredential(
@@ -300,7 +303,15 @@ extension MetadataImage {
             var img = image(brokers: [0, 1, 2, 3, 4])
             var epochs: [String: Int32] = [:]
             for step in 0..<60 {
-                switch rng.below(6) {
+                switch rng.below(7) {
+                case 6:
+                    // A move begun (or completed at once) of some partition.
+                    guard let t = img.topics.values.sorted(by: { $0.name < $1.name }).first else { break }
+                    var pool: [Int32] = [0, 1, 2, 3]
+                    let target = (0...rng.below(3)).map { _ in pool.remove(at: rng.below(pool.count)) }
+                    let (rs, _) = Reassignments.alter(
+                        img, [.init(topic: t.name, partition: Int32(rng.below(t.partitionCount)), target: target)])
+                    img.applyAll(rs)
                 case 5:
                     let b = Int32(rng.below(5))
                     img.applyAll(

@@ -1,0 +1,84 @@
+import KafkaProtocol
+import Metadata
+import NIOConcurrencyHelpers
+import NIOCore
+
+extension QuorumController {
+    /// AlterPartitionReassignments as the active controller decides it: the whole request is one
+    /// operation on the committed image, answered once its partition changes are committed. The
+    /// moves then complete on their own, when the new replicas have joined the ISR.
+    public func alterPartitionReassignments(_ request: AlterPartitionReassignmentsRequest) -> EventLoopFuture<
+        AlterPartitionReassignmentsResponse
+    > {
+        let moves = request.topics.flatMap { t in
+            t.partitions.map { Reassignments.Move(topic: t.name, partition: $0.partitionIndex, target: $0.replicas) }
+        }
+        let outcomes = NIOLockedValueBox<[LeaderElections.Outcome]>([])
+        let logger = logger
+        return submit { image in
+            let (records, o) = Reassignments.alter(image, moves)
+            outcomes.withLockedValue { $0 = o }
+            for m in moves
+            where o.contains(where: { $0.topic == m.topic && $0.partition == m.partition && $0.error == .none }) {
+                logger.info(
+                    "reassignment of \(m.topic)-\(m.partition): \(m.target.map { "to \($0)" } ?? "cancelled")")
+            }
+            return .success(records)
+        }.map { _ in
+            Self.reassignmentAnswer(outcomes.withLockedValue { $0 })
+        }.flatMapErrorThrowing { error in
+            let e = ControllerError(from: error)
+            return .refusing(request, e.code, e.message)
+        }
+    }
+
+    static func reassignmentAnswer(_ outcomes: [LeaderElections.Outcome]) -> AlterPartitionReassignmentsResponse {
+        var r = AlterPartitionReassignmentsResponse()
+        var order: [String] = []
+        var byTopic: [String: [AlterPartitionReassignmentsResponse.Partition]] = [:]
+        for o in outcomes {
+            if byTopic[o.topic] == nil { order.append(o.topic) }
+            var p = AlterPartitionReassignmentsResponse.Partition()
+            p.partitionIndex = o.partition
+            p.errorCode = o.error.rawValue
+            p.errorMessage = o.error == .none ? nil : o.message
+            byTopic[o.topic, default: []].append(p)
+        }
+        r.responses = order.map { .init(name: $0, partitions: byTopic[$0] ?? []) }
+        return r
+    }
+
+    /// ListPartitionReassignments from the active controller's image (a follower's may trail).
+    public func listPartitionReassignments(_ request: ListPartitionReassignmentsRequest) -> EventLoopFuture<
+        ListPartitionReassignmentsResponse
+    > {
+        loop.submit { [self] in
+            var r = ListPartitionReassignmentsResponse()
+            guard isActive else {
+                r.errorCode = ErrorCode.notController.rawValue
+                r.errorMessage = "This node is not the active controller."
+                return r
+            }
+            let wanted = request.topics.map { $0.map { (topic: $0.name, partitions: $0.partitions) } }
+            r.topics = Self.listing(Reassignments.inProgress(image, partitions: wanted))
+            return r
+        }
+    }
+
+    static func listing(_ moving: [(topic: String, partition: Int32, state: MetadataImage.Partition)])
+        -> [ListPartitionReassignmentsResponse.Topic]
+    {
+        var order: [String] = []
+        var byTopic: [String: [ListPartitionReassignmentsResponse.Partition]] = [:]
+        for m in moving {
+            if byTopic[m.topic] == nil { order.append(m.topic) }
+            var p = ListPartitionReassignmentsResponse.Partition()
+            p.partitionIndex = m.partition
+            p.replicas = m.state.replicas
+            p.addingReplicas = m.state.adding
+            p.removingReplicas = m.state.removing
+            byTopic[m.topic, default: []].append(p)
+        }
+        return order.map { .init(name: $0, partitions: byTopic[$0] ?? []) }
+    }
+}
