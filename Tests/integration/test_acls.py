@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
+import json
 import subprocess
 import uuid
 
@@ -341,6 +342,18 @@ def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_author
     assert refused.returncode != 0 and "Not authorized to perform leader election" in refused.stdout, refused
     allowed = elect_as("admin", "admin-secret")
     assert allowed.returncode == 0 and f"Valid replica already elected for partitions {t}-0" in allowed.stdout, allowed
+
+    # Reassignments need DESCRIBE (list) and ALTER (execute) on the cluster likewise.
+    def reassign_as(name: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(REPO / "bin" / "kafka-reassign-partitions.sh"), "--bootstrap-server", sasl,
+                               "--command-config", str(tmp_path / f"{name}.properties"), *args],
+                              capture_output=True, text=True, timeout=60)
+    move = tmp_path / "move.json"
+    move.write_text(json.dumps({"version": 1, "partitions": [{"topic": t, "partition": 0, "replicas": [0]}]}))
+    refused = reassign_as("alice", "--execute", "--reassignment-json-file", str(move))
+    assert refused.returncode != 0 and "CLUSTER_AUTHORIZATION_FAILED" in refused.stdout + refused.stderr, refused
+    allowed = reassign_as("admin", "--list")
+    assert allowed.returncode == 0 and "No partition reassignments found." in allowed.stdout, allowed
 
     # A broker with no authorizer: the ACL APIs say so.
     plain = AdminClient({"bootstrap.servers": broker.bootstrap})
