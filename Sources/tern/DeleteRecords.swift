@@ -126,7 +126,7 @@ struct JSONParser {
     }
 
     private func error(_ why: String) -> CLIError {
-        CLIError("The offset JSON file is not valid JSON: \(why) at byte \(i)")
+        CLIError("The JSON file is not valid JSON: \(why) at byte \(i)")
     }
 
     private mutating func skipSpace() {
