@@ -56,11 +56,13 @@ struct Cluster: AsyncParsableCommand {
     /// way (`kafka-server-start.sh`), found by the pid in its log.dirs' `.lock`.
     static func pid(of node: Node) -> pid_t? {
         for path in [node.pidPath, node.config.broker.logDirs + "/.lock"] {
-            if let text = try? FileSystem.readText(path), let pid = pid_t(text.filter(\.isNumber)), pid > 0,
-                waitpid(pid, nil, WNOHANG) == 0 || errno == ECHILD, kill(pid, 0) == 0, isTern(pid)
-            {
-                return pid
-            }
+            guard let text = try? FileSystem.readText(path), let pid = pid_t(text.filter(\.isNumber)), pid > 0
+            else { continue }
+            // A child of this command that has not exited yet counts as running: just after
+            // posix_spawn its command line can still be this command's (it has not exec'd yet).
+            let waited = waitpid(pid, nil, WNOHANG)
+            if waited == 0 { return pid }
+            if waited == -1 && errno == ECHILD && kill(pid, 0) == 0 && isTern(pid) { return pid }
         }
         return nil
     }
