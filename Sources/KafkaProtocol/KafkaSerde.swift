@@ -25,6 +25,17 @@ public struct NamedTopic<Partition: Defaultable & Sendable & Equatable>: Default
 }
 
 extension NamedTopic {
+    /// (topic, partition) pairs as topics in the order first named, each with its partitions in order.
+    public static func grouping(_ pairs: some Sequence<(String, Partition)>) -> [NamedTopic] {
+        var order: [String] = []
+        var byTopic: [String: [Partition]] = [:]
+        for (topic, p) in pairs {
+            if byTopic[topic] == nil { order.append(topic) }
+            byTopic[topic, default: []].append(p)
+        }
+        return order.map { NamedTopic(name: $0, partitions: byTopic[$0] ?? []) }
+    }
+
     /// The name, as the quorum's and AlterPartition's specs call it.
     public var topicName: String {
         get { name }

@@ -46,17 +46,14 @@ extension QuorumController {
 
     static func electionAnswer(_ outcomes: [LeaderElections.Outcome]) -> ElectLeadersResponse {
         var r = ElectLeadersResponse()
-        var order: [String] = []
-        var byTopic: [String: [ElectLeadersResponse.PartitionResult]] = [:]
-        for o in outcomes {
-            if byTopic[o.topic] == nil { order.append(o.topic) }
-            var p = ElectLeadersResponse.PartitionResult()
-            p.partitionId = o.partition
-            p.errorCode = o.error.rawValue
-            p.errorMessage = o.error == .none ? nil : o.message
-            byTopic[o.topic, default: []].append(p)
-        }
-        r.replicaElectionResults = order.map { .init(name: $0, partitions: byTopic[$0] ?? []) }
+        r.replicaElectionResults = NamedTopic.grouping(
+            outcomes.map { o in
+                var p = ElectLeadersResponse.PartitionResult()
+                p.partitionId = o.partition
+                p.errorCode = o.error.rawValue
+                p.errorMessage = o.error == .none ? nil : o.message
+                return (o.topic, p)
+            })
         return r
     }
 

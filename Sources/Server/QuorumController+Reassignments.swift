@@ -34,17 +34,14 @@ extension QuorumController {
 
     static func reassignmentAnswer(_ outcomes: [LeaderElections.Outcome]) -> AlterPartitionReassignmentsResponse {
         var r = AlterPartitionReassignmentsResponse()
-        var order: [String] = []
-        var byTopic: [String: [AlterPartitionReassignmentsResponse.Partition]] = [:]
-        for o in outcomes {
-            if byTopic[o.topic] == nil { order.append(o.topic) }
-            var p = AlterPartitionReassignmentsResponse.Partition()
-            p.partitionIndex = o.partition
-            p.errorCode = o.error.rawValue
-            p.errorMessage = o.error == .none ? nil : o.message
-            byTopic[o.topic, default: []].append(p)
-        }
-        r.responses = order.map { .init(name: $0, partitions: byTopic[$0] ?? []) }
+        r.responses = NamedTopic.grouping(
+            outcomes.map { o in
+                var p = AlterPartitionReassignmentsResponse.Partition()
+                p.partitionIndex = o.partition
+                p.errorCode = o.error.rawValue
+                p.errorMessage = o.error == .none ? nil : o.message
+                return (o.topic, p)
+            })
         return r
     }
 
@@ -68,17 +65,14 @@ extension QuorumController {
     static func listing(_ moving: [(topic: String, partition: Int32, state: MetadataImage.Partition)])
         -> [ListPartitionReassignmentsResponse.Topic]
     {
-        var order: [String] = []
-        var byTopic: [String: [ListPartitionReassignmentsResponse.Partition]] = [:]
-        for m in moving {
-            if byTopic[m.topic] == nil { order.append(m.topic) }
-            var p = ListPartitionReassignmentsResponse.Partition()
-            p.partitionIndex = m.partition
-            p.replicas = m.state.replicas
-            p.addingReplicas = m.state.adding
-            p.removingReplicas = m.state.removing
-            byTopic[m.topic, default: []].append(p)
-        }
-        return order.map { .init(name: $0, partitions: byTopic[$0] ?? []) }
+        NamedTopic.grouping(
+            moving.map { m in
+                var p = ListPartitionReassignmentsResponse.Partition()
+                p.partitionIndex = m.partition
+                p.replicas = m.state.replicas
+                p.addingReplicas = m.state.adding
+                p.removingReplicas = m.state.removing
+                return (m.topic, p)
+            })
     }
 }

@@ -135,7 +135,7 @@ struct ReassignPartitions: AsyncParsableCommand {
             byTopic[e.topic, default: []].append((e.partition, e.replicas))
         }
         for topic in order {
-            let parts = byTopic[topic]!.sorted { $0.0 < $1.0 }
+            let parts = (byTopic[topic] ?? []).sorted { $0.0 < $1.0 }
             let rf = parts.first?.1.count ?? 1
             guard rf <= brokers.count else {
                 throw CLIError(
@@ -205,20 +205,14 @@ struct ReassignPartitions: AsyncParsableCommand {
     }
 
     static func grouped(_ a: Assignment) -> [ListPartitionReassignmentsRequest.Topic] {
-        var order: [String] = []
-        var by: [String: [Int32]] = [:]
-        for e in a {
-            if by[e.topic] == nil { order.append(e.topic) }
-            by[e.topic, default: []].append(e.partition)
-        }
-        return order.map { .init(name: $0, partitions: by[$0]!) }
+        NamedTopic.grouping(a.map { ($0.topic, $0.partition) })
     }
 
     func runGenerate(_ client: KafkaClient) async throws {
         let topics = try await exitingOnError(otherwise: "Could not read \(topicsToMoveJsonFile!)") {
             try Self.parseTopics(try FileSystem.readText(topicsToMoveJsonFile!))
         }
-        let brokers = try brokerList!.split(separator: ",").map { s -> Int32 in
+        let brokers = try (brokerList ?? "").split(separator: ",").map { s -> Int32 in
             guard let id = Int32(s.trimmingCharacters(in: .whitespaces)), id >= 0 else {
                 throw ValidationError("--broker-list must be broker ids separated by commas, not \(brokerList!)")
             }
@@ -275,15 +269,9 @@ struct ReassignPartitions: AsyncParsableCommand {
 
     /// Sends the moves; the lines of those that failed.
     func alter(_ client: KafkaClient, _ moves: [(String, Int32, [Int32]?)]) async throws -> [String] {
-        var order: [String] = []
-        var by: [String: [AlterPartitionReassignmentsRequest.Partition]] = [:]
-        for (t, p, r) in moves {
-            if by[t] == nil { order.append(t) }
-            by[t, default: []].append(.init(p, r))
-        }
         var request = AlterPartitionReassignmentsRequest()
         request.timeoutMs = timeout
-        request.topics = order.map { .init(name: $0, partitions: by[$0]!) }
+        request.topics = NamedTopic.grouping(moves.map { ($0.0, .init($0.1, $0.2)) })
         let r = try await exitingOnError(otherwise: "Error while sending the reassignment") {
             try await client.send(request, as: AlterPartitionReassignmentsResponse.self)
         }
