@@ -133,6 +133,9 @@ def test_kafka_python_reassignment_in_progress_lists_and_cancels(cluster_factory
     _, reps0, _ = before[0]
     target = [victim.node_id] + [r for r in reps0 if r != victim.node_id][:1]
     live = ",".join(n.bootstrap for n in nodes if n is not victim)
+    # kafka-python's admin client connects to any broker Metadata lists and fails at once on a
+    # refused connection, so it starts after the controller has fenced the dead broker.
+    wait_until(lambda: victim.node_id not in admin.list_topics(timeout=10).brokers, 30, "the killed broker fenced")
     kp = KafkaAdminClient(bootstrap_servers=live, request_timeout_ms=30000)
     try:
         result = kp.alter_partition_reassignments({KTP(TOPIC, 0): target, KTP(TOPIC, 1): [0, 0],
