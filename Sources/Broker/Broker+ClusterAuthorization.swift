@@ -8,15 +8,17 @@ extension Broker {
         let (api, v, body, session, listener, loop) = (c.api, c.version, c.body, c.session, c.listener, c.loop)
         let (may, cluster) = (mayFor(c.session, acls), aclClusterResourceName)
         let clusterMessage = "Cluster authorization failed."
+        // A config resource is a topic (type 2) or, for the broker types, the cluster.
+        func mayConfig(_ op: AclOperation, _ type: Int8, _ name: String) -> Bool {
+            type == 2 ? may(op, .topic, name) : may(op, .cluster, cluster)
+        }
 
         switch api {
         case .describeConfigs:
             var request = try DescribeConfigsRequest.decode(body, version: v)
-            func ok(_ r: DescribeConfigsRequest.Resource) -> Bool {
-                r.resourceType == 2
-                    ? may(.describeConfigs, .topic, r.resourceName) : may(.describeConfigs, .cluster, cluster)
+            let denied = Self.carve(&request.resources) {
+                !mayConfig(.describeConfigs, $0.resourceType, $0.resourceName)
             }
-            let denied = Self.carve(&request.resources) { !ok($0) }
             guard !denied.isEmpty else { return nil }
             var r = request.resources.isEmpty ? DescribeConfigsResponse() : describeConfigs(request, version: v)
             r.results += denied.map {
@@ -30,11 +32,7 @@ extension Broker {
             return try c.answer(r)
         case .incrementalAlterConfigs:
             var request = try IncrementalAlterConfigsRequest.decode(body, version: v)
-            func ok(_ r: IncrementalAlterConfigsRequest.Resource) -> Bool {
-                r.resourceType == 2
-                    ? may(.alterConfigs, .topic, r.resourceName) : may(.alterConfigs, .cluster, cluster)
-            }
-            let denied = Self.carve(&request.resources) { !ok($0) }
+            let denied = Self.carve(&request.resources) { !mayConfig(.alterConfigs, $0.resourceType, $0.resourceName) }
             guard !denied.isEmpty else { return nil }
             let refused = denied.map { Self.configRefusal($0.resourceType, $0.resourceName) }
             return c.answer(
@@ -43,11 +41,7 @@ extension Broker {
                 })
         case .alterConfigs:
             var request = try AlterConfigsRequest.decode(body, version: v)
-            func ok(_ r: AlterConfigsRequest.Resource) -> Bool {
-                r.resourceType == 2
-                    ? may(.alterConfigs, .topic, r.resourceName) : may(.alterConfigs, .cluster, cluster)
-            }
-            let denied = Self.carve(&request.resources) { !ok($0) }
+            let denied = Self.carve(&request.resources) { !mayConfig(.alterConfigs, $0.resourceType, $0.resourceName) }
             guard !denied.isEmpty else { return nil }
             let refused = denied.map { Self.configRefusal($0.resourceType, $0.resourceName) }
             return c.answer(

@@ -72,18 +72,7 @@ extension Broker {
     /// Every partition of the request answered with `code`.
     static func refused(_ request: FetchRequest, _ code: ErrorCode) -> FetchResponse {
         var response = FetchResponse()
-        response.responses = request.topics.map { t in
-            var tr = FetchResponse.Topic()
-            tr.topic = t.topic
-            tr.partitions = t.partitions.map { fp in
-                var pr = FetchResponse.Partition()
-                pr.partitionIndex = fp.partition
-                pr.errorCode = code.rawValue
-                pr.records = ByteBuffer()
-                return pr
-            }
-            return tr
-        }
+        response.responses = request.topics.map { .failing($0, code.rawValue) }
         return response
     }
 

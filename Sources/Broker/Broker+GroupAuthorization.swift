@@ -67,16 +67,8 @@ extension Broker {
             let groupOK = may(.read, .group, request.groupId)
             let denied = Self.carve(&request.topics) { !groupOK || !may(.read, .topic, $0.name) }
             guard !denied.isEmpty else { return nil }
-            let refused = denied.map { t in
-                var rt = OffsetCommitResponse.Topic()
-                rt.name = t.name
-                rt.partitions = t.partitions.map {
-                    var p = OffsetCommitResponse.Partition()
-                    p.partitionIndex = $0.partitionIndex
-                    p.errorCode = groupOK ? Self.topicDenied : Self.groupDenied
-                    return p
-                }
-                return rt
+            let refused = denied.map {
+                OffsetCommitResponse.Topic.failing($0, groupOK ? Self.topicDenied : Self.groupDenied)
             }
             return c.answer(
                 Self.merging(request.topics.isEmpty, on: loop, { offsetCommit(request, on: loop) }) {
@@ -88,17 +80,7 @@ extension Broker {
                 var r = OffsetFetchResponse()
                 r.errorCode = Self.groupDenied
                 // Before v2 there is no top-level error: each asked partition carries it.
-                r.topics = (request.topics ?? []).map { t in
-                    var rt = OffsetFetchResponse.Topic()
-                    rt.name = t.name
-                    rt.partitions = t.partitionIndexes.map {
-                        var p = OffsetFetchResponse.Partition()
-                        p.partitionIndex = $0
-                        p.errorCode = Self.groupDenied
-                        return p
-                    }
-                    return rt
-                }
+                r.topics = (request.topics ?? []).map { OffsetFetchResponse.Topic.failing($0, Self.groupDenied) }
                 return try c.answer(r)
             }
             let all = request.topics == nil
@@ -113,17 +95,7 @@ extension Broker {
                 served.map { [self] resp in
                     var r = resp
                     if all { r.topics.removeAll { !allowed(session, .describe, .topic, $0.name, acls: acls) } }
-                    r.topics += denied.map { t in
-                        var rt = OffsetFetchResponse.Topic()
-                        rt.name = t.name
-                        rt.partitions = t.partitionIndexes.map {
-                            var p = OffsetFetchResponse.Partition()
-                            p.partitionIndex = $0
-                            p.errorCode = Self.topicDenied
-                            return p
-                        }
-                        return rt
-                    }
+                    r.topics += denied.map { OffsetFetchResponse.Topic.failing($0, Self.topicDenied) }
                     return r
                 })
         case .listGroups:
@@ -194,17 +166,7 @@ extension Broker {
             return c.answer(
                 served.map {
                     var r = $0
-                    r.topics += denied.map { t in
-                        var rt = OffsetDeleteResponse.Topic()
-                        rt.name = t.name
-                        rt.partitions = t.partitionIndexes.map {
-                            var p = OffsetDeleteResponse.Partition()
-                            p.partitionIndex = $0
-                            p.errorCode = Self.topicDenied
-                            return p
-                        }
-                        return rt
-                    }
+                    r.topics += denied.map { OffsetDeleteResponse.Topic.failing($0, Self.topicDenied) }
                     return r
                 })
         default:

@@ -103,19 +103,7 @@ extension Broker {
         }
         @Sendable func answer(_ codes: [ErrorCode]) -> OffsetCommitResponse {
             var out = OffsetCommitResponse()
-            var i = 0
-            out.topics = r.topics.map { t in
-                var ot = OffsetCommitResponse.Topic()
-                ot.name = t.name
-                ot.partitions = t.partitions.map { p in
-                    var op = OffsetCommitResponse.Partition()
-                    op.partitionIndex = p.partitionIndex
-                    op.errorCode = codes[i].rawValue
-                    i += 1
-                    return op
-                }
-                return ot
-            }
+            out.topics = OffsetCommitResponse.Topic.answering(r.topics, codes: codes.map(\.rawValue))
             return out
         }
         // Commits name existing partitions only.
@@ -147,17 +135,7 @@ extension Broker {
                 out.errorCode = code.rawValue
                 // v0-1 have no top-level error: it goes on every partition asked for.
                 if version <= 1 {
-                    out.topics = (r.topics ?? []).map { t in
-                        var ot = OffsetFetchResponse.Topic()
-                        ot.name = t.name
-                        ot.partitions = t.partitionIndexes.map {
-                            var p = OffsetFetchResponse.Partition()
-                            p.partitionIndex = $0
-                            p.errorCode = code.rawValue
-                            return p
-                        }
-                        return ot
-                    }
+                    out.topics = (r.topics ?? []).map { OffsetFetchResponse.Topic.failing($0, code.rawValue) }
                 }
                 return out
             }
@@ -263,19 +241,7 @@ extension Broker {
             var out = OffsetDeleteResponse()
             out.errorCode = code.rawValue
             guard code == .none else { return out }
-            var i = 0
-            out.topics = r.topics.map { t in
-                var ot = OffsetDeleteResponse.Topic()
-                ot.name = t.name
-                ot.partitions = t.partitionIndexes.map { p in
-                    var x = OffsetDeleteResponse.Partition()
-                    x.partitionIndex = p
-                    x.errorCode = each[i].rawValue
-                    i += 1
-                    return x
-                }
-                return ot
-            }
+            out.topics = OffsetDeleteResponse.Topic.answering(r.topics, codes: each.map(\.rawValue))
             return out
         }
     }

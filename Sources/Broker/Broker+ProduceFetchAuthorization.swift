@@ -15,17 +15,7 @@ extension Broker {
             let denied = Self.carve(&request.topics) { txnDenied || !may(.write, .topic, $0.name) }
             guard !denied.isEmpty else { return nil }
             let code = txnDenied ? ErrorCode.transactionalIdAuthorizationFailed.rawValue : Self.topicDenied
-            let refused = denied.map { t in
-                var r = ProduceResponse.TopicResponse()
-                r.name = t.name
-                r.partitions = t.partitions.map {
-                    var p = ProduceResponse.PartitionResponse()
-                    p.index = $0.index
-                    p.errorCode = code
-                    return p
-                }
-                return r
-            }
+            let refused = denied.map { ProduceResponse.TopicResponse.failing($0, code) }
             if request.acks == 0 {
                 if !request.topics.isEmpty { _ = produce(request, version: v, fromClient: true) }
                 return loop.makeSucceededFuture(nil)
@@ -42,34 +32,14 @@ extension Broker {
             let denied = Self.carve(&request.topics) { !may(.describe, .topic, $0.name) }
             guard !denied.isEmpty else { return nil }
             var r = try listOffsets(request, version: v)
-            r.topics += denied.map { t in
-                var rt = ListOffsetsResponse.Topic()
-                rt.name = t.name
-                rt.partitions = t.partitions.map {
-                    var p = ListOffsetsResponse.Partition()
-                    p.partitionIndex = $0.partitionIndex
-                    p.errorCode = Self.topicDenied
-                    return p
-                }
-                return rt
-            }
+            r.topics += denied.map { ListOffsetsResponse.Topic.failing($0, Self.topicDenied) }
             return try c.answer(r)
         case .offsetForLeaderEpoch:
             var request = try OffsetForLeaderEpochRequest.decode(body, version: v)
             let denied = Self.carve(&request.topics) { !may(.describe, .topic, $0.topic) }
             guard !denied.isEmpty else { return nil }
             var r = try offsetForLeaderEpoch(request)
-            r.topics += denied.map { t in
-                var rt = OffsetForLeaderEpochResponse.Topic()
-                rt.topic = t.topic
-                rt.partitions = t.partitions.map {
-                    var p = OffsetForLeaderEpochResponse.Partition()
-                    p.partition = $0.partition
-                    p.errorCode = Self.topicDenied
-                    return p
-                }
-                return rt
-            }
+            r.topics += denied.map { OffsetForLeaderEpochResponse.Topic.failing($0, Self.topicDenied) }
             return try c.answer(r)
         case .initProducerId:
             let request = try InitProducerIdRequest.decode(body, version: v)
@@ -107,17 +77,7 @@ extension Broker {
         }
         let denied = request.topics.filter(isDenied)
         guard !denied.isEmpty else { return fetch(request, version: v, on: loop, listener: listener) }
-        let refused = denied.map { t in
-            var r = FetchResponse.Topic()
-            r.topic = t.topic
-            r.partitions = t.partitions.map {
-                var p = FetchResponse.Partition()
-                p.partitionIndex = $0.partition
-                p.errorCode = ErrorCode.topicAuthorizationFailed.rawValue
-                return p
-            }
-            return r
-        }
+        let refused = denied.map { FetchResponse.Topic.failing($0, ErrorCode.topicAuthorizationFailed.rawValue) }
         // Only the topics the session may read are fetched; the others are answered refused.
         var request = request
         request.topics.removeAll(where: isDenied)

@@ -118,17 +118,7 @@ extension Broker {
             let denied = Self.carve(&request.topics) { !may(.delete, .topic, $0.name) }
             guard !denied.isEmpty else { return nil }
             var r = request.topics.isEmpty ? DeleteRecordsResponse() : deleteRecords(request)
-            r.topics += denied.map { t in
-                var rt = DeleteRecordsResponse.Topic()
-                rt.name = t.name
-                rt.partitions = t.partitions.map {
-                    var p = DeleteRecordsResponse.Partition()
-                    p.partitionIndex = $0.partitionIndex
-                    p.errorCode = Self.topicDenied
-                    return p
-                }
-                return rt
-            }
+            r.topics += denied.map { DeleteRecordsResponse.Topic.failing($0, Self.topicDenied) }
             return try c.answer(r)
         default:
             return nil

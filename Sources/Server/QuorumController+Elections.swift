@@ -46,15 +46,16 @@ extension QuorumController {
 
     static func electionAnswer(_ outcomes: [LeaderElections.Outcome]) -> ElectLeadersResponse {
         var r = ElectLeadersResponse()
-        r.replicaElectionResults = NamedTopic.grouping(
-            outcomes.map { o in
-                var p = ElectLeadersResponse.PartitionResult()
-                p.partitionId = o.partition
-                p.errorCode = o.error.rawValue
-                p.errorMessage = o.error == .none ? nil : o.message
-                return (o.topic, p)
-            })
+        r.replicaElectionResults = outcomeAnswers(outcomes)
         return r
+    }
+
+    /// Each partition's outcome, by topic in the order first named (a message only with an error).
+    static func outcomeAnswers<P: PartitionAnswerWithMessage>(_ outcomes: [LeaderElections.Outcome]) -> [NamedTopic<P>]
+    {
+        NamedTopic.grouping(
+            outcomes.map { o in (o.topic, P.failing(o.partition, o.error.rawValue, o.error == .none ? nil : o.message))
+            })
     }
 
     /// `auto.leader.rebalance.enable`: every `leader.imbalance.check.interval.seconds` the active

@@ -34,14 +34,7 @@ extension QuorumController {
 
     static func reassignmentAnswer(_ outcomes: [LeaderElections.Outcome]) -> AlterPartitionReassignmentsResponse {
         var r = AlterPartitionReassignmentsResponse()
-        r.responses = NamedTopic.grouping(
-            outcomes.map { o in
-                var p = AlterPartitionReassignmentsResponse.Partition()
-                p.partitionIndex = o.partition
-                p.errorCode = o.error.rawValue
-                p.errorMessage = o.error == .none ? nil : o.message
-                return (o.topic, p)
-            })
+        r.responses = outcomeAnswers(outcomes)
         return r
     }
 

@@ -53,17 +53,7 @@ public struct ElectLeadersResponse: KafkaMessage, Equatable {
     public static func refusing(_ request: ElectLeadersRequest, _ code: ErrorCode, _ message: String) -> Self {
         var r = ElectLeadersResponse()
         r.errorCode = code.rawValue
-        r.replicaElectionResults = (request.topicPartitions ?? []).map { t in
-            .init(
-                name: t.name,
-                partitions: t.partitions.map {
-                    var p = PartitionResult()
-                    p.partitionId = $0
-                    p.errorCode = code.rawValue
-                    p.errorMessage = message
-                    return p
-                })
-        }
+        r.replicaElectionResults = (request.topicPartitions ?? []).map { .failing($0, code.rawValue, message) }
         return r
     }
 

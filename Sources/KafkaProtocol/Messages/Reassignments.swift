@@ -58,17 +58,7 @@ public struct AlterPartitionReassignmentsResponse: KafkaMessage, Equatable {
         var r = Self()
         r.errorCode = code.rawValue
         r.errorMessage = message
-        r.responses = request.topics.map { t in
-            .init(
-                name: t.name,
-                partitions: t.partitions.map {
-                    var p = Partition()
-                    p.partitionIndex = $0.partitionIndex
-                    p.errorCode = code.rawValue
-                    p.errorMessage = message
-                    return p
-                })
-        }
+        r.responses = request.topics.map { .failing($0, code.rawValue, message) }
         return r
     }
 
