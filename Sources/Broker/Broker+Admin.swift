@@ -218,7 +218,7 @@ extension Broker {
     func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest, on loop: any EventLoop)
         -> EventLoopFuture<IncrementalAlterConfigsResponse>
     {
-        func failAll(_ why: String) -> IncrementalAlterConfigsResponse {
+        @Sendable func failAll(_ why: String) -> IncrementalAlterConfigsResponse {
             var r = IncrementalAlterConfigsResponse()
             r.responses = request.resources.map {
                 var x = AlterConfigsResult()

@@ -74,6 +74,10 @@ extension Broker {
             guard !may(.alter, .cluster, cluster) else { return nil }
             return try c.answer(
                 AlterPartitionReassignmentsResponse.refusing(request, .clusterAuthorizationFailed, clusterMessage))
+        case .unregisterBroker:
+            _ = try UnregisterBrokerRequest.decode(body, version: v)
+            guard !may(.alter, .cluster, cluster) else { return nil }
+            return try c.answer(UnregisterBrokerResponse(.clusterAuthorizationFailed, clusterMessage))
         case .listPartitionReassignments:
             _ = try ListPartitionReassignmentsRequest.decode(body, version: v)
             guard !may(.describe, .cluster, cluster) else { return nil }

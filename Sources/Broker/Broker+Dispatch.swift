@@ -45,6 +45,13 @@ extension Broker {
                 }
                 return c.answer(gateway.listPartitionReassignments(request))
             },
+            .unregisterBroker: { b, c in
+                let request = try c.decode(UnregisterBrokerRequest.self)
+                guard let gateway = b.gateway.withLockedValue({ $0 }) else {
+                    return try c.answer(UnregisterBrokerResponse(.notController, "There is no active controller."))
+                }
+                return c.answer(gateway.unregisterBroker(request))
+            },
             .describeConfigs: { b, c in try c.answer(b.describeConfigs(c.decode(), version: c.version)) },
             .describeLogDirs: { b, c in try c.answer(b.describeLogDirs(c.decode())) },
             .findCoordinator: { b, c in

@@ -193,6 +193,7 @@ public protocol ControllerGateway: Sendable {
     func alterPartitionReassignments(_ request: AlterPartitionReassignmentsRequest) -> EventLoopFuture<
         AlterPartitionReassignmentsResponse
     >
+    func unregisterBroker(_ request: UnregisterBrokerRequest) -> EventLoopFuture<UnregisterBrokerResponse>
     func listPartitionReassignments(_ request: ListPartitionReassignmentsRequest) -> EventLoopFuture<
         ListPartitionReassignmentsResponse
     >

@@ -46,6 +46,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case describeCluster = 60
     case brokerRegistration = 62
     case brokerHeartbeat = 63
+    case unregisterBroker = 64
 }
 
 /// One API as Tern implements it.
@@ -164,6 +165,9 @@ extension ApiKey {
             BrokerRegistrationRequest.self),
         .init(
             .brokerHeartbeat, "BrokerHeartbeat", 0...0, flexibleFrom: 0, on: [.controller], BrokerHeartbeatRequest.self),
+        .init(
+            .unregisterBroker, "UnregisterBroker", 0...0, flexibleFrom: 0, on: [.client, .controller],
+            UnregisterBrokerRequest.self),
     ]
 
     /// The table indexed by API key (a unit test checks that every case has its row).

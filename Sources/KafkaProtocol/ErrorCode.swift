@@ -17,6 +17,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let eligibleLeadersNotAvailable = ErrorCode(83)
     public static let electionNotNeeded = ErrorCode(84)
     public static let noReassignmentInProgress = ErrorCode(85)
+    public static let brokerIdNotRegistered = ErrorCode(102)
     public static let unsupportedSaslMechanism = ErrorCode(33)
     public static let illegalSaslState = ErrorCode(34)
     public static let saslAuthenticationFailed = ErrorCode(58)
@@ -115,6 +116,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 85: return "NO_REASSIGNMENT_IN_PROGRESS"
         case 94: return "INCONSISTENT_VOTER_SET"
         case 101: return "DUPLICATE_BROKER_REGISTRATION"
+        case 102: return "BROKER_ID_NOT_REGISTERED"
         case 98: return "SNAPSHOT_NOT_FOUND"
         case 42: return "INVALID_REQUEST"
         case 43: return "UNSUPPORTED_FOR_MESSAGE_FORMAT"

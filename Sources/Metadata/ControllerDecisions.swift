@@ -167,6 +167,20 @@ public enum ControllerDecisions {
         fenceBroker(image, id: registration.id, uncleanDefault: uncleanDefault) + [.registerBroker(registration)]
     }
 
+    /// Removes a broker's registration (`kafka-cluster.sh unregister`): it is fenced first, so
+    /// the partitions it led move to the rest of their ISRs, then it leaves the cluster's broker
+    /// list. Its replicas stay assigned to it, as in Kafka (move them with a reassignment); a
+    /// broker that is still running registers again with its next heartbeat.
+    public static func unregisterBroker(_ image: MetadataImage, id: Int32, uncleanDefault: Bool = false) -> Result<
+        [MetadataRecord], ControllerError
+    > {
+        guard let b = image.brokers[id] else {
+            return .failure(ControllerError(.brokerIdNotRegistered, "Broker ID \(id) is not currently registered"))
+        }
+        return .success(
+            fenceBroker(image, id: id, uncleanDefault: uncleanDefault) + [.unregisterBroker(id: id, epoch: b.epoch)])
+    }
+
     /// Fences a broker: every partition it led gets a new leader from the rest of its ISR, and it
     /// leaves every ISR it was in, except where it is the last member (then the partition has no
     /// leader, and the broker stays in the ISR so that its data is not forgotten) — unless the

@@ -97,6 +97,9 @@ public struct MetadataImage: Equatable, Sendable {
             brokers[id]?.fenced = true
         case .unfenceBroker(let id, _):
             brokers[id]?.fenced = false
+        case .unregisterBroker(let id, let epoch):
+            // Only the registration it names: a broker that registered again since stays.
+            if brokers[id]?.epoch == epoch { brokers.removeValue(forKey: id) }
         case .topic(let name, let id):
             topics[name] = Topic(name: name, id: id, partitions: [:], configs: topics[name]?.configs ?? [:])
             namesById[id] = name

@@ -7,6 +7,8 @@ public enum MetadataRecord: Equatable, Sendable {
     case registerBroker(BrokerRegistration)
     case fenceBroker(id: Int32, epoch: Int64)
     case unfenceBroker(id: Int32, epoch: Int64)
+    /// A broker's registration removed (`kafka-cluster.sh unregister`; Kafka's UnregisterBrokerRecord).
+    case unregisterBroker(id: Int32, epoch: Int64)
     case topic(name: String, id: KafkaUUID)
     case partition(PartitionRecord)
     case partitionChange(PartitionChange)
@@ -124,7 +126,7 @@ public enum MetadataRecord: Equatable, Sendable {
 extension MetadataRecord {
     enum Kind: Int8 {
         case registerBroker = 1, fenceBroker, unfenceBroker, topic, partition, partitionChange, removeTopic, config
-        case scramCredential, removeScramCredential, acl, removeAcl
+        case scramCredential, removeScramCredential, acl, removeAcl, unregisterBroker
     }
 
     /// Encodes the record as a type byte, a version byte (0) and its fields in Kafka's
@@ -160,6 +162,7 @@ extension MetadataRecord {
         case .removeScramCredential: return .removeScramCredential
         case .acl: return .acl
         case .removeAcl: return .removeAcl
+        case .unregisterBroker: return .unregisterBroker
         }
     }
 
@@ -194,14 +197,19 @@ extension MetadataRecord {
                 }
             }
             self = .registerBroker(r)
-        case .fenceBroker, .unfenceBroker:
+        case .fenceBroker, .unfenceBroker, .unregisterBroker:
             var id: Int32 = 0
             var epoch: Int64 = 0
             if case .fenceBroker(let i, let e) = self { (id, epoch) = (i, e) }
             if case .unfenceBroker(let i, let e) = self { (id, epoch) = (i, e) }
+            if case .unregisterBroker(let i, let e) = self { (id, epoch) = (i, e) }
             try s.int32(&id)
             try s.int64(&epoch)
-            self = k == .fenceBroker ? .fenceBroker(id: id, epoch: epoch) : .unfenceBroker(id: id, epoch: epoch)
+            switch k {
+            case .fenceBroker: self = .fenceBroker(id: id, epoch: epoch)
+            case .unfenceBroker: self = .unfenceBroker(id: id, epoch: epoch)
+            default: self = .unregisterBroker(id: id, epoch: epoch)
+            }
         case .topic:
             var name = ""
             var id = KafkaUUID.zero

@@ -31,6 +31,7 @@ extension RaftNode {
         role = .leader
         quorum.leaderId = id
         peers = [:]
+        observers = [:]
         for v in voters where v != id { peers[v] = Peer(endOffset: 0, lastFetchMs: nowMs) }
         epochStartOffset = log.endOffset
         lastBeginQuorumMs = nowMs

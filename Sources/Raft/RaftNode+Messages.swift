@@ -1,6 +1,13 @@
 extension RaftNode {
     public mutating func receive(_ message: RaftMessage, from sender: Int32, nowMs: Int64) -> [RaftAction] {
-        guard voters.contains(sender), sender != id else { return [] }
+        guard sender != id else { return [] }
+        // Observers may only fetch; everything else comes from voters, and an observer takes
+        // no part in elections.
+        switch message {
+        case .fetch, .fetchSnapshot: break
+        default: guard voters.contains(sender) else { return [] }
+        }
+        if isObserver, case .vote = message { return [] }
         // Epochs and offsets out of range are dropped before they can move any state.
         guard message.isPlausible(currentEpoch: quorum.epoch) else { return [] }
         var actions: [RaftAction] = []

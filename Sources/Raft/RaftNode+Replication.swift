@@ -21,6 +21,7 @@ extension RaftNode {
         }
         guard role == .leader, f.epoch == quorum.epoch else { return answer(.fenced) }
         peers[sender]?.lastFetchMs = nowMs
+        if peers[sender] == nil { noteObserverFetch(sender, fetchOffset: f.fetchOffset, nowMs: nowMs) }
         // Below the log start only the snapshot has what the follower needs.
         if let snap = snapshot, f.fetchOffset < log.startOffset {
             return answer(.snapshot(endOffset: snap.endOffset, epoch: snap.epoch))
@@ -46,6 +47,21 @@ extension RaftNode {
     }
 
     mutating func handleFetchResponse(_ r: RaftFetchResponse, from sender: Int32, nowMs: Int64) -> [RaftAction] {
+        guard isObserver else { return followerFetchResponse(r, from: sender, nowMs: nowMs) }
+        var actions: [RaftAction] = []
+        if let adopted = observerFetchAnswer(r, from: sender, nowMs: nowMs) {
+            guard role == .follower(leader: sender) else { return adopted }
+            actions = adopted
+        }
+        actions += followerFetchResponse(r, from: sender, nowMs: nowMs)
+        // A leader that says it no longer leads: ask the voters again after a pause.
+        if role == .unattached { nextFetchAtMs = nowMs + config.fetchBackoffMs }
+        return actions
+    }
+
+    private mutating func followerFetchResponse(_ r: RaftFetchResponse, from sender: Int32, nowMs: Int64)
+        -> [RaftAction]
+    {
         guard case .follower(let leader) = role, leader == sender, r.epoch == quorum.epoch else { return [] }
         guard r.fetchOffset == log.endOffset else {
             // An answer to an older fetch (duplicated or reordered): ignore, ask again.

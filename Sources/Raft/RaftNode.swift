@@ -1,5 +1,9 @@
 /// A KRaft-style Raft voter as a pure state machine (KIP-595, with KIP-996 pre-vote).
 ///
+/// A node whose id is not among the voters is an observer (a broker-only node): it never votes
+/// or stands for election; it finds the leader by fetching from the voters in turn and then
+/// replicates the log like a follower, without counting towards the high watermark.
+///
 /// It takes messages, clock readings and proposals and returns the actions the shell must carry
 /// out; it does no I/O, reads no clock and draws randomness only from the generator it is given.
 /// Replication is pull-based as in KRaft: followers `Fetch` from the leader, which learns their
@@ -43,7 +47,16 @@ public struct RaftNode: Sendable {
     var epochStartOffset: Int64 = 0
     var lastBeginQuorumMs: Int64 = Int64.min / 2
 
+    /// Observers a leader has had fetches from (not counted for the majority), at most
+    /// `maxObservers`: a new one past that replaces the one heard from longest ago.
+    var observers: [Int32: Peer] = [:]
+    public static let maxObservers = 64
+    /// Which voter an observer without a leader asks next.
+    var discoveryIndex = 0
+
     public var majority: Int { voters.count / 2 + 1 }
+    /// Not a voter: a broker-only node that follows the log.
+    public var isObserver: Bool { !voters.contains(id) }
     public var isLeader: Bool { role == .leader }
 
     /// The voters, this one included, that a leader has had a fetch from within `withinMs`;
@@ -68,7 +81,7 @@ public struct RaftNode: Sendable {
         id: Int32, voters: [Int32], state: QuorumState, log: RaftLog, snapshot: RaftSnapshot? = nil,
         config: RaftConfig, seed: UInt64, nowMs: Int64
     ) {
-        precondition(voters.contains(id), "node \(id) is not among the voters \(voters)")
+        precondition(!voters.isEmpty, "a quorum needs voters")
         precondition(
             (snapshot?.endOffset ?? 0) == log.startOffset, "the log must start where the snapshot ends")
         self.snapshot = snapshot
@@ -83,7 +96,7 @@ public struct RaftNode: Sendable {
         self.electionDeadlineMs = 0
         // A quorum of one has nobody to wait for.
         self.electionDeadlineMs = voters.count == 1 ? nowMs : nowMs + randomElectionTimeout()
-        if let leader = state.leaderId, leader != id {
+        if let leader = state.leaderId, leader != id, voters.contains(leader) {
             role = .follower(leader: leader)
             lastLeaderContactMs = nowMs
         }
@@ -96,6 +109,7 @@ public struct RaftNode: Sendable {
     // MARK: - Clock
 
     public mutating func tick(nowMs: Int64) -> [RaftAction] {
+        if isObserver { return observerTick(nowMs: nowMs) }
         var actions: [RaftAction] = []
         switch role {
         case .leader:

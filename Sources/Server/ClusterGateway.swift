@@ -154,6 +154,12 @@ final class ClusterGateway: ControllerGateway {
         ) { _ in true }
     }
 
+    func unregisterBroker(_ request: UnregisterBrokerRequest) -> EventLoopFuture<UnregisterBrokerResponse> {
+        route(request, local: { [quorum] in quorum.unregisterBroker(request) }, as: UnregisterBrokerResponse.self) {
+            _ in true
+        }
+    }
+
     func listPartitionReassignments(_ request: ListPartitionReassignmentsRequest) -> EventLoopFuture<
         ListPartitionReassignmentsResponse
     > {

@@ -29,6 +29,7 @@ extension QuorumController {
             .alterUserScramCredentials: { q, c in c.answer(q.alterUserScramCredentials(try c.decode())) },
             .createAcls: { q, c in c.answer(q.createAcls(try c.decode())) },
             .deleteAcls: { q, c in c.answer(q.deleteAcls(try c.decode())) },
+            .unregisterBroker: { q, c in c.answer(q.unregisterBroker(try c.decode())) },
         ])
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -81,9 +82,11 @@ extension QuorumController {
     }
 
     /// Why a quorum RPC is refused before Raft sees it: it must name this cluster (a missing
-    /// cluster id is refused too: every Tern peer sends it) and come from another voter. Raft then
-    /// drops epochs and offsets out of range (`RaftMessage.isPlausible`).
-    func refusal(clusterId sent: String?, sender: Int32, _ what: StaticString) -> ErrorCode? {
+    /// cluster id is refused too: every Tern peer sends it) and come from another voter, or, for
+    /// fetches (`observer`), from a broker-only node: a node id that is not negative, one of at
+    /// most `RaftNode.maxObservers` heard from in the last `observerExpiryMs`. Raft then drops
+    /// epochs and offsets out of range (`RaftMessage.isPlausible`).
+    func refusal(clusterId sent: String?, sender: Int32, _ what: StaticString, observer: Bool = false) -> ErrorCode? {
         guard sent == clusterId else {
             peerLogLimiter.warn(
                 logger,
@@ -91,12 +94,44 @@ extension QuorumController {
             )
             return .inconsistentClusterId
         }
+        if observer, sender >= 0, sender != id, !voters.contains(where: { $0.id == sender }) {
+            return admitObserver(sender) ? nil : .inconsistentVoterSet
+        }
         guard sender != id, voters.contains(where: { $0.id == sender }) else {
             peerLogLimiter.warn(
                 logger, "refused \(what) from node \(sender), which is not another voter of \(voters.map(\.id))")
             return .inconsistentVoterSet
         }
         return nil
+    }
+
+    /// Whether a broker-only node may fetch the metadata log: there is room for it among the
+    /// observers heard from lately (what each costs here: a parked fetch and a few numbers).
+    /// Observers silent for `observerExpiryMs` are forgotten first.
+    func admitObserver(_ sender: Int32) -> Bool {
+        let now = clock.monotonicMs
+        if observerSeenMs[sender] == nil {
+            for (o, seen) in observerSeenMs where now - seen > Self.observerExpiryMs { forgetObserver(o) }
+            guard observerSeenMs.count < RaftNode.maxObservers else {
+                peerLogLimiter.warn(
+                    logger,
+                    "refused a metadata fetch from node \(sender): \(RaftNode.maxObservers) broker-only nodes already follow the quorum"
+                )
+                return false
+            }
+        }
+        observerSeenMs[sender] = now
+        return true
+    }
+
+    private func forgetObserver(_ o: Int32) {
+        observerSeenMs.removeValue(forKey: o)
+        lastFetchWallMs.removeValue(forKey: o)
+        lastSentHighWatermark.removeValue(forKey: o)
+        if let parked = parkedFetches.removeValue(forKey: o) {
+            parked.timeout.cancel()
+            parked.promise.succeed(fencedFetchAnswer(at: parked.request.fetchOffset))
+        }
     }
 
     private func onVote(_ req: KafkaProtocol.VoteRequest) -> EventLoopFuture<KafkaProtocol.VoteResponse> {
@@ -128,7 +163,7 @@ extension QuorumController {
     private func onFetchSnapshot(_ req: FetchSnapshotRequest) -> EventLoopFuture<FetchSnapshotResponse> {
         let promise = loop.makePromise(of: FetchSnapshotResponse.self)
         loop.execute { [self] in
-            let refused = refusal(clusterId: req.clusterId, sender: req.replicaId, "FetchSnapshot")
+            let refused = refusal(clusterId: req.clusterId, sender: req.replicaId, "FetchSnapshot", observer: true)
             guard let p = req.topics.first?.partitions.first, refused == nil else {
                 var r = FetchSnapshotResponse()
                 r.errorCode = (refused ?? .invalidRequest).rawValue
@@ -155,7 +190,7 @@ extension QuorumController {
     private func onFetch(_ req: KafkaProtocol.FetchRequest) -> EventLoopFuture<KafkaProtocol.FetchResponse> {
         let promise = loop.makePromise(of: KafkaProtocol.FetchResponse.self)
         loop.execute { [self] in
-            let refused = refusal(clusterId: req.clusterId, sender: req.replicaId, "Fetch")
+            let refused = refusal(clusterId: req.clusterId, sender: req.replicaId, "Fetch", observer: true)
             guard let p = req.topics.first?.partitions.first, refused == nil else {
                 var r = KafkaProtocol.FetchResponse()
                 r.errorCode = (refused ?? .invalidRequest).rawValue

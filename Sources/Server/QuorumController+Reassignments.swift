@@ -18,8 +18,10 @@ extension QuorumController {
         return submit { image in
             let (records, o) = Reassignments.alter(image, moves)
             outcomes.withLockedValue { $0 = o }
-            for m in moves
-            where o.contains(where: { $0.topic == m.topic && $0.partition == m.partition && $0.error == .none }) {
+            // One pass over each list: a request may name many thousands of partitions.
+            var accepted = Set<String>()
+            for x in o where x.error == .none { accepted.insert("\(x.topic)\u{0}\(x.partition)") }
+            for m in moves where accepted.remove("\(m.topic)\u{0}\(m.partition)") != nil {
                 logger.info(
                     "reassignment of \(m.topic)-\(m.partition): \(m.target.map { "to \($0)" } ?? "cancelled")")
             }

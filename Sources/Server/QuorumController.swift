@@ -81,6 +81,9 @@ public final class QuorumController: @unchecked Sendable {
     /// When the active controller next checks leader balance (`auto.leader.rebalance.enable`).
     var nextLeaderBalanceMs: Int64? = nil
     var lastFetchWallMs: [Int32: Int64] = [:]
+    /// Broker-only nodes fetching the metadata log, by when they last did (monotonic ms).
+    var observerSeenMs: [Int32: Int64] = [:]
+    static let observerExpiryMs: Int64 = 60_000
     /// Long-polled Raft fetches from caught-up followers: answered when the log grows, the high
     /// watermark moves, or after `fetchParkMs`.
     var parkedFetches:
@@ -223,6 +226,14 @@ public final class QuorumController: @unchecked Sendable {
                     r.lastCaughtUpTimestamp =
                         (ends[v.id] ?? -1) >= node.highWatermark ? (lastFetchWallMs[v.id] ?? -1) : -1
                 }
+                return r
+            }
+            p.observers = node.observerEndOffsets.sorted { $0.key < $1.key }.map { o, end in
+                var r = KafkaProtocol.DescribeQuorumResponse.ReplicaState()
+                r.replicaId = o
+                r.logEndOffset = end
+                r.lastFetchTimestamp = lastFetchWallMs[o] ?? -1
+                r.lastCaughtUpTimestamp = end >= node.highWatermark ? (lastFetchWallMs[o] ?? -1) : -1
                 return r
             }
             if !node.isLeader { p.errorCode = ErrorCode.notLeaderOrFollower.rawValue }

@@ -8,7 +8,7 @@ extension ServerConfig {
     /// Keys Tern reads, and keys of Kafka's that it accepts without using yet (they belong to
     /// features still to come and are not warned about).
     static let acceptedOnly: Set<String> = [
-        "process.roles", "controller.quorum.bootstrap.servers",
+        "controller.quorum.bootstrap.servers",
         "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "transaction.state.log.replication.factor",
@@ -36,7 +36,7 @@ extension ServerConfig {
         "log.segment.bytes", "max.connections", "max.connections.per.ip", "message.max.bytes",
         "metadata.log.max.record.bytes.between.snapshots", "min.insync.replicas", "node.id", "num.partitions",
         "offsets.retention.check.interval.ms", "offsets.retention.minutes", "offsets.topic.num.partitions",
-        "offsets.topic.replication.factor", "queued.max.request.bytes", "replica.fetch.wait.max.ms",
+        "offsets.topic.replication.factor", "process.roles", "queued.max.request.bytes", "replica.fetch.wait.max.ms",
         "replica.lag.time.max.ms", "sasl.mechanism.controller.protocol", "sasl.mechanism.inter.broker.protocol",
         "socket.request.max.bytes", "super.users", "unclean.leader.election.enable", "zookeeper.connect",
         "auto.leader.rebalance.enable", "leader.imbalance.per.broker.percentage",

@@ -118,6 +118,17 @@ extension ServerConfig {
             case "fetch.max.bytes": b.fetchMaxBytes = try int(1024...Int(Int32.max))
             case "group.max.size": b.groupMaxSize = try int(1...Int(Int32.max))
             case "replica.fetch.wait.max.ms", "fetch.max.wait.ms": b.maxFetchWaitMs = Int32(try int(0...Int(Int32.max)))
+            case "process.roles":
+                let roles = value.split(separator: ",").map { $0.trimmingCharacters(in: " \t\r\n") }
+                guard !roles.isEmpty, roles.allSatisfy({ ["broker", "controller"].contains($0) }) else {
+                    throw bad("expected broker or broker,controller")
+                }
+                guard roles.contains("broker") else {
+                    throw bad(
+                        "every Tern node serves clients, so a controller-only node is not offered: use broker,controller for a voter, broker for a node that only follows the quorum"
+                    )
+                }
+                c.isController = roles.contains("controller")
             case "controller.quorum.voters":
                 c.voters = try value.split(separator: ",").map { entry in
                     let e = entry.trimmingCharacters(in: " \t\r\n")
@@ -266,13 +277,29 @@ extension ServerConfig {
         {
             c.controllerListener = (controller.host.isEmpty ? "0.0.0.0" : controller.host, controller.port)
         }
-        if !c.voters.isEmpty {
-            guard c.voters.contains(where: { $0.id == b.nodeId }) else {
+        if !c.isController {
+            guard !c.voters.isEmpty else {
                 throw Invalid(
                     description:
-                        "\(source): node.id=\(b.nodeId) is not among controller.quorum.voters (\(c.voters.map(\.id)))")
+                        "\(source): process.roles=broker joins an existing quorum, so controller.quorum.voters must name its voters"
+                )
             }
-            guard c.voters.count == 1 || c.controllerListener != nil else {
+            guard !c.voters.contains(where: { $0.id == b.nodeId }) else {
+                throw Invalid(
+                    description:
+                        "\(source): node.id=\(b.nodeId) is among controller.quorum.voters (\(c.voters.map(\.id))), so process.roles must be broker,controller"
+                )
+            }
+            c.controllerListener = nil
+        }
+        if !c.voters.isEmpty {
+            guard !c.isController || c.voters.contains(where: { $0.id == b.nodeId }) else {
+                throw Invalid(
+                    description:
+                        "\(source): node.id=\(b.nodeId) is not among controller.quorum.voters (\(c.voters.map(\.id))); a node that only follows the quorum sets process.roles=broker"
+                )
+            }
+            guard !c.isController || c.voters.count == 1 || c.controllerListener != nil else {
                 throw Invalid(
                     description:
                         "\(source): controller.quorum.voters names other nodes, so listeners needs a \(controllerName)://host:port entry"

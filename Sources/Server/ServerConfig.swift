@@ -28,6 +28,10 @@ public struct ServerConfig: Sendable {
     /// port 8080 + node id on the first client listener's address. Nil turns it off (`none`).
     public var httpListener: (host: String, port: Int)? = nil
     var httpListenerSet = false
+    /// `process.roles` includes `controller`: this node is one of the voters. A broker-only node
+    /// (`process.roles=broker`) follows the metadata log as an observer and binds no CONTROLLER
+    /// listener.
+    public var isController = true
     /// The metadata quorum's voters; empty means this node is a quorum of one.
     public var voters: [Voter] = []
     /// The CONTROLLER listener this node binds (host, port), when it has one.

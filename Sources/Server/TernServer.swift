@@ -97,7 +97,7 @@ public final class TernServer: Sendable {
             for l in config.clientListeners {
                 try ListenError.checkFree(group: group, host: l.bindHost, port: l.port)
             }
-            if let c = config.controllerListener, voters.count > 1 {
+            if let c = config.controllerListener, config.isController {
                 let broker = self.broker
                 let name = config.controllerListenerName
                 let limiter = LogLimiter(clock: clock)

@@ -78,13 +78,7 @@ struct LeaderElection: AsyncParsableCommand {
             let pairs = try await exitingOnError(otherwise: "Could not read \(pathToJsonFile)") {
                 try Self.parse(try FileSystem.readText(pathToJsonFile))
             }
-            var order: [String] = []
-            var byTopic: [String: [Int32]] = [:]
-            for (t, p) in pairs {
-                if byTopic[t] == nil { order.append(t) }
-                byTopic[t, default: []].append(p)
-            }
-            request.topicPartitions = order.map { .init(name: $0, partitions: byTopic[$0]!) }
+            request.topicPartitions = NamedTopic.grouping(pairs)
         }
         let client = try KafkaClient(
             bootstrapServers: try connection.servers(), clientId: "leader-election", security: try connection.security()

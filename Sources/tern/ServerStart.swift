@@ -86,6 +86,11 @@ struct ServerStart: ParsableCommand {
             print(
                 "controller.quorum.voters: \(config.voters.map { "\($0.id)@\($0.host):\($0.port)" }.joined(separator: ","))"
             )
+            print(
+                "process.roles: "
+                    + (config.isController
+                        ? "broker,controller (a voter of the metadata quorum)"
+                        : "broker (follows the metadata quorum as an observer)"))
             print("cluster.id: \(config.clusterId ?? "(from meta.properties or new)")")
             print("log.dirs: \(config.broker.logDirs)")
             return

@@ -40,6 +40,8 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.describeLogDirsRequest), MessageCase(Samples.describeLogDirsResponse),
     MessageCase(Samples.alterReassignmentsRequest), MessageCase(Samples.alterReassignmentsResponse),
     MessageCase(Samples.listReassignmentsRequest), MessageCase(Samples.listReassignmentsResponse),
+    MessageCase(UnregisterBrokerRequest(brokerId: 3)),
+    MessageCase(UnregisterBrokerResponse(.brokerIdNotRegistered, "Broker ID 9 is not currently registered")),
     MessageCase(Samples.describeConfigsRequest), MessageCase(Samples.describeConfigsResponse),
     MessageCase(Samples.initProducerIdRequest), MessageCase(Samples.initProducerIdResponse),
     MessageCase(Samples.findCoordinatorRequest), MessageCase(Samples.findCoordinatorResponse),
@@ -195,6 +197,16 @@ let allMessages: [MessageCase] = [
                 == hex(
                     "00000000 0000 00 02 0274 02 00000000 04 00000003 00000001 00000000 02 00000003 02 00000000 00 00 00"
                 ))
+    }
+
+    @Test func unregisterBrokerBytesFollowTheSpec() throws {
+        // broker id 3, tags.
+        #expect(bytes(UnregisterBrokerRequest(brokerId: 3).bytesForTest(version: 0)) == hex("00000003 00"))
+        // throttle, error 102, compact message "no", tags; and the null message of a success.
+        #expect(
+            bytes(UnregisterBrokerResponse(.brokerIdNotRegistered, "no").bytesForTest(version: 0))
+                == hex("00000000 0066 03 6E6F 00"))
+        #expect(bytes(UnregisterBrokerResponse().bytesForTest(version: 0)) == hex("00000000 0000 00 00"))
     }
 
     @Test func describeLogDirsBytesFollowTheSpec() throws {

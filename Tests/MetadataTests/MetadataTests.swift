@@ -38,7 +38,8 @@ extension MetadataImage {
         let records: [MetadataRecord] = [
             .registerBroker(.init(id: 2, incarnation: id, host: "h", port: 9094, rack: "r")),
             .registerBroker(.init(id: 2, incarnation: id, host: "h", port: 9094, rack: nil)),
-            .fenceBroker(id: 1, epoch: 77), .unfenceBroker(id: 1, epoch: 78), .topic(name: "purchases", id: id),
+            .fenceBroker(id: 1, epoch: 77), .unfenceBroker(id: 1, epoch: 78), .unregisterBroker(id: 1, epoch: 79),
+            .topic(name: "purchases", id: id),
             .partition(.init(topicId: id, partition: 2, replicas: [2, 0, 1], isr: [2, 0], leader: 2)),
             .partitionChange(.init(topicId: id, partition: 2, leader: 0, isr: nil)),
             .partitionChange(.init(topicId: id, partition: 2, leader: nil, isr: [0])),
@@ -147,6 +148,35 @@ extension MetadataImage {
         #expect(t.partitions[1]?.leaderEpoch == 1)
         img.applyAll(ControllerDecisions.unfenceBroker(img, id: 1))
         #expect(img.brokers[1]?.fenced == false)
+    }
+
+    @Test func unregisteringABrokerMovesItsLeadershipsAndRemovesOnlyThatRegistration() throws {
+        var img = image(brokers: [0, 1, 2])
+        img.applyAll(
+            try ControllerDecisions.createTopic(
+                img, name: "t", partitions: 3, replicationFactor: 2, configs: [:], id: KafkaUUID(high: 1, low: 1)
+            ).get())
+        let epoch = img.brokers[1]!.epoch
+        let records = try ControllerDecisions.unregisterBroker(img, id: 1).get()
+        #expect(records.last == .unregisterBroker(id: 1, epoch: epoch))
+        img.applyAll(records)
+        #expect(img.brokers[1] == nil && img.brokers.count == 2)
+        for (_, p) in img.topics["t"]!.partitions {
+            #expect(p.leader != 1 && !p.isr.contains(1) && p.leader >= 0)
+        }
+        // Its replicas stay assigned (as Kafka's): a reassignment moves them.
+        #expect(img.topics["t"]!.partitions.values.contains { $0.replicas.contains(1) })
+        for id: Int32 in [1, Int32.max, -1] {
+            guard case .failure(let e) = ControllerDecisions.unregisterBroker(img, id: id) else {
+                Issue.record("unregistering unknown broker \(id) succeeded")
+                continue
+            }
+            #expect(e.code == .brokerIdNotRegistered)
+        }
+        // A record naming an older registration leaves a broker that registered again alone.
+        img.apply(.registerBroker(.init(id: 1, incarnation: KafkaUUID(high: 9, low: 9), host: "h", port: 1)), at: 500)
+        img.apply(.unregisterBroker(id: 1, epoch: epoch), at: 501)
+        #expect(img.brokers[1]?.epoch == 500)
     }
 
     @Test func brokersInControlledShutdownAreLeavingUntilFencedOrRegisteredAgain() {

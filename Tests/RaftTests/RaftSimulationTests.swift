@@ -26,22 +26,24 @@ func seeds(_ salt: UInt64) -> [UInt64] {
             if failures.count >= 5 { break }
         }
         print(
-            "\(options.nodes) voters, \(seeds.count) seeds: \(taken) snapshots taken, \(installed) installed from a leader"
+            "\(options.nodes) voters and \(options.observers) observers, \(seeds.count) seeds: \(taken) snapshots taken, \(installed) installed from a leader"
         )
         return (failures, taken, installed)
     }
 
-    @Test func threeVotersStaySafeAndLiveUnderFaults() {
+    @Test func threeVotersAndAnObserverStaySafeAndLiveUnderFaults() {
         var o = Simulation.Options()
         o.nodes = 3
+        o.observers = 1
         let (failures, taken, installed) = runAll(seeds(3), o)
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
         #expect(taken > 0 && (installed > 0 || seeds(3).count < 50), "snapshots taken \(taken), installed \(installed)")
     }
 
-    @Test func fiveVotersStaySafeAndLiveUnderFaults() {
+    @Test func fiveVotersAndTwoObserversStaySafeAndLiveUnderFaults() {
         var o = Simulation.Options()
         o.nodes = 5
+        o.observers = 2
         o.dropRate = 0.1
         o.duplicateRate = 0.05
         let (failures, taken, installed) = runAll(seeds(5), o)

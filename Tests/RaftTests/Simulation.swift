@@ -18,6 +18,8 @@ struct Simulation {
 
     struct Options {
         var nodes = 3
+        /// Nodes that are not voters (broker-only nodes following the log), ids after the voters'.
+        var observers = 0
         var dropRate = 0.05
         var duplicateRate = 0.02
         var maxDelayMs: Int64 = 30
@@ -87,17 +89,19 @@ struct Simulation {
         c.fetchBackoffMs = 20
         c.maxSnapshotChunkBytes = 64  // several chunks per snapshot, so chunks get lost and reordered
         config = c
-        let ids = (0..<Int32(options.nodes)).map { $0 }
+        let ids = (0..<Int32(options.nodes + options.observers)).map { $0 }
         for id in ids {
             var n = Node()
             n.raft = RaftNode(
-                id: id, voters: ids, state: QuorumState(), log: RaftLog(), config: c, seed: seed &+ UInt64(id), nowMs: 0
+                id: id, voters: (0..<Int32(options.nodes)).map { $0 }, state: QuorumState(), log: RaftLog(), config: c,
+                seed: seed &+ UInt64(id), nowMs: 0
             )
             nodes[id] = n
         }
     }
 
     var ids: [Int32] { nodes.keys.sorted() }
+    var voterIds: [Int32] { (0..<Int32(options.nodes)).map { $0 } }
     var majority: Int { options.nodes / 2 + 1 }
 
     func fault(_ what: String) -> Fault { Fault(seed: seed, step: step, what: what) }
@@ -180,7 +184,7 @@ struct Simulation {
         let snap = n.durableSnapshot
         let start = Int(snap?.endOffset ?? 0)
         n.raft = RaftNode(
-            id: id, voters: ids, state: n.durableState,
+            id: id, voters: voterIds, state: n.durableState,
             log: RaftLog(
                 entries: Array(n.durableLog.dropFirst(start)), startOffset: Int64(start), startEpoch: snap?.epoch ?? 0),
             snapshot: snap, config: config, seed: seed &+ UInt64(id) &+ UInt64(step), nowMs: nowMs)
@@ -327,6 +331,7 @@ struct Simulation {
                     throw fault("two leaders in epoch \(epoch): \(other) and \(id)")
                 }
                 leaders[epoch] = id
+                if !voterIds.contains(id) { throw fault("observer \(id) became leader in epoch \(epoch)") }
             case .lostLeadership:
                 break
             case .installSnapshot(let snap):
@@ -419,10 +424,11 @@ struct Simulation {
         try checkMajorityHolds()
     }
 
-    /// Every committed entry is held, durably, by a majority: no crash of a minority can lose it.
+    /// Every committed entry is held, durably, by a majority of the voters: no crash of a
+    /// minority can lose it (observers' copies do not count).
     func checkMajorityHolds() throws {
         for offset in 0..<committed.count {
-            let holders = ids.filter { id in
+            let holders = voterIds.filter { id in
                 let log = nodes[id]!.durableLog
                 return offset < log.count && log[offset] == committed[offset]
             }.count
@@ -454,6 +460,12 @@ struct Simulation {
         guard committed.count > before else {
             throw fault(
                 "no progress in 10 s after all faults healed (roles: \(ids.map { "\($0):\(nodes[$0]!.raft!.role)" }))")
+        }
+        // Observers find the leader and catch up as the voters do.
+        for id in ids where !voterIds.contains(id) && nodes[id]!.highWatermark < Int64(committed.count) {
+            throw fault(
+                "observer \(id) is at \(nodes[id]!.highWatermark) of \(committed.count) committed 10 s after the faults healed (role \(nodes[id]!.raft!.role))"
+            )
         }
         try checkInvariants()
     }

@@ -122,6 +122,35 @@ import Testing
         }
     }
 
+    @Test func brokerOnlyNodesFollowTheVotersAndBindNoControllerListener() throws {
+        let voters = "controller.quorum.voters=0@h:19092,1@h:19093,2@h:19094"
+        let c = try ServerConfig.parse(
+            "process.roles=broker\nnode.id=3\n\(voters)\nlisteners=PLAINTEXT://:9095,CONTROLLER://:19095\n",
+            source: "f")
+        #expect(!c.isController && c.controllerListener == nil && c.voters.count == 3)
+        #expect(c.clusterId == ServerConfig.derivedClusterId(from: c.voters))  // the voters' own cluster
+        let voter = try ServerConfig.parse(
+            "process.roles=controller,broker\nnode.id=1\n\(voters)\nlisteners=PLAINTEXT://:9093,CONTROLLER://:19093\n",
+            source: "f")
+        #expect(voter.isController && voter.controllerListener != nil)
+        let refused: [(String, String)] = [
+            ("process.roles=broker\nnode.id=1\n\(voters)\nlisteners=PLAINTEXT://:9093", "must be broker,controller"),
+            ("process.roles=broker\nnode.id=3\nlisteners=PLAINTEXT://:9093", "must name its voters"),
+            ("process.roles=controller\nnode.id=1\n\(voters)", "controller-only"),
+            ("process.roles=\nnode.id=1", "expected broker"),
+            ("process.roles=broker,zookeeper\nnode.id=1", "expected broker"),
+            ("node.id=3\n\(voters)\nlisteners=PLAINTEXT://:9093,CONTROLLER://:19093", "process.roles=broker"),
+        ]
+        for (text, why) in refused {
+            do {
+                _ = try ServerConfig.parse(text, source: "f")
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect("\(error)".contains(why), "\(error)")
+            }
+        }
+    }
+
     @Test func listenerWithoutPortIsRefused() {
         #expect(throws: ServerConfig.Invalid.self) {
             try ServerConfig.parse("listeners=PLAINTEXT://localhost", source: "f")

@@ -355,6 +355,16 @@ def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_author
     allowed = reassign_as("admin", "--list")
     assert allowed.returncode == 0 and "No partition reassignments found." in allowed.stdout, allowed
 
+    # So does unregistering a broker: alice is refused; the admin gets as far as "no such broker".
+    def unregister_as(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(REPO / "bin" / "kafka-cluster.sh"), "unregister", "--bootstrap-server", sasl,
+                               "--command-config", str(tmp_path / f"{name}.properties"), "--id", "7"],
+                              capture_output=True, text=True, timeout=60)
+    refused = unregister_as("alice")
+    assert refused.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in refused.stderr, refused
+    allowed = unregister_as("admin")
+    assert allowed.returncode == 1 and "BROKER_ID_NOT_REGISTERED" in allowed.stderr, allowed
+
     # A broker with no authorizer: the ACL APIs say so.
     plain = AdminClient({"bootstrap.servers": broker.bootstrap})
     with pytest.raises(KafkaException) as e:
