@@ -1,4 +1,5 @@
 import KafkaProtocol
+import Metadata
 import NIOConcurrencyHelpers
 import NIOCore
 import Storage
@@ -17,7 +18,7 @@ extension Broker {
         if request.replicaId >= 0, let listener, let inter = config.interBrokerListener, listener != inter {
             return loop.makeSucceededFuture(Self.refused(request, .notLeaderOrFollower))
         }
-        let first = readFetch(request)
+        let first = readFetch(request, version: version)
         let waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
         if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
             return loop.makeSucceededFuture(first.response)
@@ -28,7 +29,7 @@ extension Broker {
             t.partitions.compactMap { registry.partition(t.topic, $0.partition) }
         }
         let timeout = loop.scheduleTask(in: .milliseconds(Int64(waitMs))) { [self] in
-            pending.complete { readFetch(request).response }
+            pending.complete { readFetch(request, version: version).response }
         }
         pending.setTimeout(timeout)
         @Sendable func arm() {
@@ -36,7 +37,7 @@ extension Broker {
                 p.waitForAppend(owner: pending) {
                     loop.execute { [self] in
                         guard !pending.isDone else { return }
-                        let now = readFetch(request)
+                        let now = readFetch(request, version: version)
                         if now.bytes >= Int(request.minBytes) || now.hasError {
                             pending.complete { now.response }
                         } else {
@@ -81,7 +82,7 @@ extension Broker {
     /// the process's descriptors.
     static let maxFileSlicesPerAnswer = 64
 
-    func readFetch(_ request: FetchRequest) -> FetchRead {
+    func readFetch(_ request: FetchRequest, version: Int16) -> FetchRead {
         var response = FetchResponse()
         // The answer's record bytes stay within the request's max_bytes and fetch.max.bytes; only
         // the first batch of the first partition with data may pass them (KIP-74), so that a
@@ -105,14 +106,19 @@ extension Broker {
                     continue
                 }
                 let (leader, leaderEpoch) = partition.leadership
-                guard leader == config.nodeId else {
+                let isReplica = request.replicaId >= 0
+                // KIP-392: a follower serves consumers that can be sent to it (Fetch v11+), up to
+                // the high watermark its leader last told it.
+                let asFollower =
+                    leader != config.nodeId && leader >= 0 && !isReplica && version >= 11
+                    && partition.replicas.contains(config.nodeId)
+                guard leader == config.nodeId || asFollower else {
                     pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
                     pr.currentLeader = .init(leaderId: leader, leaderEpoch: leaderEpoch)
                     hasError = true
                     continue
                 }
                 let log = partition.log
-                let isReplica = request.replicaId >= 0
                 if isReplica && !partition.replicas.contains(request.replicaId) {
                     // Kafka's answer to a fetch from a broker that is not a replica of the partition.
                     pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
@@ -149,6 +155,13 @@ extension Broker {
                 pr.lastStableOffset = log.highWatermark
                 pr.logStartOffset = log.logStartOffset
                 pr.abortedTransactions = nil
+                if !isReplica, !asFollower, version >= 11, let replica = preferredReadReplica(partition, request, fp) {
+                    // Sent to a replica in the consumer's rack: no records from here, and the
+                    // answer goes at once (as an error's would) so the consumer moves on.
+                    pr.preferredReadReplica = replica
+                    hasError = true
+                    continue
+                }
                 // The first partition with data always gets at least one batch (KIP-74); later
                 // ones only what fits the budget left.
                 let limit = min(max(Int(fp.partitionMaxBytes), 1), budget)
@@ -181,6 +194,24 @@ extension Broker {
             response.responses.append(tr)
         }
         return FetchRead(response: response, bytes: total, hasError: hasError)
+    }
+}
+
+extension Broker {
+    /// Leader, with `replica.selector.class` rack-aware: the in-sync replica in the consumer's
+    /// rack (`client.rack`, the request's rack_id) to read from instead of this one, if any.
+    func preferredReadReplica(_ partition: PartitionState, _ request: FetchRequest, _ fp: FetchRequest.Partition)
+        -> Int32?
+    {
+        guard config.replicaSelector == .rackAware, !request.rackId.isEmpty else { return nil }
+        let brokers = registry.image.brokers
+        let leader = Racks.Replica(id: config.nodeId, rack: config.rack, logEndOffset: partition.log.logEndOffset)
+        let inSync = partition.inSyncEnds.compactMap { r -> Racks.Replica? in
+            guard let b = brokers[r.id], !b.fenced else { return nil }
+            return Racks.Replica(id: r.id, rack: b.rack, logEndOffset: r.logEndOffset)
+        }
+        return Racks.preferredReadReplica(
+            clientRack: request.rackId, leader: leader, inSync: inSync, fetchOffset: fp.fetchOffset)
     }
 }
 

@@ -18,7 +18,7 @@ extension Broker {
             var d = DescribeLogDirsResponse.Partition()
             d.partitionIndex = p.index
             d.partitionSize = Int64(p.log.sizeInBytes)
-            d.offsetLag = max(0, p.log.highWatermark - p.log.logEndOffset)
+            d.offsetLag = p.offsetLag
             byTopic[p.topic, default: []].append(d)
         }
         var result = DescribeLogDirsResponse.Result()

@@ -5,6 +5,11 @@ import Storage
 /// `server.properties` file; tests build them directly.
 public struct BrokerConfig: Sendable {
     public var nodeId: Int32 = 0
+    /// `broker.rack`: registered with the controller, which spreads each partition's replicas
+    /// over racks, and compared with consumers' `client.rack` (KIP-392).
+    public var rack: String? = nil
+    /// `replica.selector.class`: whether a leader sends consumers to a replica in their rack.
+    public var replicaSelector = ReplicaSelector.leader
     /// Host and port clients are told to use (advertised.listeners, else listeners).
     public var advertisedHost = "localhost"
     public var advertisedPort: Int32 = 9092

@@ -26,6 +26,30 @@ public final class PartitionState: @unchecked Sendable {
     /// Leader: where its epoch began in the log (its log end when it was elected).
     public var leaderEpochStartOffset: Int64 { lock.withLock { tracker.leaderEpochStartOffset } }
 
+    /// Follower: the leader's high watermark as its last fetch answer gave it (-1 before one).
+    private var leaderHighWatermark: Int64 = -1
+
+    /// Follower: notes the leader's high watermark from a fetch answer.
+    func noteLeaderHighWatermark(_ hw: Int64) { lock.withLock { leaderHighWatermark = hw } }
+
+    /// How many offsets this replica's log end is behind the partition's high watermark: the
+    /// leader's own, or for a follower the leader's as last heard (0 when caught up or unknown).
+    public var offsetLag: Int64 {
+        let end = log.logEndOffset
+        let hw = lock.withLock { tracker.isLeader ? log.highWatermark : max(leaderHighWatermark, log.highWatermark) }
+        return max(0, hw - end)
+    }
+
+    /// Leader: the ISR with each member's log end as last heard (the leader's own for itself),
+    /// read under one lock so the two agree.
+    public var inSyncEnds: [(id: Int32, logEndOffset: Int64)] {
+        lock.withLock {
+            tracker.isr.map { r in
+                (r, r == nodeId ? log.logEndOffset : tracker.followerEndOffset(r) ?? 0)
+            }
+        }
+    }
+
     /// Takes the partition's state from a new metadata image.
     func update(_ p: MetadataImage.Partition, nowMs: Int64) {
         var failed: [@Sendable (ErrorCode) -> Void] = []

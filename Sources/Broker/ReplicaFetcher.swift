@@ -194,6 +194,7 @@ final class ReplicaFetcher: @unchecked Sendable {
                     }
                 }
                 log.setHighWatermark(min(p.highWatermark, log.logEndOffset), nowMs: broker.clock.monotonicMs)
+                state.noteLeaderHighWatermark(p.highWatermark)
                 state.notifyAppended()
             }
         }

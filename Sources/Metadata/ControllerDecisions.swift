@@ -67,8 +67,8 @@ public enum ControllerDecisions {
                 ))
         }
         let existing = image.topics.values.reduce(0) { $0 + $1.partitionCount }
-        let assignment = placement(
-            brokers: live, count: Int(partitions), replicationFactor: Int(replicationFactor),
+        let assignment = Racks.placement(
+            brokers: live, racks: image.racks, count: Int(partitions), replicationFactor: Int(replicationFactor),
             start: existing % live.count)
         var records: [MetadataRecord] = [.topic(name: name, id: id)]
         for (p, replicas) in assignment.enumerated() {
@@ -105,7 +105,8 @@ public enum ControllerDecisions {
                     .invalidReplicationFactor,
                     "Replication factor \(rf) is larger than the \(live.count) live broker(s)."))
         }
-        let assignment = placement(brokers: live, count: Int(count), replicationFactor: rf, start: 0)
+        let assignment = Racks.placement(
+            brokers: live, racks: image.racks, count: Int(count), replicationFactor: rf, start: 0)
         return .success(
             (t.partitionCount..<Int(count)).map { p in
                 .partition(

@@ -47,6 +47,9 @@ public struct IsrTracker: Sendable {
         return p.leader == nodeId
     }
 
+    /// Leader: a follower's log end as its last fetch said (nil for a replica not heard from).
+    public func followerEndOffset(_ replica: Int32) -> Int64? { followers[replica]?.endOffset }
+
     /// Leader: the smallest log end among the ISR (the high watermark may move up to it).
     public func isrEndOffset(logEnd: Int64) -> Int64 {
         var hw = logEnd

@@ -69,6 +69,12 @@ public struct MetadataImage: Equatable, Sendable {
 
     /// Brokers that may lead partitions: registered and not fenced.
     public var liveBrokers: [Int32] { brokers.values.filter { !$0.fenced }.map(\.id).sorted() }
+    /// The racks of the brokers that registered one (`broker.rack`).
+    public var racks: [Int32: String] {
+        var r: [Int32: String] = [:]
+        for b in brokers.values { if let rack = b.rack { r[b.id] = rack } }
+        return r
+    }
 
     mutating func restoreBroker(_ b: Broker) { brokers[b.id] = b }
 

@@ -13,6 +13,8 @@ final class BrokerLifecycle: Sendable {
     private let nodeId: Int32
     private let host: String
     private let port: Int32
+    /// `broker.rack`, registered with the controller.
+    private let rack: String?
     private let logger: Logger
     private let clock: any TernClock
     private let incarnation = KafkaUUID.random()
@@ -30,7 +32,7 @@ final class BrokerLifecycle: Sendable {
 
     init(
         quorum: QuorumController, nodeId: Int32, host: String, port: Int32,
-        listeners: [(name: String, host: String, port: Int)] = [], logger: Logger,
+        listeners: [(name: String, host: String, port: Int)] = [], rack: String? = nil, logger: Logger,
         onCaughtUp: @escaping @Sendable () -> Void = {}
     ) {
         self.onCaughtUp = onCaughtUp
@@ -40,6 +42,7 @@ final class BrokerLifecycle: Sendable {
         self.nodeId = nodeId
         self.host = host
         self.port = port
+        self.rack = rack
         self.logger = logger
     }
 
@@ -116,6 +119,7 @@ final class BrokerLifecycle: Sendable {
                 req.brokerId = nodeId
                 req.clusterId = quorum.clusterId
                 req.incarnationId = incarnation
+                req.rack = rack
                 let all = listeners.isEmpty ? [(name: "PLAINTEXT", host: host, port: Int(port))] : listeners
                 req.listeners = all.map {
                     var l = BrokerRegistrationRequest.Listener()

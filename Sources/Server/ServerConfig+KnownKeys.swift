@@ -40,7 +40,7 @@ extension ServerConfig {
         "replica.lag.time.max.ms", "sasl.mechanism.controller.protocol", "sasl.mechanism.inter.broker.protocol",
         "socket.request.max.bytes", "super.users", "unclean.leader.election.enable", "zookeeper.connect",
         "auto.leader.rebalance.enable", "leader.imbalance.per.broker.percentage",
-        "leader.imbalance.check.interval.seconds",
+        "leader.imbalance.check.interval.seconds", "broker.rack", "replica.selector.class",
     ]
 
     /// The known key closest to a mistyped one (at most two edits, or a third of its length

@@ -118,6 +118,18 @@ extension ServerConfig {
             case "fetch.max.bytes": b.fetchMaxBytes = try int(1024...Int(Int32.max))
             case "group.max.size": b.groupMaxSize = try int(1...Int(Int32.max))
             case "replica.fetch.wait.max.ms", "fetch.max.wait.ms": b.maxFetchWaitMs = Int32(try int(0...Int(Int32.max)))
+            case "broker.rack":
+                // Kafka takes any string; one that a Metadata answer and a log line can carry.
+                guard (1...255).contains(value.utf8.count), value.unicodeScalars.allSatisfy({ $0.value >= 0x20 })
+                else { throw bad("expected a rack name of 1 to 255 printable characters") }
+                b.rack = value
+            case "replica.selector.class":
+                guard let selector = ReplicaSelector(className: value) else {
+                    throw bad(
+                        "expected \(ReplicaSelector.rackAwareClass) (consumers with client.rack read from a replica in their rack) or \(ReplicaSelector.leaderClass)"
+                    )
+                }
+                b.replicaSelector = selector
             case "process.roles":
                 let roles = value.split(separator: ",").map { $0.trimmingCharacters(in: " \t\r\n") }
                 guard !roles.isEmpty, roles.allSatisfy({ ["broker", "controller"].contains($0) }) else {

@@ -133,7 +133,7 @@ public final class TernServer: Sendable {
             quorum: quorum, nodeId: config.broker.nodeId, host: config.broker.advertisedHost,
             port: config.broker.advertisedPort,
             listeners: config.clientListeners.map { ($0.name, $0.advertisedHost, $0.advertisedPort) },
-            logger: logger, onCaughtUp: { broker.caughtUp() })
+            rack: config.broker.rack, logger: logger, onCaughtUp: { broker.caughtUp() })
         quorum.start()
         lifecycle.start()
         broker.startReplication(group: group, security: config.interBrokerClient)

@@ -32,7 +32,10 @@ struct ReassignPartitions: AsyncParsableCommand {
     @Option(help: "Replication throttle in B/s (not applied by Tern yet: replication runs unthrottled).")
     var throttle: Int64?
     @Flag(name: .customLong("preserve-throttles"), help: "Accepted for compatibility.") var preserveThrottles = false
-    @Flag(name: .customLong("disable-rack-aware"), help: "Accepted for compatibility.") var disableRackAware = false
+    @Flag(
+        name: .customLong("disable-rack-aware"),
+        help: "Propose replicas without spreading them over the brokers' racks (broker.rack).")
+    var disableRackAware = false
     @Option(help: "Milliseconds to wait for the requests (default 10000).") var timeout: Int32 = 10_000
 
     typealias Assignment = [(topic: String, partition: Int32, replicas: [Int32])]
@@ -124,8 +127,11 @@ struct ReassignPartitions: AsyncParsableCommand {
     }
 
     /// Partitions moved onto `brokers` (sorted), each topic keeping its replication factor:
-    /// replicas rotate over the brokers so leaders spread, as a new topic's would.
-    static func propose(_ current: Assignment, onto brokers: [Int32]) throws -> Assignment {
+    /// replicas rotate over the brokers so leaders spread, and over `racks` where brokers have
+    /// them, as a new topic's would.
+    static func propose(_ current: Assignment, onto brokers: [Int32], racks: [Int32: String] = [:]) throws
+        -> Assignment
+    {
         var out: Assignment = []
         var start = 0
         var byTopic: [String: [(Int32, [Int32])]] = [:]
@@ -141,8 +147,8 @@ struct ReassignPartitions: AsyncParsableCommand {
                 throw CLIError(
                     "Replication factor: \(rf) larger than available brokers: \(brokers.count) for topic \(topic).")
             }
-            let placed = ControllerDecisions.placement(
-                brokers: brokers, count: parts.count, replicationFactor: rf, start: start)
+            let placed = Racks.placement(
+                brokers: brokers, racks: racks, count: parts.count, replicationFactor: rf, start: start)
             for (i, p) in parts.enumerated() { out.append((topic, p.0, placed[i])) }
             start += parts.count
         }
@@ -222,8 +228,15 @@ struct ReassignPartitions: AsyncParsableCommand {
             throw ValidationError("--broker-list names no broker, or one twice: \(brokerList!)")
         }
         let now = try await current(client, topics: topics)
+        var racks: [Int32: String] = [:]
+        if !disableRackAware {
+            let md = try await exitingOnError(otherwise: "Could not read the brokers' racks") {
+                try await client.metadata(topics: [])
+            }
+            for b in md.brokers { if let r = b.rack, brokers.contains(b.nodeId) { racks[b.nodeId] = r } }
+        }
         let proposed = try await exitingOnError(otherwise: "Cannot propose a reassignment") {
-            try Self.propose(now, onto: brokers.sorted())
+            try Self.propose(now, onto: brokers.sorted(), racks: racks)
         }
         print("Current partition replica assignment")
         print(Self.json(now))

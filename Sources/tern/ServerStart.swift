@@ -91,6 +91,12 @@ struct ServerStart: ParsableCommand {
                     + (config.isController
                         ? "broker,controller (a voter of the metadata quorum)"
                         : "broker (follows the metadata quorum as an observer)"))
+            if let rack = config.broker.rack {
+                print(
+                    "broker.rack: \(rack)"
+                        + (config.broker.replicaSelector == .rackAware
+                            ? " (consumers with client.rack read from replicas in their rack)" : ""))
+            }
             print("cluster.id: \(config.clusterId ?? "(from meta.properties or new)")")
             print("log.dirs: \(config.broker.logDirs)")
             return

@@ -1,6 +1,7 @@
 import ArgumentParser
 import KafkaClient
 import KafkaProtocol
+import Metadata
 
 struct Topics: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -132,6 +133,7 @@ struct Topics: AsyncParsableCommand {
         let configs =
             describe.resources.isEmpty
             ? DescribeConfigsResponse() : try await client.send(describe, as: DescribeConfigsResponse.self)
+        let lags = await replicaLags(client, md, live: live)
         for t in md.topics.sorted(by: { ($0.name ?? "") < ($1.name ?? "") }) {
             guard t.errorCode == 0, let name = t.name else {
                 throw CLIError(
@@ -150,6 +152,9 @@ struct Topics: AsyncParsableCommand {
                     "Topic: \(name)\tTopicId: \(t.topicId)\tPartitionCount: \(t.partitions.count)\tReplicationFactor: \(rf)\tConfigs: \(overrides)"
                 )
             }
+            let minInsync = configs.results.first { $0.resourceName == name }?.configs.first {
+                $0.name == "min.insync.replicas"
+            }?.value.flatMap { Int($0) }
             for p in t.partitions.sorted(by: { $0.partitionIndex < $1.partitionIndex }) {
                 if underReplicated && p.isrNodes.count >= p.replicaNodes.count { continue }
                 if unavailable && p.leaderId >= 0 && live.contains(p.leaderId) { continue }
@@ -158,8 +163,49 @@ struct Topics: AsyncParsableCommand {
                 print(
                     "\tTopic: \(name)\tPartition: \(p.partitionIndex)\tLeader: \(p.leaderId == -1 ? "none" : String(p.leaderId))\tReplicas: \(replicas)\tIsr: \(isr)"
                 )
+                let facts = PartitionHealth.Facts(
+                    leader: p.leaderId, replicas: p.replicaNodes, isr: p.isrNodes, live: live,
+                    lag: lags[TopicPartitionKey(topic: name, index: p.partitionIndex)] ?? [:], minInsync: minInsync)
+                // Under an unhealthy partition's line (Kafka prints none), why it is so.
+                if let why = PartitionHealth.explain(facts) { print("\t\t\(why)") }
             }
         }
+    }
+}
+
+extension Topics {
+    /// For partitions with replicas out of the ISR: each live such replica's lag behind the high
+    /// watermark, from DescribeLogDirs to its broker (a broker that cannot be asked is left out,
+    /// and the explanation says less).
+    func replicaLags(_ client: KafkaClient, _ md: MetadataResponse, live: Set<Int32>) async
+        -> [TopicPartitionKey: [Int32: Int64]]
+    {
+        var wanted: [Int32: [String: [Int32]]] = [:]
+        for t in md.topics where t.errorCode == 0 {
+            guard let name = t.name else { continue }
+            for p in t.partitions {
+                for r in p.replicaNodes where !p.isrNodes.contains(r) && live.contains(r) {
+                    wanted[r, default: [:]][name, default: []].append(p.partitionIndex)
+                }
+            }
+        }
+        var lags: [TopicPartitionKey: [Int32: Int64]] = [:]
+        for (broker, topics) in wanted.sorted(by: { $0.key < $1.key }) {
+            var request = DescribeLogDirsRequest()
+            request.topics = topics.sorted { $0.key < $1.key }.map { .init(name: $0.key, partitions: $0.value) }
+            guard let r = try? await client.send(request, toNode: broker, as: DescribeLogDirsResponse.self) else {
+                continue
+            }
+            for d in r.results {
+                for t in d.topics {
+                    for p in t.partitions {
+                        lags[TopicPartitionKey(topic: t.name, index: p.partitionIndex), default: [:]][broker] =
+                            p.offsetLag
+                    }
+                }
+            }
+        }
+        return lags
     }
 }
 
@@ -180,4 +226,10 @@ func exitingOnError<T>(otherwise: String, _ body: () async throws -> T) async th
 struct CLIError: Error {
     var message: String
     init(_ message: String) { self.message = message }
+}
+
+/// One partition of one topic, as a dictionary key.
+struct TopicPartitionKey: Hashable {
+    var topic: String
+    var index: Int32
 }

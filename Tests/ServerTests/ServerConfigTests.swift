@@ -151,6 +151,30 @@ import Testing
         }
     }
 
+    @Test func brokerRackAndReplicaSelectorAreReadAndCheckedWithTheirReason() throws {
+        let c = try ServerConfig.parse(
+            "broker.rack=eu-west-1a\nreplica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector\n",
+            source: "f")
+        #expect(c.broker.rack == "eu-west-1a" && c.broker.replicaSelector == .rackAware)
+        #expect(!c.warnings.contains { $0.contains("rack") || $0.contains("selector") }, "\(c.warnings)")
+        let plain = try ServerConfig.parse("node.id=1\n", source: "f")
+        #expect(plain.broker.rack == nil && plain.broker.replicaSelector == .leader)
+        let refused: [(String, String)] = [
+            ("broker.rack=", "1 to 255 printable"),
+            ("broker.rack=\(String(repeating: "r", count: 256))", "1 to 255 printable"),
+            ("broker.rack=a\u{7}b", "1 to 255 printable"),
+            ("replica.selector.class=com.example.Nearest", "RackAwareReplicaSelector"),
+        ]
+        for (text, why) in refused {
+            do {
+                _ = try ServerConfig.parse(text, source: "f")
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect("\(error)".contains(why), "\(error)")
+            }
+        }
+    }
+
     @Test func listenerWithoutPortIsRefused() {
         #expect(throws: ServerConfig.Invalid.self) {
             try ServerConfig.parse("listeners=PLAINTEXT://localhost", source: "f")
