@@ -60,13 +60,16 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r $(REQUIREMENTS)
 	touch $@
 
-# System packages the tests need: kcat, openssl (throwaway certificates for the TLS tests), chromium with its driver (the web console test), and
+# System packages the tests need: kcat, openssl (throwaway certificates for the TLS tests), chromium with its driver (the web console test),
+# iproute2 and iptables (three nodes in network namespaces, links cut with iptables), and
 # python3-venv where Debian splits it out.
 deps:
 	@missing=""; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v strace >/dev/null || missing="$$missing strace"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
