@@ -40,6 +40,20 @@ public final class PartitionState: @unchecked Sendable {
         return max(0, hw - end)
     }
 
+    /// Leader: how far each replica it has heard from is behind the high watermark (nil when
+    /// this broker does not lead the partition).
+    public var followerLags: [Int32: Int64]? {
+        lock.withLock {
+            guard tracker.isLeader else { return nil }
+            let hw = log.highWatermark
+            var lags: [Int32: Int64] = [:]
+            for r in tracker.replicas where r != nodeId {
+                if let end = tracker.followerEndOffset(r) { lags[r] = max(0, hw - end) }
+            }
+            return lags
+        }
+    }
+
     /// Leader: the ISR with each member's log end as last heard (the leader's own for itself),
     /// read under one lock so the two agree.
     public var inSyncEnds: [(id: Int32, logEndOffset: Int64)] {

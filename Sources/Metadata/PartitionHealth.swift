@@ -9,14 +9,17 @@ public enum PartitionHealth {
         /// Brokers registered and unfenced.
         public var live: Set<Int32>
         /// Each live replica's distance behind the high watermark, as it reported it; a live
-        /// replica missing here reported no copy of the partition.
+        /// replica missing here reported no copy of the partition (with `lagKnown`), or was not
+        /// asked (without).
         public var lag: [Int32: Int64]
+        public var lagKnown: Bool
         /// The topic's `min.insync.replicas`, when known.
         public var minInsync: Int?
         public init(
             leader: Int32, replicas: [Int32], isr: [Int32], live: Set<Int32>, lag: [Int32: Int64] = [:],
-            minInsync: Int? = nil
+            lagKnown: Bool = true, minInsync: Int? = nil
         ) {
+            self.lagKnown = lagKnown
             self.leader = leader
             self.replicas = replicas
             self.isr = isr
@@ -50,7 +53,9 @@ public enum PartitionHealth {
         if hasLeader {
             let why = outOfSync.map { r -> String in
                 guard f.live.contains(r) else { return "broker \(r) is down" }
-                guard let lag = f.lag[r] else { return "broker \(r) holds no copy yet" }
+                guard let lag = f.lag[r] else {
+                    return f.lagKnown ? "broker \(r) holds no copy yet" : "broker \(r) is out of sync"
+                }
                 return lag > 0
                     ? "broker \(r) is \(lag) record\(lag == 1 ? "" : "s") behind the high watermark"
                     : "broker \(r) has caught up and rejoins the ISR with its next fetch"

@@ -28,6 +28,7 @@ enum ConsolePage {
           .cell .p { font-weight: 600; } .r { margin-right: 4px; } .r.in { color: var(--ok); } .r.out { color: var(--bad); text-decoration: line-through; }
           .r.lead { font-weight: 700; text-decoration: underline; }
           .muted { color: var(--muted); }
+          .why { color: var(--muted); font-size: 0.85em; margin-top: 2px; }
           #events li { font-family: ui-monospace, monospace; font-size: 12px; }
           .k-leader { color: #0969da; } .k-isr-shrink { color: var(--bad); } .k-isr-expand { color: var(--ok); } .k-broker { color: var(--warn); }
           #conn.down { color: #ff8182; }
@@ -74,7 +75,7 @@ enum ConsolePage {
             const offs = p.logEndOffset === null ? "" : `<div class="muted">hw ${p.highWatermark} / end ${p.logEndOffset} · ${p.sizeBytes} B</div>`;
             return `<div class="cell${offline ? " offline" : under ? " under" : ""}" data-tp="${esc(t.name)}-${p.partition}" data-leader="${p.leader}" ` +
               `data-isr="${p.isr.join(",")}" data-out="${p.outOfSync.join(",")}"><span class="p">P${p.partition}</span> leader ${p.leader < 0 ? "none" : p.leader}` +
-              ` · epoch ${p.leaderEpoch}<div>replicas ${reps}</div>${offs}</div>`;
+              ` · epoch ${p.leaderEpoch}<div>replicas ${reps}</div>${offs}${p.why ? `<div class="why">${esc(p.why)}</div>` : ""}</div>`;
           }).join("") + `</div>`).join("");
           $("groups").innerHTML = s.groups.length === 0 ? `<span class="muted">none</span>` : s.groups.map(g =>
             `<h3 data-group="${esc(g.id)}">${esc(g.id)} <span class="muted">${esc(g.state)}, ${g.members} member(s)</span></h3><table><tr><th>topic</th><th>partition</th><th>committed</th><th>high watermark</th><th>lag</th></tr>` +

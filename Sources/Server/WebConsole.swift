@@ -90,8 +90,17 @@ final class ConsoleModel: Sendable {
         let image = self.image
         return JSON.array(
             image.topics.values.sorted { $0.name < $1.name }.map { t in
+                let minInsync =
+                    t.configs["min.insync.replicas"].flatMap { Int($0) } ?? Int(broker.config.minInsyncReplicas)
                 let parts = t.partitions.sorted { $0.key < $1.key }.map { index, p -> String in
-                    let local = broker.registry.partition(t.name, index)?.log
+                    let state = broker.registry.partition(t.name, index)
+                    let local = state?.log
+                    // Lags are known where this node leads; elsewhere the page says less.
+                    let lags = state?.followerLags
+                    let why = PartitionHealth.explain(
+                        .init(
+                            leader: p.leader, replicas: p.replicas, isr: p.isr, live: Set(image.liveBrokers),
+                            lag: lags ?? [:], lagKnown: lags != nil, minInsync: minInsync))
                     return JSON.object([
                         ("partition", "\(index)"), ("leader", "\(p.leader)"), ("leaderEpoch", "\(p.leaderEpoch)"),
                         ("replicas", JSON.ints(p.replicas)), ("isr", JSON.ints(p.isr)),
@@ -100,6 +109,7 @@ final class ConsoleModel: Sendable {
                         ("highWatermark", JSON.optional(local?.highWatermark)),
                         ("logStartOffset", JSON.optional(local?.logStartOffset)),
                         ("sizeBytes", JSON.optional(local?.sizeInBytes)),
+                        ("why", why.map(JSON.string) ?? "null"),
                     ])
                 }
                 return JSON.object([

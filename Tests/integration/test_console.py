@@ -161,6 +161,11 @@ def test_the_page_follows_a_kill9_without_a_reload(cluster_factory):
         assert driver.execute_script("return window.loadedOnce") == "yes", "the page was reloaded"
         timeline = driver.find_element("id", "events").text
         assert f"broker {victim.node_id} fenced" in timeline and "ISR shrank" in timeline
+        # Each partition says why it is under-replicated, in the page and in /api/topics.
+        whys = [el.text for el in driver.find_elements("css selector", f'[data-tp^="{topic}-"] .why')]
+        assert whys == [f"Under-replicated: broker {victim.node_id} is down."] * 3, whys
+        api = next(t for t in get_json(nodes[0], "/api/topics") if t["name"] == topic)
+        assert [p["why"] for p in api["partitions"]] == whys
         driver.save_screenshot(str(ARTIFACTS / "console-after-kill.png"))
         print(f"\npage showed the fail-over {seen_after:.1f} s after kill -9; screenshots in {ARTIFACTS}")
     finally:
