@@ -27,13 +27,18 @@ public enum Racks {
     public static func placement(
         brokers: [Int32], racks: [Int32: String], count: Int, replicationFactor rf: Int, start: Int
     ) -> [[Int32]] {
+        guard !brokers.isEmpty, rf >= 1, rf <= brokers.count, count >= 0, start >= 0 else { return [] }
+        // No racks: the plain rotation, O(count × rf) however many brokers there are.
+        if racks.isEmpty {
+            return ControllerDecisions.placement(
+                brokers: brokers.sorted(), count: count, replicationFactor: rf, start: start % brokers.count)
+        }
         let order = interleaved(brokers, racks: racks)
         let n = order.count
-        guard n > 0, rf >= 1, rf <= n, count >= 0, start >= 0 else { return [] }
         func rack(_ b: Int32) -> String { racks[b] ?? "\u{0}\(b)" }
         let rackCount = Set(order.map(rack)).count
         return (0..<count).map { p in
-            let first = (start + p) % n
+            let first = (start % n + p % n) % n
             var chosen = [order[first]]
             var usedRacks: Set<String> = [rack(order[first])]
             var remaining = (1..<n).map { order[(first + $0) % n] }

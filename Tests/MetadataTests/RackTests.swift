@@ -53,6 +53,9 @@ import Testing
         #expect(Racks.placement(brokers: [0, 1], racks: [:], count: 3, replicationFactor: 0, start: 0).isEmpty)
         #expect(
             Racks.placement(brokers: [0], racks: [:], count: 2, replicationFactor: 1, start: Int.max - 1).count == 2)
+        #expect(
+            Racks.placement(brokers: [0, 1], racks: [0: "a", 1: "b"], count: 3, replicationFactor: 2, start: Int.max)
+                .count == 3)
     }
 
     @Test func interleavingAlternatesRacks() {
