@@ -306,7 +306,8 @@ extension Broker {
                     ("node.id", String(config.nodeId)),
                     ("num.partitions", String(config.numPartitions)),
                 ]
-                r.configs = settings.filter { res.configurationKeys == nil || res.configurationKeys!.contains($0.0) }
+                let wanted = { (name: String) in res.configurationKeys == nil || res.configurationKeys!.contains(name) }
+                r.configs = settings.filter { wanted($0.0) }
                     .map {
                         var c = DescribeConfigsResponse.Config()
                         c.name = $0.0
@@ -315,6 +316,20 @@ extension Broker {
                         c.configSource = DescribeConfigsResponse.Source.staticBroker.rawValue
                         return c
                     }
+                // The dynamic ones (the replication throttles) of the broker named, else the
+                // cluster-wide defaults.
+                let image = registry.image
+                let id = Int32(res.resourceName) ?? -1
+                for key in ReplicationThrottle.dynamicBrokerConfigs.keys.sorted() where wanted(key) {
+                    let own = id >= 0 ? image.brokerConfigs[id]?[key] : nil
+                    guard let value = own ?? image.brokerConfigs[-1]?[key] else { continue }
+                    var c = DescribeConfigsResponse.Config()
+                    c.name = key
+                    c.value = value
+                    c.configSource =
+                        (own != nil ? DescribeConfigsResponse.Source.dynamicBroker : .dynamicDefaultBroker).rawValue
+                    r.configs.append(c)
+                }
             default:
                 r.errorCode = ErrorCode.invalidRequest.rawValue
                 r.errorMessage = "Resource type \(res.resourceType) is not supported; use 2 (topic) or 4 (broker)."

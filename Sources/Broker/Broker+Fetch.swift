@@ -164,7 +164,17 @@ extension Broker {
                 }
                 // The first partition with data always gets at least one batch (KIP-74); later
                 // ones only what fits the budget left.
-                let limit = min(max(Int(fp.partitionMaxBytes), 1), budget)
+                var limit = min(max(Int(fp.partitionMaxBytes), 1), budget)
+                // A follower catching up on a throttled replica gets what the leader's rate allows
+                // now (nothing while over it: the fetch waits and asks again).
+                let throttle =
+                    isReplica
+                    ? ReplicationQuotas.applies(
+                        .leader, image: registry.image, me: config.nodeId, topic: topic.topic,
+                        partition: fp.partition, follower: request.replicaId, isr: partition.isr) : nil
+                if let rate = throttle {
+                    limit = min(limit, Int(replicationQuotas.allowance(.leader, rate: rate, nowMs: clock.monotonicMs)))
+                }
                 guard limit > 0 else { continue }
                 do {
                     // Reads of 64 KiB or more go from the file to the socket (sendfile).
@@ -184,6 +194,7 @@ extension Broker {
                     let n = data.file?.length ?? data.bytes?.readableBytes ?? 0
                     total += n
                     if !isReplica && n > 0 { metrics.recordBytesOut(partition.topic, n) }
+                    if throttle != nil { replicationQuotas.record(.leader, n, nowMs: clock.monotonicMs) }
                     budget -= n
                 } catch {
                     logger.error("read of \(topic.topic)-\(fp.partition) at \(fp.fetchOffset) failed: \(error)")

@@ -19,6 +19,8 @@ public final class Broker: Sendable {
     /// Leader elections, ISR changes and broker states this node saw, for the web console.
     public let events = ClusterEvents()
     public let metrics = BrokerMetrics()
+    /// Replication throttles (`--throttle` of a reassignment).
+    let replicationQuotas: ReplicationQuotas
     /// Consumer groups this node coordinates; started with replication.
     let groupCoordinator = NIOLockedValueBox<GroupCoordinator?>(nil)
     /// Set while a request to create `__consumer_offsets` is on its way to the controller.
@@ -36,6 +38,7 @@ public final class Broker: Sendable {
         self.config = config
         self.clock = clock
         self.logger = logger
+        replicationQuotas = ReplicationQuotas(nowMs: clock.monotonicMs)
         try FileSystem.makeDirectories(config.logDirs)
         dirLock = try DirectoryLock(directory: config.logDirs)
         clusterId = try MetaProperties.loadOrCreate(

@@ -143,6 +143,9 @@ final class ReplicaFetcher: @unchecked Sendable {
         request.minBytes = 1
         request.maxBytes = 16 << 20
         var byTopic: [String: [FetchRequest.Partition]] = [:]
+        let image = broker.registry.image
+        let me = broker.config.nodeId
+        var throttled = Set<String>()
         for (state, epoch) in partitions {
             var fp = FetchRequest.Partition()
             fp.partition = state.index
@@ -150,7 +153,23 @@ final class ReplicaFetcher: @unchecked Sendable {
             fp.fetchOffset = state.log.logEndOffset
             fp.lastFetchedEpoch = state.log.lastEpoch
             fp.partitionMaxBytes = 4 << 20
+            // Out of the ISR on a throttled replica: ask only for what this broker's follower
+            // rate allows now, and not at all while over it.
+            if let rate = ReplicationQuotas.applies(
+                .follower, image: image, me: me, topic: state.topic, partition: state.index, follower: me,
+                isr: state.isr)
+            {
+                let allowed = broker.replicationQuotas.allowance(.follower, rate: rate, nowMs: broker.clock.monotonicMs)
+                guard allowed > 0 else { continue }
+                fp.partitionMaxBytes = Int32(min(allowed, Int64(fp.partitionMaxBytes)))
+                throttled.insert("\(state.topic)\u{0}\(state.index)")
+            }
             byTopic[state.topic, default: []].append(fp)
+        }
+        if byTopic.isEmpty {
+            // Every partition waits for the throttle.
+            try await Task.sleep(nanoseconds: 100_000_000)
+            return
         }
         request.topics = byTopic.map { name, parts in
             var t = FetchRequest.Topic()
@@ -186,6 +205,9 @@ final class ReplicaFetcher: @unchecked Sendable {
                 }
                 guard p.errorCode == 0 else { continue }
                 if p.logStartOffset > log.logStartOffset { try log.advanceLogStart(to: p.logStartOffset) }
+                if let records = p.records, throttled.contains("\(t.topic)\u{0}\(p.partitionIndex)") {
+                    broker.replicationQuotas.record(.follower, records.readableBytes, nowMs: broker.clock.monotonicMs)
+                }
                 if let records = p.records, records.readableBytes > 0 {
                     switch log.appendAsFollower(records: records) {
                     case .success: progressed = true

@@ -58,6 +58,9 @@ public struct MetadataImage: Equatable, Sendable {
     private var namesById: [KafkaUUID: String] = [:]
     /// SCRAM credentials by user, then by mechanism (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
     public private(set) var scramCredentials: [String: [Int8: MetadataRecord.ScramEntry]] = [:]
+    /// Dynamic broker configs by broker id (-1: the cluster-wide default), e.g. the replication
+    /// throttles a reassignment sets.
+    public private(set) var brokerConfigs: [Int32: [String: String]] = [:]
     /// Every ACL, indexed for authorization.
     public private(set) var acls = AclIndex()
     /// Offset of the last record applied (-1 before any).
@@ -77,6 +80,15 @@ public struct MetadataImage: Equatable, Sendable {
     }
 
     mutating func restoreBroker(_ b: Broker) { brokers[b.id] = b }
+
+    mutating func restoreBrokerConfig(_ broker: Int32, _ key: String, _ value: String) {
+        brokerConfigs[broker, default: [:]][key] = value
+    }
+
+    /// A dynamic broker config in force for `broker`: its own, else the cluster-wide default.
+    public func brokerConfig(_ broker: Int32, _ key: String) -> String? {
+        brokerConfigs[broker]?[key] ?? brokerConfigs[-1]?[key]
+    }
 
     mutating func restoreTopic(_ t: Topic) {
         topics[t.name] = t
@@ -129,6 +141,9 @@ public struct MetadataImage: Equatable, Sendable {
             if let name = namesById.removeValue(forKey: id) { topics[name] = nil }
         case .config(let topic, let key, let value):
             topics[topic]?.configs[key] = value
+        case .brokerConfig(let broker, let key, let value):
+            brokerConfigs[broker, default: [:]][key] = value
+            if brokerConfigs[broker]?.isEmpty == true { brokerConfigs[broker] = nil }
         case .scramCredential(let user, let e):
             scramCredentials[user, default: [:]][e.mechanism] = e
         case .removeScramCredential(let user, let mechanism):

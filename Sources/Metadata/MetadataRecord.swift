@@ -15,6 +15,8 @@ public enum MetadataRecord: Equatable, Sendable {
     case removeTopic(id: KafkaUUID)
     /// A topic config override; a nil value removes it.
     case config(topic: String, key: String, value: String?)
+    /// A dynamic broker config (`broker` -1: the cluster-wide default); a nil value removes it.
+    case brokerConfig(broker: Int32, key: String, value: String?)
     /// A user's SCRAM credential for one mechanism (Kafka's UserScramCredentialRecord).
     case scramCredential(user: String, ScramEntry)
     case removeScramCredential(user: String, mechanism: Int8)
@@ -126,7 +128,7 @@ public enum MetadataRecord: Equatable, Sendable {
 extension MetadataRecord {
     enum Kind: Int8 {
         case registerBroker = 1, fenceBroker, unfenceBroker, topic, partition, partitionChange, removeTopic, config
-        case scramCredential, removeScramCredential, acl, removeAcl, unregisterBroker
+        case scramCredential, removeScramCredential, acl, removeAcl, unregisterBroker, brokerConfig
     }
 
     /// Encodes the record as a type byte, a version byte (0) and its fields in Kafka's
@@ -163,6 +165,7 @@ extension MetadataRecord {
         case .acl: return .acl
         case .removeAcl: return .removeAcl
         case .unregisterBroker: return .unregisterBroker
+        case .brokerConfig: return .brokerConfig
         }
     }
 
@@ -259,6 +262,15 @@ extension MetadataRecord {
             try s.string(&key, field: "config key")
             try s.nullableString(&value, field: "config value")
             self = .config(topic: topic, key: key, value: value)
+        case .brokerConfig:
+            var broker: Int32 = -1
+            var key = ""
+            var value: String? = nil
+            if case .brokerConfig(let b, let k2, let v) = self { (broker, key, value) = (b, k2, v) }
+            try s.int32(&broker)
+            try s.string(&key, field: "config key")
+            try s.nullableString(&value, field: "config value")
+            self = .brokerConfig(broker: broker, key: key, value: value)
         case .scramCredential:
             var user = ""
             var e = ScramEntry(mechanism: 0, salt: [], storedKey: [], serverKey: [], iterations: 0)

@@ -46,6 +46,7 @@ extension MetadataImage {
         }
         for u in form.users { restoreScram(u.user, u.entry) }
         for a in form.acls { restoreAcl(a) }
+        for c in form.brokerConfigs { restoreBrokerConfig(c.broker, c.key, c.value) }
         restoreOffset(form.offset)
     }
 }
@@ -82,6 +83,12 @@ struct SnapshotForm: Defaultable {
         var partitions: [PartitionForm] = []
     }
 
+    struct BrokerConfigForm: Defaultable {
+        var broker: Int32 = -1
+        var key = ""
+        var value = ""
+    }
+
     struct UserForm: Defaultable {
         var user = ""
         var entry = MetadataRecord.ScramEntry(mechanism: 0, salt: [], storedKey: [], serverKey: [], iterations: 0)
@@ -92,6 +99,7 @@ struct SnapshotForm: Defaultable {
     var topics: [TopicForm] = []
     var users: [UserForm] = []
     var acls: [AclEntry] = []
+    var brokerConfigs: [BrokerConfigForm] = []
 
     init() {}
 
@@ -116,16 +124,19 @@ struct SnapshotForm: Defaultable {
             entries.sorted { $0.key < $1.key }.map { UserForm(user: user, entry: $0.value) }
         }
         acls = image.acls.all.sorted(by: AclEntry.inOrder)
+        brokerConfigs = image.brokerConfigs.sorted { $0.key < $1.key }.flatMap { broker, configs in
+            configs.sorted { $0.key < $1.key }.map { BrokerConfigForm(broker: broker, key: $0.key, value: $0.value) }
+        }
     }
 
     mutating func serde<S: KafkaSerde>(_ s: inout S) throws {
         var magic = MetadataImage.snapshotMagic
         // Version 1 adds each broker's listeners; version 2 the SCRAM credentials; 3 the ACLs;
-        // 4 the reassignments in progress.
-        var version: Int8 = 4
+        // 4 the reassignments in progress; 5 the dynamic broker configs.
+        var version: Int8 = 5
         try s.int32(&magic)
         try s.int8(&version)
-        guard magic == MetadataImage.snapshotMagic, (0...4).contains(version) else {
+        guard magic == MetadataImage.snapshotMagic, (0...5).contains(version) else {
             throw ProtocolError.corruptRecords("not a metadata snapshot (magic \(magic), version \(version))")
         }
         try s.int64(&offset)
@@ -173,6 +184,13 @@ struct SnapshotForm: Defaultable {
         }
         if version >= 3 {
             try s.array(&acls, field: "acls") { s, a in try MetadataRecord.acl(&a, &s) }
+        }
+        if version >= 5 {
+            try s.array(&brokerConfigs, field: "broker configs") { s, c in
+                try s.int32(&c.broker)
+                try s.string(&c.key, field: "config key")
+                try s.string(&c.value, field: "config value")
+            }
         }
     }
 }

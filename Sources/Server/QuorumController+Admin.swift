@@ -169,7 +169,7 @@ extension QuorumController {
 extension QuorumController {
     /// IncrementalAlterConfigs: each topic's changes are checked against the known topic configs
     /// and decided on the committed image (APPEND and SUBTRACT work on comma-separated lists).
-    /// Tern has no dynamic broker configs: those are refused with the way to set them instead.
+    /// Brokers take the replication throttles as dynamic configs (`alterBrokerConfigs`).
     public func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> EventLoopFuture<
         IncrementalAlterConfigsResponse
     > {
@@ -177,12 +177,12 @@ extension QuorumController {
             var base = AlterConfigsResult()
             base.resourceType = res.resourceType
             base.resourceName = res.resourceName
+            if res.resourceType == DescribeConfigsRequest.brokerResource {
+                return alterBrokerConfigs(res, base: base, validateOnly: request.validateOnly)
+            }
             guard res.resourceType == DescribeConfigsRequest.topicResource else {
                 base.errorCode = ErrorCode.invalidRequest.rawValue
-                base.errorMessage =
-                    res.resourceType == DescribeConfigsRequest.brokerResource
-                    ? "Tern has no dynamic broker configs: set them in the broker's server.properties and restart it."
-                    : "Resource type \(res.resourceType) is not supported; use 2 (topic)."
+                base.errorMessage = "Resource type \(res.resourceType) is not supported; use 2 (topic) or 4 (broker)."
                 return loop.makeSucceededFuture(base)
             }
             let name = res.resourceName
@@ -227,6 +227,62 @@ extension QuorumController {
             var r = IncrementalAlterConfigsResponse()
             r.responses = $0
             return r
+        }
+    }
+}
+
+extension QuorumController {
+    /// The dynamic configs of one broker (resource name: its id) or of all (an empty name): the
+    /// replication throttles, set or deleted. Any other broker config is refused with the way to
+    /// set it instead (server.properties and a restart).
+    func alterBrokerConfigs(
+        _ res: IncrementalAlterConfigsRequest.Resource, base: AlterConfigsResult, validateOnly: Bool
+    )
+        -> EventLoopFuture<AlterConfigsResult>
+    {
+        var refused = base
+        func refuse(_ code: ErrorCode, _ message: String) -> EventLoopFuture<AlterConfigsResult> {
+            refused.errorCode = code.rawValue
+            refused.errorMessage = message
+            return loop.makeSucceededFuture(refused)
+        }
+        let broker: Int32
+        if res.resourceName.isEmpty {
+            broker = -1
+        } else if let id = Int32(res.resourceName), id >= 0 {
+            broker = id
+        } else {
+            return refuse(
+                .invalidRequest, "A broker resource is a broker id or empty (every broker), not \(res.resourceName).")
+        }
+        var changes: [(key: String, value: String?)] = []
+        for c in res.configs {
+            guard let check = ReplicationThrottle.dynamicBrokerConfigs[c.name] else {
+                return refuse(
+                    .invalidConfig,
+                    "\(c.name) is not a dynamic broker config in Tern (only \(ReplicationThrottle.dynamicBrokerConfigs.keys.sorted().joined(separator: ", ")) are): set it in the broker's server.properties and restart it."
+                )
+            }
+            switch IncrementalAlterConfigsRequest.Operation(rawValue: c.operation) {
+            case .set:
+                guard let v = c.value, check(v) else {
+                    return refuse(
+                        .invalidConfig,
+                        "Invalid value \(c.value ?? "null") for configuration \(c.name): a rate in bytes per second, 0 or more."
+                    )
+                }
+                changes.append((c.name, v))
+            case .delete: changes.append((c.name, nil))
+            default:
+                return refuse(.invalidConfig, "\(c.name) takes SET or DELETE, not operation \(c.operation).")
+            }
+        }
+        let wanted = changes
+        return decide(base) { image in
+            let records = wanted.filter { image.brokerConfigs[broker]?[$0.key] != $0.value }.map {
+                MetadataRecord.brokerConfig(broker: broker, key: $0.key, value: $0.value)
+            }
+            return .success(validateOnly ? [] : records)
         }
     }
 }

@@ -23,6 +23,8 @@ struct Configs: AsyncParsableCommand {
     @Option(name: .customLong("delete-config"), help: "k1,k2 to remove (back to the default).")
     var deleteConfig: String?
     @Flag(help: "With --describe: every config, not only the dynamic ones.") var all = false
+    @Flag(name: .customLong("entity-default"), help: "With --entity-type brokers: the default of every broker.")
+    var entityDefault = false
 
     var entity: (type: Int8, kind: String, name: String)? {
         if let user { return (-1, "user", user) }
@@ -31,6 +33,7 @@ struct Configs: AsyncParsableCommand {
         }
         if let topic { return (DescribeConfigsRequest.topicResource, "topic", topic) }
         if let broker { return (DescribeConfigsRequest.brokerResource, "broker", broker) }
+        if entityType == "brokers" && entityDefault { return (DescribeConfigsRequest.brokerResource, "broker", "") }
         guard let entityType, let entityName else { return nil }
         return entityType == "topics"
             ? (DescribeConfigsRequest.topicResource, "topic", entityName)
@@ -44,7 +47,9 @@ struct Configs: AsyncParsableCommand {
         if let t = entityType, !["topics", "brokers", "users"].contains(t) {
             throw ValidationError("--entity-type must be topics, brokers or users, got '\(t)'.")
         }
-        if entityType != nil && entityType != "users" && entityName == nil && topic == nil && broker == nil {
+        if entityType != nil && entityType != "users" && entityName == nil && topic == nil && broker == nil
+            && !entityDefault
+        {
             throw ValidationError("--entity-name is required with --entity-type.")
         }
         if entity == nil {
@@ -53,10 +58,6 @@ struct Configs: AsyncParsableCommand {
         if alter {
             guard addConfig != nil || deleteConfig != nil else {
                 throw ValidationError("--alter needs --add-config k=v[,k2=v2] and/or --delete-config k[,k2].")
-            }
-            if entity?.kind == "broker" {
-                throw ValidationError(
-                    "Tern has no dynamic broker configs: set them in the broker's server.properties and restart it.")
             }
             let pairs = try Self.parseAdd(addConfig ?? "")
             if entity?.kind == "user" {
@@ -218,12 +219,22 @@ struct Configs: AsyncParsableCommand {
                         "Error while executing config command: \(result.errorMessage ?? ErrorCode(rawValue: result.errorCode).name)"
                     )
                 }
-                let dynamic = DescribeConfigsResponse.Source.dynamicTopic.rawValue
-                print("\(all ? "All" : "Dynamic") configs for \(kind) \(name) are:")
-                for c in result.configs.sorted(by: { $0.name < $1.name }) where all || c.configSource == dynamic {
+                let dynamic: Set<Int8> = [
+                    DescribeConfigsResponse.Source.dynamicTopic.rawValue,
+                    DescribeConfigsResponse.Source.dynamicBroker.rawValue,
+                    DescribeConfigsResponse.Source.dynamicDefaultBroker.rawValue,
+                ]
+                print(
+                    name.isEmpty
+                        ? "\(all ? "All" : "Default") configs for brokers in the cluster are:"
+                        : "\(all ? "All" : "Dynamic") configs for \(kind) \(name) are:")
+                for c in result.configs.sorted(by: { $0.name < $1.name }) where all || dynamic.contains(c.configSource)
+                {
                     let source =
                         switch DescribeConfigsResponse.Source(rawValue: c.configSource) {
                         case .dynamicTopic: "DYNAMIC_TOPIC_CONFIG"
+                        case .dynamicBroker: "DYNAMIC_BROKER_CONFIG"
+                        case .dynamicDefaultBroker: "DYNAMIC_DEFAULT_BROKER_CONFIG"
                         case .staticBroker: "STATIC_BROKER_CONFIG"
                         default: "DEFAULT_CONFIG"
                         }
@@ -246,7 +257,10 @@ struct Configs: AsyncParsableCommand {
                         "Error while executing config command: \(res.errorMessage ?? ErrorCode(rawValue: res.errorCode).name)"
                     )
                 }
-                print("Completed updating config for \(kind) \(name).")
+                print(
+                    name.isEmpty
+                        ? "Completed updating default config for brokers in the cluster."
+                        : "Completed updating config for \(kind) \(name).")
             }
         }
     }

@@ -29,9 +29,13 @@ struct ReassignPartitions: AsyncParsableCommand {
         help: #"JSON: {"version": 1, "partitions": [{"topic": "foo", "partition": 0, "replicas": [1, 2]}]}"#)
     var reassignmentJsonFile: String?
     @Flag(name: .customLong("additional"), help: "Start moves while others are in progress.") var additional = false
-    @Option(help: "Replication throttle in B/s (not applied by Tern yet: replication runs unthrottled).")
+    @Option(
+        help:
+            "With --execute: replication throttle in B/s for the moving replicas (cleared by --verify once the moves are done)."
+    )
     var throttle: Int64?
-    @Flag(name: .customLong("preserve-throttles"), help: "Accepted for compatibility.") var preserveThrottles = false
+    @Flag(name: .customLong("preserve-throttles"), help: "With --verify: keep the throttles once the moves are done.")
+    var preserveThrottles = false
     @Flag(
         name: .customLong("disable-rack-aware"),
         help: "Propose replicas without spreading them over the brokers' racks (broker.rack).")
@@ -265,9 +269,11 @@ struct ReassignPartitions: AsyncParsableCommand {
         print(Self.json(rollback))
         print("\nSave this to use as the --reassignment-json-file option during rollback")
         if let throttle {
-            printError(
-                "Warning: --throttle \(throttle) is not applied: Tern does not throttle replication yet, so the moves copy at full speed."
+            try await setThrottles(client, rate: throttle, wanted: wanted, now: rollback)
+            print(
+                "Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed."
             )
+            print("The inter-broker throttle limit was set to \(throttle) B/s")
         }
         let failed = try await alter(client, wanted.map { ($0.topic, $0.partition, $0.replicas) })
         if !failed.isEmpty {
@@ -278,6 +284,76 @@ struct ReassignPartitions: AsyncParsableCommand {
         print(
             "Successfully started partition reassignments for \(wanted.map { "\($0.topic)-\($0.partition)" }.joined(separator: ","))"
         )
+    }
+
+    /// Kafka's throttles for a reassignment: both rates on every broker that holds or receives a
+    /// moving replica; per topic, the moving partitions' current replicas as leader-side
+    /// throttled and their new replicas as follower-side throttled (added to any lists there).
+    func setThrottles(_ client: KafkaClient, rate: Int64, wanted: Assignment, now: Assignment) async throws {
+        var brokers = Set<Int32>()
+        var leaders: [String: [String]] = [:]
+        var followers: [String: [String]] = [:]
+        for w in wanted {
+            let current = now.first { $0.topic == w.topic && $0.partition == w.partition }?.replicas ?? []
+            brokers.formUnion(current)
+            brokers.formUnion(w.replicas)
+            leaders[w.topic, default: []] += current.map { "\(w.partition):\($0)" }
+            followers[w.topic, default: []] += w.replicas.filter { !current.contains($0) }.map {
+                "\(w.partition):\($0)"
+            }
+        }
+        try await changeConfigs(
+            client,
+            brokers.sorted().map { b in
+                (
+                    DescribeConfigsRequest.brokerResource, String(b),
+                    [ReplicationThrottle.leaderRate, ReplicationThrottle.followerRate].map {
+                        IncrementalAlterConfigsRequest.Config(name: $0, operation: .set, value: String(rate))
+                    }
+                )
+            })
+        try await changeConfigs(
+            client,
+            Set(wanted.map(\.topic)).sorted().map { t in
+                var configs: [IncrementalAlterConfigsRequest.Config] = []
+                if let l = leaders[t], !l.isEmpty {
+                    configs.append(
+                        .init(
+                            name: ReplicationThrottle.leaderReplicas, operation: .append,
+                            value: l.joined(separator: ",")))
+                }
+                if let f = followers[t], !f.isEmpty {
+                    configs.append(
+                        .init(
+                            name: ReplicationThrottle.followerReplicas, operation: .append,
+                            value: f.joined(separator: ",")))
+                }
+                return (DescribeConfigsRequest.topicResource, t, configs)
+            }.filter { !$0.2.isEmpty })
+    }
+
+    /// One IncrementalAlterConfigs; any resource refused ends the tool with its reason.
+    func changeConfigs(_ client: KafkaClient, _ changes: [(Int8, String, [IncrementalAlterConfigsRequest.Config])])
+        async throws
+    {
+        guard !changes.isEmpty else { return }
+        var request = IncrementalAlterConfigsRequest()
+        request.resources = changes.map { type, name, configs in
+            var r = IncrementalAlterConfigsRequest.Resource()
+            r.resourceType = type
+            r.resourceName = name
+            r.configs = configs
+            return r
+        }
+        let r = try await exitingOnError(otherwise: "Error while setting the replication throttles") {
+            try await client.send(request, as: IncrementalAlterConfigsResponse.self)
+        }
+        for res in r.responses where res.errorCode != 0 {
+            printError(
+                "Error while setting the replication throttles on \(res.resourceType == DescribeConfigsRequest.brokerResource ? "broker" : "topic") \(res.resourceName): \(ErrorCode(rawValue: res.errorCode).name): \(res.errorMessage ?? "")"
+            )
+            throw ExitCode(1)
+        }
     }
 
     /// Sends the moves; the lines of those that failed.
@@ -320,10 +396,32 @@ struct ReassignPartitions: AsyncParsableCommand {
             }
         }
         if done && !preserveThrottles {
-            print(
-                "\nClearing broker-level throttles on brokers \(Set(wanted.flatMap(\.replicas)).sorted().map(String.init).joined(separator: ","))"
-            )
-            print("Clearing topic-level throttles on topic \(Set(wanted.map(\.topic)).sorted().joined(separator: ","))")
+            let brokers = try await exitingOnError(otherwise: "Could not list the brokers") {
+                try await client.metadata(topics: []).brokers.map(\.nodeId).sorted()
+            }
+            let topics = Set(wanted.map(\.topic)).sorted()
+            print("\nClearing broker-level throttles on brokers \(brokers.map(String.init).joined(separator: ","))")
+            try await changeConfigs(
+                client,
+                brokers.map { b in
+                    (
+                        DescribeConfigsRequest.brokerResource, String(b),
+                        [ReplicationThrottle.leaderRate, ReplicationThrottle.followerRate].map {
+                            IncrementalAlterConfigsRequest.Config(name: $0, operation: .delete, value: nil)
+                        }
+                    )
+                })
+            print("Clearing topic-level throttles on topic \(topics.joined(separator: ","))")
+            try await changeConfigs(
+                client,
+                topics.map { t in
+                    (
+                        DescribeConfigsRequest.topicResource, t,
+                        [ReplicationThrottle.leaderReplicas, ReplicationThrottle.followerReplicas].map {
+                            IncrementalAlterConfigsRequest.Config(name: $0, operation: .delete, value: nil)
+                        }
+                    )
+                })
         }
     }
 

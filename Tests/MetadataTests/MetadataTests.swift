@@ -39,6 +39,8 @@ extension MetadataImage {
             .registerBroker(.init(id: 2, incarnation: id, host: "h", port: 9094, rack: "r")),
             .registerBroker(.init(id: 2, incarnation: id, host: "h", port: 9094, rack: nil)),
             .fenceBroker(id: 1, epoch: 77), .unfenceBroker(id: 1, epoch: 78), .unregisterBroker(id: 1, epoch: 79),
+            .brokerConfig(broker: 2, key: "leader.replication.throttled.rate", value: "1000"),
+            .brokerConfig(broker: -1, key: "follower.replication.throttled.rate", value: nil),
             .topic(name: "purchases", id: id),
             .partition(.init(topicId: id, partition: 2, replicas: [2, 0, 1], isr: [2, 0], leader: 2)),
             .partitionChange(.init(topicId: id, partition: 2, leader: 0, isr: nil)),
@@ -416,7 +418,12 @@ struct Rng {
             var rng = Rng(seed)
             var img = image(brokers: [0, 1, 2, 3])
             for step in 0..<30 {
-                switch rng.below(6) {
+                switch rng.below(7) {
+                case 6:
+                    let key =
+                        rng.below(2) == 0 ? "leader.replication.throttled.rate" : "follower.replication.throttled.rate"
+                    let broker = Int32(rng.below(3)) - 1
+                    img.applyAll([.brokerConfig(broker: broker, key: key, value: rng.below(3) == 0 ? nil : "\(step)")])
                 case 5:
                     let acl = AclEntry(
                         resourceType: 2, resourceName: "t\(rng.below(3))", patternType: Int8(3 + rng.below(2)),

@@ -152,3 +152,53 @@ import Testing
         #expect(electing == "No leader yet: the controller is electing one of the in-sync replicas 2.")
     }
 }
+
+@Suite struct ReplicationThrottleTests {
+    @Test func aThrottledReplicasListNamesPartitionsOnBrokers() {
+        #expect(ReplicationThrottle.names("0:1, 2:3", partition: 2, broker: 3))
+        #expect(ReplicationThrottle.names("0:1,2:3", partition: 0, broker: 1))
+        #expect(!ReplicationThrottle.names("0:1,2:3", partition: 1, broker: 1))
+        #expect(!ReplicationThrottle.names("10:1", partition: 0, broker: 1))  // not a prefix match
+        #expect(ReplicationThrottle.names(" * ", partition: 9, broker: 9))
+        #expect(
+            !ReplicationThrottle.names(nil, partition: 0, broker: 0)
+                && !ReplicationThrottle.names("", partition: 0, broker: 0))
+    }
+
+    @Test func ratesOutsideTheRangeThrottleNothing() {
+        #expect(ReplicationThrottle.rate("1000") == 1000 && ReplicationThrottle.rate("0") == 0)
+        #expect(ReplicationThrottle.rate(nil) == nil && ReplicationThrottle.rate("-1") == nil)
+        #expect(ReplicationThrottle.rate("\(Int64.max)") == nil && ReplicationThrottle.rate("lots") == nil)
+    }
+
+    @Test func theBucketLetsTheRateThroughAndMakesOvershootWait() {
+        var b = ByteRateLimiter(bytesPerSecond: 1000, nowMs: 0)
+        #expect(b.allowance(nowMs: 0) == 1000)
+        b.record(600, nowMs: 0)
+        #expect(b.allowance(nowMs: 0) == 400)
+        #expect(b.allowance(nowMs: 300) == 700)  // 300 ms drained 300 bytes
+        b.record(3000, nowMs: 300)  // a first batch larger than the allowance: a debt
+        #expect(b.allowance(nowMs: 300) == 0)
+        #expect(b.allowance(nowMs: 2600) == 0)  // 3300 outstanding drain by 3.6 s
+        #expect(b.allowance(nowMs: 3600) == 1000)
+        // Time going backwards or leaping forward neither traps nor grants more than a second's worth.
+        #expect(b.allowance(nowMs: 0) == 1000)
+        b.record(Int.max, nowMs: 0)
+        #expect(b.allowance(nowMs: Int64.max) == 0)  // 10 s of draining at most per step
+        var huge = ByteRateLimiter(bytesPerSecond: .max, nowMs: 0)
+        #expect(huge.allowance(nowMs: 10) == ReplicationThrottle.unthrottled)
+        huge.record(Int.max, nowMs: 10)
+        #expect(huge.allowance(nowMs: .max) >= 0)
+    }
+
+    @Test func brokerConfigsFallBackToTheClusterDefaultAndLeaveWhenDeleted() {
+        var img = MetadataImage()
+        img.apply(.brokerConfig(broker: -1, key: ReplicationThrottle.leaderRate, value: "10"), at: 0)
+        img.apply(.brokerConfig(broker: 2, key: ReplicationThrottle.leaderRate, value: "20"), at: 1)
+        #expect(img.brokerConfig(2, ReplicationThrottle.leaderRate) == "20")
+        #expect(img.brokerConfig(1, ReplicationThrottle.leaderRate) == "10")
+        img.apply(.brokerConfig(broker: 2, key: ReplicationThrottle.leaderRate, value: nil), at: 2)
+        img.apply(.brokerConfig(broker: -1, key: ReplicationThrottle.leaderRate, value: nil), at: 3)
+        #expect(img.brokerConfig(2, ReplicationThrottle.leaderRate) == nil && img.brokerConfigs.isEmpty)
+    }
+}

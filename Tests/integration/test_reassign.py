@@ -93,7 +93,7 @@ def test_reassign_partitions_moves_replicas_without_losing_a_record(cluster_fact
         return v if v.count("is completed.") == 2 else None
     verified = wait_until(completed, 60, "both reassignments completed")
     assert verified.startswith("Status of partition reassignment:\n")
-    assert "Clearing broker-level throttles on brokers 2,3" in verified
+    assert "Clearing broker-level throttles on brokers 0,1,2,3" in verified
     writer.join(90)
     assert not writer.is_alive() and not errors, errors
 
@@ -112,6 +112,61 @@ def test_reassign_partitions_moves_replicas_without_losing_a_record(cluster_fact
                     return False
         return True
     wait_until(deleted, 15, "moved-away replicas deleted on brokers 0 and 1")
+
+
+def test_throttle_paces_the_copy_and_verify_clears_it(cluster_factory, tmp_path):
+    """--throttle sets Kafka's rates on the brokers and the throttled-replica lists on the topic;
+    the new replica copies no faster than the rate, an unthrottled move of the same data is
+    quicker, and --verify removes every throttle once the move is done."""
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    nodes = cluster_factory(3)
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    create(admin, NewTopic("slow", 1, 1), NewTopic("fast", 1, 1))
+    payload = bytes(range(256)) * 4  # 1 KiB
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20})
+    for topic in ("slow", "fast"):
+        for _ in range(1500):
+            p.produce(topic, value=payload)
+    assert p.flush(60) == 0
+    rate = 250_000
+
+    def move(topic: str, throttle: int | None) -> tuple[float, int]:
+        part = admin.list_topics(topic, timeout=10).topics[topic].partitions[0]
+        target = sorted(set(part.replicas) | {next(n.node_id for n in nodes if n.node_id not in part.replicas)})
+        plan = tmp_path / f"{topic}.json"
+        plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": target}]}))
+        started = time.monotonic()
+        out = tool(bootstrap, "--execute", "--reassignment-json-file", str(plan),
+                   *(["--throttle", str(throttle)] if throttle else [])).stdout
+        if throttle:
+            assert "Warning: You must run --verify periodically, until the reassignment completes, to ensure the " \
+                   "throttle is removed." in out and f"The inter-broker throttle limit was set to {throttle} B/s" in out
+            new = next(r for r in target if r not in part.replicas)
+            res = admin.describe_configs([ConfigResource(ResourceType.BROKER, str(new))])
+            configs = list(res.values())[0].result(10)
+            assert configs["follower.replication.throttled.rate"].value == str(throttle)
+            assert configs["leader.replication.throttled.rate"].value == str(throttle)
+            topic_configs = list(admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)]).values())[0].result(10)
+            assert topic_configs["follower.replication.throttled.replicas"].value == f"0:{new}"
+            assert topic_configs["leader.replication.throttled.replicas"].value == f"0:{part.replicas[0]}"
+        wait_until(lambda: "is completed." in tool(bootstrap, "--verify", "--reassignment-json-file", str(plan)).stdout,
+                   60, f"{topic} moved", interval_s=0.25)
+        return time.monotonic() - started, sum(f.stat().st_size for f in (nodes[target[-1]].log_dir).glob(f"{topic}-0/*.log"))
+
+    fast_s, fast_bytes = move("fast", None)
+    slow_s, slow_bytes = move("slow", rate)
+    print(f"\nunthrottled move {fast_s:.1f} s; throttled at {rate} B/s {slow_s:.1f} s for {slow_bytes} bytes")
+    assert slow_bytes > 1_400_000
+    assert slow_s >= 0.6 * slow_bytes / rate, f"{slow_bytes} bytes copied in {slow_s:.1f} s at {rate} B/s"
+    assert slow_s > fast_s
+    # --verify cleared the throttles everywhere.
+    for n in nodes:
+        configs = list(admin.describe_configs([ConfigResource(ResourceType.BROKER, str(n.node_id))]).values())[0].result(10)
+        assert "follower.replication.throttled.rate" not in configs and "leader.replication.throttled.rate" not in configs
+    topic_configs = list(admin.describe_configs([ConfigResource(ResourceType.TOPIC, "slow")]).values())[0].result(10)
+    assert topic_configs["follower.replication.throttled.replicas"].value in ("", None)
 
 
 def test_kafka_python_reassignment_in_progress_lists_and_cancels(cluster_factory, tmp_path):

@@ -53,7 +53,11 @@ def test_kafka_configs_sh_refuses_what_it_cannot_do_in_one_line(shared_broker):
         (["--alter", "--topic", topic, "--add-config", "retention.ms=soon"], "Invalid value soon for configuration retention.ms"),
         (["--alter", "--topic", "missing-" + topic, "--add-config", "retention.ms=1"], "does not exist"),
         (["--alter", "--entity-type", "brokers", "--entity-name", "0", "--add-config", "num.partitions=2"],
-         "no dynamic broker configs"),
+         "num.partitions is not a dynamic broker config in Tern"),
+        (["--alter", "--entity-type", "brokers", "--entity-name", "0", "--add-config",
+          "leader.replication.throttled.rate=fast"], "Invalid value fast for configuration leader.replication"),
+        (["--alter", "--entity-type", "brokers", "--entity-name=x3", "--add-config",
+          "leader.replication.throttled.rate=1"], "A broker resource is a broker id or empty"),
         (["--describe"], "Name an entity"),
         (["--alter", "--topic", topic], "--add-config"),
         (["--describe", "--entity-type", "clients", "--entity-name", "x"], "topics, brokers or users"),
@@ -67,6 +71,33 @@ def test_kafka_configs_sh_refuses_what_it_cannot_do_in_one_line(shared_broker):
         assert message in err, (args, err)
         assert "Traceback" not in err and "Fatal error" not in err
     assert configs(b, topic) == {}, "a refused change leaves the configs as they were"
+
+
+def test_kafka_configs_sh_sets_and_removes_the_dynamic_broker_throttles(shared_broker):
+    b = shared_broker.bootstrap
+    def describe(*entity: str) -> list[str]:
+        return run("configs", "--bootstrap-server", b, "--describe", "--entity-type", "brokers",
+                   *entity).stdout.decode().splitlines()
+    done = run("configs", "--bootstrap-server", b, "--alter", "--entity-type", "brokers", "--entity-name", "0",
+               "--add-config", "leader.replication.throttled.rate=1000000,follower.replication.throttled.rate=2000000")
+    assert done.stdout.decode().strip() == "Completed updating config for broker 0."
+    assert describe("--entity-name", "0") == [
+        "Dynamic configs for broker 0 are:",
+        "  follower.replication.throttled.rate=2000000 sensitive=false "
+        "synonyms={DYNAMIC_BROKER_CONFIG:follower.replication.throttled.rate=2000000}",
+        "  leader.replication.throttled.rate=1000000 sensitive=false "
+        "synonyms={DYNAMIC_BROKER_CONFIG:leader.replication.throttled.rate=1000000}"]
+    # The cluster-wide default shows where a broker sets none of its own.
+    run("configs", "--bootstrap-server", b, "--alter", "--entity-type", "brokers", "--entity-default",
+        "--add-config", "follower.replication.throttled.rate=5")
+    run("configs", "--bootstrap-server", b, "--alter", "--entity-type", "brokers", "--entity-name", "0",
+        "--delete-config", "follower.replication.throttled.rate,leader.replication.throttled.rate")
+    assert describe("--entity-name", "0")[1:] == [
+        "  follower.replication.throttled.rate=5 sensitive=false "
+        "synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:follower.replication.throttled.rate=5}"]
+    run("configs", "--bootstrap-server", b, "--alter", "--entity-type", "brokers", "--entity-default",
+        "--delete-config", "follower.replication.throttled.rate")
+    assert describe("--entity-name", "0") == ["Dynamic configs for broker 0 are:"]
 
 
 def test_kafka_clients_admin_apis_change_configs(shared_broker):

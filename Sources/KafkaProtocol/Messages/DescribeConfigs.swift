@@ -40,6 +40,8 @@ public struct DescribeConfigsResponse: KafkaMessage, Equatable {
     public enum Source: Int8, Sendable {
         case unknown = 0
         case dynamicTopic = 1
+        case dynamicBroker = 2
+        case dynamicDefaultBroker = 3
         case staticBroker = 4
         case defaultConfig = 5
     }
