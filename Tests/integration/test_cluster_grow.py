@@ -1,12 +1,13 @@
 """Growing and shrinking a running cluster: a broker-only node (process.roles=broker) joins three
 voters as a metadata observer, registers, is given partitions with kafka-reassign-partitions.sh,
-follows the quorum through the loss of the active controller, and once stopped is removed with
-kafka-cluster.sh unregister."""
+follows the quorum through the loss of the active controller; then broker 0 is drained onto the
+others under load, stopped and removed with kafka-cluster.sh unregister."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -34,7 +35,7 @@ def brokers(admin) -> list[int]:
     return sorted(admin.list_topics(timeout=10).brokers)
 
 
-def test_a_broker_only_node_joins_takes_partitions_follows_the_quorum_and_is_unregistered(
+def test_a_broker_only_node_joins_and_takes_partitions_then_broker_0_is_drained_and_unregistered(
         cluster_factory, tmp_path, request):
     nodes = cluster_factory(3)
     bootstrap = ",".join(n.bootstrap for n in nodes)
@@ -91,18 +92,47 @@ def test_a_broker_only_node_joins_takes_partitions_follows_the_quorum_and_is_unr
         wait_until(lambda: brokers(live_admin) == [0, 1, 2, 3], 40, "the old controller back")
         assert consumed(bootstrap, 600) == set(range(600))
 
-        # Stopped and unregistered, broker 3 leaves the cluster's broker list; its id is then unknown.
-        assert fourth.stop() == 0
-        out = run(CLUSTER, "unregister", "--bootstrap-server", bootstrap, "--id", "3")
-        assert out.returncode == 0 and out.stdout.strip() == "Broker 3 is no longer registered.", out
-        wait_until(lambda: brokers(admin) == [0, 1, 2], 15, "broker 3 gone from DescribeCluster")
-        again = run(CLUSTER, "unregister", "--bootstrap-server", bootstrap, "--id", "3")
+        # Broker 0 drained under load: --generate over 1,2,3 for every topic, executed while a
+        # producer keeps writing; then it stops and is unregistered, and the cluster serves on.
+        present = admin.list_topics(timeout=10).topics
+        moving = [t for t in (TOPIC, "__consumer_offsets") if t in present]
+        (tmp_path / "drain-topics.json").write_text(json.dumps({"topics": [{"topic": t} for t in moving],
+                                                                 "version": 1}))
+        out = tool(bootstrap, "--generate", "--topics-to-move-json-file", str(tmp_path / "drain-topics.json"),
+                   "--broker-list", "1,2,3").stdout
+        drain = tmp_path / "drain.json"
+        drain.write_text(out.splitlines()[4])
+        count = len(json.loads(out.splitlines()[4])["partitions"])
+        writer = threading.Thread(target=produce, args=(bootstrap, range(600, 1600), errors))
+        writer.start()
+        tool(bootstrap, "--execute", "--reassignment-json-file", str(drain))
+        wait_until(lambda: tool(bootstrap, "--verify", "--reassignment-json-file", str(drain)).stdout
+                   .count("is completed.") == count, 90, f"{count} partitions moved off broker 0")
+        writer.join(90)
+        assert not writer.is_alive() and not errors, errors
+        assert all(0 not in reps for _, reps, _ in replicas(admin).values())
+        described = subprocess.run([str(REPO / "bin" / "kafka-topics.sh"), "--bootstrap-server", bootstrap,
+                                    "--describe", "--topic", TOPIC], capture_output=True, text=True, timeout=60).stdout
+        rows = [l for l in described.splitlines() if "Partition:" in l]
+        assert len(rows) == 2 and all("Replicas: 0" not in r and ",0" not in r.split("Replicas:")[1] for r in rows), \
+            described
+
+        assert nodes[0].stop() == 0
+        rest = ",".join(n.bootstrap for n in nodes[1:]) + "," + fourth.bootstrap
+        rest_admin = AdminClient({"bootstrap.servers": rest})
+        out = run(CLUSTER, "unregister", "--bootstrap-server", rest, "--id", "0")
+        assert out.returncode == 0 and out.stdout.strip() == "Broker 0 is no longer registered.", out
+        wait_until(lambda: brokers(rest_admin) == [1, 2, 3], 15, "broker 0 gone from the brokers listed")
+        again = run(CLUSTER, "unregister", "--bootstrap-server", rest, "--id", "0")
         assert again.returncode == 1 and "BROKER_ID_NOT_REGISTERED" in again.stderr, again
-        cluster_id = run(CLUSTER, "cluster-id", "--bootstrap-server", bootstrap)
-        md_id = admin.list_topics(timeout=10).cluster_id
+        cluster_id = run(CLUSTER, "cluster-id", "--bootstrap-server", rest)
+        md_id = rest_admin.list_topics(timeout=10).cluster_id
         assert cluster_id.returncode == 0 and cluster_id.stdout.strip() == f"Cluster ID: {md_id}"
-        bad = run(CLUSTER, "unregister", "--bootstrap-server", bootstrap, "--id", "-4")
+        bad = run(CLUSTER, "unregister", "--bootstrap-server", rest, "--id", "-4")
         assert bad.returncode != 0 and "Traceback" not in bad.stderr
+        produce(rest, range(1600, 1800), errors)
+        assert not errors, errors
+        assert consumed(rest, 1800) == set(range(1800)), "no acknowledged record lost through the drain"
     finally:
         fourth.close()
 
