@@ -56,7 +56,7 @@ extension Broker {
             return try authorizingGroups(c, acls: acls)
         case .describeConfigs, .incrementalAlterConfigs, .alterConfigs, .describeCluster, .describeQuorum,
             .electLeaders, .describeLogDirs, .alterPartitionReassignments, .listPartitionReassignments,
-            .unregisterBroker,
+            .unregisterBroker, .addRaftVoter, .removeRaftVoter,
             .describeUserScramCredentials, .alterUserScramCredentials, .describeAcls, .createAcls, .deleteAcls:
             return try authorizingCluster(c, acls: acls)
         default:

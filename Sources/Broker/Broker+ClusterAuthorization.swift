@@ -78,6 +78,14 @@ extension Broker {
             _ = try UnregisterBrokerRequest.decode(body, version: v)
             guard !may(.alter, .cluster, cluster) else { return nil }
             return try c.answer(UnregisterBrokerResponse(.clusterAuthorizationFailed, clusterMessage))
+        case .addRaftVoter:
+            _ = try AddRaftVoterRequest.decode(body, version: v)
+            guard !may(.alter, .cluster, cluster) else { return nil }
+            return try c.answer(AddRaftVoterResponse(.clusterAuthorizationFailed, clusterMessage))
+        case .removeRaftVoter:
+            _ = try RemoveRaftVoterRequest.decode(body, version: v)
+            guard !may(.alter, .cluster, cluster) else { return nil }
+            return try c.answer(RemoveRaftVoterResponse(.clusterAuthorizationFailed, clusterMessage))
         case .listPartitionReassignments:
             _ = try ListPartitionReassignmentsRequest.decode(body, version: v)
             guard !may(.describe, .cluster, cluster) else { return nil }

@@ -52,6 +52,20 @@ extension Broker {
                 }
                 return c.answer(gateway.unregisterBroker(request))
             },
+            .addRaftVoter: { b, c in
+                let request = try c.decode(AddRaftVoterRequest.self)
+                guard let gateway = b.gateway.withLockedValue({ $0 }) else {
+                    return try c.answer(AddRaftVoterResponse(.notController, "There is no active controller."))
+                }
+                return c.answer(gateway.addRaftVoter(request))
+            },
+            .removeRaftVoter: { b, c in
+                let request = try c.decode(RemoveRaftVoterRequest.self)
+                guard let gateway = b.gateway.withLockedValue({ $0 }) else {
+                    return try c.answer(RemoveRaftVoterResponse(.notController, "There is no active controller."))
+                }
+                return c.answer(gateway.removeRaftVoter(request))
+            },
             .describeConfigs: { b, c in try c.answer(b.describeConfigs(c.decode(), version: c.version)) },
             .describeLogDirs: { b, c in try c.answer(b.describeLogDirs(c.decode())) },
             .findCoordinator: { b, c in

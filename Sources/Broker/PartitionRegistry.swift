@@ -194,6 +194,8 @@ public protocol ControllerGateway: Sendable {
         AlterPartitionReassignmentsResponse
     >
     func unregisterBroker(_ request: UnregisterBrokerRequest) -> EventLoopFuture<UnregisterBrokerResponse>
+    func addRaftVoter(_ request: AddRaftVoterRequest) -> EventLoopFuture<AddRaftVoterResponse>
+    func removeRaftVoter(_ request: RemoveRaftVoterRequest) -> EventLoopFuture<RemoveRaftVoterResponse>
     func listPartitionReassignments(_ request: ListPartitionReassignmentsRequest) -> EventLoopFuture<
         ListPartitionReassignmentsResponse
     >

@@ -47,6 +47,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case brokerRegistration = 62
     case brokerHeartbeat = 63
     case unregisterBroker = 64
+    case addRaftVoter = 80
+    case removeRaftVoter = 81
 }
 
 /// One API as Tern implements it.
@@ -168,6 +170,11 @@ extension ApiKey {
         .init(
             .unregisterBroker, "UnregisterBroker", 0...0, flexibleFrom: 0, on: [.client, .controller],
             UnregisterBrokerRequest.self),
+        .init(
+            .addRaftVoter, "AddRaftVoter", 0...0, flexibleFrom: 0, on: [.client, .controller], AddRaftVoterRequest.self),
+        .init(
+            .removeRaftVoter, "RemoveRaftVoter", 0...0, flexibleFrom: 0, on: [.client, .controller],
+            RemoveRaftVoterRequest.self),
     ]
 
     /// The table indexed by API key (a unit test checks that every case has its row).

@@ -18,6 +18,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let electionNotNeeded = ErrorCode(84)
     public static let noReassignmentInProgress = ErrorCode(85)
     public static let brokerIdNotRegistered = ErrorCode(102)
+    public static let duplicateVoter = ErrorCode(126)
+    public static let voterNotFound = ErrorCode(127)
     public static let unsupportedSaslMechanism = ErrorCode(33)
     public static let illegalSaslState = ErrorCode(34)
     public static let saslAuthenticationFailed = ErrorCode(58)
@@ -117,6 +119,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 94: return "INCONSISTENT_VOTER_SET"
         case 101: return "DUPLICATE_BROKER_REGISTRATION"
         case 102: return "BROKER_ID_NOT_REGISTERED"
+        case 126: return "DUPLICATE_VOTER"
+        case 127: return "VOTER_NOT_FOUND"
         case 98: return "SNAPSHOT_NOT_FOUND"
         case 42: return "INVALID_REQUEST"
         case 43: return "UNSUPPORTED_FOR_MESSAGE_FORMAT"

@@ -5,7 +5,7 @@ extension RaftNode {
         // edited by hand; stay a follower rather than overflow.
         guard quorum.epoch < RaftMessage.maxEpoch else { return [] }
         fetchInFlightSinceMs = nil
-        if voters.count == 1 { return becomeCandidate(nowMs: nowMs) }
+        if voters == [id] { return becomeCandidate(nowMs: nowMs) }
         role = .prospective(granted: [id])
         let request = RaftVoteRequest(
             candidateEpoch: quorum.epoch + 1, candidateId: id, lastOffsetEpoch: log.lastEpoch,
@@ -19,7 +19,7 @@ extension RaftNode {
         role = .candidate(granted: [id])
         electionDeadlineMs = nowMs + randomElectionTimeout()
         var actions: [RaftAction] = [.persist(quorum)]
-        if voters.count == 1 { return actions + becomeLeader(nowMs: nowMs) }
+        if voters == [id] { return actions + becomeLeader(nowMs: nowMs) }
         let request = RaftVoteRequest(
             candidateEpoch: quorum.epoch, candidateId: id, lastOffsetEpoch: log.lastEpoch, lastOffset: log.endOffset,
             preVote: false)
@@ -108,16 +108,37 @@ extension RaftNode {
     }
 
     mutating func handleVoteResponse(_ r: RaftVoteResponse, from sender: Int32, nowMs: Int64) -> [RaftAction] {
-        guard r.granted else { return [] }
+        guard r.granted else {
+            // A refusal that names a leader of our own epoch: if the leader said so itself it is
+            // alive, so follow it; if another node names it, it may be the dead leader we time
+            // out on, so ask it (a fetch) and follow only if it answers as leader. This is how a
+            // node removed from the voters while away, whose own log still counts it, learns.
+            if let l = r.leaderId, l != id, r.epoch == quorum.epoch {
+                switch role {
+                case .prospective, .unattached:
+                    if l == sender {
+                        quorum.leaderId = l
+                        role = .follower(leader: l)
+                        lastLeaderContactMs = nowMs
+                        nextFetchAtMs = nowMs
+                        fetchInFlightSinceMs = nil
+                        return [.persist(quorum)]
+                    }
+                    if fetchInFlightSinceMs == nil { return [sendFetch(to: l, nowMs: nowMs)] }
+                default: break
+                }
+            }
+            return []
+        }
         switch role {
         case .prospective(var granted) where r.preVote && r.epoch <= quorum.epoch:
             granted.insert(sender)
             role = .prospective(granted: granted)
-            if granted.count >= majority { return becomeCandidate(nowMs: nowMs) }
+            if votesCounted(granted) >= majority { return becomeCandidate(nowMs: nowMs) }
         case .candidate(var granted) where !r.preVote && r.epoch == quorum.epoch:
             granted.insert(sender)
             role = .candidate(granted: granted)
-            if granted.count >= majority { return becomeLeader(nowMs: nowMs) }
+            if votesCounted(granted) >= majority { return becomeLeader(nowMs: nowMs) }
         default:
             break
         }

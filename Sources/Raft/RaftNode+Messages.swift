@@ -1,13 +1,17 @@
 extension RaftNode {
     public mutating func receive(_ message: RaftMessage, from sender: Int32, nowMs: Int64) -> [RaftAction] {
         guard sender != id else { return [] }
-        // Observers may only fetch; everything else comes from voters, and an observer takes
-        // no part in elections.
+        // Leader messages (BeginQuorumEpoch, EndQuorumEpoch) come only from voters.
         switch message {
-        case .fetch, .fetchSnapshot: break
+        // Fetches come from observers too, and answers from whichever leader this node asked
+        // (its log may not know that leader is a voter yet); a vote response counts only from
+        // a voter (`votesCounted`) but its epoch and leader are news from anyone. A vote request
+        // is answered whatever this node's own voter set says (Raft §4.1: the candidate's set
+        // may be newer, or this node's; pre-vote keeps a removed node from disrupting), and a
+        // refusal names the leader, so a node removed while away learns it and follows.
+        case .fetch, .fetchSnapshot, .fetchResponse, .fetchSnapshotResponse, .voteResponse, .vote: break
         default: guard voters.contains(sender) else { return [] }
         }
-        if isObserver, case .vote = message { return [] }
         // Epochs and offsets out of range are dropped before they can move any state.
         guard message.isPlausible(currentEpoch: quorum.epoch) else { return [] }
         var actions: [RaftAction] = []

@@ -26,7 +26,8 @@ extension RaftNode {
     /// an answer from a node it does not follow goes no further (nil: handle it as a follower's).
     mutating func observerFetchAnswer(_ r: RaftFetchResponse, from sender: Int32, nowMs: Int64) -> [RaftAction]? {
         var actions: [RaftAction] = []
-        if let l = r.leaderId, l != id, voters.contains(l), r.epoch >= quorum.epoch, role != .follower(leader: l) {
+        // The leader named may be a voter this node's log does not know yet.
+        if let l = r.leaderId, l != id, l >= 0, r.epoch >= quorum.epoch, role != .follower(leader: l) {
             quorum = QuorumState(epoch: r.epoch, votedFor: nil, leaderId: l)
             role = .follower(leader: l)
             lastLeaderContactMs = nowMs
@@ -44,13 +45,14 @@ extension RaftNode {
 
     /// Notes a leader's fetch from an observer (for DescribeQuorum), keeping at most
     /// `maxObservers`.
-    mutating func noteObserverFetch(_ sender: Int32, fetchOffset: Int64, nowMs: Int64) {
+    mutating func noteObserverFetch(_ sender: Int32, fetchOffset: Int64?, nowMs: Int64) {
         if observers[sender] == nil, observers.count >= Self.maxObservers,
             let stalest = observers.min(by: { $0.value.lastFetchMs < $1.value.lastFetchMs })?.key
         {
             observers.removeValue(forKey: stalest)
         }
-        observers[sender] = Peer(endOffset: max(observers[sender]?.endOffset ?? 0, fetchOffset), lastFetchMs: nowMs)
+        let known = observers[sender]?.endOffset ?? 0
+        observers[sender] = Peer(endOffset: fetchOffset.map { max(known, $0) } ?? known, lastFetchMs: nowMs)
     }
 
     /// The observers' log ends as a leader last heard them.

@@ -21,7 +21,10 @@ extension RaftNode {
         }
         guard role == .leader, f.epoch == quorum.epoch else { return answer(.fenced) }
         peers[sender]?.lastFetchMs = nowMs
-        if peers[sender] == nil { noteObserverFetch(sender, fetchOffset: f.fetchOffset, nowMs: nowMs) }
+        // An observer's fetch offset counts only once the checks below find its log agrees with
+        // this one (a log that diverges may be longer than what it really shares with us): it
+        // may become a voter on the strength of it.
+        if peers[sender] == nil { noteObserverFetch(sender, fetchOffset: nil, nowMs: nowMs) }
         // Below the log start only the snapshot has what the follower needs.
         if let snap = snapshot, f.fetchOffset < log.startOffset {
             return answer(.snapshot(endOffset: snap.endOffset, epoch: snap.epoch))
@@ -42,12 +45,28 @@ extension RaftNode {
         if let peer = peers[sender] {
             peers[sender]!.endOffset = max(peer.endOffset, f.fetchOffset)
             actions += advanceHighWatermark()
+        } else {
+            noteObserverFetch(sender, fetchOffset: f.fetchOffset, nowMs: nowMs)
         }
         return actions + answer(.entries(log.slice(from: f.fetchOffset, max: config.maxFetchEntries)))
     }
 
     mutating func handleFetchResponse(_ r: RaftFetchResponse, from sender: Int32, nowMs: Int64) -> [RaftAction] {
-        guard isObserver else { return followerFetchResponse(r, from: sender, nowMs: nowMs) }
+        guard isObserver else {
+            // A node that answers as the leader of our epoch (asked because a refused vote named
+            // it) is followed: one leader per epoch, so a candidate or a node between leaders
+            // may take it as it would a BeginQuorumEpoch.
+            var adopted: [RaftAction] = []
+            if r.leaderId == sender, r.epoch == quorum.epoch, role != .leader, role != .follower(leader: sender),
+                r.outcome != .fenced
+            {
+                quorum.leaderId = sender
+                role = .follower(leader: sender)
+                lastLeaderContactMs = nowMs
+                adopted.append(.persist(quorum))
+            }
+            return adopted + followerFetchResponse(r, from: sender, nowMs: nowMs)
+        }
         var actions: [RaftAction] = []
         if let adopted = observerFetchAnswer(r, from: sender, nowMs: nowMs) {
             guard role == .follower(leader: sender) else { return adopted }
@@ -68,6 +87,9 @@ extension RaftNode {
             fetchInFlightSinceMs = nil
             return []
         }
+        // While a snapshot is being fetched, entries answer an older fetch (found by simulation:
+        // a delayed answer appended past the snapshot being downloaded, which then went back).
+        if download != nil, case .entries = r.outcome { return [] }
         fetchInFlightSinceMs = nil
         var actions: [RaftAction] = []
         if case .fenced = r.outcome {
@@ -92,6 +114,7 @@ extension RaftNode {
             log.truncate(to: target)
             durableEndOffset = min(durableEndOffset, target)
             actions.append(.truncate(offset: target))
+            actions += noteTruncated(to: target, nowMs: nowMs)
             actions.append(sendFetch(to: leader, nowMs: nowMs))
         case .entries(let entries):
             if !entries.isEmpty {
@@ -99,6 +122,7 @@ extension RaftNode {
                 log.append(entries)
                 durableEndOffset = log.endOffset
                 actions.append(.append(offset: offset, entries: entries))
+                actions += noteAppended(entries, at: offset, nowMs: nowMs)
             }
             let hw = min(r.highWatermark, log.endOffset)
             if hw > highWatermark {

@@ -28,10 +28,11 @@ extension RaftNode {
         guard let snap = snapshot, snap.endOffset == f.endOffset, snap.epoch == f.snapshotEpoch else {
             return answer(.notFound)
         }
-        let from = Int(max(0, min(f.position, Int64(snap.payload.count))))
-        let to = min(snap.payload.count, from + config.maxSnapshotChunkBytes)
-        return answer(
-            .chunk(size: Int64(snap.payload.count), position: Int64(from), bytes: Array(snap.payload[from..<to])))
+        // What travels is the stored form: the voters in force there, then the payload.
+        let bytes = snap.framed
+        let from = Int(max(0, min(f.position, Int64(bytes.count))))
+        let to = min(bytes.count, from + config.maxSnapshotChunkBytes)
+        return answer(.chunk(size: Int64(bytes.count), position: Int64(from), bytes: Array(bytes[from..<to])))
     }
 
     mutating func handleFetchSnapshotResponse(
@@ -59,13 +60,18 @@ extension RaftNode {
             d.bytes += bytes
             download = d
             if Int64(d.bytes.count) < size && !bytes.isEmpty { return [sendFetchSnapshot(to: leader, nowMs: nowMs)] }
-            let snap = RaftSnapshot(endOffset: d.endOffset, epoch: d.epoch, payload: d.bytes)
+            let snap = RaftSnapshot(endOffset: d.endOffset, epoch: d.epoch, framed: d.bytes)
             download = nil
+            // Committed entries never go back: a snapshot older than what this node has committed
+            // is dropped, and fetching goes on from the log.
+            guard snap.endOffset >= highWatermark else { return [sendFetch(to: leader, nowMs: nowMs)] }
             snapshot = snap
             log.reset(toSnapshotEnding: snap.endOffset, epoch: snap.epoch)
             durableEndOffset = snap.endOffset
             highWatermark = max(highWatermark, snap.endOffset)
-            return [.installSnapshot(snap), sendFetch(to: leader, nowMs: nowMs)]
+            return [.installSnapshot(snap)] + noteSnapshotInstalled(snap, nowMs: nowMs) + [
+                sendFetch(to: leader, nowMs: nowMs)
+            ]
         }
     }
 
@@ -77,8 +83,9 @@ extension RaftNode {
         guard offset <= highWatermark, offset > log.startOffset, offset <= log.endOffset,
             let epoch = log.epoch(at: offset - 1)
         else { return false }
-        snapshot = RaftSnapshot(endOffset: offset, epoch: epoch, payload: payload)
+        snapshot = RaftSnapshot(endOffset: offset, epoch: epoch, payload: payload, voters: snapshotVoters(at: offset))
         log.compact(upTo: offset)
+        noteCompacted()
         return true
     }
 }

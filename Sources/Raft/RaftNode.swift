@@ -25,7 +25,17 @@ public struct RaftNode: Sendable {
     }
 
     public let id: Int32
-    public let voters: [Int32]
+    /// The voters in force: the latest voters entry in the log (committed or not, KIP-853),
+    /// else the snapshot's, else the configured ones.
+    public internal(set) var voters: [Int32]
+    /// The same voters with where they listen.
+    public internal(set) var voterEndpoints: [VoterEndpoint]
+    /// The voters this node was configured with (`controller.quorum.voters`).
+    let bootstrapVoters: [VoterEndpoint]
+    /// The voters in force at `log.startOffset`: the snapshot's, else the configured ones.
+    var baseVoters: [VoterEndpoint]
+    /// Voters entries in the log, in order, with their offsets.
+    var voterChanges: [(offset: Int64, set: [VoterEndpoint])] = []
     public let config: RaftConfig
     public internal(set) var quorum: QuorumState
     public internal(set) var role: Role = .unattached
@@ -63,7 +73,8 @@ public struct RaftNode: Sendable {
     /// 0 when this node does not lead.
     public func votersInTouch(nowMs: Int64, withinMs: Int64) -> Int {
         guard role == .leader else { return 0 }
-        return peers.filter { voters.contains($0.key) && nowMs - $0.value.lastFetchMs <= withinMs }.count + 1
+        return peers.filter { voters.contains($0.key) && nowMs - $0.value.lastFetchMs <= withinMs }.count
+            + (voters.contains(id) ? 1 : 0)
     }
     public var epoch: Int32 { quorum.epoch }
     public var leaderId: Int32? {
@@ -81,13 +92,29 @@ public struct RaftNode: Sendable {
         id: Int32, voters: [Int32], state: QuorumState, log: RaftLog, snapshot: RaftSnapshot? = nil,
         config: RaftConfig, seed: UInt64, nowMs: Int64
     ) {
-        precondition(!voters.isEmpty, "a quorum needs voters")
+        self.init(
+            id: id, voterEndpoints: voters.map { VoterEndpoint(id: $0, host: "", port: 0) }, state: state, log: log,
+            snapshot: snapshot, config: config, seed: seed, nowMs: nowMs)
+    }
+
+    public init(
+        id: Int32, voterEndpoints configured: [VoterEndpoint], state: QuorumState, log: RaftLog,
+        snapshot: RaftSnapshot? = nil, config: RaftConfig, seed: UInt64, nowMs: Int64
+    ) {
+        precondition(!configured.isEmpty, "a quorum needs voters")
         precondition(
             (snapshot?.endOffset ?? 0) == log.startOffset, "the log must start where the snapshot ends")
         self.snapshot = snapshot
         self.highWatermark = log.startOffset
         self.id = id
-        self.voters = voters.sorted()
+        bootstrapVoters = configured.sorted { $0.id < $1.id }
+        baseVoters = (snapshot?.voters ?? configured).sorted { $0.id < $1.id }
+        for (i, e) in log.entries.enumerated() {
+            if let set = e.voterSet { voterChanges.append((log.startOffset + Int64(i), set.sorted { $0.id < $1.id })) }
+        }
+        voterEndpoints = voterChanges.last?.set ?? baseVoters
+        let voters = voterEndpoints.map(\.id)
+        self.voters = voters
         self.config = config
         self.quorum = state
         self.log = log
@@ -109,14 +136,17 @@ public struct RaftNode: Sendable {
     // MARK: - Clock
 
     public mutating func tick(nowMs: Int64) -> [RaftAction] {
-        if isObserver { return observerTick(nowMs: nowMs) }
+        // A leader that removed itself leads on until the change commits.
+        if !mayCampaign && role != .leader { return observerTick(nowMs: nowMs) }
         var actions: [RaftAction] = []
         switch role {
         case .leader:
             // Check quorum: a leader that no majority has fetched from lately resigns, so a
             // partitioned leader does not go on believing it leads.
-            let recent = peers.filter { nowMs - $0.value.lastFetchMs <= config.fetchTimeoutMs }.count + 1
-            if recent < majority && voters.count > 1 {
+            let recent =
+                peers.filter { voters.contains($0.key) && nowMs - $0.value.lastFetchMs <= config.fetchTimeoutMs }.count
+                + (voters.contains(id) ? 1 : 0)
+            if recent < majority && voters != [id] {
                 actions.append(.lostLeadership(epoch: quorum.epoch))
                 for v in voters where v != id {
                     actions.append(.send(to: v, .endQuorumEpoch(epoch: quorum.epoch, leaderId: id)))

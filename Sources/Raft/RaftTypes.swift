@@ -16,6 +16,82 @@ public struct LogEntry: Equatable, Sendable {
     }
 
     public var isLeaderChange: Bool { payload.count == 5 && payload[0] == 0xFF }
+
+    /// A change of the quorum's voters (KIP-853's VotersRecord): the whole new set, in force on
+    /// every node from the moment the entry is in its log (committed or not).
+    public static func voters(epoch: Int32, _ set: [VoterEndpoint]) -> LogEntry {
+        LogEntry(epoch: epoch, payload: [0xFE, 0] + VoterEndpoint.encode(set))
+    }
+
+    /// A voters entry, readable or not (an unreadable one changes nothing).
+    public var isVoters: Bool { payload.first == 0xFE }
+    /// Raft's own entries, which the state machine above skips.
+    public var isControl: Bool { isLeaderChange || isVoters }
+
+    /// The voter set a voters entry names; nil for any other entry or a malformed one.
+    public var voterSet: [VoterEndpoint]? {
+        guard payload.count >= 2, payload[0] == 0xFE, payload[1] == 0 else { return nil }
+        guard let (set, end) = VoterEndpoint.decode(payload, from: 2), end == payload.count else { return nil }
+        return set
+    }
+}
+
+/// A voter of the quorum and where its CONTROLLER listener is.
+public struct VoterEndpoint: Equatable, Hashable, Sendable {
+    public var id: Int32
+    public var host: String
+    public var port: Int32
+    public init(id: Int32, host: String, port: Int32) {
+        self.id = id
+        self.host = host
+        self.port = port
+    }
+
+    /// The most voters a set may hold, and the longest host name kept.
+    public static let maxVoters = 255
+    public static let maxHostBytes = 255
+
+    /// count (UInt16), then per voter: id (Int32), port (UInt16), host length (UInt16), host.
+    public static func encode(_ set: [VoterEndpoint]) -> [UInt8] {
+        var out: [UInt8] = []
+        func u16(_ v: Int) { out += [UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
+        let voters = Array(set.prefix(maxVoters))
+        u16(voters.count)
+        for v in voters {
+            out += withUnsafeBytes(of: v.id.bigEndian, Array.init)
+            u16(Int(UInt16(truncatingIfNeeded: v.port)))
+            let host = Array(v.host.utf8.prefix(maxHostBytes))
+            u16(host.count)
+            out += host
+        }
+        return out
+    }
+
+    /// Reads a set written by `encode` at `from`; nil if the bytes are short or out of bounds.
+    public static func decode(_ b: [UInt8], from start: Int) -> ([VoterEndpoint], Int)? {
+        var i = start
+        func u16() -> Int? {
+            guard i >= 0, i + 2 <= b.count else { return nil }
+            defer { i += 2 }
+            return Int(b[i]) << 8 | Int(b[i + 1])
+        }
+        guard let count = u16(), count <= maxVoters else { return nil }
+        var set: [VoterEndpoint] = []
+        for _ in 0..<count {
+            guard i + 4 <= b.count else { return nil }
+            let id = Int32(
+                bitPattern: UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3]))
+            i += 4
+            guard let port = u16(), let length = u16(), length <= maxHostBytes, i + length <= b.count else {
+                return nil
+            }
+            let host = String(decoding: b[i..<(i + length)], as: UTF8.self)
+            i += length
+            guard id >= 0, !set.contains(where: { $0.id == id }) else { return nil }
+            set.append(VoterEndpoint(id: id, host: host, port: Int32(port)))
+        }
+        return (set, i)
+    }
 }
 
 /// The state a voter must not forget across restarts (KIP-595's quorum-state file): written
@@ -111,11 +187,36 @@ public struct RaftSnapshot: Equatable, Sendable {
     public var endOffset: Int64
     public var epoch: Int32
     public var payload: [UInt8]
+    /// The voters in force at `endOffset` when they differ from the configured ones (KIP-853).
+    public var voters: [VoterEndpoint]?
+    /// What is stored and sent: the payload alone without voters (as before KIP-853), else a
+    /// header with the voters, then the payload.
+    public let framed: [UInt8]
 
-    public init(endOffset: Int64, epoch: Int32, payload: [UInt8]) {
+    static let framedMagic: [UInt8] = Array("TVOT".utf8)
+
+    public init(endOffset: Int64, epoch: Int32, payload: [UInt8], voters: [VoterEndpoint]? = nil) {
         self.endOffset = endOffset
         self.epoch = epoch
         self.payload = payload
+        self.voters = voters
+        framed = voters.map { Self.framedMagic + [0] + VoterEndpoint.encode($0) + payload } ?? payload
+    }
+
+    /// Reads what `framed` wrote (a payload without the header is one from before KIP-853).
+    public init(endOffset: Int64, epoch: Int32, framed: [UInt8]) {
+        self.endOffset = endOffset
+        self.epoch = epoch
+        self.framed = framed
+        if framed.count >= 5, Array(framed[0..<4]) == Self.framedMagic, framed[4] == 0,
+            let (set, end) = VoterEndpoint.decode(framed, from: 5)
+        {
+            voters = set
+            payload = Array(framed[end...])
+        } else {
+            voters = nil
+            payload = framed
+        }
     }
 }
 
@@ -239,6 +340,9 @@ public enum RaftAction: Equatable, Sendable {
     /// A snapshot fetched from the leader replaces the whole log and state: store it, drop every
     /// entry, and load the state machine from it. Durable before any later `send`.
     case installSnapshot(RaftSnapshot)
+    /// The voter set changed (an entry appended, truncated away, or a snapshot installed): the
+    /// shell learns where new voters listen.
+    case votersChanged([VoterEndpoint])
 }
 
 public struct RaftConfig: Sendable {

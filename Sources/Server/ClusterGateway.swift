@@ -160,6 +160,16 @@ final class ClusterGateway: ControllerGateway {
         }
     }
 
+    func addRaftVoter(_ request: AddRaftVoterRequest) -> EventLoopFuture<AddRaftVoterResponse> {
+        route(request, local: { [quorum] in quorum.addRaftVoter(request) }, as: AddRaftVoterResponse.self) { _ in true }
+    }
+
+    func removeRaftVoter(_ request: RemoveRaftVoterRequest) -> EventLoopFuture<RemoveRaftVoterResponse> {
+        route(request, local: { [quorum] in quorum.removeRaftVoter(request) }, as: RemoveRaftVoterResponse.self) {
+            _ in true
+        }
+    }
+
     func listPartitionReassignments(_ request: ListPartitionReassignmentsRequest) -> EventLoopFuture<
         ListPartitionReassignmentsResponse
     > {

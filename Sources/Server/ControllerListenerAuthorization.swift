@@ -13,7 +13,7 @@ enum ControllerListenerAuthorization {
     static let forwardedAdminApis: Set<ApiKey> = [
         .createTopics, .deleteTopics, .createPartitions, .incrementalAlterConfigs, .alterUserScramCredentials,
         .createAcls, .deleteAcls, .electLeaders, .alterPartitionReassignments, .listPartitionReassignments,
-        .unregisterBroker,
+        .unregisterBroker, .addRaftVoter, .removeRaftVoter,
     ]
 
     /// Nil: the request goes to the quorum controller as it is.

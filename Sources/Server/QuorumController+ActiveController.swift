@@ -85,7 +85,7 @@ extension QuorumController {
         let log = node.log
         let empty =
             log.startOffset == 0
-            && !(log.startOffset..<log.endOffset).contains { !(log.entry(at: $0)?.isLeaderChange ?? true) }
+            && !(log.startOffset..<log.endOffset).contains { !(log.entry(at: $0)?.isControl ?? true) }
         if empty && !bootstrapRecords.isEmpty {
             let seed = bootstrapRecords
             logger.info("writing \(seed.count) bootstrap records (SCRAM credentials from tern storage format)")

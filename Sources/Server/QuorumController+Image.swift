@@ -26,7 +26,7 @@ extension QuorumController {
     /// A snapshot fetched from the leader replaces the log and the image.
     func install(_ snap: RaftSnapshot) throws {
         let restored = try MetadataImage(snapshot: snap.payload)
-        try log.saveSnapshot(endOffset: snap.endOffset, epoch: snap.epoch, payload: snap.payload)
+        try log.saveSnapshot(endOffset: snap.endOffset, epoch: snap.epoch, payload: snap.framed)
         image = restored
         appliedOffset = snap.endOffset
         bytesSinceSnapshot = 0
@@ -45,7 +45,11 @@ extension QuorumController {
         let payload: [UInt8]
         do {
             payload = try image.snapshotBytes()
-            try log.saveSnapshot(endOffset: appliedOffset, epoch: epoch, payload: payload)
+            // Stored with the voters in force there, as Raft keeps it.
+            let stored = RaftSnapshot(
+                endOffset: appliedOffset, epoch: epoch, payload: payload, voters: node.snapshotVoters(at: appliedOffset)
+            )
+            try log.saveSnapshot(endOffset: appliedOffset, epoch: epoch, payload: stored.framed)
         } catch {
             logger.error("could not write the metadata snapshot at offset \(appliedOffset): \(error)")
             return
@@ -67,7 +71,7 @@ extension QuorumController {
         }
         while appliedOffset < hw, let e = node.log.entry(at: appliedOffset) {
             bytesSinceSnapshot += e.payload.count
-            if !e.isLeaderChange {
+            if !e.isControl {
                 do {
                     image.apply(try MetadataRecord.decode(e.payload), at: appliedOffset)
                 } catch {

@@ -30,6 +30,8 @@ extension QuorumController {
             .createAcls: { q, c in c.answer(q.createAcls(try c.decode())) },
             .deleteAcls: { q, c in c.answer(q.deleteAcls(try c.decode())) },
             .unregisterBroker: { q, c in c.answer(q.unregisterBroker(try c.decode())) },
+            .addRaftVoter: { q, c in c.answer(q.addRaftVoter(try c.decode())) },
+            .removeRaftVoter: { q, c in c.answer(q.removeRaftVoter(try c.decode())) },
         ])
 
     /// Answers one request that arrived on the CONTROLLER listener.
@@ -138,7 +140,9 @@ extension QuorumController {
         let promise = loop.makePromise(of: KafkaProtocol.VoteResponse.self)
         loop.execute { [self] in
             let refused = (req.topics.first?.partitions.first).flatMap {
-                refusal(clusterId: req.clusterId, sender: $0.candidateId, "Vote")
+                // A node outside the voters (removed while away) is answered by Raft, which refuses
+                // it and names the leader so that it follows instead of campaigning.
+                refusal(clusterId: req.clusterId, sender: $0.candidateId, "Vote", observer: true)
             }
             guard let p = req.topics.first?.partitions.first, refused == nil else {
                 var r = KafkaProtocol.VoteResponse()

@@ -34,7 +34,10 @@ public struct Voter: Sendable, Equatable {
 public final class QuorumController: @unchecked Sendable {
     static let topicName = "__cluster_metadata"
     public let id: Int32
-    public let voters: [Voter]
+    /// The voters in force (they change with add-controller / remove-controller, KIP-853),
+    /// readable from any thread.
+    public var voters: [Voter] { currentVoters.withLockedValue { $0 } }
+    let currentVoters: NIOLockedValueBox<[Voter]>
     public let clusterId: String
     public let loop: any EventLoop
     /// Defaults for topics created without partition count or replication factor.
@@ -91,6 +94,9 @@ public final class QuorumController: @unchecked Sendable {
             request: RaftFetchRequest, promise: EventLoopPromise<KafkaProtocol.FetchResponse>, timeout: Scheduled<Void>
         )] = [:]
     var lastSentHighWatermark: [Int32: Int64] = [:]
+    /// AddRaftVoter / RemoveRaftVoter answers waiting for their voters entry to commit.
+    var pendingVoterChanges:
+        [(offset: Int64, promise: EventLoopPromise<(ErrorCode, String?)>, timeout: Scheduled<Void>)] = []
     var answeringParked = false
     static let fetchParkMs: Int64 = 300
     private var tickTask: RepeatedTask?
@@ -113,7 +119,7 @@ public final class QuorumController: @unchecked Sendable {
         bootstrapRecords = settings.bootstrapRecords
         peerSecurity = settings.peerSecurity
         self.id = id
-        self.voters = voters.sorted { $0.id < $1.id }
+        currentVoters = NIOLockedValueBox(voters.sorted { $0.id < $1.id })
         self.clusterId = clusterId
         self.group = group
         self.loop = group.next()
@@ -125,19 +131,25 @@ public final class QuorumController: @unchecked Sendable {
         let entries = log.entries.map { LogEntry(epoch: $0.epoch, payload: $0.payload) }
         var snapshot: RaftSnapshot? = nil
         if let s = log.snapshot {
-            image = try MetadataImage(snapshot: s.payload)
-            snapshot = RaftSnapshot(endOffset: s.endOffset, epoch: s.epoch, payload: s.payload)
+            // The stored form: the voters in force there (when they changed), then the image.
+            let stored = RaftSnapshot(endOffset: s.endOffset, epoch: s.epoch, framed: s.payload)
+            image = try MetadataImage(snapshot: stored.payload)
+            snapshot = stored
         }
         appliedOffset = log.startOffset
         node = RaftNode(
-            id: id, voters: voters.map(\.id), state: state,
+            id: id, voterEndpoints: voters.map { VoterEndpoint(id: $0.id, host: $0.host, port: Int32($0.port)) },
+            state: state,
             log: RaftLog(entries: entries, startOffset: log.startOffset, startEpoch: snapshot?.epoch ?? 0),
             snapshot: snapshot, config: config, seed: UInt64.random(in: 0...UInt64.max), nowMs: clock.monotonicMs)
+        // The voters of the log (or its snapshot) win over the configured ones.
+        let inForce = node.voterEndpoints.map { Voter(id: $0.id, host: $0.host, port: Int($0.port)) }
+        currentVoters.withLockedValue { $0 = inForce }
         let restored = image
         imageBox.withLockedValue { $0 = restored }
         appliedSnapshot.withLockedValue { [appliedOffset] in $0 = appliedOffset - 1 }
         logger.info(
-            "metadata quorum: node \(id) of voters \(voters.map(\.id)), epoch \(state.epoch), \(snapshot.map { "snapshot at offset \($0.endOffset) (\($0.payload.count) bytes), " } ?? "")\(entries.count) log entries in \(directory)"
+            "metadata quorum: node \(id)\(node.isObserver ? " (an observer)" : ""), voters \(inForce.map(\.id)), epoch \(state.epoch), \(snapshot.map { "snapshot at offset \($0.endOffset) (\($0.payload.count) bytes), " } ?? "")\(entries.count) log entries in \(directory)"
         )
     }
 
@@ -287,6 +299,7 @@ public final class QuorumController: @unchecked Sendable {
                     send(message, to: to)
                 case .commit(let hw):
                     apply(upTo: hw)
+                    settleVoterChanges()
                 case .becameLeader(let epoch):
                     wasLeader.withLockedValue { $0 = true }
                     becameActive()
@@ -294,9 +307,12 @@ public final class QuorumController: @unchecked Sendable {
                 case .lostLeadership(let epoch):
                     wasLeader.withLockedValue { $0 = false }
                     resignActive()
+                    settleVoterChanges()
                     logger.info("node \(id) is no longer the active controller (epoch \(epoch))")
                 case .installSnapshot(let snap):
                     try install(snap)
+                case .votersChanged(let set):
+                    votersChanged(set)
                 }
             } catch {
                 // A node that cannot write its log must not go on voting or leading.

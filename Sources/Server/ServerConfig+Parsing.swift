@@ -305,10 +305,14 @@ extension ServerConfig {
             c.controllerListener = nil
         }
         if !c.voters.isEmpty {
-            guard !c.isController || c.voters.contains(where: { $0.id == b.nodeId }) else {
+            // A controller outside the voters follows the quorum as an observer until
+            // `kafka-metadata-quorum.sh add-controller` makes it one (KIP-853): the voters then
+            // reach it on its CONTROLLER listener.
+            guard !c.isController || c.voters.contains(where: { $0.id == b.nodeId }) || c.controllerListener != nil
+            else {
                 throw Invalid(
                     description:
-                        "\(source): node.id=\(b.nodeId) is not among controller.quorum.voters (\(c.voters.map(\.id))); a node that only follows the quorum sets process.roles=broker"
+                        "\(source): node.id=\(b.nodeId) is not among controller.quorum.voters (\(c.voters.map(\.id))): a controller that joins them with kafka-metadata-quorum.sh add-controller needs a \(controllerName)://host:port entry in listeners; a node that only follows the quorum sets process.roles=broker"
                 )
             }
             guard !c.isController || c.voters.count == 1 || c.controllerListener != nil else {

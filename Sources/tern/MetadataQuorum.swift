@@ -5,8 +5,8 @@ import KafkaProtocol
 struct MetadataQuorum: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metadata-quorum",
-        abstract: "Describe the metadata quorum (kafka-metadata-quorum.sh).",
-        subcommands: [Describe.self]
+        abstract: "Describe the metadata quorum and change its voters (kafka-metadata-quorum.sh).",
+        subcommands: [Describe.self, AddController.self, RemoveController.self]
     )
 
     /// Kafka's tool takes the connection options before the subcommand.

@@ -88,9 +88,12 @@ struct ServerStart: ParsableCommand {
             )
             print(
                 "process.roles: "
-                    + (config.isController
-                        ? "broker,controller (a voter of the metadata quorum)"
-                        : "broker (follows the metadata quorum as an observer)"))
+                    + (!config.isController
+                        ? "broker (follows the metadata quorum as an observer)"
+                        : config.voters.isEmpty || config.voters.contains(where: { $0.id == config.broker.nodeId })
+                            ? "broker,controller (a voter of the metadata quorum)"
+                            : "broker,controller (not among controller.quorum.voters: it follows the quorum as an observer until kafka-metadata-quorum.sh add-controller makes it a voter)")
+            )
             if let rack = config.broker.rack {
                 print(
                     "broker.rack: \(rack)"

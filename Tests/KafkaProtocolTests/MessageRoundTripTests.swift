@@ -42,6 +42,21 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.listReassignmentsRequest), MessageCase(Samples.listReassignmentsResponse),
     MessageCase(UnregisterBrokerRequest(brokerId: 3)),
     MessageCase(UnregisterBrokerResponse(.brokerIdNotRegistered, "Broker ID 9 is not currently registered")),
+    MessageCase(
+        {
+            var r = AddRaftVoterRequest()
+            r.clusterId = "c"
+            r.voterId = 3
+            r.listeners = [.init(name: "CONTROLLER", host: "h", port: 65535)]
+            return r
+        }()),
+    MessageCase(AddRaftVoterResponse(.duplicateVoter, "Node 3 is already a voter.")),
+    MessageCase(
+        {
+            var r = RemoveRaftVoterRequest()
+            r.voterId = 2
+            return r
+        }()), MessageCase(RemoveRaftVoterResponse(.voterNotFound, nil)),
     MessageCase(Samples.describeConfigsRequest), MessageCase(Samples.describeConfigsResponse),
     MessageCase(Samples.initProducerIdRequest), MessageCase(Samples.initProducerIdResponse),
     MessageCase(Samples.findCoordinatorRequest), MessageCase(Samples.findCoordinatorResponse),
@@ -207,6 +222,21 @@ let allMessages: [MessageCase] = [
             bytes(UnregisterBrokerResponse(.brokerIdNotRegistered, "no").bytesForTest(version: 0))
                 == hex("00000000 0066 03 6E6F 00"))
         #expect(bytes(UnregisterBrokerResponse().bytesForTest(version: 0)) == hex("00000000 0000 00 00"))
+    }
+
+    @Test func raftVoterBytesFollowTheSpec() throws {
+        var add = AddRaftVoterRequest()
+        add.voterId = 3
+        add.timeoutMs = 1000
+        add.listeners = [.init(name: "C", host: "h", port: 19095)]
+        // null cluster id, timeout, voter id, uuid zero, listeners [1]: "C" "h" port, tags; tags.
+        #expect(
+            bytes(add.bytesForTest(version: 0))
+                == hex("00 000003E8 00000003 00000000000000000000000000000000 02 0243 0268 4A97 00 00"))
+        var remove = RemoveRaftVoterRequest()
+        remove.voterId = 2
+        remove.clusterId = "x"
+        #expect(bytes(remove.bytesForTest(version: 0)) == hex("0278 00000002 00000000000000000000000000000000 00"))
     }
 
     @Test func describeLogDirsBytesFollowTheSpec() throws {

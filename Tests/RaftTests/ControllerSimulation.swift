@@ -437,6 +437,8 @@ struct ControllerSimulation {
                 nodes[id]!.appliedSinceSnapshot = 0
                 note("node \(id) installed the leader's snapshot at \(snap.endOffset)")
                 try published(id)
+            case .votersChanged:
+                break
             }
             if queue.isEmpty && wrote {
                 wrote = false
@@ -449,7 +451,7 @@ struct ControllerSimulation {
         let n = nodes[id]!
         let before = n.applied
         while n.applied < hw, let e = n.raft.log.entry(at: n.applied) {
-            if !e.isLeaderChange {
+            if !e.isControl {
                 let record: MetadataRecord
                 do { record = try MetadataRecord.decode(e.payload) } catch {
                     throw fault("node \(id) cannot decode the committed record at \(n.applied): \(error)")

@@ -29,6 +29,8 @@ struct Simulation {
         var proposeEveryMs: Int64 = 40
         /// Chance per step that a random node snapshots its committed image.
         var snapshotChance = 0.01
+        /// How often the leader tries to add or remove a voter (KIP-853); nil: never.
+        var membershipEveryMs: Int64? = nil
     }
 
     struct Node {
@@ -73,10 +75,16 @@ struct Simulation {
     /// The message delivered last, named in a fault's description.
     var lastDelivered: Message?
     var snapshotsInstalled = 0
+    /// Voter changes the leader made (appended), and how many of them committed.
+    var voterChangesMade = 0
     let config: RaftConfig
     /// The committed image at each high watermark any node reached: every other node that
     /// reaches the same offset must hold an equal image.
     var referenceImages: [Int: MetadataImage] = [:]
+    /// High watermarks a leader reached: the ends of whole controller operations. A follower
+    /// catching up may stop inside one (a fetch holds at most `maxFetchEntries`), where the
+    /// image's own invariants need not hold yet.
+    var leaderCommitPoints: Set<Int64> = []
 
     init(seed: UInt64, options: Options) {
         self.seed = seed
@@ -113,6 +121,7 @@ struct Simulation {
         var nextPartition = options.partitionEveryMs
         var nextPropose: Int64 = 0
         var nextFlush: Int64 = 0
+        var nextMembership = options.membershipEveryMs ?? Int64.max
         while nowMs < options.durationMs {
             step += 1
             // Faults on a schedule with jitter; none in the last third so liveness can be checked.
@@ -133,6 +142,11 @@ struct Simulation {
             if nowMs >= nextPropose {
                 try proposeAtLeader()
                 nextPropose = nowMs + options.proposeEveryMs
+            }
+            if nowMs >= nextMembership {
+                try changeVotersAtLeader()
+                nextMembership =
+                    nowMs + (options.membershipEveryMs ?? 0) / 2 + Int64(rng.below(Int(options.membershipEveryMs ?? 1)))
             }
             if nowMs >= nextFlush {
                 try flushAll()
@@ -251,6 +265,27 @@ struct Simulation {
         }
     }
 
+    /// The leader adds a node that is not a voter, or removes a voter (down to one), as
+    /// `kafka-metadata-quorum.sh add-controller / remove-controller` would ask; a refusal (not
+    /// ready, a change still uncommitted) is fine and tried again later.
+    mutating func changeVotersAtLeader() throws {
+        for id in ids where nodes[id]!.raft?.isLeader == true {
+            let raft = nodes[id]!.raft!
+            let outsiders = ids.filter { !raft.voters.contains($0) }
+            let add = !outsiders.isEmpty && (raft.voters.count <= 1 || rng.below(2) == 0)
+            let result =
+                add
+                ? nodes[id]!.raft!.addVoter(
+                    VoterEndpoint(id: outsiders[rng.below(outsiders.count)], host: "", port: 0), nowMs: nowMs)
+                : nodes[id]!.raft!.removeVoter(raft.voters[rng.below(raft.voters.count)], nowMs: nowMs)
+            if case .success(let (_, actions)) = result {
+                voterChangesMade += 1
+                if getenv("SIMTRACE") != nil { print("t=\(nowMs) \(id) voters -> \(nodes[id]!.raft!.voters)") }
+                try carryOut(actions, at: id)
+            }
+        }
+    }
+
     mutating func decide(_ img: MetadataImage) -> [MetadataRecord] {
         let brokers: [Int32] = [0, 1, 2, 3]
         let b = brokers[rng.below(brokers.count)]
@@ -331,11 +366,16 @@ struct Simulation {
                     throw fault("two leaders in epoch \(epoch): \(other) and \(id)")
                 }
                 leaders[epoch] = id
-                if !voterIds.contains(id) { throw fault("observer \(id) became leader in epoch \(epoch)") }
+                // A node outside its newest voter set leads only to finish removing itself.
+                if nodes[id]!.raft?.mayCampaign != true {
+                    throw fault("observer \(id) became leader in epoch \(epoch)")
+                }
             case .lostLeadership:
                 break
             case .installSnapshot(let snap):
                 try install(snap, at: id)
+            case .votersChanged:
+                break
             }
         }
     }
@@ -391,7 +431,7 @@ struct Simulation {
         n.highWatermark = hw
         // Fold the newly committed entries into this node's image and compare it with the
         // image any other node had at the same offset.
-        for offset in n.imageApplied..<Int(hw) where !n.volatileLog[offset].isLeaderChange {
+        for offset in n.imageApplied..<Int(hw) where !n.volatileLog[offset].isControl {
             do {
                 n.image.apply(try MetadataRecord.decode(n.volatileLog[offset].payload), at: Int64(offset))
             } catch {
@@ -406,7 +446,8 @@ struct Simulation {
         } else {
             referenceImages[Int(hw)] = n.image
         }
-        for t in n.image.topics.values {
+        if n.raft?.isLeader == true { leaderCommitPoints.insert(hw) }
+        for t in n.image.topics.values where leaderCommitPoints.contains(hw) {
             for (index, p) in t.partitions where p.leader >= 0 {
                 if n.image.brokers[p.leader]?.fenced != false {
                     throw fault("node \(id): fenced or unknown broker \(p.leader) leads \(t.name)-\(index)")
@@ -424,15 +465,32 @@ struct Simulation {
         try checkMajorityHolds()
     }
 
-    /// Every committed entry is held, durably, by a majority of the voters: no crash of a
-    /// minority can lose it (observers' copies do not count).
+    /// Every committed entry is held, durably, by so many voters that no majority can be formed
+    /// without one of them (no crash of a minority can lose it; observers' copies do not count).
+    /// With voter changes that is checked against the committed voter set and each leader's
+    /// (which differs from it by one voter at most); a node whose log lags the committed set
+    /// cannot win an election, as the voters that know the newer set refuse it.
     func checkMajorityHolds() throws {
+        var committedSet = Set(voterIds)
+        for e in committed { if let set = e.voterSet { committedSet = Set(set.map(\.id)) } }
+        var sets: Set<Set<Int32>> = [committedSet]
+        // The newest leader's (an older one cut off from its voters cannot commit any more).
+        if let newest = ids.compactMap({ nodes[$0]!.raft }).filter(\.isLeader).max(by: { $0.epoch < $1.epoch }) {
+            sets.insert(Set(newest.voters))
+        }
         for offset in 0..<committed.count {
-            let holders = voterIds.filter { id in
-                let log = nodes[id]!.durableLog
-                return offset < log.count && log[offset] == committed[offset]
-            }.count
-            if holders < majority { throw fault("committed offset \(offset) is held by only \(holders) durable logs") }
+            let holders = Set(
+                ids.filter { id in
+                    let log = nodes[id]!.durableLog
+                    return offset < log.count && log[offset] == committed[offset]
+                })
+            for set in sets {
+                let held = set.intersection(holders).count
+                if held <= set.count - (set.count / 2 + 1) {
+                    throw fault(
+                        "committed offset \(offset) is held by only \(held) durable logs of voters \(set.sorted())")
+                }
+            }
         }
     }
 
@@ -462,7 +520,8 @@ struct Simulation {
                 "no progress in 10 s after all faults healed (roles: \(ids.map { "\($0):\(nodes[$0]!.raft!.role)" }))")
         }
         // Observers find the leader and catch up as the voters do.
-        for id in ids where !voterIds.contains(id) && nodes[id]!.highWatermark < Int64(committed.count) {
+        let leaderVoters = ids.compactMap { nodes[$0]!.raft }.first { $0.isLeader }?.voters ?? voterIds
+        for id in ids where !leaderVoters.contains(id) && nodes[id]!.highWatermark < Int64(committed.count) {
             throw fault(
                 "observer \(id) is at \(nodes[id]!.highWatermark) of \(committed.count) committed 10 s after the faults healed (role \(nodes[id]!.raft!.role))"
             )

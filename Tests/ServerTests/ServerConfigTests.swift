@@ -133,13 +133,18 @@ import Testing
             "process.roles=controller,broker\nnode.id=1\n\(voters)\nlisteners=PLAINTEXT://:9093,CONTROLLER://:19093\n",
             source: "f")
         #expect(voter.isController && voter.controllerListener != nil)
+        // A controller outside the voters (to be added with add-controller) binds its listener.
+        let joining = try ServerConfig.parse(
+            "node.id=3\n\(voters)\nlisteners=PLAINTEXT://:9095,CONTROLLER://:19095\n", source: "f")
+        #expect(joining.isController && joining.controllerListener?.port == 19095)
         let refused: [(String, String)] = [
             ("process.roles=broker\nnode.id=1\n\(voters)\nlisteners=PLAINTEXT://:9093", "must be broker,controller"),
             ("process.roles=broker\nnode.id=3\nlisteners=PLAINTEXT://:9093", "must name its voters"),
             ("process.roles=controller\nnode.id=1\n\(voters)", "controller-only"),
             ("process.roles=\nnode.id=1", "expected broker"),
             ("process.roles=broker,zookeeper\nnode.id=1", "expected broker"),
-            ("node.id=3\n\(voters)\nlisteners=PLAINTEXT://:9093,CONTROLLER://:19093", "process.roles=broker"),
+            ("node.id=3\n\(voters)\nlisteners=PLAINTEXT://:9093", "process.roles=broker"),
+            ("node.id=3\n\(voters)\nlisteners=PLAINTEXT://:9093", "add-controller needs a CONTROLLER://host:port"),
         ]
         for (text, why) in refused {
             do {

@@ -365,6 +365,17 @@ def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_author
     allowed = unregister_as("admin")
     assert allowed.returncode == 1 and "BROKER_ID_NOT_REGISTERED" in allowed.stderr, allowed
 
+    # And changing the controller quorum's voters: alice is refused; the admin reaches the quorum,
+    # which says voter 7 is not one of its voters.
+    def remove_controller_as(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(REPO / "bin" / "kafka-metadata-quorum.sh"), "--bootstrap-server", sasl,
+                               "--command-config", str(tmp_path / f"{name}.properties"), "remove-controller",
+                               "--controller-id", "7"], capture_output=True, text=True, timeout=60)
+    refused = remove_controller_as("alice")
+    assert refused.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in refused.stderr, refused
+    allowed = remove_controller_as("admin")
+    assert allowed.returncode == 1 and "VOTER_NOT_FOUND" in allowed.stderr, allowed
+
     # A broker with no authorizer: the ACL APIs say so.
     plain = AdminClient({"bootstrap.servers": broker.bootstrap})
     with pytest.raises(KafkaException) as e:
