@@ -9,6 +9,12 @@ connection into node 2: from clients, from the other brokers' replica fetchers, 
 other controllers. A node's own connections out still work (a one-way partition), as in a
 firewall that drops one direction.
 
+With `--network netns` (root, iproute2 and iptables) the nodes are hosts of their own instead:
+each in a network namespace with its own address on a bridge (bench/netns.py), no proxies.
+"isolate" then drops every packet in and out of the node with iptables in its namespace, and
+"partition" drops only those between it and the other nodes, so clients still reach a node that
+its peers cannot (the split a proxy cannot make); "slow" needs the proxies and is left out.
+
 Workload: an idempotent acks=all producer sends key:seq values for keys k0..k9 (numbered per
 key), and a consumer in a group polls and commits. Every send, acknowledgement, poll and commit
 goes to history.jsonl. At the end all faults heal, two independent readers read every partition,
@@ -28,6 +34,7 @@ Output: a one-screen summary, chaos.json and a PNG timeline (acknowledgements pe
 shaded) in the output directory.
 
 Usage: .venv/bin/python bench/chaos.py [--seconds 1800] [--fault-every 12] [--out bench/out/chaos]
+       [--network proxy|netns]
 """
 
 from __future__ import annotations
@@ -140,23 +147,28 @@ class Proxy:
 
 
 class Node:
-    def __init__(self, i: int, work: Path, voters: str, client: Proxy, controller: Proxy, client_port: int,
-                 controller_port: int):
+    """One node: behind proxies (`client`, `controller`), or on a host of its own (`prefix`
+    runs it in its namespace, `host` is its address there)."""
+
+    def __init__(self, i: int, work: Path, voters: str, client: Proxy | None, controller: Proxy | None,
+                 client_port: int, controller_port: int, host: str = "127.0.0.1", prefix: list[str] | None = None):
         self.id, self.client, self.controller = i, client, controller
+        self.prefix = prefix or []
         self.log = open(work / f"node-{i}.log", "ab")
         self.config = work / f"server-{i}.properties"
+        advertised = client.port if client else client_port
         self.config.write_text(
             f"node.id={i}\nprocess.roles=broker,controller\n"
-            f"listeners=PLAINTEXT://127.0.0.1:{client_port},CONTROLLER://127.0.0.1:{controller_port}\n"
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{client.port}\n"
+            f"listeners=PLAINTEXT://{host}:{client_port},CONTROLLER://{host}:{controller_port}\n"
+            f"advertised.listeners=PLAINTEXT://{host}:{advertised}\n"
             f"controller.quorum.voters={voters}\nlog.dirs={work}/data-{i}\n"
-            f"http.listeners=HTTP://127.0.0.1:{free_port()}\n"
+            f"http.listeners={'HTTP://127.0.0.1:%d' % free_port() if not prefix else 'none'}\n"
             "default.replication.factor=3\nmin.insync.replicas=2\nnum.partitions=3\n")
         self.proc: subprocess.Popen | None = None
         self.paused = False
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([TERN, "server-start", str(self.config)], stdout=self.log,
+        self.proc = subprocess.Popen([*self.prefix, TERN, "server-start", str(self.config)], stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def alive(self) -> bool:
@@ -202,21 +214,34 @@ class History:
 
 
 class Cluster:
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, network: str = "proxy"):
         self.work = work
-        clients = [free_port() for _ in range(3)]
-        controllers = [free_port() for _ in range(3)]
-        self.client_proxies = [Proxy(p) for p in clients]
-        self.controller_proxies = [Proxy(p) for p in controllers]
-        voters = ",".join(f"{i}@127.0.0.1:{self.controller_proxies[i].port}" for i in range(3))
-        self.nodes = [Node(i, work, voters, self.client_proxies[i], self.controller_proxies[i], clients[i],
-                           controllers[i]) for i in range(3)]
+        self.hosts = None
+        if network == "netns":
+            from netns import Hosts, remove_stale
+            remove_stale()
+            self.hosts = Hosts(["n0", "n1", "n2"], root_link=True).up()
+            self.client_proxies, self.controller_proxies = [], []
+            ips = [self.hosts.ip[f"n{i}"] for i in range(3)]
+            voters = ",".join(f"{i}@{ips[i]}:19092" for i in range(3))
+            self.nodes = [Node(i, work, voters, None, None, 9092, 19092, host=ips[i],
+                               prefix=self.hosts.command(f"n{i}")) for i in range(3)]
+            self.addresses = [(ip, 9092) for ip in ips]
+        else:
+            clients = [free_port() for _ in range(3)]
+            controllers = [free_port() for _ in range(3)]
+            self.client_proxies = [Proxy(p) for p in clients]
+            self.controller_proxies = [Proxy(p) for p in controllers]
+            voters = ",".join(f"{i}@127.0.0.1:{self.controller_proxies[i].port}" for i in range(3))
+            self.nodes = [Node(i, work, voters, self.client_proxies[i], self.controller_proxies[i], clients[i],
+                               controllers[i]) for i in range(3)]
+            self.addresses = [("127.0.0.1", p.port) for p in self.client_proxies]
         for n in self.nodes:
             n.start()
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{p.port}" for p in self.client_proxies)
+        return ",".join(f"{h}:{p}" for h, p in self.addresses)
 
     def describe(self) -> dict | None:
         from confluent_kafka.admin import AdminClient
@@ -240,6 +265,8 @@ class Cluster:
             n.kill()
         for p in self.client_proxies + self.controller_proxies:
             p.close()
+        if self.hosts:
+            self.hosts.down()
 
 
 class Producer:
@@ -382,6 +409,8 @@ class Nemesis:
 
     def __init__(self, cluster: Cluster, history: History, rng: random.Random):
         self.cluster, self.history, self.rng = cluster, history, rng
+        if cluster.hosts:
+            self.KINDS = [k for k in self.KINDS if k != "slow"] + ["partition", "partition-controller"]
         self.faults: list[dict] = []
         self.crashes: list[dict] = []
 
@@ -424,6 +453,15 @@ class Nemesis:
             node.stop()
             node.start()
             time.sleep(hold_s)
+        elif kind in ("isolate", "isolate-controller") and self.cluster.hosts:
+            self.cluster.hosts.cut(f"n{node.id}")
+            time.sleep(hold_s)
+            self.cluster.hosts.heal(f"n{node.id}")
+        elif kind in ("partition", "partition-controller"):
+            # Cut from the other nodes only: clients still reach it, its peers do not.
+            self.cluster.hosts.cut(f"n{node.id}", only_from=[f"n{n.id}" for n in self.cluster.nodes if n is not node])
+            time.sleep(hold_s)
+            self.cluster.hosts.heal(f"n{node.id}")
         elif kind in ("isolate", "isolate-controller"):
             node.client.block()
             node.controller.block()
@@ -515,25 +553,28 @@ def write_png(path: Path, ack_times: list[float], faults: list[dict], seconds: f
                      + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
-def run(seconds: float, fault_every: float, out: Path, seed: int = 1) -> dict:
+def run(seconds: float, fault_every: float, out: Path, seed: int = 1, network: str = "proxy",
+        kinds: list[str] | None = None) -> dict:
     from confluent_kafka.admin import AdminClient, NewTopic
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tern-chaos-"))
     rng = random.Random(seed)
     history = History(out / "history.jsonl")
-    cluster = Cluster(work)
+    cluster = None
     try:
+        cluster = Cluster(work, network)
         deadline = time.monotonic() + 90
         # Brokers open their client listeners once they have joined the cluster; until then a
-        # proxy has nothing to connect to, so wait for every broker behind its proxy.
-        for proxy in cluster.client_proxies:
+        # proxy has nothing to connect to, so wait for every broker (behind its proxy).
+        targets = [("127.0.0.1", p.target) for p in cluster.client_proxies] or cluster.addresses
+        for target in targets:
             while True:
                 try:
-                    socket.create_connection(("127.0.0.1", proxy.target), timeout=1).close()
+                    socket.create_connection(target, timeout=1).close()
                     break
                 except OSError:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"no broker listening on {proxy.target} after 90 s")
+                        raise RuntimeError(f"no broker listening on {target} after 90 s")
                     time.sleep(0.2)
         while True:
             admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
@@ -556,6 +597,8 @@ def run(seconds: float, fault_every: float, out: Path, seed: int = 1) -> dict:
         producer.thread.start()
         group.thread.start()
         nemesis = Nemesis(cluster, history, rng)
+        if kinds:
+            nemesis.KINDS = kinds
         started = time.monotonic()
         time.sleep(min(5, seconds / 10))
         while time.monotonic() - started < seconds:
@@ -579,14 +622,15 @@ def run(seconds: float, fault_every: float, out: Path, seed: int = 1) -> dict:
         for f in nemesis.faults:
             faults_by_kind[f["kind"]] += 1
         result = {"seconds": round(elapsed, 1), "faults": len(nemesis.faults), "faults_by_kind": dict(faults_by_kind),
-                  "seed": seed, "crashes": len(nemesis.crashes), "crash_log": nemesis.crashes, **verdict,
+                  "seed": seed, "network": network, "crashes": len(nemesis.crashes), "crash_log": nemesis.crashes, **verdict,
                   "fault_log": nemesis.faults}
         (out / "chaos.json").write_text(json.dumps(result, indent=2))
         write_png(out / "timeline.png", producer.ack_times, nemesis.faults, elapsed)
         return result
     finally:
         history.close()
-        cluster.close()
+        if cluster:
+            cluster.close()
         for log in work.glob("node-*.log"):
             subprocess.run(["cp", str(log), str(out / log.name)])
         subprocess.run(["rm", "-rf", str(work)])
@@ -615,8 +659,10 @@ def main() -> None:
     ap.add_argument("--fault-every", type=float, default=12)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "chaos"))
+    ap.add_argument("--network", choices=["proxy", "netns"], default="proxy",
+                    help="proxies on loopback, or each node a host of its own (root; iptables cuts links)")
     a = ap.parse_args()
-    r = run(a.seconds, a.fault_every, Path(a.out), a.seed)
+    r = run(a.seconds, a.fault_every, Path(a.out), a.seed, a.network)
     print(summary(r))
     print(f"details: {a.out}/chaos.json, history: {a.out}/history.jsonl, timeline: {a.out}/timeline.png")
     sys.exit(0 if "VALID" == summary(r).split("\n")[0].split(": ")[1] else 1)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,72 +22,16 @@ import pytest
 from conftest import REPO, TERN_BIN
 from support import wait_until
 
+sys.path.insert(0, str(REPO / "bench"))
+from netns import Hosts, missing_tools, remove_stale, sh  # noqa: E402
+
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 CLIENT = str(Path(__file__).with_name("netns_client.py"))
-SUBNET = "198.18.7"  # RFC 2544's benchmarking range, on a bridge inside our own namespaces only
-PREFIX = "tern"  # namespace names: tern<pid>sw, tern<pid>n0..n2, tern<pid>c
 
 
-def _have_tools() -> str | None:
-    if os.geteuid() != 0:
-        return "network namespaces need root"
-    missing = [t for t in ("ip", "iptables") if shutil.which(t) is None]
-    return f"missing {' and '.join(missing)} (make deps installs iproute2 and iptables)" if missing else None
-
-
-def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
-    out = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {out.stderr.strip()}")
-    return out
-
-
-def _remove_stale_namespaces() -> None:
-    """Namespaces of earlier runs whose pytest is gone (killed before its cleanup)."""
-    for line in sh("ip", "netns", "list").stdout.splitlines():
-        name = line.split()[0]
-        digits = name[len(PREFIX):].split("sw")[0].split("n")[0].split("c")[0]
-        if name.startswith(PREFIX) and digits.isdigit() and not Path(f"/proc/{digits}").exists():
-            sh("ip", "netns", "del", name, check=False)
-
-
-class Hosts:
-    """A switch namespace with a bridge, and one namespace per host with its address on it."""
-
-    def __init__(self, names: list[str]):
-        tag = f"{PREFIX}{os.getpid()}"
-        self.switch = f"{tag}sw"
-        self.ns = {name: f"{tag}{name}" for name in names}
-        self.ip = {name: f"{SUBNET}.{10 + i}" for i, name in enumerate(names)}
-
-    def up(self) -> None:
-        sh("ip", "netns", "add", self.switch)
-        sh("ip", "-n", self.switch, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", self.switch, "link", "set", "br0", "up")
-        for i, (name, ns) in enumerate(self.ns.items()):
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            # Made in the host's namespace, its peer moved to the switch: no name in the root one.
-            sh("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", f"port{i}", "netns", self.switch)
-            sh("ip", "-n", ns, "addr", "add", f"{self.ip[name]}/24", "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", self.switch, "link", "set", f"port{i}", "master", "br0")
-            sh("ip", "-n", self.switch, "link", "set", f"port{i}", "up")
-
-    def down(self) -> None:
-        for ns in [*self.ns.values(), self.switch]:
-            sh("ip", "netns", "del", ns, check=False)
-
-    def cut(self, name: str) -> None:
-        """Every packet into or out of the host, but its own loopback, dropped."""
-        for chain, flag in (("INPUT", "-i"), ("OUTPUT", "-o")):
-            sh("ip", "netns", "exec", self.ns[name], "iptables", "-A", chain, "!", flag, "lo", "-j", "DROP")
-
-    def heal(self, name: str) -> None:
-        sh("ip", "netns", "exec", self.ns[name], "iptables", "-F")
-
+class ClientHosts(Hosts):
     def client(self, name: str, *args: str, timeout: float = 120) -> object:
-        out = sh("ip", "netns", "exec", self.ns[name], PYTHON, CLIENT, *args, timeout=timeout)
+        out = sh(*self.command(name, PYTHON, CLIENT, *args), timeout=timeout)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -107,13 +51,13 @@ def segment_bytes(data: Path, topic: str) -> bytes:
 
 @pytest.mark.timeout(300)
 def test_a_leader_cut_off_by_iptables_in_its_own_namespace_loses_no_acknowledged_write(tmp_path):
-    why = _have_tools()
+    why = missing_tools()
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the network-namespace test: {why}")
         pytest.skip(why)
-    _remove_stale_namespaces()
-    hosts = Hosts(["n0", "n1", "n2", "c"])
+    remove_stale()
+    hosts = ClientHosts(["n0", "n1", "n2", "c"])
     procs: dict[int, subprocess.Popen] = {}
     try:
         hosts.up()
@@ -122,8 +66,8 @@ def test_a_leader_cut_off_by_iptables_in_its_own_namespace_loses_no_acknowledged
             conf = tmp_path / f"node-{i}" / "server.properties"
             conf.write_text(node_config(i, hosts, tmp_path / f"node-{i}" / "data"))
             with (tmp_path / f"node-{i}" / "broker.log").open("ab") as log:
-                procs[i] = subprocess.Popen(["ip", "netns", "exec", hosts.ns[f"n{i}"], str(TERN_BIN), "server-start",
-                                             str(conf)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                procs[i] = subprocess.Popen(hosts.command(f"n{i}", str(TERN_BIN), "server-start", str(conf)),
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         everyone = ",".join(f"{hosts.ip[f'n{i}']}:9092" for i in range(3))
         hosts.client("c", "ready", everyone, "3")
         topic = "cut"
@@ -140,8 +84,8 @@ def test_a_leader_cut_off_by_iptables_in_its_own_namespace_loses_no_acknowledged
 
         # Inside the cut-off host a producer talks to the old leader alone: nothing may be acked.
         minority = subprocess.Popen(
-            ["ip", "netns", "exec", hosts.ns[f"n{old}"], PYTHON, CLIENT, "produce", f"{hosts.ip[f'n{old}']}:9092",
-             topic, "minority-", "0", "50", "20000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            hosts.command(f"n{old}", PYTHON, CLIENT, "produce", f"{hosts.ip[f'n{old}']}:9092", topic, "minority-", "0",
+                          "50", "20000"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
         moved = wait_until(lambda: (lambda d: d if d["leader"] in others and old not in d["isr"] else None)(
             hosts.client("c", "describe", survivors, topic)), 40, "a new leader and an ISR without the cut-off node")
@@ -169,3 +113,28 @@ def test_a_leader_cut_off_by_iptables_in_its_own_namespace_loses_no_acknowledged
                 p.send_signal(signal.SIGKILL)
                 p.wait()
         hosts.down()
+
+
+@pytest.mark.timeout(300)
+def test_a_minute_of_chaos_between_hosts_of_their_own_loses_no_acknowledged_write(tmp_path):
+    """bench/chaos.py's network-namespace mode, short: kills, pauses, restarts, whole-host cuts and
+    node-to-node partitions (clients still reach the cut node) with iptables, under the idempotent
+    acks=all producer and the committing group consumer; then its checker."""
+    why = missing_tools()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the network-namespace chaos: {why}")
+        pytest.skip(why)
+    import chaos
+
+    kinds = ["partition", "partition-controller", "isolate", "isolate-controller", "kill-leader", "pause"]
+    result = chaos.run(seconds=60, fault_every=6, out=tmp_path / "chaos", seed=5, network="netns", kinds=kinds)
+    print("\n" + chaos.summary(result))
+    assert result["network"] == "netns" and result["faults"] >= 6
+    assert result["faults_by_kind"].get("partition", 0) + result["faults_by_kind"].get("partition-controller", 0) > 0
+    assert result["crashes"] == 0, result["crash_log"]
+    assert result["acknowledged"] > 200
+    assert result["lost"] == 0, result["lost_examples"]
+    assert result["wrong_offset"] == 0 and result["divergent_offsets"] == 0 and result["duplicates"] == 0
+    assert result["reordered"] == 0
+    assert result["commits_backwards"] == 0 and result["commits_lost"] == 0, result["commits_lost_detail"]
