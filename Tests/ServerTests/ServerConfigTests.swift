@@ -146,14 +146,7 @@ import Testing
             ("node.id=3\n\(voters)\nlisteners=PLAINTEXT://:9093", "process.roles=broker"),
             ("node.id=3\n\(voters)\nlisteners=PLAINTEXT://:9093", "add-controller needs a CONTROLLER://host:port"),
         ]
-        for (text, why) in refused {
-            do {
-                _ = try ServerConfig.parse(text, source: "f")
-                Issue.record("accepted: \(text)")
-            } catch {
-                #expect("\(error)".contains(why), "\(error)")
-            }
-        }
+        expectRefused(refused)
     }
 
     @Test func brokerRackAndReplicaSelectorAreReadAndCheckedWithTheirReason() throws {
@@ -170,14 +163,7 @@ import Testing
             ("broker.rack=a\u{7}b", "1 to 255 printable"),
             ("replica.selector.class=com.example.Nearest", "RackAwareReplicaSelector"),
         ]
-        for (text, why) in refused {
-            do {
-                _ = try ServerConfig.parse(text, source: "f")
-                Issue.record("accepted: \(text)")
-            } catch {
-                #expect("\(error)".contains(why), "\(error)")
-            }
-        }
+        expectRefused(refused)
     }
 
     @Test func listenerWithoutPortIsRefused() {
@@ -218,6 +204,18 @@ import Testing
             } catch {
                 #expect("\(error)".contains(message), "\(error)")
             }
+        }
+    }
+}
+
+/// Each config text is refused with an error that contains its reason.
+func expectRefused(_ cases: [(text: String, why: String)]) {
+    for (text, why) in cases {
+        do {
+            _ = try ServerConfig.parse(text, source: "f")
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect("\(error)".contains(why), "\(error)")
         }
     }
 }

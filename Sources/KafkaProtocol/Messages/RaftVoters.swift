@@ -56,25 +56,6 @@ public struct RemoveRaftVoterRequest: KafkaMessage, Equatable {
     }
 }
 
-/// The answer to either: throttle, error code and message.
-public struct RaftVoterResponse<Request: KafkaMessage>: KafkaMessage, Equatable {
-    public static var apiKey: ApiKey { Request.apiKey }
-    public var throttleTimeMs: Int32 = 0
-    public var errorCode: Int16 = 0
-    public var errorMessage: String? = nil
-    public init() {}
-    public init(_ code: ErrorCode, _ message: String?) {
-        errorCode = code.rawValue
-        errorMessage = message
-    }
-
-    public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
-        try s.int32(&throttleTimeMs)
-        try s.int16(&errorCode)
-        try s.errorMessage(&errorMessage)
-        try s.tags()
-    }
-}
-
-public typealias AddRaftVoterResponse = RaftVoterResponse<AddRaftVoterRequest>
-public typealias RemoveRaftVoterResponse = RaftVoterResponse<RemoveRaftVoterRequest>
+/// The answer to either: throttle, error code and message (`ErrorOnlyResponse`).
+public typealias AddRaftVoterResponse = ErrorOnlyResponse<AddRaftVoterRequest>
+public typealias RemoveRaftVoterResponse = ErrorOnlyResponse<RemoveRaftVoterRequest>

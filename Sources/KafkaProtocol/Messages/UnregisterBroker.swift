@@ -12,8 +12,12 @@ public struct UnregisterBrokerRequest: KafkaMessage, Equatable {
     }
 }
 
-public struct UnregisterBrokerResponse: KafkaMessage, Equatable {
-    public static var apiKey: ApiKey { .unregisterBroker }
+public typealias UnregisterBrokerResponse = ErrorOnlyResponse<UnregisterBrokerRequest>
+
+/// A response that is a throttle time, an error code and a message, and nothing else (v0,
+/// flexible): UnregisterBroker's, AddRaftVoter's and RemoveRaftVoter's.
+public struct ErrorOnlyResponse<Request: KafkaMessage>: KafkaMessage, Equatable {
+    public static var apiKey: ApiKey { Request.apiKey }
     public var throttleTimeMs: Int32 = 0
     public var errorCode: Int16 = 0
     public var errorMessage: String? = nil
