@@ -306,7 +306,7 @@ extension Broker {
                     ("node.id", String(config.nodeId)),
                     ("num.partitions", String(config.numPartitions)),
                 ]
-                let wanted = { (name: String) in res.configurationKeys == nil || res.configurationKeys!.contains(name) }
+                let wanted = { (name: String) in res.configurationKeys?.contains(name) ?? true }
                 r.configs = settings.filter { wanted($0.0) }
                     .map {
                         var c = DescribeConfigsResponse.Config()

@@ -88,6 +88,8 @@ extension Broker {
         // the first batch of the first partition with data may pass them (KIP-74), so that a
         // batch larger than the limit can still be consumed.
         var budget = max(min(Int(request.maxBytes), config.fetchMaxBytes), 1)
+        // One image for the whole answer (throttles, racks), not a locked read per partition.
+        let image = registry.image
         var total = 0
         var files = 0
         var hasError = false
@@ -155,7 +157,9 @@ extension Broker {
                 pr.lastStableOffset = log.highWatermark
                 pr.logStartOffset = log.logStartOffset
                 pr.abortedTransactions = nil
-                if !isReplica, !asFollower, version >= 11, let replica = preferredReadReplica(partition, request, fp) {
+                if !isReplica, !asFollower, version >= 11,
+                    let replica = preferredReadReplica(partition, request, fp, image: image)
+                {
                     // Sent to a replica in the consumer's rack: no records from here, and the
                     // answer goes at once (as an error's would) so the consumer moves on.
                     pr.preferredReadReplica = replica
@@ -170,7 +174,7 @@ extension Broker {
                 let throttle =
                     isReplica
                     ? ReplicationQuotas.applies(
-                        .leader, image: registry.image, me: config.nodeId, topic: topic.topic,
+                        .leader, image: image, me: config.nodeId, topic: topic.topic,
                         partition: fp.partition, follower: request.replicaId, isr: partition.isr) : nil
                 if let rate = throttle {
                     limit = min(limit, Int(replicationQuotas.allowance(.leader, rate: rate, nowMs: clock.monotonicMs)))
@@ -211,11 +215,11 @@ extension Broker {
 extension Broker {
     /// Leader, with `replica.selector.class` rack-aware: the in-sync replica in the consumer's
     /// rack (`client.rack`, the request's rack_id) to read from instead of this one, if any.
-    func preferredReadReplica(_ partition: PartitionState, _ request: FetchRequest, _ fp: FetchRequest.Partition)
-        -> Int32?
-    {
+    func preferredReadReplica(
+        _ partition: PartitionState, _ request: FetchRequest, _ fp: FetchRequest.Partition, image: MetadataImage
+    ) -> Int32? {
         guard config.replicaSelector == .rackAware, !request.rackId.isEmpty else { return nil }
-        let brokers = registry.image.brokers
+        let brokers = image.brokers
         let leader = Racks.Replica(id: config.nodeId, rack: config.rack, logEndOffset: partition.log.logEndOffset)
         let inSync = partition.inSyncEnds.compactMap { r -> Racks.Replica? in
             guard let b = brokers[r.id], !b.fenced else { return nil }

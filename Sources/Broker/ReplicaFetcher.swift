@@ -161,7 +161,7 @@ final class ReplicaFetcher: @unchecked Sendable {
             {
                 let allowed = broker.replicationQuotas.allowance(.follower, rate: rate, nowMs: broker.clock.monotonicMs)
                 guard allowed > 0 else { continue }
-                fp.partitionMaxBytes = Int32(min(allowed, Int64(fp.partitionMaxBytes)))
+                fp.partitionMaxBytes = Int32(clamping: min(allowed, Int64(fp.partitionMaxBytes)))
                 throttled.insert("\(state.topic)\u{0}\(state.index)")
             }
             byTopic[state.topic, default: []].append(fp)

@@ -10,7 +10,7 @@ public enum Racks {
         for b in brokers.sorted() {
             if let r = racks[b] { byRack[r, default: []].append(b) } else { loners.append(b) }
         }
-        let lanes = byRack.keys.sorted().map { byRack[$0]! } + loners.map { [$0] }
+        let lanes = byRack.sorted { $0.key < $1.key }.map(\.value) + loners.map { [$0] }
         var out: [Int32] = []
         out.reserveCapacity(brokers.count)
         for round in 0..<(lanes.map(\.count).max() ?? 0) {

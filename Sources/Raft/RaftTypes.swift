@@ -75,7 +75,8 @@ public struct VoterEndpoint: Equatable, Hashable, Sendable {
             defer { i += 2 }
             return Int(b[i]) << 8 | Int(b[i + 1])
         }
-        guard let count = u16(), count <= maxVoters else { return nil }
+        // An empty set would leave a quorum nobody can lead: read as no set at all.
+        guard let count = u16(), (1...maxVoters).contains(count) else { return nil }
         var set: [VoterEndpoint] = []
         for _ in 0..<count {
             guard i + 4 <= b.count else { return nil }
@@ -88,7 +89,7 @@ public struct VoterEndpoint: Equatable, Hashable, Sendable {
             let host = String(decoding: b[i..<(i + length)], as: UTF8.self)
             i += length
             guard id >= 0, !set.contains(where: { $0.id == id }) else { return nil }
-            set.append(VoterEndpoint(id: id, host: host, port: Int32(port)))
+            set.append(VoterEndpoint(id: id, host: host, port: Int32(truncatingIfNeeded: port)))
         }
         return (set, i)
     }

@@ -277,8 +277,17 @@ extension QuorumController {
                 return refuse(.invalidConfig, "\(c.name) takes SET or DELETE, not operation \(c.operation).")
             }
         }
-        let wanted = changes
+        // One record per key at most (the last change of a key wins), however often a request
+        // repeats it: there are two keys, so a resource writes at most two records.
+        var last: [String: String?] = [:]
+        for c in changes { last[c.key] = c.value }
+        let wanted = last.sorted { $0.key < $1.key }
         return decide(base) { image in
+            // Only brokers the cluster knows hold configs of their own, so a client cannot make
+            // the image grow with made-up broker ids.
+            guard broker < 0 || image.brokers[broker] != nil else {
+                return Self.refuse(.brokerIdNotRegistered, "Broker \(broker) is not registered.")
+            }
             let records = wanted.filter { image.brokerConfigs[broker]?[$0.key] != $0.value }.map {
                 MetadataRecord.brokerConfig(broker: broker, key: $0.key, value: $0.value)
             }

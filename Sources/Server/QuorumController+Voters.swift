@@ -36,7 +36,8 @@ extension QuorumController {
                     AddRaftVoterResponse(
                         .invalidRequest, "AddRaftVoter needs the new voter's CONTROLLER listener (host and port)."))
             }
-            let voter = VoterEndpoint(id: request.voterId, host: listener.host, port: Int32(listener.port))
+            let voter = VoterEndpoint(
+                id: request.voterId, host: listener.host, port: Int32(truncatingIfNeeded: listener.port))
             return changeVoters(
                 node.addVoter(voter, nowMs: clock.monotonicMs),
                 what: "adding voter \(voter.id) at \(voter.host):\(voter.port)",

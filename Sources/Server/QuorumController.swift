@@ -138,7 +138,8 @@ public final class QuorumController: @unchecked Sendable {
         }
         appliedOffset = log.startOffset
         node = RaftNode(
-            id: id, voterEndpoints: voters.map { VoterEndpoint(id: $0.id, host: $0.host, port: Int32($0.port)) },
+            id: id,
+            voterEndpoints: voters.map { VoterEndpoint(id: $0.id, host: $0.host, port: Int32(clamping: $0.port)) },
             state: state,
             log: RaftLog(entries: entries, startOffset: log.startOffset, startEpoch: snapshot?.epoch ?? 0),
             snapshot: snapshot, config: config, seed: UInt64.random(in: 0...UInt64.max), nowMs: clock.monotonicMs)

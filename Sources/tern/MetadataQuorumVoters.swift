@@ -46,7 +46,8 @@ extension MetadataQuorum {
             var request = AddRaftVoterRequest()
             request.voterId = config.broker.nodeId
             request.listeners = [.init(name: config.controllerListenerName, host: listener.host, port: port)]
-            let response = try await send(request, as: AddRaftVoterResponse.self, what: "adding controller")
+            let response = try await parent.send(
+                request, as: AddRaftVoterResponse.self, to: bootstrapServer, what: "adding controller")
             if response.errorCode != 0 {
                 printError(
                     "Error while adding controller \(config.broker.nodeId): \(ErrorCode(rawValue: response.errorCode).name): \(response.errorMessage ?? "")"
@@ -56,18 +57,6 @@ extension MetadataQuorum {
             print(
                 "Added controller \(config.broker.nodeId) with directory id \(request.voterDirectoryId) and endpoints: \(config.controllerListenerName)://\(listener.host):\(listener.port)"
             )
-        }
-
-        func send<R: KafkaMessage>(_ request: some KafkaMessage, as: R.Type, what: String) async throws -> R {
-            guard let servers = bootstrapServer ?? parent.connection.bootstrapServer else {
-                throw ValidationError("Missing required option --bootstrap-server host:port")
-            }
-            let client = try KafkaClient(
-                bootstrapServers: servers, clientId: "metadata-quorum", security: try parent.connection.security())
-            defer { Task { await client.close() } }
-            return try await exitingOnError(otherwise: "Error while \(what)") {
-                try await client.send(request, as: R.self, timeoutMs: 40_000)
-            }
         }
     }
 
@@ -91,17 +80,11 @@ extension MetadataQuorum {
         }
 
         func run() async throws {
-            guard let servers = bootstrapServer ?? parent.connection.bootstrapServer else {
-                throw ValidationError("Missing required option --bootstrap-server host:port")
-            }
-            let client = try KafkaClient(
-                bootstrapServers: servers, clientId: "metadata-quorum", security: try parent.connection.security())
-            defer { Task { await client.close() } }
             var request = RemoveRaftVoterRequest()
             request.voterId = controllerId
-            let response = try await exitingOnError(otherwise: "Error while removing controller \(controllerId)") {
-                try await client.send(request, as: RemoveRaftVoterResponse.self, timeoutMs: 40_000)
-            }
+            let response = try await parent.send(
+                request, as: RemoveRaftVoterResponse.self, to: bootstrapServer,
+                what: "removing controller \(controllerId)")
             if response.errorCode != 0 {
                 printError(
                     "Error while removing controller \(controllerId): \(ErrorCode(rawValue: response.errorCode).name): \(response.errorMessage ?? "")"
@@ -111,6 +94,24 @@ extension MetadataQuorum {
             print(
                 "Removed KRaft controller \(controllerId) with directory id \(controllerDirectoryId ?? "\(KafkaUUID.zero)")"
             )
+        }
+    }
+}
+
+extension MetadataQuorum {
+    /// One request to the cluster (`--bootstrap-server` before or after the command); a failure
+    /// to send ends the tool with "Error while <what>".
+    func send<R: KafkaMessage>(_ request: some KafkaMessage, as: R.Type, to bootstrapServer: String?, what: String)
+        async throws -> R
+    {
+        guard let servers = bootstrapServer ?? connection.bootstrapServer else {
+            throw ValidationError("Missing required option --bootstrap-server host:port")
+        }
+        let client = try KafkaClient(
+            bootstrapServers: servers, clientId: "metadata-quorum", security: try connection.security())
+        defer { Task { await client.close() } }
+        return try await exitingOnError(otherwise: "Error while \(what)") {
+            try await client.send(request, as: R.self, timeoutMs: 40_000)
         }
     }
 }

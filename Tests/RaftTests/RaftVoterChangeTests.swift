@@ -25,6 +25,8 @@ import Testing
             #expect(LogEntry(epoch: 1, payload: Array(entry.payload.prefix(n))).voterSet == nil)
         }
         #expect(LogEntry(epoch: 1, payload: [0xFE, 0, 0xFF, 0xFF]).voterSet == nil)
+        #expect(LogEntry(epoch: 1, payload: [0xFE, 0, 0, 0]).voterSet == nil)  // no voters: no set
+        #expect(LogEntry.voters(epoch: 1, []).voterSet == nil)
         let twice = LogEntry.voters(epoch: 1, [three[0], three[0]])
         #expect(twice.voterSet == nil)
         var negative = LogEntry.voters(epoch: 1, [VoterEndpoint(id: 5, host: "h", port: 1)])

@@ -110,7 +110,6 @@ struct Simulation {
 
     var ids: [Int32] { nodes.keys.sorted() }
     var voterIds: [Int32] { (0..<Int32(options.nodes)).map { $0 } }
-    var majority: Int { options.nodes / 2 + 1 }
 
     func fault(_ what: String) -> Fault { Fault(seed: seed, step: step, what: what) }
 

@@ -58,6 +58,8 @@ def test_kafka_configs_sh_refuses_what_it_cannot_do_in_one_line(shared_broker):
           "leader.replication.throttled.rate=fast"], "Invalid value fast for configuration leader.replication"),
         (["--alter", "--entity-type", "brokers", "--entity-name=x3", "--add-config",
           "leader.replication.throttled.rate=1"], "A broker resource is a broker id or empty"),
+        (["--alter", "--entity-type", "brokers", "--entity-name", "2147483647", "--add-config",
+          "leader.replication.throttled.rate=1"], "Broker 2147483647 is not registered"),
         (["--describe"], "Name an entity"),
         (["--alter", "--topic", topic], "--add-config"),
         (["--describe", "--entity-type", "clients", "--entity-name", "x"], "topics, brokers or users"),
