@@ -243,7 +243,10 @@ def test_records_a_topic_refuses_are_named_per_record(broker):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     admin.create_topics([NewTopic("keyed-only", 1, 1, config={"cleanup.policy": "compact"})])["keyed-only"].result(15)
     results: dict[int, int] = {}
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 200, "message.send.max.retries": 0})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 1000, "message.send.max.retries": 0})
+    # The partition's leader known first: records produced before the metadata arrives wait in
+    # an unassigned queue, and those that waited past linger.ms leave as a batch of their own.
+    assert p.list_topics("keyed-only", timeout=10).topics["keyed-only"].partitions[0].leader == 0
     for i in range(10):
         key = None if i in (2, 5, 7) else f"k{i}".encode()
         p.produce("keyed-only", value=f"v{i}".encode(), key=key, partition=0,
