@@ -49,7 +49,7 @@ extension Broker {
         switch c.api {
         case .produce, .fetch, .listOffsets, .offsetForLeaderEpoch, .initProducerId:
             return try authorizingProduceFetch(c, acls: acls)
-        case .metadata, .createTopics, .deleteTopics, .createPartitions, .deleteRecords:
+        case .metadata, .createTopics, .deleteTopics, .createPartitions, .deleteRecords, .describeTopicPartitions:
             return try authorizingTopics(c, acls: acls)
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch,
             .listGroups, .describeGroups, .deleteGroups, .offsetDelete:

@@ -16,10 +16,12 @@ extension Broker {
                     _ = b.produce(request, version: c.version, fromClient: true)
                     return c.loop.makeSucceededFuture(nil)
                 }
-                return c.answer(b.produceAsync(request, version: c.version, on: c.loop, fromClient: true))
+                return c.answer(
+                    b.produceAsync(request, version: c.version, on: c.loop, fromClient: true, listener: c.listener))
             },
             .fetch: { b, c in c.answer(b.fetch(try c.decode(), version: c.version, on: c.loop, listener: c.listener)) },
             .listOffsets: { b, c in try c.answer(b.listOffsets(c.decode(), version: c.version)) },
+            .describeTopicPartitions: { b, c in try c.answer(b.describeTopicPartitions(c.decode())) },
             .offsetForLeaderEpoch: { b, c in try c.answer(b.offsetForLeaderEpoch(c.decode())) },
             .createTopics: { b, c in c.answer(b.createTopics(try c.decode(), version: c.version, on: c.loop)) },
             .deleteRecords: { b, c in try c.answer(b.deleteRecords(c.decode())) },

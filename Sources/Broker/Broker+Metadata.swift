@@ -128,3 +128,71 @@ extension Broker {
         return r
     }
 }
+
+extension Broker {
+    /// The most partitions one DescribeTopicPartitions answer holds, whatever the request asks
+    /// (Kafka's max.request.partition.size.limit default).
+    static let describeTopicPartitionsLimit: Int32 = 2000
+
+    /// DescribeTopicPartitions (KIP-966): the named topics (every topic when none is named) in
+    /// name order from the cursor, at most the partition limit; the rest through `nextCursor`.
+    /// Topics `mayDescribe` refuses are left out of a listing of all topics and answered
+    /// TOPIC_AUTHORIZATION_FAILED when named.
+    func describeTopicPartitions(
+        _ request: DescribeTopicPartitionsRequest, mayDescribe: (String) -> Bool = { _ in true },
+        operations: ((String) -> Int32)? = nil
+    ) -> DescribeTopicPartitionsResponse {
+        let image = registry.image
+        let live = Set(image.liveBrokers)
+        let names =
+            request.topics.isEmpty
+            ? image.topics.keys.filter(mayDescribe).sorted() : Set(request.topics).sorted()
+        var budget = Int(min(max(request.responsePartitionLimit, 1), Self.describeTopicPartitionsLimit))
+        var r = DescribeTopicPartitionsResponse()
+        for name in names {
+            if let cursor = request.cursor, name < cursor.topicName { continue }
+            var t = DescribeTopicPartitionsResponse.Topic()
+            t.name = name
+            guard mayDescribe(name) else {
+                t.errorCode = Self.topicDenied
+                r.topics.append(t)
+                continue
+            }
+            guard let topic = image.topics[name] else {
+                t.errorCode = ErrorCode.unknownTopicOrPartition.rawValue
+                r.topics.append(t)
+                continue
+            }
+            let first = request.cursor.flatMap { $0.topicName == name ? $0.partitionIndex : nil } ?? 0
+            let indexes = topic.partitions.keys.filter { $0 >= first }.sorted()
+            if budget == 0 {
+                if let next = indexes.first { r.nextCursor = .init(topicName: name, partitionIndex: next) }
+                if r.nextCursor != nil { break }
+                continue
+            }
+            t.topicId = topic.id
+            t.isInternal = name.hasPrefix("__")
+            t.topicAuthorizedOperations = operations?(name) ?? Int32.min
+            for index in indexes {
+                guard budget > 0 else {
+                    r.nextCursor = .init(topicName: name, partitionIndex: index)
+                    break
+                }
+                let p = topic.partitions[index]!
+                var out = DescribeTopicPartitionsResponse.Partition()
+                out.partitionIndex = index
+                out.leaderId = p.leader
+                out.leaderEpoch = p.leaderEpoch
+                out.replicaNodes = p.replicas
+                out.isrNodes = p.isr
+                out.offlineReplicas = p.replicas.filter { !live.contains($0) }
+                if p.leader < 0 { out.errorCode = ErrorCode.leaderNotAvailable.rawValue }
+                t.partitions.append(out)
+                budget -= 1
+            }
+            r.topics.append(t)
+            if r.nextCursor != nil { break }
+        }
+        return r
+    }
+}

@@ -13,7 +13,9 @@ extension Broker {
     /// Topics only the broker writes: a client's Produce to them is refused, as Kafka refuses it.
     static let internalTopics: Set<String> = [GroupCoordinator.topic, "__transaction_state"]
 
-    func produce(_ request: ProduceRequest, version: Int16, fromClient: Bool = false) -> (
+    /// `listener` is the one the request arrived on: v10+ answers name the current leader of a
+    /// partition this broker does not lead, with that listener's address of it (KIP-951).
+    func produce(_ request: ProduceRequest, version: Int16, fromClient: Bool = false, listener: String? = nil) -> (
         ProduceResponse, [PartitionKey: Int64]
     ) {
         var response = ProduceResponse()
@@ -41,14 +43,19 @@ extension Broker {
                     continue
                 }
                 guard let partition = registry.partition(topic.name, pd.index) else {
-                    let known = registry.image.topics[topic.name]?.partitions[pd.index] != nil
-                    pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
+                    let known = registry.image.topics[topic.name]?.partitions[pd.index]
+                    pr.errorCode = (known != nil ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
+                    if let known, known.leader >= 0 {
+                        pr.currentLeader = .init(leaderId: known.leader, leaderEpoch: known.leaderEpoch)
+                    }
                     continue
                 }
                 let (leader, leaderEpoch) = partition.leadership
                 guard leader == config.nodeId else {
-                    // Clients refresh metadata on this error and send to the new leader.
+                    // Clients refresh metadata on this error and send to the new leader; v10+
+                    // clients are told who that is at once.
                     pr.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+                    if leader >= 0 { pr.currentLeader = .init(leaderId: leader, leaderEpoch: leaderEpoch) }
                     continue
                 }
                 if request.acks == -1 {
@@ -101,7 +108,24 @@ extension Broker {
             }
             response.responses.append(tr)
         }
+        if version >= 10 { response.nodeEndpoints = nodeEndpoints(of: response, listener: listener) }
         return (response, lastOffsets)
+    }
+
+    /// The addresses, on `listener`, of the leaders an answer names (KIP-951), each once.
+    func nodeEndpoints(of response: ProduceResponse, listener: String?) -> [ProduceResponse.NodeEndpoint] {
+        let leaders = Set(response.responses.flatMap { $0.partitions.compactMap { $0.currentLeader?.leaderId } })
+        guard !leaders.isEmpty else { return [] }
+        let brokers = registry.image.brokers
+        return leaders.sorted().compactMap { id in
+            guard let broker = brokers[id], let address = broker.endpoint(listener) else { return nil }
+            var e = ProduceResponse.NodeEndpoint()
+            e.nodeId = id
+            e.host = address.host
+            e.port = address.port
+            e.rack = broker.rack
+            return e
+        }
     }
 
     func initProducerId(_ request: InitProducerIdRequest) throws -> InitProducerIdResponse {

@@ -22,7 +22,10 @@ extension Broker {
             }
             return c.answer(
                 Self.merging(
-                    request.topics.isEmpty, on: loop, { produceAsync(request, version: v, on: loop, fromClient: true) }
+                    request.topics.isEmpty, on: loop,
+                    {
+                        produceAsync(request, version: v, on: loop, fromClient: true, listener: listener)
+                    }
                 ) { $0.responses += refused })
         case .fetch:
             let request = try FetchRequest.decode(body, version: v)

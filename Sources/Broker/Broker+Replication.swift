@@ -64,10 +64,11 @@ extension Broker {
 
     /// Produce: each partition is appended now; with acks=all the answer for it waits until the
     /// high watermark passes the batch (every ISR member has it) or the request times out.
-    func produceAsync(_ request: ProduceRequest, version: Int16, on loop: any EventLoop, fromClient: Bool = false)
-        -> EventLoopFuture<ProduceResponse>
-    {
-        let (response, lastOffsets) = produce(request, version: version, fromClient: fromClient)
+    func produceAsync(
+        _ request: ProduceRequest, version: Int16, on loop: any EventLoop, fromClient: Bool = false,
+        listener: String? = nil
+    ) -> EventLoopFuture<ProduceResponse> {
+        let (response, lastOffsets) = produce(request, version: version, fromClient: fromClient, listener: listener)
         guard request.acks == -1 else { return loop.makeSucceededFuture(response) }
         var waits: [EventLoopFuture<(Int, Int, ErrorCode)>] = []
         for (ti, topic) in response.responses.enumerated() {

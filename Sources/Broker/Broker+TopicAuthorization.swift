@@ -3,12 +3,19 @@ import Metadata
 import NIOCore
 
 extension Broker {
-    /// `authorizing` for Metadata, CreateTopics, DeleteTopics, CreatePartitions and DeleteRecords.
+    /// `authorizing` for Metadata, DescribeTopicPartitions, CreateTopics, DeleteTopics,
+    /// CreatePartitions and DeleteRecords.
     func authorizingTopics(_ c: ApiCall, acls: AclIndex) throws -> EventLoopFuture<ByteBuffer?>? {
         let (api, v, body, session, listener, loop) = (c.api, c.version, c.body, c.session, c.listener, c.loop)
         let (may, cluster) = (mayFor(c.session, acls), aclClusterResourceName)
 
         switch api {
+        case .describeTopicPartitions:
+            let request = try DescribeTopicPartitionsRequest.decode(body, version: v)
+            return try c.answer(
+                describeTopicPartitions(request, mayDescribe: { may(.describe, .topic, $0) }) { [self] in
+                    authorizedOperations(session, .topic, $0, acls: acls)
+                })
         case .metadata:
             var request = try MetadataRequest.decode(body, version: v)
             let named = request.topics?.compactMap(\.name)

@@ -47,6 +47,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case brokerRegistration = 62
     case brokerHeartbeat = 63
     case unregisterBroker = 64
+    case describeTopicPartitions = 75
     case addRaftVoter = 80
     case removeRaftVoter = 81
 }
@@ -95,7 +96,7 @@ extension ApiKey {
     /// librdkafka disables compression when it does not (v0-v2 are answered with an error). The
     /// quorum RPCs belong to the CONTROLLER listener only, as in Kafka.
     public static let table: [ApiSpec] = [
-        .init(.produce, "Produce", 0...9, flexibleFrom: 9, on: [.client], ProduceRequest.self),
+        .init(.produce, "Produce", 0...10, flexibleFrom: 9, on: [.client], ProduceRequest.self),
         .init(.fetch, "Fetch", 0...12, flexibleFrom: 12, on: [.client, .controller], FetchRequest.self),
         .init(.listOffsets, "ListOffsets", 0...6, flexibleFrom: 6, on: [.client], ListOffsetsRequest.self),
         .init(.metadata, "Metadata", 0...12, flexibleFrom: 9, on: [.client], MetadataRequest.self),
@@ -170,6 +171,9 @@ extension ApiKey {
         .init(
             .unregisterBroker, "UnregisterBroker", 0...0, flexibleFrom: 0, on: [.client, .controller],
             UnregisterBrokerRequest.self),
+        .init(
+            .describeTopicPartitions, "DescribeTopicPartitions", 0...0, flexibleFrom: 0, on: [.client],
+            DescribeTopicPartitionsRequest.self),
         .init(
             .addRaftVoter, "AddRaftVoter", 0...0, flexibleFrom: 0, on: [.client, .controller], AddRaftVoterRequest.self),
         .init(

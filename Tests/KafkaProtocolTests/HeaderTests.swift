@@ -34,7 +34,8 @@ import Testing
             .offsetDelete: Int16.max, .saslHandshake: Int16.max, .saslAuthenticate: 2,
             .describeUserScramCredentials: 0, .alterUserScramCredentials: 0, .describeAcls: 2, .createAcls: 2,
             .deleteAcls: 2, .electLeaders: 2, .describeLogDirs: 2, .alterPartitionReassignments: 0,
-            .listPartitionReassignments: 0, .unregisterBroker: 0, .addRaftVoter: 0, .removeRaftVoter: 0,
+            .listPartitionReassignments: 0, .unregisterBroker: 0, .describeTopicPartitions: 0, .addRaftVoter: 0,
+            .removeRaftVoter: 0,
         ]
         for api in ApiKey.allCases {
             let first = expected[api]!
@@ -66,7 +67,7 @@ import Testing
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
         let encoded = r.bytesForTest(version: 0)
         // error_code INT16 35, then INT32 count of entries.
-        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 00000029"))  // 41 client APIs
+        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000002A"))  // 42 client APIs
         let back = try ApiVersionsResponse.decode(encoded, version: 0)
         #expect(back.errorCode == 35)
         #expect(back.apiKeys.count == ApiKey.clientListener.count)

@@ -82,6 +82,7 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.describeGroupsRequest), MessageCase(Samples.describeGroupsResponse),
     MessageCase(Samples.deleteGroupsRequest), MessageCase(Samples.deleteGroupsResponse),
     MessageCase(Samples.offsetDeleteRequest), MessageCase(Samples.offsetDeleteResponse),
+    MessageCase(Samples.describeTopicPartitionsRequest), MessageCase(Samples.describeTopicPartitionsResponse),
 ]
 
 @Suite struct MessageRoundTripTests {
@@ -146,6 +147,47 @@ let allMessages: [MessageCase] = [
         #expect(bytes(r.bytesForTest(version: 9)) == hex("00 0001 00000064 02 0274 02 00000000 00 00 00 00"))
         #expect(
             bytes(r.bytesForTest(version: 3)) == hex("FFFF 0001 00000064 00000001 0001 74 00000001 00000000 FFFFFFFF"))
+    }
+
+    @Test func produceV10NamesTheCurrentLeaderAndWhereItListens() throws {
+        var p = ProduceResponse.PartitionResponse()
+        p.index = 1
+        p.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+        p.currentLeader = .init(leaderId: 2, leaderEpoch: 7)
+        var r = ProduceResponse()
+        r.responses = [.init(name: "t", partitions: [p])]
+        var e = ProduceResponse.NodeEndpoint()
+        e.nodeId = 2
+        e.host = "h"
+        e.port = 9093
+        r.nodeEndpoints = [e]
+        // responses [1] "t", partitions [1]: index 1, error 6, three offsets -1, record_errors [],
+        // error_message null, tags {0: leader 2 epoch 7}; topic tags; throttle 0;
+        // tags {0: [node 2 "h" 9093 rack null]}.
+        let encoded = r.bytesForTest(version: 10)
+        #expect(
+            bytes(encoded)
+                == hex(
+                    "02 0274 02 00000001 0006 FFFFFFFFFFFFFFFF FFFFFFFFFFFFFFFF FFFFFFFFFFFFFFFF 01 00"
+                        + " 01 00 09 00000002 00000007 00 00 00000000 01 00 0D 02 00000002 0268 00002385 00 00"))
+        #expect(try ProduceResponse.decode(encoded, version: 10) == r)
+        // v9 has no place for them.
+        var v9 = try ProduceResponse.decode(r.bytesForTest(version: 9), version: 9)
+        #expect(v9.nodeEndpoints.isEmpty && v9.responses[0].partitions[0].currentLeader == nil)
+        v9.nodeEndpoints = r.nodeEndpoints
+        v9.responses[0].partitions[0].currentLeader = p.currentLeader
+        #expect(v9 == r)
+    }
+
+    @Test func describeTopicPartitionsMatchesTheSpecsLayout() throws {
+        // topics ["a"], limit 2000, cursor null, tags.
+        var r = DescribeTopicPartitionsRequest()
+        r.topics = ["a"]
+        #expect(bytes(r.bytesForTest(version: 0)) == hex("02 0261 00 000007D0 FF 00"))
+        // A cursor is a nullable struct: 1, then its fields and tags.
+        r.cursor = .init(topicName: "a", partitionIndex: 5)
+        #expect(bytes(r.bytesForTest(version: 0)) == hex("02 0261 00 000007D0 01 0261 00000005 00 00"))
+        #expect(try DescribeTopicPartitionsRequest.decode(r.bytesForTest(version: 0), version: 0) == r)
     }
 
     @Test func deleteRecordsMatchesTheSpecsLayout() throws {

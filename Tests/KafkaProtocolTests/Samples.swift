@@ -946,4 +946,30 @@ enum Samples {
         r.brokers = [b]
         return r
     }
+
+    static var describeTopicPartitionsRequest: DescribeTopicPartitionsRequest {
+        var r = DescribeTopicPartitionsRequest()
+        r.topics = ["a", "b"]
+        r.responsePartitionLimit = 10
+        r.cursor = .init(topicName: "b", partitionIndex: 3)
+        return r
+    }
+
+    static var describeTopicPartitionsResponse: DescribeTopicPartitionsResponse {
+        var p = DescribeTopicPartitionsResponse.Partition()
+        p.partitionIndex = 3
+        p.leaderId = 1
+        p.leaderEpoch = 4
+        p.replicaNodes = [1, 2]
+        p.isrNodes = [1]
+        p.offlineReplicas = [2]
+        var t = DescribeTopicPartitionsResponse.Topic()
+        t.name = "b"
+        t.topicId = KafkaUUID(high: 1, low: 2)
+        t.partitions = [p]
+        var r = DescribeTopicPartitionsResponse()
+        r.topics = [t]
+        r.nextCursor = .init(topicName: "b", partitionIndex: 4)
+        return r
+    }
 }

@@ -381,3 +381,91 @@ def test_forged_quorum_and_controller_messages_are_refused_and_the_cluster_survi
         node.wait_ready()
     create_topic(bootstrap, unique_topic("after-restart"), 3)
     assert_serving(bootstrap, topic, before + [b"after"])
+
+
+def describe_topic_partitions(port: int, topics: list[str], limit: int,
+                              cursor: tuple[str, int] | None = None) -> tuple[list, tuple | None]:
+    """DescribeTopicPartitions v0 (KIP-966) over a raw socket: [(error, name, [(index, leader,
+    replicas)])] and the next cursor."""
+    body = uvarint(len(topics) + 1) + b"".join(cstr(t) + b"\x00" for t in topics) + struct.pack(">i", limit)
+    body += b"\xff" if cursor is None else b"\x01" + cstr(cursor[0]) + struct.pack(">i", cursor[1]) + b"\x00"
+    body += b"\x00"
+    with connect(port) as s:
+        a = call(s, header_v2(75, 0, 11) + body)
+    assert a is not None, "the broker closed the connection"
+
+    def varint(pos: int) -> tuple[int, int]:
+        value, shift = 0, 0
+        while True:
+            b = a[pos]
+            pos += 1
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value, pos
+            shift += 7
+
+    def ints(pos: int) -> tuple[list[int], int]:
+        n, pos = varint(pos)
+        n = max(n - 1, 0)
+        return list(struct.unpack_from(f">{n}i", a, pos)), pos + 4 * n
+
+    pos = 4 + 1 + 4  # correlation id, header tags, throttle
+    count, pos = varint(pos)
+    out = []
+    for _ in range(count - 1):
+        (error,) = struct.unpack_from(">h", a, pos)
+        n, pos = varint(pos + 2)
+        name = a[pos:pos + n - 1].decode()
+        pos += n - 1 + 16 + 1  # name, topic id, is_internal
+        parts, pos = varint(pos)
+        partitions = []
+        for _ in range(parts - 1):
+            _perr, index, leader, _epoch = struct.unpack_from(">hiii", a, pos)
+            replicas, pos = ints(pos + 14)
+            _isr, pos = ints(pos)
+            for _ in range(2):  # eligible leader replicas, last known ELR: null or a list
+                _, pos = ints(pos)
+            _offline, pos = ints(pos)
+            pos += 1  # partition tags
+            partitions.append((index, leader, replicas))
+        pos += 4 + 1  # authorized operations, topic tags
+        out.append((error, name, partitions))
+    if a[pos] == 0xFF:
+        return out, None
+    n, pos = varint(pos + 1)
+    return out, (a[pos:pos + n - 1].decode(), struct.unpack_from(">i", a, pos + n - 1)[0])
+
+
+def test_describe_topic_partitions_pages_with_a_cursor_and_bounds_the_limit(broker):
+    """KIP-966's paged describe, as Kafka 3.7+ admin clients ask it: a limit of 3 over two topics
+    of 5 and 2 partitions walks them in name order with cursors and sees each partition once; an
+    unknown topic is named with UNKNOWN_TOPIC_OR_PARTITION; limits at the extremes (0, -1,
+    Int32.max) are answered within [1, 2000], and the same topic named 400 times is described once."""
+    create_topic(broker.bootstrap, "dtp-a", 5)
+    create_topic(broker.bootstrap, "dtp-b", 2)
+    seen, cursor, pages = [], None, 0
+    while True:
+        topics, cursor = describe_topic_partitions(broker.port, ["dtp-b", "dtp-a", "dtp-none"], 3, cursor)
+        pages += 1
+        for error, name, partitions in topics:
+            if name == "dtp-none":
+                assert error == 3 and partitions == []
+                continue
+            assert error == 0
+            seen += [(name, index) for index, leader, replicas in partitions]
+            assert all(leader == 0 and replicas == [0] for _, leader, replicas in partitions)
+        if cursor is None:
+            break
+        assert pages < 10, "the cursor must move forward"
+    assert seen == [("dtp-a", i) for i in range(5)] + [("dtp-b", i) for i in range(2)]
+    assert pages == 3
+    for limit in (0, -1, INT32_MAX):
+        topics, cursor = describe_topic_partitions(broker.port, ["dtp-a"], limit)
+        assert len(topics[0][2]) == (1 if limit <= 0 else 5)
+        assert cursor == (("dtp-a", 1) if limit <= 0 else None)
+    topics, cursor = describe_topic_partitions(broker.port, ["dtp-a"] * 400, INT32_MAX)
+    assert [t[1] for t in topics] == ["dtp-a"] and cursor is None
+    # Every topic when none is named; a cursor past every name ends the walk.
+    topics, _ = describe_topic_partitions(broker.port, [], 2000)
+    assert {"dtp-a", "dtp-b"} <= {t[1] for t in topics}
+    assert describe_topic_partitions(broker.port, [], 2000, ("zzzz", 0)) == ([], None)

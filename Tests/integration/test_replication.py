@@ -407,6 +407,89 @@ def test_list_offsets_checks_the_clients_leader_epoch(cluster_factory):
         assert list_offsets(epoch - 1)[0] == 74, "FENCED_LEADER_EPOCH for an older epoch"
 
 
+def test_produce_v10_to_a_follower_names_the_leader_and_its_address(cluster_factory):
+    """KIP-951: a Produce v10 that reaches a broker which does not lead the partition is answered
+    NOT_LEADER_OR_FOLLOWER with the current leader and epoch (a partition tagged field) and the
+    leader's address on the listener the request came in on (a top-level tagged field), so the
+    client can send there without waiting for a metadata refresh. librdkafka 2.5+ uses it."""
+    import socket
+    import struct
+
+    from test_hostile import call, cstr, header_v2
+
+    nodes = cluster_factory(3)
+    admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
+    admin.create_topics([NewTopic("kip951", 1, 3)])["kip951"].result(20)
+    wait_until(lambda: admin.list_topics("kip951", timeout=10).topics["kip951"].partitions[0].leader >= 0, 20,
+               "a leader")
+    leader = admin.list_topics("kip951", timeout=10).topics["kip951"].partitions[0].leader
+    follower = next(n for n in nodes if n.node_id != leader)
+
+    def uvarint(data: bytes, pos: int) -> tuple[int, int]:
+        value, shift = 0, 0
+        while True:
+            b = data[pos]
+            pos += 1
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value, pos
+            shift += 7
+
+    def produce_v10() -> tuple[int, tuple[int, int] | None, list[tuple[int, str, int]]]:
+        # transactional_id null, acks 1, timeout, topics [kip951 [0, records null]], tags.
+        body = b"\x00" + struct.pack(">hi", 1, 5000) + b"\x02" + cstr("kip951") + b"\x02"
+        body += struct.pack(">i", 0) + b"\x00\x00\x00\x00"
+        with socket.create_connection(("127.0.0.1", follower.port), timeout=10) as s:
+            a = call(s, header_v2(0, 10, 5) + body)
+        pos = 4 + 1  # correlation id, header tags
+        assert a[pos] == 2, "one topic"
+        pos += 1
+        n, pos = uvarint(a, pos)
+        assert a[pos:pos + n - 1] == b"kip951"
+        pos += n - 1 + 1  # name, partition count
+        _index, error = struct.unpack_from(">ih", a, pos)
+        pos += 4 + 2 + 8 * 3 + 1 + 1  # offsets, empty record_errors, null error_message
+        current = None
+        tags, pos = uvarint(a, pos)
+        for _ in range(tags):
+            tag, pos = uvarint(a, pos)
+            size, pos = uvarint(a, pos)
+            if tag == 0:
+                current = struct.unpack_from(">ii", a, pos)
+            pos += size
+        pos += 1 + 4  # topic tags, throttle
+        endpoints = []
+        tags, pos = uvarint(a, pos)
+        for _ in range(tags):
+            tag, pos = uvarint(a, pos)
+            size, end = uvarint(a, pos)
+            if tag == 0:
+                count, p2 = uvarint(a, end)
+                for _ in range(count - 1):
+                    (node,) = struct.unpack_from(">i", a, p2)
+                    hl, p2 = uvarint(a, p2 + 4)
+                    host = a[p2:p2 + hl - 1].decode()
+                    (port,) = struct.unpack_from(">i", a, p2 + hl - 1)
+                    rl, p2 = uvarint(a, p2 + hl - 1 + 4)
+                    p2 += max(0, rl - 1)
+                    _, p2 = uvarint(a, p2)  # the endpoint's own tags (none)
+                    endpoints.append((node, host, port))
+            pos = end + size
+        return error, current, endpoints
+
+    # The follower's own image may name the leader a moment after the cluster's metadata does.
+    wait_until(lambda: produce_v10()[1] is not None, 20, "the follower knows the leader")
+    error, current, endpoints = produce_v10()
+    assert error == 6, "NOT_LEADER_OR_FOLLOWER"
+    assert current[0] == leader and current[1] >= 0
+    leader_node = next(n for n in nodes if n.node_id == leader)
+    assert endpoints == [(leader, "127.0.0.1", leader_node.port)]
+    # A real client of the same version writes through the follower's bootstrap.
+    p = Producer({"bootstrap.servers": follower.bootstrap, "acks": "all"})
+    p.produce("kip951", b"through", partition=0)
+    assert p.flush(20) == 0
+
+
 def test_offset_for_leader_epoch_tells_where_an_old_epoch_ends(cluster_factory):
     """KIP-320: after the leader of a partition is killed and the next one takes writes, the new
     leader answers OffsetForLeaderEpoch for the old epoch with the offset its own epoch began

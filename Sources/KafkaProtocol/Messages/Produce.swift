@@ -1,6 +1,7 @@
 import NIOCore
 
-/// Produce (key 0), v0-9; flexible from v9. The records field holds a RecordBatch v2 (v3+) or a
+/// Produce (key 0), v0-10; flexible from v9. v10 (KIP-951) is v9 with the current leader and its
+/// address in the answer to a partition this broker does not lead. The records field holds a RecordBatch v2 (v3+) or a
 /// legacy message set (v0-2, which Tern refuses with UNSUPPORTED_FOR_MESSAGE_FORMAT).
 public struct ProduceRequest: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .produce }
@@ -53,6 +54,18 @@ public struct ProduceResponse: KafkaMessage, Equatable {
         public var logStartOffset: Int64 = -1
         public var recordErrors: [RecordError] = []
         public var errorMessage: String? = nil
+        /// Tagged field 0 (v10+, KIP-951): who leads the partition, when this broker does not.
+        public var currentLeader: FetchResponse.LeaderIdAndEpoch? = nil
+        public init() {}
+    }
+
+    /// Where a broker named in `currentLeader` listens (KIP-951), so the client need not wait for
+    /// a metadata refresh to send there.
+    public struct NodeEndpoint: Defaultable, Sendable, Equatable {
+        public var nodeId: Int32 = 0
+        public var host = ""
+        public var port: Int32 = 0
+        public var rack: String? = nil
         public init() {}
     }
 
@@ -60,6 +73,8 @@ public struct ProduceResponse: KafkaMessage, Equatable {
 
     public var responses: [TopicResponse] = []
     public var throttleTimeMs: Int32 = 0
+    /// Tagged field 0 (v10+).
+    public var nodeEndpoints: [NodeEndpoint] = []
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
@@ -78,9 +93,39 @@ public struct ProduceResponse: KafkaMessage, Equatable {
                 }
                 try s.errorMessage(&p.errorMessage)
             }
-            try s.tagsIfFlexible()
+            if version >= 10 {
+                var leader = p.currentLeader ?? .init(leaderId: -1, leaderEpoch: -1)
+                var sawLeader = false
+                try s.tags([
+                    TaggedField(tag: 0, present: p.currentLeader != nil) { s in
+                        try s.int32(&leader.leaderId)
+                        try s.int32(&leader.leaderEpoch)
+                        try s.tags()
+                        sawLeader = true
+                    }
+                ])
+                if s.isReading { p.currentLeader = sawLeader ? leader : nil }
+            } else {
+                try s.tagsIfFlexible()
+            }
         }
         if version >= 1 { try s.int32(&throttleTimeMs) }
-        try s.tagsIfFlexible()
+        if version >= 10 {
+            var endpoints = nodeEndpoints
+            try s.tags([
+                TaggedField(tag: 0, present: !endpoints.isEmpty) { s in
+                    try s.array(&endpoints, field: "node_endpoints") { s, e in
+                        try s.int32(&e.nodeId)
+                        try s.string(&e.host, field: "host")
+                        try s.int32(&e.port)
+                        try s.nullableString(&e.rack, field: "rack")
+                        try s.tags()
+                    }
+                }
+            ])
+            if s.isReading { nodeEndpoints = endpoints }
+        } else {
+            try s.tagsIfFlexible()
+        }
     }
 }
