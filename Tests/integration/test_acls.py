@@ -104,18 +104,30 @@ def read(bootstrap: str, config: dict, topic: str, group: str, want: int, timeou
     return values, error
 
 
-def metadata_by_id(address: str, certs, topic_id: bytes) -> bytes:
-    """Sends Metadata v12 for one topic named by id only, over mutual TLS; returns the answer."""
+def mtls_call(address: str, certs, payload: bytes) -> bytes:
+    """Sends one request (header and body) over mutual TLS; returns the answer."""
     host, port = address.rsplit(":", 1)
     ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     ctx.check_hostname = False
     ctx.load_cert_chain(str(certs / "client-cert.pem"), str(certs / "client-key.pem"))
-    header = struct.pack(">hhih", 3, 12, 7, 4) + b"test" + b"\x00"
-    body = b"\x02" + topic_id + b"\x00" + b"\x00" + b"\x00" + b"\x00" + b"\x00"  # one topic, null name
     with socket.create_connection((host, int(port)), timeout=10) as raw, ctx.wrap_socket(raw) as s:
-        s.sendall(struct.pack(">i", len(header + body)) + header + body)
+        s.sendall(struct.pack(">i", len(payload)) + payload)
         size = struct.unpack(">i", recv_exactly(s, 4))[0]
         return recv_exactly(s, size)
+
+
+def metadata_by_id(address: str, certs, topic_id: bytes) -> bytes:
+    """Sends Metadata v12 for one topic named by id only, over mutual TLS; returns the answer."""
+    header = struct.pack(">hhih", 3, 12, 7, 4) + b"test" + b"\x00"
+    body = b"\x02" + topic_id + b"\x00" + b"\x00" + b"\x00" + b"\x00" + b"\x00"  # one topic, null name
+    return mtls_call(address, certs, header + body)
+
+
+def describe_topic_partitions_raw(address: str, certs, topics: list[str]) -> bytes:
+    """Sends DescribeTopicPartitions v0 for `topics` (every topic when empty), over mutual TLS."""
+    header = struct.pack(">hhih", 75, 0, 8, 4) + b"test" + b"\x00"
+    body = bytes([len(topics) + 1]) + b"".join(bytes([len(t) + 1]) + t.encode() + b"\x00" for t in topics)
+    return mtls_call(address, certs, header + body + struct.pack(">i", 2000) + b"\xff\x00")
 
 
 def fetch_raw(address: str, certs, topic: str) -> bytes:
@@ -315,11 +327,16 @@ def test_acl_apis_refuse_bad_acls_and_answer_security_disabled_without_an_author
     denied = metadata_by_id(mtls_bootstrap.split(",")[0], certs, topic_id)
     assert b"\x00\x1d\x00" + topic_id in denied, "TOPIC_AUTHORIZATION_FAILED, no name, the id"
     assert t.encode() not in denied
+    # DescribeTopicPartitions likewise: refused when named, left out of a listing of all topics.
+    node0 = mtls_bootstrap.split(",")[0]
+    assert b"\x00\x1d" + bytes([len(t) + 1]) + t.encode() in describe_topic_partitions_raw(node0, certs, [t])
+    assert t.encode() not in describe_topic_partitions_raw(node0, certs, [])
     for f in admin.create_acls([allow(CERT_PRINCIPAL, AclOperation.DESCRIBE, t)]).values():
         f.result(30)
     name = bytes([len(t) + 1]) + t.encode()
     wait_until(lambda: b"\x00\x00" + name + topic_id in metadata_by_id(mtls_bootstrap.split(",")[0], certs, topic_id),
                30, "the topic by id once DESCRIBE is granted")
+    assert b"\x00\x00" + name + topic_id in describe_topic_partitions_raw(node0, certs, [t])
 
     # A Fetch of a topic the principal may not READ (DESCRIBE is not enough) is refused and carries
     # none of the topic's records.
