@@ -1,3 +1,4 @@
+import KafkaProtocol
 import Metadata
 import Storage
 
@@ -33,6 +34,9 @@ public struct BrokerConfig: Sendable {
     public var logCleanupPolicy = "delete"
     /// `log.message.timestamp.type`: CreateTime or LogAppendTime, for topics that do not set one.
     public var logMessageTimestampType = "CreateTime"
+    /// `compression.type`: the codec batches are stored in, for topics that do not set one;
+    /// "producer" keeps each batch as its producer compressed it.
+    public var compressionType = "producer"
     /// `log.cleaner.min.compaction.lag.ms`, `log.cleaner.max.compaction.lag.ms`,
     /// `log.cleaner.min.cleanable.ratio`: the compaction defaults of topics.
     public var logCleanerMinCompactionLagMs: Int64 = 0
@@ -101,6 +105,7 @@ public struct BrokerConfig: Sendable {
         c.deletePolicy = policy.contains("delete")
         c.compactPolicy = policy.contains("compact")
         c.logAppendTime = (overrides["message.timestamp.type"] ?? logMessageTimestampType) == "LogAppendTime"
+        c.compression = TopicConfigs.storedCodec(overrides["compression.type"] ?? compressionType)
         c.minCompactionLagMs = overrides["min.compaction.lag.ms"].flatMap(Int64.init) ?? logCleanerMinCompactionLagMs
         c.maxCompactionLagMs = overrides["max.compaction.lag.ms"].flatMap(Int64.init) ?? logCleanerMaxCompactionLagMs
         c.minCleanableDirtyRatio =
@@ -187,12 +192,24 @@ public enum TopicConfigs {
         }
     }
 
+    /// The codec a `compression.type` stores batches in; nil for "producer" (as they came).
+    static func storedCodec(_ name: String) -> CompressionCodec? {
+        switch name {
+        case "uncompressed": return CompressionCodec.none
+        case "gzip": return .gzip
+        case "snappy": return .snappy
+        case "lz4": return .lz4
+        case "zstd": return .zstd
+        default: return nil
+        }
+    }
+
     /// Defaults shown by DescribeConfigs, taken from the broker's settings (Kafka's own
     /// defaults for those Tern does not use).
     public static func defaults(_ c: BrokerConfig) -> [String: String] {
         [
             "cleanup.policy": c.logCleanupPolicy,
-            "compression.type": "producer",
+            "compression.type": c.compressionType,
             "compression.gzip.level": "-1",
             "compression.lz4.level": "9",
             "compression.zstd.level": "3",

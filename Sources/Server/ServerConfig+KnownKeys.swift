@@ -23,7 +23,7 @@ extension ServerConfig {
     /// Keys the parser reads (its switch's cases), for "did you mean" on a typo.
     static let readKeys: Set<String> = [
         "advertised.listeners", "allow.everyone.if.no.acl.found", "authorizer.class.name",
-        "auto.create.topics.enable", "broker.id", "cluster.id", "connections.max.idle.ms",
+        "auto.create.topics.enable", "broker.id", "cluster.id", "compression.type", "connections.max.idle.ms",
         "controller.listener.names", "controller.quorum.voters", "default.replication.factor",
         "fetch.max.bytes", "fetch.max.wait.ms", "group.initial.rebalance.delay.ms", "group.max.size",
         "http.listeners", "inter.broker.listener.name", "listener.security.protocol.map", "listeners",

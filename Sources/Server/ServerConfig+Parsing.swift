@@ -102,6 +102,11 @@ extension ServerConfig {
                     throw bad("expected delete, compact or both")
                 }
                 b.logCleanupPolicy = value
+            case "compression.type":
+                guard TopicConfigs.known["compression.type"]!(value) else {
+                    throw bad("expected producer, uncompressed, gzip, snappy, lz4 or zstd")
+                }
+                b.compressionType = value
             case "log.message.timestamp.type":
                 guard ["CreateTime", "LogAppendTime"].contains(value) else {
                     throw bad("expected CreateTime or LogAppendTime")

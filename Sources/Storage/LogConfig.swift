@@ -1,3 +1,5 @@
+import KafkaProtocol
+
 /// Settings of one partition's log, from broker defaults and topic overrides.
 public struct LogConfig: Sendable, Equatable {
     public var segmentBytes: Int = 1 << 30
@@ -25,6 +27,9 @@ public struct LogConfig: Sendable, Equatable {
     /// `message.timestamp.type=LogAppendTime`: the leader stamps each batch with the time it
     /// appends it, and readers take that as every record's timestamp.
     public var logAppendTime = false
+    /// `compression.type` other than "producer": the leader stores every batch in this codec,
+    /// recompressing those the producer sent otherwise. Nil keeps the producer's.
+    public var compression: CompressionCodec? = nil
     /// Records younger than this stay out of compaction (`min.compaction.lag.ms`).
     public var minCompactionLagMs: Int64 = 0
     /// A dirty segment older than this is compacted whatever the dirty ratio (`max.compaction.lag.ms`).

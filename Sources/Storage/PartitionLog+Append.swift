@@ -5,17 +5,27 @@ import NIOCore
 
 extension PartitionLog {
     /// Appends the batches of a produce request, assigning offsets from the log end. Every batch
-    /// is checked first, so a request either lands whole or not at all.
+    /// is checked first, so a request either lands whole or not at all. A topic with a
+    /// `compression.type` stores the batches in that codec (recompressed here, on the leader).
     /// The clock's wall time is the append time stamped on a LogAppendTime topic's batches.
     public func append(records: ByteBuffer, leaderEpoch: Int32) -> Result<
         AppendResult, AppendError
     > {
-        let batches: [(index: Int, header: RecordBatchHeader)]
+        var batches: [(index: Int, header: RecordBatchHeader)]
         switch RecordBatches.validate(records) {
         case .failure(let e): return .failure(.batch(e))
         case .success(let b): batches = b
         }
         let config = self.config
+        var records = records
+        if let codec = config.compression,
+            batches.contains(where: { !$0.header.isControl && ($0.header.compression ?? .none) != codec })
+        {
+            switch Self.recompress(records, batches, to: codec) {
+            case .failure(let e): return .failure(e)
+            case .success(let (rewritten, b)): (records, batches) = (rewritten, b)
+            }
+        }
         for (_, h) in batches where h.totalSize > config.maxMessageBytes {
             return .failure(.tooLarge(size: h.totalSize, max: _config.maxMessageBytes))
         }

@@ -26,6 +26,20 @@ import Testing
         #expect(try Decompression.decompress(.snappy, framed) == Array("abcabcabc".utf8))
     }
 
+    @Test(arguments: [CompressionCodec.none, .gzip, .snappy, .lz4, .zstd])
+    func whatTernCompressesDecompressesToTheSameBytes(_ codec: CompressionCodec) throws {
+        var rng = SystemRandomNumberGenerator()
+        let random = (0..<100_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let repetitive = Array(String(repeating: "tern record \u{1}", count: 20_000).utf8)
+        // Overlapping copies (a run of one byte), the smallest inputs, and a match 65,535 back.
+        let far = random[0..<70_000] + random[0..<40_000]
+        for input in [[], [7], Array("abc".utf8), [UInt8](repeating: 9, count: 5_000), random, repetitive, Array(far)] {
+            let packed = try Compression.compress(codec, input)
+            #expect(try Decompression.decompress(codec, packed) == input)
+            if codec != .none && input == repetitive { #expect(packed.count < input.count / 10) }
+        }
+    }
+
     @Test func damagedInputIsAnErrorNotACrash() {
         #expect(throws: Decompression.Failure.self) { try Decompression.decompress(.gzip, [0x1f, 0x8b, 8, 0, 1, 2]) }
         #expect(throws: Decompression.Failure.self) {

@@ -1,3 +1,4 @@
+import KafkaProtocol
 import Testing
 
 @testable import Server
@@ -67,6 +68,7 @@ import Testing
             log.cleanup.policy=compact
             log.cleaner.backoff.ms=500
             log.flush.interval.ms=1000
+            compression.type=zstd
             """, source: "s.properties")
         #expect(c.broker.logRetentionMs == 30 * 60_000)  // minutes win over hours, as in Kafka
         #expect(c.broker.logRetentionBytes == 1_000_000)
@@ -76,6 +78,11 @@ import Testing
         #expect(c.broker.logFlushIntervalMs == 1000)
         let log = c.broker.logConfig(overrides: ["retention.ms": "-1", "cleanup.policy": "compact,delete"])
         #expect(log.retentionMs == -1 && log.compactPolicy && log.deletePolicy && log.retentionBytes == 1_000_000)
+        // compression.type: the broker's for topics without one, the topic's where it is set.
+        #expect(log.compression == .zstd)
+        #expect(c.broker.logConfig(overrides: ["compression.type": "producer"]).compression == nil)
+        #expect(
+            c.broker.logConfig(overrides: ["compression.type": "uncompressed"]).compression == CompressionCodec.none)
         #expect(c.httpListener! == ("127.0.0.1", 8081))  // 8080 + node id on the client listener's address
         let off = try ServerConfig.parse("http.listeners=none\nlog.dirs=/tmp/x\n", source: "s")
         #expect(off.httpListener == nil)
@@ -83,7 +90,7 @@ import Testing
         #expect(moved.httpListener! == ("0.0.0.0", 9999))
         for bad in [
             "http.listeners=HTTPS://x:1", "http.listeners=HTTP://x", "log.retention.ms=soon",
-            "log.cleanup.policy=shred",
+            "log.cleanup.policy=shred", "compression.type=brotli",
         ] {
             #expect(throws: (any Error).self, "\(bad)") { try ServerConfig.parse(bad + "\n", source: "s") }
         }

@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import NIOCore
 import Storage
@@ -167,6 +168,60 @@ import Testing
         let deleted = try #require(try log.applyRetention(nowMs: clock.wallMs))
         #expect(log.segmentBaseOffsets.first! <= 12 && deleted.segments >= 2)
         #expect(try log.deleteRecords(before: -1) == 15)
+    }
+
+    /// The raw batches of a log, as a follower or consumer would get them.
+    func rawBatches(_ log: PartitionLog) throws -> [(RecordBatchHeader, ByteBuffer)] {
+        var data = try #require(try log.read(from: log.logStartOffset, maxBytes: 1 << 30))
+        var out: [(RecordBatchHeader, ByteBuffer)] = []
+        while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize <= data.readableBytes {
+            out.append((h, data.readSlice(length: h.totalSize)!))
+        }
+        return out
+    }
+
+    @Test func aTopicsCompressionTypeRecompressesBatchesAndKeepsWhatIdempotenceNeeds() throws {
+        let zstd = try open(tempDir("zstd")) { $0.compression = .zstd }
+        let sent = batch(
+            (0..<50).map { "value \($0) " + String(repeating: "x", count: 100) }, producerId: 7, sequence: 0)
+        #expect(try zstd.append(records: sent, leaderEpoch: 0).get().baseOffset == 0)
+        // The producer's retry of the same batch is still known as a duplicate.
+        #expect(try zstd.append(records: sent, leaderEpoch: 0).get().baseOffset == 0)
+        #expect(zstd.logEndOffset == 50)
+        let stored = try rawBatches(zstd)
+        #expect(stored.count == 1)
+        let (h, bytes) = stored[0]
+        #expect(h.compression == .zstd && h.producerId == 7 && h.baseSequence == 0 && h.lastOffsetDelta == 49)
+        #expect(h.totalSize < sent.readableBytes / 4)
+        guard case .success = RecordBatches.validate(bytes) else {  // length and CRC rewritten
+            Issue.record("the recompressed batch does not validate")
+            return
+        }
+        let records = try Decompression.records(batch: bytes, header: h)
+        #expect(
+            records.map { String(decoding: $0.value!, as: UTF8.self) }
+                == (0..<50).map { "value \($0) " + String(repeating: "x", count: 100) })
+        // compression.type=uncompressed turns a compressed batch back into plain records.
+        let plain = try open(tempDir("uncompressed")) { $0.compression = CompressionCodec.none }
+        _ = try plain.append(records: bytes, leaderEpoch: 0).get()
+        let (ph, pbytes) = try rawBatches(plain)[0]
+        #expect(ph.compression == CompressionCodec.none)
+        #expect(try Record.decodeAll(batch: pbytes, header: ph).map(\.value) == records.map(\.value))
+    }
+
+    @Test func aBatchThatInflatesPastTheRecompressLimitIsRefused() throws {
+        let zstd = try open(tempDir("inflate-zstd")) { $0.compression = .zstd }
+        var b = RecordBatchBuilder()
+        b.append(key: nil, value: [UInt8](repeating: 0, count: PartitionLog.recompressLimit + 1), timestamp: 1)
+        _ = try zstd.append(records: b.build(), leaderEpoch: 0).get()
+        let (_, tiny) = try rawBatches(zstd)[0]
+        #expect(tiny.readableBytes < 100_000)
+        let gzip = try open(tempDir("inflate-gzip")) { $0.compression = .gzip }
+        guard case .failure(.tooLarge) = gzip.append(records: tiny, leaderEpoch: 0) else {
+            Issue.record("a batch inflating past the limit must be refused")
+            return
+        }
+        #expect(gzip.logEndOffset == 0)
     }
 
     @Test func compactionKeepsTheLastValuePerKeyAndDropsOldTombstones() throws {

@@ -84,6 +84,48 @@ def test_confluent_compressed_batches_round_trip_and_are_stored_compressed(share
     assert_stored_compressed(shared_broker.log_dir, topic, sum(len(v) for _, v in sent), codec)
 
 
+def stored_codecs(log_dir, topic: str) -> set[int]:
+    """The compression codec of every batch in the topic's segments, read off the batch headers
+    (attributes' low 3 bits, at byte 21 of a batch)."""
+    import struct
+
+    codecs = set()
+    for segment in log_dir.glob(f"{topic}-*/*.log"):
+        data = segment.read_bytes()
+        pos = 0
+        while pos + 61 <= len(data):
+            (length,) = struct.unpack_from(">i", data, pos + 8)
+            (attributes,) = struct.unpack_from(">h", data, pos + 21)
+            codecs.add(attributes & 0x07)
+            pos += 12 + length
+    return codecs
+
+
+@pytest.mark.parametrize("codec", ["uncompressed"] + CODECS)
+def test_a_topics_compression_type_decides_how_batches_are_stored(shared_broker, codec):
+    """compression.type on a topic other than "producer": the leader stores every batch in that
+    codec, recompressing what producers sent otherwise (here uncompressed, or lz4 to an
+    uncompressed topic), as Kafka does; librdkafka and kafka-python read the records back."""
+    from kafka import KafkaConsumer
+
+    topic = unique_topic(f"tc-{codec}")
+    create_topic(shared_broker.bootstrap, topic, 1, config={"compression.type": codec})
+    sent = [(f"k{i % 7}".encode(), f"{i:06d}".encode() + b"x" * 500) for i in range(1_000)]
+    producer_codec = "lz4" if codec == "uncompressed" else "none"
+    acked = produce(shared_broker.bootstrap, topic, sent, **{"compression.type": producer_codec, "linger.ms": 50})
+    got = consume_all(shared_broker.bootstrap, topic)
+    assert_read_back_in_send_order(sent, acked, got)
+    expected = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}[codec]
+    assert stored_codecs(shared_broker.log_dir, topic) == {expected}
+    if codec != "uncompressed":
+        assert_stored_compressed(shared_broker.log_dir, topic, sum(len(v) for _, v in sent), codec)
+    consumer = KafkaConsumer(topic, bootstrap_servers=shared_broker.bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=5_000)
+    values = [m.value for m in consumer]
+    consumer.close()
+    assert values == [v for _, v in sent]
+
+
 def test_confluent_idempotent_producer_delivers_10000_messages_exactly_once_in_order(shared_broker):
     topic = unique_topic("ck-idempotent")
     create_topic(shared_broker.bootstrap, topic, 3)
