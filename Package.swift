@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "Broker",
             dependencies: [
-                "KafkaProtocol", "Storage", "Metadata", "KafkaClient",
+                "KafkaProtocol", "KafkaCompression", "Storage", "Metadata", "KafkaClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

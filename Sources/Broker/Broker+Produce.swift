@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import Metadata
 import Storage
@@ -72,10 +73,20 @@ extension Broker {
                         continue
                     }
                 }
-                guard let records = pd.records else {
+                guard var records = pd.records else {
                     pr.errorCode = ErrorCode.invalidRecord.rawValue
                     pr.errorMessage = "null records"
                     continue
+                }
+                if version <= 2 && LegacyMessageSet.isLegacy(records) {
+                    // Magic 0/1 message sets become one v2 batch on the way in, as in Kafka 3.x.
+                    do {
+                        records = try LegacyMessageSet.upConvert(records, limit: PartitionLog.recompressLimit)
+                    } catch {
+                        pr.errorCode = ErrorCode.corruptMessage.rawValue
+                        pr.errorMessage = "\(error)"
+                        continue
+                    }
                 }
                 switch partition.log.append(records: records, leaderEpoch: leaderEpoch) {
                 case .success(let a):

@@ -9,6 +9,32 @@ import NIOCore
 /// use the system's zlib, libzstd and liblz4; snappy is encoded here, in the xerial framing of
 /// 32 KiB blocks that the Java client writes (librdkafka reads it too).
 public enum Compression {
+    /// A whole v2 batch with its records section in `codec`: decompressed (to at most `limit`
+    /// bytes) and compressed again, with its length, codec bits and CRC rewritten. Offsets,
+    /// timestamps and producer fields are untouched.
+    public static func rewrite(
+        _ batch: ByteBuffer, to codec: CompressionCodec, limit: Int = Decompression.maxOutputBytes
+    )
+        throws -> ByteBuffer
+    {
+        let size = RecordBatchHeader.size
+        guard let h = RecordBatchHeader.peek(batch, at: batch.readerIndex), h.totalSize == batch.readableBytes else {
+            throw Decompression.Failure(description: "not one whole record batch")
+        }
+        let body = batch.getBytes(at: batch.readerIndex + size, length: h.totalSize - size) ?? []
+        let plain = try Decompression.decompress(h.compression ?? .none, body, limit: limit)
+        let packed = try compress(codec, plain)
+        var out = ByteBufferAllocator().buffer(capacity: size + packed.count)
+        out.writeBytes(batch.getBytes(at: batch.readerIndex, length: size)!)
+        out.writeBytes(packed)
+        out.setInteger(Int32(size - RecordBatchHeader.logOverhead + packed.count), at: 8)
+        out.setInteger((h.attributes & ~0x07) | codec.rawValue, at: RecordBatchHeader.attributesOffset)
+        let crc = CRC32C.checksum(
+            out, at: RecordBatchHeader.attributesOffset, length: out.readableBytes - RecordBatchHeader.attributesOffset)
+        out.setInteger(crc, at: RecordBatchHeader.crcOffset)
+        return out
+    }
+
     public static func compress(_ codec: CompressionCodec, _ data: [UInt8]) throws -> [UInt8] {
         switch codec {
         case .none: return data

@@ -22,6 +22,12 @@ public enum Decompression {
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        /// The data decompresses to more than the limit (rather than being damaged).
+        public var exceedsLimit = false
+        public init(description: String, exceedsLimit: Bool = false) {
+            self.description = description
+            self.exceedsLimit = exceedsLimit
+        }
     }
 
     /// The most bytes one batch may decompress to: decompression streams and stops there, so a
@@ -41,7 +47,7 @@ public enum Decompression {
     }
 
     static func tooLarge(_ limit: Int) -> Failure {
-        Failure(description: "the batch decompresses to more than \(limit) bytes")
+        Failure(description: "the batch decompresses to more than \(limit) bytes", exceedsLimit: true)
     }
 
     // MARK: - gzip (zlib's inflate with a gzip header)

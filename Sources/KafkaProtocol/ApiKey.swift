@@ -93,7 +93,8 @@ extension ApiKey {
     /// Every API Tern knows, in the order ApiVersions lists them. The versions follow a Kafka
     /// 2.8/3.x release closely enough that clients which infer the broker version from the set
     /// (kafka-python) pick modern request versions. Produce starts at 0 as Kafka's does:
-    /// librdkafka disables compression when it does not (v0-v2 are answered with an error). The
+    /// librdkafka disables compression when it does not (v0-v2 message sets of magic 0/1 are
+    /// converted to v2 batches, as Kafka 3.x converts them). The
     /// quorum RPCs belong to the CONTROLLER listener only, as in Kafka.
     public static let table: [ApiSpec] = [
         .init(.produce, "Produce", 0...10, flexibleFrom: 9, on: [.client], ProduceRequest.self),

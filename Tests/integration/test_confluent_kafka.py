@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 
 import pytest
@@ -124,6 +125,54 @@ def test_a_topics_compression_type_decides_how_batches_are_stored(shared_broker,
     values = [m.value for m in consumer]
     consumer.close()
     assert values == [v for _, v in sent]
+
+
+@pytest.mark.parametrize("fallback,codec", [("0.9.0", "none"), ("0.9.0", "gzip"), ("0.10.0.0", "none"),
+                                            ("0.10.0.0", "snappy")])
+def test_old_message_formats_are_converted_on_the_way_in(shared_broker, fallback, codec):
+    """A producer that does not ask for API versions and assumes an old broker
+    (api.version.request=false, broker.version.fallback 0.9 or 0.10.0) sends Produce v1/v2 with
+    magic 0/1 message sets, plain or compressed: Tern converts them to v2 batches as Kafka 3.x
+    does (librdkafka's 0052 test). Magic 0 has no timestamps (-1 on CreateTime topics, the
+    broker's time on LogAppendTime ones); magic 1 keeps the producer's."""
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
+
+    wanted = 1_600_000_000_000
+    for ts_type in ("CreateTime", "LogAppendTime"):
+        topic = unique_topic(f"legacy-{fallback}-{codec}-{ts_type}")
+        create_topic(shared_broker.bootstrap, topic, 1, config={"message.timestamp.type": ts_type})
+        p = Producer({"bootstrap.servers": shared_broker.bootstrap, "api.version.request": False,
+                      "broker.version.fallback": fallback, "enable.idempotence": False,
+                      "compression.codec": codec, "batch.num.messages": 7})
+        errors = []
+        for i in range(20):
+            p.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0, timestamp=wanted,
+                      on_delivery=lambda err, msg: errors.append(err))
+        assert p.flush(20) == 0
+        assert errors == [None] * 20, errors
+        before = int(time.time() * 1000)
+        c = Consumer({"bootstrap.servers": shared_broker.bootstrap, "group.id": topic,
+                      "auto.offset.reset": "earliest"})
+        c.subscribe([topic])
+        got = []
+        deadline = time.time() + 30
+        while len(got) < 20 and time.time() < deadline:
+            m = c.poll(1)
+            if m is not None and m.error() is None:
+                got.append(m)
+        c.close()
+        assert [m.value() for m in got] == [f"v{i}".encode() for i in range(20)]
+        assert [m.key() for m in got] == [f"k{i}".encode() for i in range(20)]
+        stamps = {m.timestamp() for m in got}
+        if ts_type == "LogAppendTime":
+            assert {t for t, _ in stamps} == {TIMESTAMP_LOG_APPEND_TIME}
+            assert all(before - 600_000 < ms <= before for _, ms in stamps), stamps
+        elif fallback == "0.9.0":
+            assert {ms for _, ms in stamps} == {-1}, stamps
+        else:
+            assert {ms for _, ms in stamps} == {wanted}, stamps
+        if codec != "none":
+            assert stored_codecs(shared_broker.log_dir, topic) == {{"gzip": 1, "snappy": 2}[codec]}
 
 
 def test_confluent_idempotent_producer_delivers_10000_messages_exactly_once_in_order(shared_broker):

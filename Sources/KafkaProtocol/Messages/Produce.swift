@@ -1,8 +1,8 @@
 import NIOCore
 
 /// Produce (key 0), v0-10; flexible from v9. v10 (KIP-951) is v9 with the current leader and its
-/// address in the answer to a partition this broker does not lead. The records field holds a RecordBatch v2 (v3+) or a
-/// legacy message set (v0-2, which Tern refuses with UNSUPPORTED_FOR_MESSAGE_FORMAT).
+/// address in the answer to a partition this broker does not lead. The records field holds
+/// RecordBatch v2 (v3+), or in v0-2 a legacy message set of magic 0/1 (which the broker converts).
 public struct ProduceRequest: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .produce }
 
