@@ -39,9 +39,12 @@ public enum ControllerDecisions {
             "The cluster has \(existing) partitions; \(n) more would pass its limit of \(maxPartitionsPerCluster).")
     }
 
+    /// A new topic: `manual` holds the client's replica list of each partition (CreateTopics'
+    /// assignments, partition 0 first), in which case `partitions` is its count and
+    /// `replicationFactor` is not used; without it the controller places the replicas.
     public static func createTopic(
         _ image: MetadataImage, name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String],
-        id: KafkaUUID
+        id: KafkaUUID, manual: [[Int32]]? = nil
     ) -> Result<[MetadataRecord], ControllerError> {
         if image.topics[name] != nil {
             return .failure(ControllerError(.topicAlreadyExists, "Topic '\(name)' already exists."))
@@ -55,6 +58,18 @@ public enum ControllerDecisions {
                     .invalidPartitions, "Number of partitions \(partitions) exceeds \(maxPartitionsPerTopic)."))
         }
         if let e = clusterLimit(image, adding: Int(partitions)) { return .failure(e) }
+        if let manual {
+            switch checkManual(image, manual, firstPartition: 0) {
+            case .failure(let e): return .failure(e)
+            case .success(let isrs):
+                var records: [MetadataRecord] = [.topic(name: name, id: id)]
+                records += manualPartitions(topicId: id, manual, isrs: isrs, first: 0)
+                for (k, v) in configs.sorted(by: { $0.key < $1.key }) {
+                    records.append(.config(topic: name, key: k, value: v))
+                }
+                return .success(records)
+            }
+        }
         guard replicationFactor >= 1 else {
             return .failure(ControllerError(.invalidReplicationFactor, "Replication factor must be larger than 0."))
         }
@@ -80,9 +95,12 @@ public enum ControllerDecisions {
         return .success(records)
     }
 
-    public static func createPartitions(_ image: MetadataImage, name: String, count: Int32) -> Result<
-        [MetadataRecord], ControllerError
-    > {
+    /// More partitions for a topic, up to `count`; `manual` holds the client's replica list of
+    /// each new partition (CreatePartitions' assignments), each as long as the topic's
+    /// replication factor.
+    public static func createPartitions(
+        _ image: MetadataImage, name: String, count: Int32, manual: [[Int32]]? = nil
+    ) -> Result<[MetadataRecord], ControllerError> {
         guard let t = image.topics[name] else {
             return .failure(ControllerError(.unknownTopicOrPartition, "Topic \(name) does not exist."))
         }
@@ -97,8 +115,21 @@ public enum ControllerDecisions {
                 ControllerError(.invalidPartitions, "Number of partitions \(count) exceeds \(maxPartitionsPerTopic)."))
         }
         if let e = clusterLimit(image, adding: Int(count) - t.partitionCount) { return .failure(e) }
-        let live = image.liveBrokers
         let rf = t.replicationFactor
+        if let manual {
+            let adding = Int(count) - t.partitionCount
+            guard manual.count == adding else {
+                return .failure(
+                    ControllerError(
+                        .invalidReplicaAssignment,
+                        "Attempted to add \(adding) additional partition(s), but only \(manual.count) assignment(s) were specified."
+                    ))
+            }
+            return checkManual(image, manual, firstPartition: t.partitionCount, replicationFactor: rf).map { isrs in
+                manualPartitions(topicId: t.id, manual, isrs: isrs, first: t.partitionCount)
+            }
+        }
+        let live = image.liveBrokers
         guard rf <= live.count else {
             return .failure(
                 ControllerError(

@@ -91,16 +91,19 @@ extension QuorumController {
                         return Self.refuse(.invalidConfig, "Invalid value \(v) for configuration \(k)")
                     }
                 }
-                if !t.assignments.isEmpty {
-                    return Self.refuse(
-                        .invalidReplicaAssignment,
-                        "Manual replica assignment is not supported yet; omit it to let the controller place replicas.")
-                }
                 guard partitions <= 10_000 else {
                     return Self.refuse(.invalidPartitions, "Number of partitions \(partitions) exceeds 10000.")
                 }
+                var manual: [[Int32]]? = nil
+                if !t.assignments.isEmpty {
+                    switch Self.manualAssignment(t) {
+                    case .failure(let e): return .failure(e)
+                    case .success(let lists): manual = lists
+                    }
+                }
                 let decision = ControllerDecisions.createTopic(
-                    image, name: t.name, partitions: partitions, replicationFactor: rf, configs: configs, id: id)
+                    image, name: t.name, partitions: partitions, replicationFactor: rf, configs: configs, id: id,
+                    manual: manual)
                 // validate_only: the same checks, nothing written.
                 if request.validateOnly, case .success = decision { return .success([]) }
                 return decision
@@ -118,6 +121,36 @@ extension QuorumController {
             r.topics = $0
             return r
         }
+    }
+
+    /// A CreateTopics topic's assignments as replica lists in partition order, once they name
+    /// each partition from 0 exactly once and leave the counts to them (-1), as Kafka requires.
+    static func manualAssignment(_ t: CreateTopicsRequest.Topic) -> Result<[[Int32]], ControllerError> {
+        if t.replicationFactor != -1 {
+            return refuse(
+                .invalidRequest,
+                "A manual partition assignment was specified, but replication factor was not set to -1.")
+        }
+        if t.numPartitions != -1 {
+            return refuse(
+                .invalidRequest, "A manual partition assignment was specified, but numPartitions was not set to -1.")
+        }
+        var byIndex: [Int32: [Int32]] = [:]
+        for a in t.assignments {
+            guard byIndex.updateValue(a.brokerIds, forKey: a.partitionIndex) == nil else {
+                return refuse(
+                    .invalidReplicaAssignment,
+                    "Found multiple manual partition assignments for partition \(a.partitionIndex)")
+            }
+        }
+        var lists: [[Int32]] = []
+        for i in 0..<Int32(byIndex.count) {
+            guard let list = byIndex[i] else {
+                return refuse(.invalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
+            }
+            lists.append(list)
+        }
+        return .success(lists)
     }
 
     public func deleteTopics(_ request: DeleteTopicsRequest) -> EventLoopFuture<DeleteTopicsResponse> {
@@ -153,7 +186,8 @@ extension QuorumController {
             }
             let result = base
             return decide(result) { image in
-                let decision = ControllerDecisions.createPartitions(image, name: t.name, count: t.count)
+                let decision = ControllerDecisions.createPartitions(
+                    image, name: t.name, count: t.count, manual: t.assignments?.map(\.brokerIds))
                 if request.validateOnly, case .success = decision { return .success([]) }
                 return decision
             }

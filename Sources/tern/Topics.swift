@@ -19,6 +19,11 @@ struct Topics: AsyncParsableCommand {
     @Option(help: "Number of partitions.") var partitions: Int32?
     @Option(name: .customLong("replication-factor"), help: "Replicas of each partition.") var replicationFactor: Int16?
     @Option(name: .customLong("config"), help: "Topic config key=value (repeatable).") var configs: [String] = []
+    @Option(
+        name: .customLong("replica-assignment"),
+        help:
+            "Replicas of each partition, chosen by hand: broker ids joined by ':' per partition, partitions by ',' (e.g. 0:1,1:2,2:0); the first available broker of each leads. With --alter, the list covers every partition and those past the current count are added."
+    ) var replicaAssignment: String?
     @Flag(name: .customLong("if-not-exists")) var ifNotExists = false
     @Flag(name: .customLong("if-exists")) var ifExists = false
     @Flag(name: .customLong("exclude-internal")) var excludeInternal = false
@@ -44,8 +49,31 @@ struct Topics: AsyncParsableCommand {
             throw ValidationError("--replication-factor must be at least 1, got \(r).")
         }
         for c in configs where !c.contains("=") { throw ValidationError("--config expects key=value, got '\(c)'.") }
+        if replicaAssignment != nil {
+            guard create || alter else { throw ValidationError("--replica-assignment goes with --create or --alter.") }
+            if create && (partitions != nil || replicationFactor != nil) {
+                throw ValidationError(
+                    "--replica-assignment gives the partitions and their replicas: leave out --partitions and --replication-factor."
+                )
+            }
+            _ = try assignment()
+        }
         if (underReplicated || unavailable) && !describe {
             throw ValidationError("--under-replicated-partitions and --unavailable-partitions go with --describe.")
+        }
+    }
+
+    /// `--replica-assignment` as replica lists, partition 0 first.
+    func assignment() throws -> [[Int32]] {
+        guard let text = replicaAssignment else { return [] }
+        return try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            try part.split(separator: ":", omittingEmptySubsequences: false).map { id in
+                guard let b = Int32(id.trimmingCharacters(in: .whitespaces)), b >= 0 else {
+                    throw ValidationError(
+                        "--replica-assignment expects broker ids joined by ':' and ',' (e.g. 0:1,1:2), got '\(text)'.")
+                }
+                return b
+            }
         }
     }
 
@@ -69,6 +97,16 @@ struct Topics: AsyncParsableCommand {
                 var t = CreatePartitionsRequest.Topic()
                 t.name = topic!
                 t.count = partitions!
+                let lists = try assignment()
+                if !lists.isEmpty {
+                    // Kafka's tool takes the whole list and adds the partitions past the current count.
+                    let current = try await client.metadata(topics: [topic!]).topics.first?.partitions.count ?? 0
+                    t.assignments = lists.dropFirst(current).map {
+                        var a = CreatePartitionsRequest.Assignment()
+                        a.brokerIds = $0
+                        return a
+                    }
+                }
                 r.topics = [t]
                 let resp = try await client.send(r, as: CreatePartitionsResponse.self)
                 for res in resp.results where res.errorCode != 0 {
@@ -85,6 +123,12 @@ struct Topics: AsyncParsableCommand {
         t.name = topic!
         t.numPartitions = partitions ?? -1
         t.replicationFactor = replicationFactor ?? -1
+        t.assignments = try assignment().enumerated().map { i, brokers in
+            var a = CreateTopicsRequest.Assignment()
+            a.partitionIndex = Int32(i)
+            a.brokerIds = brokers
+            return a
+        }
         t.configs = configs.map {
             let parts = $0.split(separator: "=", maxSplits: 1)
             return .init(name: String(parts[0]), value: parts.count > 1 ? String(parts[1]) : "")

@@ -9,6 +9,8 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -190,3 +192,58 @@ def test_kafka_log_dirs_describes_every_replica_with_its_size_on_disk(cluster_fa
     bad = subprocess.run([str(REPO / "bin" / "kafka-log-dirs.sh"), "--describe", "--bootstrap-server", bootstrap,
                           "--broker-list", "0,7"], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "The given brokers do not exist from --broker-list: 7" in bad.stderr, bad
+
+
+def test_replicas_chosen_by_hand_with_the_admin_api_and_kafka_topics(cluster_factory):
+    """CreateTopics and CreatePartitions with replica assignments (librdkafka's 0081 test;
+    `kafka-topics.sh --replica-assignment`): the lists are the replicas, their first broker
+    leads, records go there; lists Kafka refuses (a broker that is not registered, a broker
+    twice, a partition of another width, counts given too) are refused with its errors."""
+    from confluent_kafka.admin import NewPartitions
+
+    nodes = cluster_factory(3)
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wait_until(lambda: len(admin.list_topics(timeout=10).brokers) == 3, 20, "three brokers")
+    admin.create_topics([NewTopic("by-hand", 3, replica_assignment=[[2, 0], [1, 2], [0, 1]])])["by-hand"].result(20)
+
+    def layout(topic: str) -> dict[int, tuple[int, list[int]]]:
+        parts = admin.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: (parts[p].leader, list(parts[p].replicas)) for p in parts}
+    wait_until(lambda: layout("by-hand") == {0: (2, [2, 0]), 1: (1, [1, 2]), 2: (0, [0, 1])}, 20,
+               "the partitions as assigned")
+    admin.create_partitions([NewPartitions("by-hand", 4, replica_assignment=[[1, 0]])])["by-hand"].result(20)
+    wait_until(lambda: layout("by-hand").get(3) == (1, [1, 0]), 20, "partition 3 on brokers 1 and 0")
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for part in range(4):
+        p.produce("by-hand", f"p{part}".encode(), partition=part)
+    assert p.flush(20) == 0
+
+    for bad, code in [([[0, 7]], KafkaError.INVALID_REPLICA_ASSIGNMENT), ([[0, 0]], KafkaError.INVALID_REPLICA_ASSIGNMENT),
+                      ([[0, 1], [2]], KafkaError.INVALID_REPLICA_ASSIGNMENT)]:
+        f = admin.create_topics([NewTopic(f"bad-{len(str(bad))}", len(bad), replica_assignment=bad)])
+        with pytest.raises(KafkaException) as e:
+            list(f.values())[0].result(20)
+        assert e.value.args[0].code() == code, (bad, e.value.args[0])
+    f = admin.create_partitions([NewPartitions("by-hand", 6, replica_assignment=[[0, 1]])])["by-hand"]
+    with pytest.raises(KafkaException) as e:
+        f.result(20)
+    assert e.value.args[0].code() == KafkaError.INVALID_REPLICA_ASSIGNMENT
+    assert "2 additional partition(s), but only 1" in e.value.args[0].str()
+
+    # The tool: --replica-assignment for --create, and for --alter the whole list.
+    topics = str(REPO / "bin" / "kafka-topics.sh")
+    out = subprocess.run([topics, "--bootstrap-server", bootstrap, "--create", "--topic", "tool-hand",
+                          "--replica-assignment", "1:2,2:0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "Created topic tool-hand." in out.stdout, out.stderr
+    wait_until(lambda: layout("tool-hand") == {0: (1, [1, 2]), 1: (2, [2, 0])}, 20, "the tool's assignment")
+    out = subprocess.run([topics, "--bootstrap-server", bootstrap, "--alter", "--topic", "tool-hand", "--partitions",
+                          "3", "--replica-assignment", "1:2,2:0,0:1"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    wait_until(lambda: layout("tool-hand").get(2) == (0, [0, 1]), 20, "partition 2 from the tool's list")
+    out = subprocess.run([topics, "--bootstrap-server", bootstrap, "--create", "--topic", "x", "--partitions", "2",
+                          "--replica-assignment", "0:1"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "leave out --partitions" in out.stderr
+    out = subprocess.run([topics, "--bootstrap-server", bootstrap, "--create", "--topic", "x",
+                          "--replica-assignment", "0:one"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "broker ids joined by" in out.stderr
