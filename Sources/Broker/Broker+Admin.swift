@@ -316,11 +316,11 @@ extension Broker {
                         c.configSource = DescribeConfigsResponse.Source.staticBroker.rawValue
                         return c
                     }
-                // The dynamic ones (the replication throttles) of the broker named, else the
-                // cluster-wide defaults.
+                // The dynamic ones (the replication throttles, and those kept without effect)
+                // of the broker named, else the cluster-wide defaults.
                 let image = registry.image
                 let id = Int32(res.resourceName) ?? -1
-                for key in ReplicationThrottle.dynamicBrokerConfigs.keys.sorted() where wanted(key) {
+                for key in DynamicBrokerConfigs.all.keys.sorted() where wanted(key) {
                     let own = id >= 0 ? image.brokerConfigs[id]?[key] : nil
                     guard let value = own ?? image.brokerConfigs[-1]?[key] else { continue }
                     var c = DescribeConfigsResponse.Config()

@@ -291,18 +291,22 @@ extension QuorumController {
         }
         var changes: [(key: String, value: String?)] = []
         for c in res.configs {
-            guard let check = ReplicationThrottle.dynamicBrokerConfigs[c.name] else {
+            guard let check = DynamicBrokerConfigs.all[c.name] else {
                 return refuse(
                     .invalidConfig,
-                    "\(c.name) is not a dynamic broker config in Tern (only \(ReplicationThrottle.dynamicBrokerConfigs.keys.sorted().joined(separator: ", ")) are): set it in the broker's server.properties and restart it."
+                    "\(c.name) is not a dynamic broker config in Tern (\(ReplicationThrottle.dynamicBrokerConfigs.keys.sorted().joined(separator: ", ")) are, and Kafka's dynamic configs of features Tern does not have are kept without effect): set it in the broker's server.properties and restart it."
                 )
             }
             switch IncrementalAlterConfigsRequest.Operation(rawValue: c.operation) {
             case .set:
                 guard let v = c.value, check(v) else {
+                    let expected =
+                        DynamicBrokerConfigs.reportedOnly.contains(c.name)
+                        ? "at most \(DynamicBrokerConfigs.maxValueBytes) bytes"
+                        : "a rate in bytes per second, 0 or more"
                     return refuse(
                         .invalidConfig,
-                        "Invalid value \(c.value ?? "null") for configuration \(c.name): a rate in bytes per second, 0 or more."
+                        "Invalid value \(String((c.value ?? "null").prefix(100))) for configuration \(c.name): \(expected)."
                     )
                 }
                 changes.append((c.name, v))
@@ -312,7 +316,7 @@ extension QuorumController {
             }
         }
         // One record per key at most (the last change of a key wins), however often a request
-        // repeats it: there are two keys, so a resource writes at most two records.
+        // repeats it: a resource writes at most one record per name DynamicBrokerConfigs knows.
         var last: [String: String?] = [:]
         for c in changes { last[c.key] = c.value }
         let wanted = last.sorted { $0.key < $1.key }

@@ -100,6 +100,15 @@ def test_kafka_configs_sh_sets_and_removes_the_dynamic_broker_throttles(shared_b
     run("configs", "--bootstrap-server", b, "--alter", "--entity-type", "brokers", "--entity-default",
         "--delete-config", "follower.replication.throttled.rate")
     assert describe("--entity-name", "0") == ["Dynamic configs for broker 0 are:"]
+    # Kafka's dynamic configs of features Tern does not have are kept (and shown), without effect.
+    run("configs", "--bootstrap-server", b, "--alter", "--entity-type", "brokers", "--entity-name", "0",
+        "--add-config", "sasl.kerberos.min.time.before.relogin=58000")
+    assert describe("--entity-name", "0")[1:] == [
+        "  sasl.kerberos.min.time.before.relogin=58000 sensitive=false "
+        "synonyms={DYNAMIC_BROKER_CONFIG:sasl.kerberos.min.time.before.relogin=58000}"]
+    run("configs", "--bootstrap-server", b, "--alter", "--entity-type", "brokers", "--entity-name", "0",
+        "--delete-config", "sasl.kerberos.min.time.before.relogin")
+    assert describe("--entity-name", "0") == ["Dynamic configs for broker 0 are:"]
 
 
 def test_kafka_clients_admin_apis_change_configs(shared_broker):
