@@ -162,14 +162,20 @@ extension Broker {
 
     func listGroups(_ r: ListGroupsRequest, on loop: any EventLoop) -> EventLoopFuture<ListGroupsResponse> {
         let listed = coordinator?.listGroups() ?? loop.makeSucceededFuture([])
+        // Filters as sets: a request naming a million states costs one pass, not one per group.
+        let states = Set(r.statesFilter)
+        // Every group here is a classic one (JoinGroup/SyncGroup); types compare case-blind.
+        let classicWanted = r.typesFilter.isEmpty || r.typesFilter.contains { $0.lowercased() == "classic" }
         return listed.hop(to: loop).map { groups in
             var out = ListGroupsResponse()
+            guard classicWanted else { return out }
             out.groups =
-                groups.filter { r.statesFilter.isEmpty || r.statesFilter.contains($0.state) }.map { g in
+                groups.filter { states.isEmpty || states.contains($0.state) }.map { g in
                     var x = ListGroupsResponse.Group()
                     x.groupId = g.id
                     x.protocolType = g.protocolType
                     x.groupState = g.state
+                    x.groupType = "classic"
                     return x
                 }
             return out

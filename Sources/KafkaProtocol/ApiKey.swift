@@ -109,7 +109,7 @@ extension ApiKey {
         .init(.leaveGroup, "LeaveGroup", 0...5, flexibleFrom: 4, on: [.client], LeaveGroupRequest.self),
         .init(.syncGroup, "SyncGroup", 0...5, flexibleFrom: 4, on: [.client], SyncGroupRequest.self),
         .init(.describeGroups, "DescribeGroups", 0...5, flexibleFrom: 5, on: [.client], DescribeGroupsRequest.self),
-        .init(.listGroups, "ListGroups", 0...4, flexibleFrom: 3, on: [.client], ListGroupsRequest.self),
+        .init(.listGroups, "ListGroups", 0...5, flexibleFrom: 3, on: [.client], ListGroupsRequest.self),
         .init(.saslHandshake, "SaslHandshake", 0...1, flexibleFrom: nil, on: [.client], SaslHandshakeRequest.self),
         .init(
             .apiVersions, "ApiVersions", 0...3, flexibleFrom: 3, on: [.client, .controller], ApiVersionsRequest.self),

@@ -813,6 +813,7 @@ enum Samples {
     static var listGroupsRequest: ListGroupsRequest {
         var r = ListGroupsRequest()
         r.statesFilter = ["Stable"]
+        r.typesFilter = ["classic"]
         return r
     }
 
@@ -821,6 +822,7 @@ enum Samples {
         g.groupId = "first-app"
         g.protocolType = "consumer"
         g.groupState = "Stable"
+        g.groupType = "classic"
         var r = ListGroupsResponse()
         r.throttleTimeMs = 1
         r.groups = [g]

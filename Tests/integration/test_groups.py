@@ -156,6 +156,14 @@ def test_two_groups_each_read_everything_and_a_restart_resumes_at_the_commit(bro
     finally:
         admin.close()
     assert sum(o.offset for tp, o in offsets.items() if tp.topic == topic) == 120
+    # ListGroups v5 (KIP-848) names each group's type: both are classic groups, and a filter for
+    # the new protocol's type lists none of them.
+    from confluent_kafka import ConsumerGroupType
+    ck = AdminClient({"bootstrap.servers": b})
+    listed = ck.list_consumer_groups(types={ConsumerGroupType.CLASSIC}).result(20).valid
+    assert {g.group_id: g.type for g in listed} == {"first": ConsumerGroupType.CLASSIC,
+                                                    "second": ConsumerGroupType.CLASSIC}
+    assert ck.list_consumer_groups(types={ConsumerGroupType.CONSUMER}).result(20).valid == []
 
 
 def lag_rows(bootstrap: str, group: str) -> dict[int, tuple[str, str, str, str]]:

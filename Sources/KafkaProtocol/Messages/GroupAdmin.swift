@@ -3,14 +3,17 @@ import NIOCore
 /// Listing, describing and deleting consumer groups: ListGroups (16), DescribeGroups (15) and
 /// DeleteGroups (42).
 
-/// ListGroups (key 16), v0-4; flexible from v3; v4 filters by state and answers with it.
+/// ListGroups (key 16), v0-5; flexible from v3; v4 filters by state and answers with it, v5
+/// (KIP-848) by type ("classic", "consumer", "share").
 public struct ListGroupsRequest: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .listGroups }
     public var statesFilter: [String] = []
+    public var typesFilter: [String] = []
     public init() {}
 
     public mutating func serde<S: KafkaSerde>(_ s: inout S, version: Int16) throws {
         if version >= 4 { try s.stringArray(&statesFilter, field: "states_filter") }
+        if version >= 5 { try s.stringArray(&typesFilter, field: "types_filter") }
         try s.tagsIfFlexible()
     }
 }
@@ -22,6 +25,8 @@ public struct ListGroupsResponse: KafkaMessage, Equatable {
         public var groupId = ""
         public var protocolType = ""
         public var groupState = ""
+        /// v5: "classic" for every group of the JoinGroup protocol.
+        public var groupType = ""
         public init() {}
     }
 
@@ -37,6 +42,7 @@ public struct ListGroupsResponse: KafkaMessage, Equatable {
             try s.string(&g.groupId, field: "group_id")
             try s.string(&g.protocolType, field: "protocol_type")
             if version >= 4 { try s.string(&g.groupState, field: "group_state") }
+            if version >= 5 { try s.string(&g.groupType, field: "group_type") }
             try s.tagsIfFlexible()
         }
         try s.tagsIfFlexible()
