@@ -92,8 +92,21 @@ extension Broker {
                     } else {
                         pr.offset = lastFetchable
                     }
-                case ListOffsetsRequest.earliestTimestamp:
+                case ListOffsetsRequest.earliestTimestamp, ListOffsetsRequest.earliestLocalTimestamp:
+                    // All of the log is local: its earliest local offset is its start (KIP-405).
                     pr.offset = p.log.logStartOffset
+                case ListOffsetsRequest.maxTimestamp:
+                    do {
+                        if let found = try p.log.offsetOfMaxTimestamp(), found.offset < lastFetchable {
+                            pr.offset = found.offset
+                            pr.timestamp = found.timestamp
+                        }
+                    } catch {
+                        pr.errorCode = ErrorCode.unknownServerError.rawValue
+                    }
+                case ListOffsetsRequest.latestTieredTimestamp:
+                    // Nothing is tiered (KIP-1005): no offset, as Kafka answers for such topics.
+                    break
                 case let ts where ts >= 0:
                     do {
                         if let found = try p.log.offset(forTimestamp: ts), found.offset < lastFetchable {

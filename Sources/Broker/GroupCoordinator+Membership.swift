@@ -282,19 +282,30 @@ extension GroupCoordinator {
             lastRetentionCheck = now
             expireOffsets(nowMs: clock.wallMs)
         }
+        var soonest = NIODeadline.distantFuture
         for g in groups.values {
             g.pending = g.pending.filter { $0.value > now }
             var lost = false
             for m in g.members.values where m.joinPromise == nil {
-                if now - m.lastHeartbeat > .milliseconds(m.sessionTimeoutMs) {
+                let deadline = m.lastHeartbeat + .milliseconds(m.sessionTimeoutMs)
+                if now >= deadline {
                     logger.info("group \(g.id): member \(m.id) missed its session timeout; removing it")
                     m.syncPromise?.succeed(SyncResult(error: .unknownMemberId))
                     g.remove(m.id)
                     lost = true
+                } else {
+                    soonest = min(soonest, deadline)
                 }
             }
             if lost && g.state != .preparingRebalance { prepareRebalance(g) }
             if g.state == .preparingRebalance { tryCompleteJoin(g, force: now >= g.rebalanceDeadline) }
+        }
+        // A session that ends before the next tick gets an expiry of its own at its end.
+        if soonest < now + .milliseconds(Self.tickMs) {
+            nextDeadline?.cancel()
+            // A delay (at least 1 ms) from the coordinator's own clock, not a loop deadline, so
+            // an injected clock cannot make it fire at once again and again.
+            nextDeadline = loop.scheduleTask(in: max(soonest - now, .milliseconds(1))) { [self] in expire() }
         }
     }
 }

@@ -131,6 +131,8 @@ public final class GroupCoordinator: @unchecked Sendable {
     var offsetsRetentionCheckMs: Int64 = 600_000
     var lastRetentionCheck: NIODeadline
     static let minSessionTimeoutMs: Int64 = 6000
+    /// How often sessions, joins and offset retention are checked.
+    static let tickMs: Int64 = 200
     static let maxSessionTimeoutMs: Int64 = 1_800_000
 
     var groups: [String: Group] = [:]
@@ -140,6 +142,9 @@ public final class GroupCoordinator: @unchecked Sendable {
     var loading: Set<Int32> = []
     var partitionCount: Int32 = 0
     private var tick: RepeatedTask?
+    /// A one-shot expiry at the next session deadline when it falls between two ticks, so a
+    /// member is removed when its session ends, not up to a tick later.
+    var nextDeadline: Scheduled<Void>?
 
     init(
         loop: any EventLoop, nodeId: Int32, clock: any TernClock, logger: Logger,
@@ -158,7 +163,8 @@ public final class GroupCoordinator: @unchecked Sendable {
         self.logger = logger
         self.write = write
         self.read = read
-        tick = loop.scheduleRepeatedTask(initialDelay: .milliseconds(200), delay: .milliseconds(200)) { [self] _ in
+        tick = loop.scheduleRepeatedTask(initialDelay: .milliseconds(Self.tickMs), delay: .milliseconds(Self.tickMs)) {
+            [self] _ in
             expire()
         }
     }
@@ -171,7 +177,10 @@ public final class GroupCoordinator: @unchecked Sendable {
         var offsetsRetentionCheckMs: Int64 = 600_000
     }
 
-    func stop() { tick?.cancel() }
+    func stop() {
+        tick?.cancel()
+        nextDeadline?.cancel()
+    }
 
     /// Java's String.hashCode, as Kafka uses it to place a group.
     static func javaHash(_ s: String) -> Int32 {

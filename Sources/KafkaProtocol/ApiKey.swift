@@ -99,7 +99,7 @@ extension ApiKey {
     public static let table: [ApiSpec] = [
         .init(.produce, "Produce", 0...10, flexibleFrom: 9, on: [.client], ProduceRequest.self),
         .init(.fetch, "Fetch", 0...12, flexibleFrom: 12, on: [.client, .controller], FetchRequest.self),
-        .init(.listOffsets, "ListOffsets", 0...6, flexibleFrom: 6, on: [.client], ListOffsetsRequest.self),
+        .init(.listOffsets, "ListOffsets", 0...9, flexibleFrom: 6, on: [.client], ListOffsetsRequest.self),
         .init(.metadata, "Metadata", 0...12, flexibleFrom: 9, on: [.client], MetadataRequest.self),
         .init(.offsetCommit, "OffsetCommit", 0...8, flexibleFrom: 8, on: [.client], OffsetCommitRequest.self),
         .init(.offsetFetch, "OffsetFetch", 0...7, flexibleFrom: 6, on: [.client], OffsetFetchRequest.self),

@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import NIOConcurrencyHelpers
 import NIOCore
@@ -62,6 +63,29 @@ extension PartitionLog {
                 return (max(h.baseOffset, _logStartOffset), h.maxTimestamp)
             }
             return nil
+        }
+    }
+
+    /// The first record with the largest timestamp in the log (ListOffsets' MAX_TIMESTAMP,
+    /// KIP-734), with that timestamp; nil for an empty log or one without timestamps. The
+    /// segment with the largest time is found from the segments' own maxima, the batch through
+    /// its time index, and the record by opening the batch (decompressing it if need be).
+    public func offsetOfMaxTimestamp() throws -> (offset: Int64, timestamp: Int64)? {
+        try lock.withLock {
+            var best: LogSegment? = nil
+            for segment in segments where segment.size > 0 && segment.maxTimestamp > (best?.maxTimestamp ?? -1) {
+                best = segment
+            }
+            guard let segment = best, let (position, h) = try segment.firstBatch(atOrAfter: segment.maxTimestamp)
+            else { return nil }
+            let batch = try segment.log.read(at: position, length: h.totalSize)
+            let records = (try? Decompression.records(batch: batch, header: h)) ?? []
+            let time = h.maxTimestamp
+            // LogAppendTime batches stamp every record with the batch's time.
+            let offset =
+                h.usesLogAppendTime
+                ? h.baseOffset : records.first(where: { $0.timestamp == time })?.offset ?? h.baseOffset
+            return (max(offset, _logStartOffset), time)
         }
     }
 }

@@ -209,6 +209,28 @@ import Testing
         #expect(try Record.decodeAll(batch: pbytes, header: ph).map(\.value) == records.map(\.value))
     }
 
+    @Test func theRecordWithTheLargestTimestampIsFoundAcrossSegmentsAndInCompressedBatches() throws {
+        let log = try open(tempDir("maxts")) { $0.segmentBytes = 300 }
+        #expect(try log.offsetOfMaxTimestamp() == nil)
+        // Timestamps rise, peak at offset 7 (the third record of a batch), then fall back.
+        for (i, ts) in [10, 20, 30, 40, 50].enumerated() {
+            _ = try log.append(records: batch(["v\(i)"], timestamp: Int64(ts)), leaderEpoch: 0).get()
+        }
+        var b = RecordBatchBuilder()
+        for ts in [60, 70, 900, 80] { b.append(key: nil, value: Array("x".utf8), timestamp: Int64(ts)) }
+        _ = try log.append(records: b.build(), leaderEpoch: 0).get()
+        for ts in [100, 200] {
+            _ = try log.append(records: batch(["late"], timestamp: Int64(ts)), leaderEpoch: 0).get()
+        }
+        #expect(log.segmentBaseOffsets.count > 1)
+        #expect(try log.offsetOfMaxTimestamp()! == (7, 900))
+        // The same batch compressed: the record is found inside it.
+        let zstd = try open(tempDir("maxts-zstd")) { $0.compression = .zstd }
+        _ = try zstd.append(records: batch(["a"], timestamp: 5), leaderEpoch: 0).get()
+        _ = try zstd.append(records: b.build(), leaderEpoch: 0).get()
+        #expect(try zstd.offsetOfMaxTimestamp()! == (3, 900))
+    }
+
     @Test func aBatchThatInflatesPastTheRecompressLimitIsRefused() throws {
         let zstd = try open(tempDir("inflate-zstd")) { $0.compression = .zstd }
         var b = RecordBatchBuilder()

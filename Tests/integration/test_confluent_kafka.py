@@ -351,3 +351,25 @@ def test_records_a_topic_refuses_are_named_per_record(broker):
     assert c.get_watermark_offsets(TopicPartition("keyed-only", 0), timeout=10, cached=False) == (0, 0), \
         "a refused batch writes nothing"
     c.close()
+
+
+def test_list_offsets_finds_the_record_with_the_largest_timestamp(shared_broker):
+    """ListOffsets v7+ (KIP-734): OffsetSpec.max_timestamp() answers the offset of the record
+    with the largest timestamp, not the last one; earliest and latest as before."""
+    from confluent_kafka import Producer, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    topic = unique_topic("maxts")
+    create_topic(shared_broker.bootstrap, topic, 1)
+    p = Producer({"bootstrap.servers": shared_broker.bootstrap, "linger.ms": 0})
+    for i, ts in enumerate([1_000, 5_000, 900_000, 2_000, 3_000]):
+        p.produce(topic, f"v{i}".encode(), partition=0, timestamp=1_700_000_000_000 + ts)
+        p.flush(10)
+    admin = AdminClient({"bootstrap.servers": shared_broker.bootstrap})
+    tp = TopicPartition(topic, 0)
+    def offset(spec):
+        return admin.list_offsets({tp: spec}).get(tp).result(20)
+    found = offset(OffsetSpec.max_timestamp())
+    assert (found.offset, found.timestamp) == (2, 1_700_000_900_000)
+    assert offset(OffsetSpec.earliest()).offset == 0
+    assert offset(OffsetSpec.latest()).offset == 5

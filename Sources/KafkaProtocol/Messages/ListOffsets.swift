@@ -1,11 +1,17 @@
 import NIOCore
 
-/// ListOffsets (key 2), v0-6; flexible from v6. Timestamp -2 asks for the earliest offset, -1 for
-/// the latest (the log end offset), any other value for the first record at or after it.
+/// ListOffsets (key 2), v0-9; flexible from v6; v7-9 have v6's fields and name more special
+/// timestamps. -2 asks for the earliest offset, -1 for the latest (the high watermark for
+/// consumers), -3 (v7, KIP-734) for the record with the largest timestamp, -4 (v8, KIP-405) for
+/// the earliest local offset, -5 (v9, KIP-1005) for the last tiered one; any value from 0 for
+/// the first record at or after it.
 public struct ListOffsetsRequest: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .listOffsets }
     public static let latestTimestamp: Int64 = -1
     public static let earliestTimestamp: Int64 = -2
+    public static let maxTimestamp: Int64 = -3
+    public static let earliestLocalTimestamp: Int64 = -4
+    public static let latestTieredTimestamp: Int64 = -5
 
     public struct Partition: Defaultable, Sendable, Equatable {
         public var partitionIndex: Int32 = 0
