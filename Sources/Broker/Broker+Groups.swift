@@ -42,7 +42,7 @@ extension Broker {
     func syncGroup(_ r: SyncGroupRequest, on loop: any EventLoop) -> EventLoopFuture<SyncGroupResponse> {
         let synced =
             coordinator?.sync(
-                group: r.groupId, generation: r.generationId, memberId: r.memberId,
+                group: r.groupId, generation: r.generationId, memberId: r.memberId, instanceId: r.groupInstanceId,
                 assignments: r.assignments.map { ($0.memberId, Array($0.assignment.readableBytesView)) })
             ?? loop.makeSucceededFuture(.init(error: .coordinatorNotAvailable))
         return synced.hop(to: loop).map { s in
@@ -57,7 +57,8 @@ extension Broker {
 
     func heartbeat(_ r: HeartbeatRequest, on loop: any EventLoop) -> EventLoopFuture<HeartbeatResponse> {
         let beat =
-            coordinator?.heartbeat(group: r.groupId, generation: r.generationId, memberId: r.memberId)
+            coordinator?.heartbeat(
+                group: r.groupId, generation: r.generationId, memberId: r.memberId, instanceId: r.groupInstanceId)
             ?? loop.makeSucceededFuture(.coordinatorNotAvailable)
         return beat.hop(to: loop).map {
             var out = HeartbeatResponse()
@@ -113,7 +114,9 @@ extension Broker {
         }
         let unknown = flat.map { image.topics[$0.topic]?.partitions[$0.partition] == nil }
         let known = zip(flat, unknown).filter { !$0.1 }.map(\.0)
-        return c.commit(group: r.groupId, generation: r.generationId, memberId: r.memberId, offsets: known)
+        return c.commit(
+            group: r.groupId, generation: r.generationId, memberId: r.memberId, instanceId: r.groupInstanceId,
+            offsets: known)
             .hop(to: loop).map { codes in
                 var it = codes.makeIterator()
                 return answer(unknown.map { $0 ? .unknownTopicOrPartition : (it.next() ?? .unknownServerError) })

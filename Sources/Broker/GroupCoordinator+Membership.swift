@@ -194,13 +194,19 @@ extension GroupCoordinator {
         }?.key ?? common.sorted().first ?? ""
     }
 
-    func sync(group groupId: String, generation: Int32, memberId: String, assignments: [(String, [UInt8])])
+    func sync(
+        group groupId: String, generation: Int32, memberId: String, instanceId: String? = nil,
+        assignments: [(String, [UInt8])]
+    )
         -> EventLoopFuture<SyncResult>
     {
         loop.submit { [self] () -> EventLoopFuture<SyncResult> in
             func fail(_ e: ErrorCode) -> EventLoopFuture<SyncResult> { loop.makeSucceededFuture(SyncResult(error: e)) }
             let owner = ownership(groupId)
             if owner != .none { return fail(owner) }
+            if groups[groupId]?.fences(instanceId: instanceId, memberId: memberId) == true {
+                return fail(.fencedInstanceId)
+            }
             guard let g = groups[groupId], let m = g.members[memberId] else { return fail(.unknownMemberId) }
             guard generation == g.generation else { return fail(.illegalGeneration) }
             m.lastHeartbeat = clock.now
@@ -231,10 +237,13 @@ extension GroupCoordinator {
         }.flatMap { $0 }
     }
 
-    func heartbeat(group groupId: String, generation: Int32, memberId: String) -> EventLoopFuture<ErrorCode> {
+    func heartbeat(group groupId: String, generation: Int32, memberId: String, instanceId: String? = nil)
+        -> EventLoopFuture<ErrorCode>
+    {
         loop.submit { [self] () -> ErrorCode in
             let owner = ownership(groupId)
             if owner != .none { return owner }
+            if groups[groupId]?.fences(instanceId: instanceId, memberId: memberId) == true { return .fencedInstanceId }
             guard let g = groups[groupId], let m = g.members[memberId] else { return .unknownMemberId }
             guard generation == g.generation else { return .illegalGeneration }
             m.lastHeartbeat = clock.now

@@ -8,7 +8,7 @@ extension GroupCoordinator {
     /// generation is allowed when the group has no members), written to the group's partition
     /// with acks=all, and answered once replicated.
     func commit(
-        group groupId: String, generation: Int32, memberId: String,
+        group groupId: String, generation: Int32, memberId: String, instanceId: String? = nil,
         offsets commits: [(topic: String, partition: Int32, offset: Int64, leaderEpoch: Int32, metadata: String?)]
     ) -> EventLoopFuture<[ErrorCode]> {
         loop.submit { [self] () -> EventLoopFuture<[ErrorCode]> in
@@ -19,6 +19,7 @@ extension GroupCoordinator {
             let owner = ownership(groupId)
             if owner != .none { return all(owner) }
             if let g = groups[groupId], !(generation < 0 && memberId.isEmpty && g.members.isEmpty) {
+                if g.fences(instanceId: instanceId, memberId: memberId) { return all(.fencedInstanceId) }
                 guard let m = g.members[memberId] else { return all(.unknownMemberId) }
                 guard generation == g.generation else { return all(.illegalGeneration) }
                 if g.state == .completingRebalance { return all(.rebalanceInProgress) }

@@ -98,6 +98,14 @@ public final class GroupCoordinator: @unchecked Sendable {
             order.removeAll { $0 == id }
             if leader == id { leader = nil }
         }
+
+        /// Whether `memberId` speaks for a static member (`instanceId`) that another member id
+        /// has since taken over (KIP-345): its requests get FENCED_INSTANCE_ID, so the old
+        /// process stops instead of taking the place back.
+        func fences(instanceId: String?, memberId: String) -> Bool {
+            guard let instanceId, members[memberId]?.instanceId != instanceId else { return false }
+            return members.values.contains { $0.instanceId == instanceId && $0.id != memberId }
+        }
     }
 
     struct OffsetKey: Hashable {

@@ -171,6 +171,17 @@ import Testing
         let oldBeat = c.heartbeat(group: "g", generation: 2, memberId: a.memberId)
         loop.run()
         #expect(try oldBeat.wait() != .none, "the old id is gone")
+        // The old process, still running, names its instance id: it is fenced (KIP-345), so it
+        // stops instead of taking the place back; so are its syncs and commits.
+        let fencedBeat = c.heartbeat(group: "g", generation: 2, memberId: a.memberId, instanceId: "a")
+        let fencedSync = c.sync(group: "g", generation: 2, memberId: a.memberId, instanceId: "a", assignments: [])
+        let fencedCommit = c.commit(
+            group: "g", generation: 2, memberId: a.memberId, instanceId: "a", offsets: [("t", 0, 1, -1, nil)])
+        let ownBeat = c.heartbeat(group: "g", generation: 2, memberId: back.memberId, instanceId: "a")
+        loop.run()
+        #expect(try fencedBeat.wait() == .fencedInstanceId && fencedSync.wait().error == .fencedInstanceId)
+        #expect(try fencedCommit.wait() == [.fencedInstanceId])
+        #expect(try ownBeat.wait() == .none)
 
         // With a different subscription the group rebalances, as Kafka does.
         let changed = staticJoin("a", protocols: [("range", [2])])
