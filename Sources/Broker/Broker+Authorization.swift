@@ -25,19 +25,30 @@ extension Broker {
             acls: acls ?? registry.image.acls)
     }
 
+    /// The operations Kafka reports for a resource type in authorized-operations bit sets.
+    static func operations(_ type: AclResourceType) -> [AclOperation] {
+        switch type {
+        case .topic: return [.read, .write, .create, .delete, .alter, .describe, .describeConfigs, .alterConfigs]
+        case .group: return [.read, .describe, .delete]
+        case .cluster:
+            return [.create, .alter, .describe, .clusterAction, .describeConfigs, .alterConfigs, .idempotentWrite]
+        default: return []
+        }
+    }
+
     /// Kafka's authorized-operations bit set: bit n for each operation n allowed.
     func authorizedOperations(_ session: Session, _ type: AclResourceType, _ name: String, acls: AclIndex) -> Int32 {
-        let ops: [AclOperation]
-        switch type {
-        case .topic: ops = [.read, .write, .create, .delete, .alter, .describe, .describeConfigs, .alterConfigs]
-        case .group: ops = [.read, .describe, .delete]
-        case .cluster:
-            ops = [.create, .alter, .describe, .clusterAction, .describeConfigs, .alterConfigs, .idempotentWrite]
-        default: ops = []
-        }
         var bits: Int32 = 0
-        for op in ops where allowed(session, op, type, name, acls: acls) { bits |= 1 << Int32(op.rawValue) }
+        for op in Self.operations(type) where allowed(session, op, type, name, acls: acls) {
+            bits |= 1 << Int32(op.rawValue)
+        }
         return bits
+    }
+
+    /// Every operation of `type`: what a broker without an authorizer reports, as Kafka does,
+    /// when a request asks for authorized operations.
+    static func allOperations(_ type: AclResourceType) -> Int32 {
+        operations(type).reduce(0) { $0 | 1 << Int32($1.rawValue) }
     }
 
     /// With an authorizer configured, answers a request whose resources are not all authorized

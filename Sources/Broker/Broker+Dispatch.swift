@@ -21,7 +21,9 @@ extension Broker {
             },
             .fetch: { b, c in c.answer(b.fetch(try c.decode(), version: c.version, on: c.loop, listener: c.listener)) },
             .listOffsets: { b, c in try c.answer(b.listOffsets(c.decode(), version: c.version)) },
-            .describeTopicPartitions: { b, c in try c.answer(b.describeTopicPartitions(c.decode())) },
+            .describeTopicPartitions: { b, c in
+                try c.answer(b.describeTopicPartitions(c.decode(), operations: { _ in Broker.allOperations(.topic) }))
+            },
             .offsetForLeaderEpoch: { b, c in try c.answer(b.offsetForLeaderEpoch(c.decode())) },
             .createTopics: { b, c in c.answer(b.createTopics(try c.decode(), version: c.version, on: c.loop)) },
             .deleteRecords: { b, c in try c.answer(b.deleteRecords(c.decode())) },
@@ -91,8 +93,10 @@ extension Broker {
             .describeUserScramCredentials: { b, c in try c.answer(b.describeUserScramCredentials(c.decode())) },
             .alterUserScramCredentials: { b, c in try b.alterUserScramCredentials(c) },
             .describeCluster: { b, c in
-                _ = try c.decode(DescribeClusterRequest.self)
-                return try c.answer(b.describeCluster(listener: c.listener))
+                let request = try c.decode(DescribeClusterRequest.self)
+                return try c.answer(
+                    b.describeCluster(
+                        listener: c.listener, includeOperations: request.includeClusterAuthorizedOperations))
             },
             .describeQuorum: { b, c in
                 _ = try c.decode(DescribeQuorumRequest.self)

@@ -116,11 +116,12 @@ extension Broker {
         let known = zip(flat, unknown).filter { !$0.1 }.map(\.0)
         return c.commit(
             group: r.groupId, generation: r.generationId, memberId: r.memberId, instanceId: r.groupInstanceId,
-            offsets: known)
-            .hop(to: loop).map { codes in
-                var it = codes.makeIterator()
-                return answer(unknown.map { $0 ? .unknownTopicOrPartition : (it.next() ?? .unknownServerError) })
-            }
+            offsets: known
+        )
+        .hop(to: loop).map { codes in
+            var it = codes.makeIterator()
+            return answer(unknown.map { $0 ? .unknownTopicOrPartition : (it.next() ?? .unknownServerError) })
+        }
     }
 
     func offsetFetch(_ r: OffsetFetchRequest, version: Int16, on loop: any EventLoop) -> EventLoopFuture<
@@ -197,6 +198,7 @@ extension Broker {
                         .init(id: $0, state: "", protocolType: "", protocolName: "", members: [])
                     )
                 })
+        let allOps = r.includeAuthorizedOperations && config.authorizer == nil ? Self.allOperations(.group) : nil
         return described.hop(to: loop).map { found in
             var out = DescribeGroupsResponse()
             out.groups = found.map { code, s in
@@ -207,6 +209,8 @@ extension Broker {
                 g.groupState = s.state
                 g.protocolType = s.protocolType
                 g.protocolData = s.protocolName
+                // Without an authorizer every operation is allowed, and said so when asked.
+                if let allOps { g.authorizedOperations = allOps }
                 g.members = s.members.map { m in
                     var x = DescribeGroupsResponse.Member()
                     x.memberId = m.id

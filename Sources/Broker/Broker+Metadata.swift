@@ -95,6 +95,17 @@ extension Broker {
         } else {
             r.topics = image.topics.values.sorted { $0.name < $1.name }.map(describe)
         }
+        // Without an authorizer every operation is allowed, and said so when asked (as Kafka).
+        if config.authorizer == nil {
+            if request.includeTopicAuthorizedOperations {
+                for i in r.topics.indices where r.topics[i].errorCode == 0 {
+                    r.topics[i].topicAuthorizedOperations = Self.allOperations(.topic)
+                }
+            }
+            if request.includeClusterAuthorizedOperations {
+                r.clusterAuthorizedOperations = Self.allOperations(.cluster)
+            }
+        }
         return r
     }
 
@@ -112,11 +123,14 @@ extension Broker {
     }
 
     /// The live brokers and the active controller, from the committed image.
-    func describeCluster(listener: String?) -> DescribeClusterResponse {
+    func describeCluster(listener: String?, includeOperations: Bool = false) -> DescribeClusterResponse {
         let md = buildMetadata(MetadataRequest(), image: registry.image, creating: [], listener: listener)
         var r = DescribeClusterResponse()
         r.clusterId = clusterId
         r.controllerId = md.controllerId
+        if includeOperations && config.authorizer == nil {
+            r.clusterAuthorizedOperations = Self.allOperations(.cluster)
+        }
         r.brokers = md.brokers.map {
             var b = DescribeClusterResponse.Broker()
             b.brokerId = $0.nodeId

@@ -373,3 +373,24 @@ def test_list_offsets_finds_the_record_with_the_largest_timestamp(shared_broker)
     assert (found.offset, found.timestamp) == (2, 1_700_000_900_000)
     assert offset(OffsetSpec.earliest()).offset == 0
     assert offset(OffsetSpec.latest()).offset == 5
+
+
+def test_without_an_authorizer_every_operation_is_reported_as_authorized(shared_broker):
+    """Admin describes that ask for authorized operations get every operation of the resource
+    from a broker without an authorizer, as Kafka answers (librdkafka's 0081): 8 for a topic,
+    7 for the cluster, 3 for a group."""
+    from confluent_kafka import Consumer, TopicCollection
+
+    topic = unique_topic("ops")
+    create_topic(shared_broker.bootstrap, topic, 1)
+    admin = AdminClient({"bootstrap.servers": shared_broker.bootstrap})
+    d = admin.describe_topics(TopicCollection([topic]), include_authorized_operations=True)[topic].result(20)
+    assert len(d.authorized_operations) == 8
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(20)
+    assert len(cluster.authorized_operations) == 7
+    c = Consumer({"bootstrap.servers": shared_broker.bootstrap, "group.id": topic})
+    c.subscribe([topic])
+    c.poll(5)
+    group = admin.describe_consumer_groups([topic], include_authorized_operations=True)[topic].result(20)
+    c.close()
+    assert len(group.authorized_operations) == 3
