@@ -308,17 +308,18 @@ extension Broker {
                     r.errorMessage = "Topic \(res.resourceName) does not exist."
                 }
             case DescribeConfigsRequest.brokerResource:
-                let settings: [(String, String)] = [
-                    ("auto.create.topics.enable", String(config.autoCreateTopics)),
-                    ("broker.id", String(config.nodeId)),
-                    ("default.replication.factor", String(config.defaultReplicationFactor)),
-                    ("log.dirs", config.logDirs),
-                    ("log.segment.bytes", String(config.logSegmentBytes)),
-                    ("message.max.bytes", String(config.messageMaxBytes)),
-                    ("min.insync.replicas", String(config.minInsyncReplicas)),
-                    ("node.id", String(config.nodeId)),
-                    ("num.partitions", String(config.numPartitions)),
-                ]
+                let settings: [(String, String)] =
+                    [
+                        ("auto.create.topics.enable", String(config.autoCreateTopics)),
+                        ("broker.id", String(config.nodeId)),
+                        ("default.replication.factor", String(config.defaultReplicationFactor)),
+                        ("log.dirs", config.logDirs),
+                        ("log.segment.bytes", String(config.logSegmentBytes)),
+                        ("message.max.bytes", String(config.messageMaxBytes)),
+                        ("min.insync.replicas", String(config.minInsyncReplicas)),
+                        ("node.id", String(config.nodeId)),
+                        ("num.partitions", String(config.numPartitions)),
+                    ] + (config.rack.map { [("broker.rack", $0)] } ?? [])
                 let wanted = { (name: String) in res.configurationKeys?.contains(name) ?? true }
                 r.configs = settings.filter { wanted($0.0) }
                     .map {

@@ -46,6 +46,11 @@ def test_six_nodes_in_three_racks_place_replicas_across_racks_and_consumers_read
     wait_until(lambda: len(admin.list_topics(timeout=10).brokers) == 6, 30, "six brokers registered")
     rack_of = {b.id: b.rack for b in admin.describe_cluster().result(10).nodes}
     assert rack_of == {i: RACKS[i // 2] for i in range(6)}, rack_of
+    # DescribeConfigs on a broker names its rack too (librdkafka's 0101 counts racks that way).
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource(ConfigResource.Type.BROKER, "4")
+    described = admin.describe_configs([res])[res].result(20)
+    assert described["broker.rack"].value == RACKS[2]
 
     create(admin, NewTopic("spread", 12, 3), NewTopic("near", 1, 3))
     spread = wait_until(lambda: admin.list_topics("spread", timeout=10).topics["spread"].partitions, 20,
