@@ -22,7 +22,7 @@ from kafka import KafkaConsumer
 
 from conftest import TERN_BIN
 from support import consume_all, create_topic, produce, unique_topic, wait_until
-from test_bad_input import closed_by_broker, frame, header_v1, recv_exactly, rss_bytes, uvarint
+from test_bad_input import closed_by_broker, frame, header_v1, read_uvarint, recv_exactly, rss_bytes, uvarint
 
 MAX_STRING = 32_767
 INT32_MAX = 2**31 - 1
@@ -395,14 +395,7 @@ def describe_topic_partitions(port: int, topics: list[str], limit: int,
     assert a is not None, "the broker closed the connection"
 
     def varint(pos: int) -> tuple[int, int]:
-        value, shift = 0, 0
-        while True:
-            b = a[pos]
-            pos += 1
-            value |= (b & 0x7F) << shift
-            if b < 0x80:
-                return value, pos
-            shift += 7
+        return read_uvarint(a, pos)
 
     def ints(pos: int) -> tuple[list[int], int]:
         n, pos = varint(pos)

@@ -415,6 +415,7 @@ def test_produce_v10_to_a_follower_names_the_leader_and_its_address(cluster_fact
     import socket
     import struct
 
+    from test_bad_input import read_uvarint as uvarint
     from test_hostile import call, cstr, header_v2
 
     nodes = cluster_factory(3)
@@ -424,16 +425,6 @@ def test_produce_v10_to_a_follower_names_the_leader_and_its_address(cluster_fact
                "a leader")
     leader = admin.list_topics("kip951", timeout=10).topics["kip951"].partitions[0].leader
     follower = next(n for n in nodes if n.node_id != leader)
-
-    def uvarint(data: bytes, pos: int) -> tuple[int, int]:
-        value, shift = 0, 0
-        while True:
-            b = data[pos]
-            pos += 1
-            value |= (b & 0x7F) << shift
-            if b < 0x80:
-                return value, pos
-            shift += 7
 
     def produce_v10() -> tuple[int, tuple[int, int] | None, list[tuple[int, str, int]]]:
         # transactional_id null, acks 1, timeout, topics [kip951 [0, records null]], tags.
