@@ -192,7 +192,7 @@ extension Broker {
                     r.nextCursor = .init(topicName: name, partitionIndex: index)
                     break
                 }
-                let p = topic.partitions[index]!
+                guard let p = topic.partitions[index] else { continue }
                 var out = DescribeTopicPartitionsResponse.Partition()
                 out.partitionIndex = index
                 out.leaderId = p.leader

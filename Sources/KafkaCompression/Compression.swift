@@ -24,6 +24,10 @@ public enum Compression {
         let body = batch.getBytes(at: batch.readerIndex + size, length: h.totalSize - size) ?? []
         let plain = try Decompression.decompress(h.compression ?? .none, body, limit: limit)
         let packed = try compress(codec, plain)
+        // The batch length is an INT32: a body past it cannot be written as one batch.
+        guard packed.count <= Int(Int32.max) - size else {
+            throw Decompression.Failure(description: "the batch is too large to rewrite", exceedsLimit: true)
+        }
         var out = ByteBufferAllocator().buffer(capacity: size + packed.count)
         out.writeBytes(batch.getBytes(at: batch.readerIndex, length: size)!)
         out.writeBytes(packed)
