@@ -21,6 +21,11 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case deleteRecords = 21
     case initProducerId = 22
     case offsetForLeaderEpoch = 23
+    case addPartitionsToTxn = 24
+    case addOffsetsToTxn = 25
+    case endTxn = 26
+    case writeTxnMarkers = 27
+    case txnOffsetCommit = 28
     case describeAcls = 29
     case createAcls = 30
     case deleteAcls = 31
@@ -44,9 +49,12 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case alterPartition = 56
     case fetchSnapshot = 59
     case describeCluster = 60
+    case describeProducers = 61
     case brokerRegistration = 62
     case brokerHeartbeat = 63
     case unregisterBroker = 64
+    case describeTransactions = 65
+    case listTransactions = 66
     case describeTopicPartitions = 75
     case addRaftVoter = 80
     case removeRaftVoter = 81
@@ -122,6 +130,13 @@ extension ApiKey {
         .init(
             .offsetForLeaderEpoch, "OffsetForLeaderEpoch", 0...4, flexibleFrom: 4, on: [.client],
             OffsetForLeaderEpochRequest.self),
+        .init(
+            .addPartitionsToTxn, "AddPartitionsToTxn", 0...3, flexibleFrom: 3, on: [.client],
+            AddPartitionsToTxnRequest.self),
+        .init(.addOffsetsToTxn, "AddOffsetsToTxn", 0...4, flexibleFrom: 3, on: [.client], AddOffsetsToTxnRequest.self),
+        .init(.endTxn, "EndTxn", 0...4, flexibleFrom: 3, on: [.client], EndTxnRequest.self),
+        .init(.writeTxnMarkers, "WriteTxnMarkers", 0...1, flexibleFrom: 1, on: [.client], WriteTxnMarkersRequest.self),
+        .init(.txnOffsetCommit, "TxnOffsetCommit", 0...4, flexibleFrom: 3, on: [.client], TxnOffsetCommitRequest.self),
         .init(.describeAcls, "DescribeAcls", 0...3, flexibleFrom: 2, on: [.client], DescribeAclsRequest.self),
         .init(.createAcls, "CreateAcls", 0...3, flexibleFrom: 2, on: [.client, .controller], CreateAclsRequest.self),
         .init(.deleteAcls, "DeleteAcls", 0...3, flexibleFrom: 2, on: [.client, .controller], DeleteAclsRequest.self),
@@ -165,6 +180,9 @@ extension ApiKey {
         .init(.fetchSnapshot, "FetchSnapshot", 0...0, flexibleFrom: 0, on: [.controller], FetchSnapshotRequest.self),
         .init(.describeCluster, "DescribeCluster", 0...1, flexibleFrom: 0, on: [.client], DescribeClusterRequest.self),
         .init(
+            .describeProducers, "DescribeProducers", 0...0, flexibleFrom: 0, on: [.client],
+            DescribeProducersRequest.self),
+        .init(
             .brokerRegistration, "BrokerRegistration", 0...1, flexibleFrom: 0, on: [.controller],
             BrokerRegistrationRequest.self),
         .init(
@@ -172,6 +190,11 @@ extension ApiKey {
         .init(
             .unregisterBroker, "UnregisterBroker", 0...0, flexibleFrom: 0, on: [.client, .controller],
             UnregisterBrokerRequest.self),
+        .init(
+            .describeTransactions, "DescribeTransactions", 0...0, flexibleFrom: 0, on: [.client],
+            DescribeTransactionsRequest.self),
+        .init(
+            .listTransactions, "ListTransactions", 0...1, flexibleFrom: 0, on: [.client], ListTransactionsRequest.self),
         .init(
             .describeTopicPartitions, "DescribeTopicPartitions", 0...0, flexibleFrom: 0, on: [.client],
             DescribeTopicPartitionsRequest.self),

@@ -51,6 +51,21 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let outOfOrderSequenceNumber = ErrorCode(45)
     public static let duplicateSequenceNumber = ErrorCode(46)
     public static let invalidProducerEpoch = ErrorCode(47)
+    public static let invalidTxnState = ErrorCode(48)
+    public static let invalidProducerIdMapping = ErrorCode(49)
+    public static let invalidTransactionTimeout = ErrorCode(50)
+    /// Another EndTxn or marker write of the transactional id is still under way: retry.
+    public static let concurrentTransactions = ErrorCode(51)
+    /// WriteTxnMarkers from a coordinator that is no longer the producer's current one.
+    public static let transactionCoordinatorFenced = ErrorCode(52)
+    /// Not tried because another part of the same batched request failed.
+    public static let operationNotAttempted = ErrorCode(55)
+    public static let unstableOffsetCommit = ErrorCode(88)
+    public static let producerFenced = ErrorCode(90)
+    public static let transactionalIdNotFound = ErrorCode(105)
+    /// The client should abort the transaction (KIP-890; AddOffsetsToTxn, EndTxn and
+    /// TxnOffsetCommit v4 and later).
+    public static let transactionAbortable = ErrorCode(120)
     public static let invalidRecord = ErrorCode(87)
     public static let unknownTopicId = ErrorCode(100)
     public static let notController = ErrorCode(41)
@@ -128,6 +143,15 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 45: return "OUT_OF_ORDER_SEQUENCE_NUMBER"
         case 46: return "DUPLICATE_SEQUENCE_NUMBER"
         case 47: return "INVALID_PRODUCER_EPOCH"
+        case 48: return "INVALID_TXN_STATE"
+        case 49: return "INVALID_PRODUCER_ID_MAPPING"
+        case 50: return "INVALID_TRANSACTION_TIMEOUT"
+        case 51: return "CONCURRENT_TRANSACTIONS"
+        case 52: return "TRANSACTION_COORDINATOR_FENCED"
+        case 55: return "OPERATION_NOT_ATTEMPTED"
+        case 90: return "PRODUCER_FENCED"
+        case 105: return "TRANSACTIONAL_ID_NOT_FOUND"
+        case 120: return "TRANSACTION_ABORTABLE"
         case 59: return "UNKNOWN_PRODUCER_ID"
         case 74: return "FENCED_LEADER_EPOCH"
         case 95: return "INVALID_UPDATE_VERSION"
@@ -168,7 +192,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     /// Whether Kafka documents this error as retriable.
     public var isRetriable: Bool {
-        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 56, 74, 75, 80, 83].contains(rawValue)
+        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 51, 56, 74, 75, 80, 83].contains(rawValue)
     }
 
     public var description: String { "\(name) (\(rawValue))" }

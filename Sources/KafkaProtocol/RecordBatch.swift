@@ -241,6 +241,8 @@ public struct RecordBatchBuilder {
     public var producerId: Int64 = -1
     public var producerEpoch: Int16 = -1
     public var baseSequence: Int32 = -1
+    /// Batch attributes beyond the timestamp type and codec: 0x10 transactional, 0x20 control.
+    public var attributes: Int16 = 0
     private var records: [Record] = []
 
     public init() {}
@@ -256,7 +258,7 @@ public struct RecordBatchBuilder {
         let baseTimestamp = records.first?.timestamp ?? 0
         let header = RecordBatchHeader(
             baseOffset: baseOffset, batchLength: 0, partitionLeaderEpoch: -1,  // the broker sets the epoch
-            magic: 2, crc: 0, attributes: 0, lastOffsetDelta: Int32(max(0, records.count - 1)),
+            magic: 2, crc: 0, attributes: attributes, lastOffsetDelta: Int32(max(0, records.count - 1)),
             baseTimestamp: baseTimestamp, maxTimestamp: records.map(\.timestamp).max() ?? baseTimestamp,
             producerId: producerId, producerEpoch: producerEpoch, baseSequence: baseSequence,
             recordCount: Int32(records.count))

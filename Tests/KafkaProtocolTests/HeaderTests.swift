@@ -35,7 +35,8 @@ import Testing
             .describeUserScramCredentials: 0, .alterUserScramCredentials: 0, .describeAcls: 2, .createAcls: 2,
             .deleteAcls: 2, .electLeaders: 2, .describeLogDirs: 2, .alterPartitionReassignments: 0,
             .listPartitionReassignments: 0, .unregisterBroker: 0, .describeTopicPartitions: 0, .addRaftVoter: 0,
-            .removeRaftVoter: 0,
+            .removeRaftVoter: 0, .addPartitionsToTxn: 3, .addOffsetsToTxn: 3, .endTxn: 3, .writeTxnMarkers: 1,
+            .txnOffsetCommit: 3, .describeProducers: 0, .describeTransactions: 0, .listTransactions: 0,
         ]
         for api in ApiKey.allCases {
             let first = expected[api]!
@@ -67,7 +68,7 @@ import Testing
         let r = ApiVersionsResponse.supported(errorCode: .unsupportedVersion)
         let encoded = r.bytesForTest(version: 0)
         // error_code INT16 35, then INT32 count of entries.
-        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 0000002A"))  // 42 client APIs
+        #expect(Array(bytes(encoded).prefix(6)) == hex("0023 00000032"))  // 50 client APIs
         let back = try ApiVersionsResponse.decode(encoded, version: 0)
         #expect(back.errorCode == 35)
         #expect(back.apiKeys.count == ApiKey.clientListener.count)

@@ -83,6 +83,14 @@ let allMessages: [MessageCase] = [
     MessageCase(Samples.deleteGroupsRequest), MessageCase(Samples.deleteGroupsResponse),
     MessageCase(Samples.offsetDeleteRequest), MessageCase(Samples.offsetDeleteResponse),
     MessageCase(Samples.describeTopicPartitionsRequest), MessageCase(Samples.describeTopicPartitionsResponse),
+    MessageCase(Samples.addPartitionsToTxnRequest), MessageCase(Samples.addPartitionsToTxnResponse),
+    MessageCase(Samples.addOffsetsToTxnRequest), MessageCase(Samples.addOffsetsToTxnResponse),
+    MessageCase(Samples.endTxnRequest), MessageCase(Samples.endTxnResponse),
+    MessageCase(Samples.writeTxnMarkersRequest), MessageCase(Samples.writeTxnMarkersResponse),
+    MessageCase(Samples.txnOffsetCommitRequest), MessageCase(Samples.txnOffsetCommitResponse),
+    MessageCase(Samples.describeProducersRequest), MessageCase(Samples.describeProducersResponse),
+    MessageCase(Samples.describeTransactionsRequest), MessageCase(Samples.describeTransactionsResponse),
+    MessageCase(Samples.listTransactionsRequest), MessageCase(Samples.listTransactionsResponse),
 ]
 
 @Suite struct MessageRoundTripTests {
@@ -424,5 +432,444 @@ let allMessages: [MessageCase] = [
                 == hex(
                     "0001 67 00000001 0001 6D FFFFFFFFFFFFFFFF 00000001 0001 74 00000001 00000000 0000000000000005 FFFF"
                 ))
+    }
+
+    // MARK: - Transactions: bytes written out by hand from Kafka's JSON specs, field by field.
+
+    /// Encodes `message` at `version`, checks the bytes, and decodes the bytes back to `message`.
+    func expectBytes<M: KafkaMessage & Equatable>(
+        _ message: M, version: Int16, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        #expect(bytes(message.bytesForTest(version: version)) == hex(expected), sourceLocation: sourceLocation)
+        #expect(try M.decode(buffer(hex(expected)), version: version) == message, sourceLocation: sourceLocation)
+    }
+
+    @Test func transactionMessagesDecodeToWhatWasEncodedAtEveryVersion() throws {
+        /// `lost` gives what a version keeps of the sample: the fields it has no place for at
+        /// their defaults.
+        func check<M: KafkaMessage & Equatable>(_ sample: M, lost: (inout M, Int16) -> Void = { _, _ in }) throws {
+            for v in M.apiKey.supported {
+                var expected = sample
+                lost(&expected, v)
+                #expect(try M.decode(sample.bytesForTest(version: v), version: v) == expected, "\(M.self) v\(v)")
+            }
+        }
+        try check(Samples.addPartitionsToTxnRequest)
+        try check(Samples.addPartitionsToTxnResponse)
+        try check(Samples.addOffsetsToTxnRequest)
+        try check(Samples.addOffsetsToTxnResponse)
+        try check(Samples.endTxnRequest)
+        try check(Samples.endTxnResponse)
+        try check(Samples.writeTxnMarkersRequest)
+        try check(Samples.writeTxnMarkersResponse)
+        try check(Samples.txnOffsetCommitRequest) { r, v in
+            if v < 3 {
+                r.generationId = -1
+                r.memberId = ""
+                r.groupInstanceId = nil
+            }
+            if v < 2 { r.topics[0].partitions[0].committedLeaderEpoch = -1 }
+        }
+        try check(Samples.txnOffsetCommitResponse)
+        try check(Samples.describeProducersRequest)
+        try check(Samples.describeProducersResponse)
+        try check(Samples.describeTransactionsRequest)
+        try check(Samples.describeTransactionsResponse)
+        try check(Samples.listTransactionsRequest) { r, v in if v < 1 { r.durationFilter = -1 } }
+        try check(Samples.listTransactionsResponse)
+    }
+
+    @Test func addPartitionsToTxnBytesFollowTheSpec() throws {
+        try expectBytes(
+            Samples.addPartitionsToTxnRequest, version: 3,
+            "03 7478"  // v3_and_below_transactional_id "tx" (compact string)
+                + " 0000000000000005"  // v3_and_below_producer_id
+                + " 0001"  // v3_and_below_producer_epoch
+                + " 02"  // v3_and_below_topics: 1 entry
+                + " 02 74"  // name "t"
+                + " 03 00000000 00000002"  // partitions [0, 2]
+                + " 00"  // topic tags
+                + " 00")  // tags
+        try expectBytes(
+            Samples.addPartitionsToTxnRequest, version: 0,
+            "0002 7478"  // transactional id (INT16 length)
+                + " 0000000000000005 0001"  // producer id, epoch
+                + " 00000001 0001 74"  // topics: 1 entry, name "t"
+                + " 00000002 00000000 00000002")  // partitions [0, 2]
+        try expectBytes(
+            Samples.addPartitionsToTxnResponse, version: 3,
+            "00000007"  // throttle_time_ms
+                + " 02"  // results_by_topic_v3_and_below: 1 entry
+                + " 02 74"  // name "t"
+                + " 02"  // results_by_partition: 1 entry
+                + " 00000002"  // partition_index
+                + " 0033"  // partition_error_code 51
+                + " 00 00"  // partition tags, topic tags
+                + " 00")  // tags
+    }
+
+    @Test func addOffsetsToTxnBytesFollowTheSpec() throws {
+        try expectBytes(
+            Samples.addOffsetsToTxnRequest, version: 4,
+            "03 7478"  // transactional_id "tx"
+                + " 0000000000000005"  // producer_id
+                + " 0001"  // producer_epoch
+                + " 02 67"  // group_id "g"
+                + " 00")  // tags
+        try expectBytes(
+            Samples.addOffsetsToTxnResponse, version: 4,
+            "00000007"  // throttle_time_ms
+                + " 005A"  // error_code 90
+                + " 00")  // tags
+        try expectBytes(Samples.addOffsetsToTxnResponse, version: 2, "00000007 005A")
+    }
+
+    @Test func endTxnBytesFollowTheSpec() throws {
+        try expectBytes(
+            Samples.endTxnRequest, version: 4,
+            "03 7478"  // transactional_id "tx"
+                + " 0000000000000005"  // producer_id
+                + " 0001"  // producer_epoch
+                + " 01"  // committed
+                + " 00")  // tags
+        try expectBytes(
+            Samples.endTxnResponse, version: 4,
+            "00000007"  // throttle_time_ms
+                + " 0030"  // error_code 48
+                + " 00")  // tags
+    }
+
+    @Test func writeTxnMarkersBytesFollowTheSpec() throws {
+        try expectBytes(
+            Samples.writeTxnMarkersRequest, version: 1,
+            "02"  // markers: 1 entry
+                + " 0000000000000005"  // producer_id
+                + " 0001"  // producer_epoch
+                + " 01"  // transaction_result: COMMIT
+                + " 02"  // topics: 1 entry
+                + " 02 74"  // name "t"
+                + " 02 00000001"  // partition_indexes [1]
+                + " 00"  // topic tags
+                + " 00000003"  // coordinator_epoch (after the topics)
+                + " 00"  // marker tags
+                + " 00")  // tags
+        try expectBytes(
+            Samples.writeTxnMarkersResponse, version: 1,
+            "02"  // markers: 1 entry
+                + " 0000000000000005"  // producer_id
+                + " 02"  // topics: 1 entry
+                + " 02 74"  // name "t"
+                + " 02"  // partitions: 1 entry
+                + " 00000001"  // partition_index
+                + " 0034"  // error_code 52
+                + " 00 00 00"  // partition, topic and marker tags
+                + " 00")  // tags
+        try expectBytes(
+            Samples.writeTxnMarkersRequest, version: 0,
+            "00000001 0000000000000005 0001 01 00000001 0001 74 00000001 00000001 00000003")
+    }
+
+    @Test func txnOffsetCommitBytesFollowTheSpec() throws {
+        try expectBytes(
+            Samples.txnOffsetCommitRequest, version: 4,
+            "03 7478"  // transactional_id "tx"
+                + " 02 67"  // group_id "g"
+                + " 0000000000000005"  // producer_id
+                + " 0001"  // producer_epoch
+                + " 00000002"  // generation_id (v3+)
+                + " 02 6D"  // member_id "m" (v3+)
+                + " 02 69"  // group_instance_id "i" (v3+)
+                + " 02"  // topics: 1 entry
+                + " 02 74"  // name "t"
+                + " 02"  // partitions: 1 entry
+                + " 00000000"  // partition_index
+                + " 000000000000002A"  // committed_offset 42
+                + " 00000004"  // committed_leader_epoch (v2+)
+                + " 02 78"  // committed_metadata "x"
+                + " 00 00"  // partition tags, topic tags
+                + " 00")  // tags
+        try expectBytes(
+            Samples.txnOffsetCommitResponse, version: 4,
+            "00000007"  // throttle_time_ms
+                + " 02"  // topics: 1 entry
+                + " 02 74"  // name "t"
+                + " 02"  // partitions: 1 entry
+                + " 00000000"  // partition_index
+                + " 0016"  // error_code 22
+                + " 00 00"  // partition tags, topic tags
+                + " 00")  // tags
+        // v2 has the leader epoch but not the group's generation, member and instance ids; v0
+        // neither.
+        var v2 = Samples.txnOffsetCommitRequest
+        v2.generationId = -1
+        v2.memberId = ""
+        v2.groupInstanceId = nil
+        try expectBytes(
+            v2, version: 2,
+            "0002 7478 0001 67 0000000000000005 0001"  // transactional id, group, producer id, epoch
+                + " 00000001 0001 74 00000001"  // topics [1] "t", partitions [1]
+                + " 00000000 000000000000002A 00000004 0001 78")  // index, offset, leader epoch, "x"
+        var v0 = v2
+        v0.topics[0].partitions[0].committedLeaderEpoch = -1
+        try expectBytes(
+            v0, version: 0,
+            "0002 7478 0001 67 0000000000000005 0001 00000001 0001 74 00000001 00000000 000000000000002A 0001 78")
+    }
+
+    @Test func describeProducersBytesFollowTheSpec() throws {
+        try expectBytes(
+            Samples.describeProducersRequest, version: 0,
+            "02"  // topics: 1 entry
+                + " 02 74"  // name "t"
+                + " 03 00000000 00000001"  // partition_indexes [0, 1]
+                + " 00"  // topic tags
+                + " 00")  // tags
+        try expectBytes(
+            Samples.describeProducersResponse, version: 0,
+            "00000007"  // throttle_time_ms
+                + " 02"  // topics: 1 entry
+                + " 02 74"  // name "t"
+                + " 02"  // partitions: 1 entry
+                + " 00000001"  // partition_index
+                + " 0006"  // error_code 6
+                + " 03 6E6F"  // error_message "no"
+                + " 02"  // active_producers: 1 entry
+                + " 0000000000000005"  // producer_id
+                + " 00000001"  // producer_epoch (INT32 here)
+                + " 00000009"  // last_sequence
+                + " 0000018BCFE56800"  // last_timestamp 1,700,000,000,000
+                + " 00000003"  // coordinator_epoch
+                + " 0000000000000064"  // current_txn_start_offset 100
+                + " 00 00 00"  // producer, partition and topic tags
+                + " 00")  // tags
+    }
+
+    @Test func describeTransactionsBytesFollowTheSpec() throws {
+        try expectBytes(
+            Samples.describeTransactionsRequest, version: 0,
+            "02 03 7478"  // transactional_ids ["tx"]
+                + " 00")  // tags
+        try expectBytes(
+            Samples.describeTransactionsResponse, version: 0,
+            "00000007"  // throttle_time_ms
+                + " 02"  // transaction_states: 1 entry
+                + " 0000"  // error_code
+                + " 03 7478"  // transactional_id "tx"
+                + " 08 4F6E676F696E67"  // transaction_state "Ongoing"
+                + " 0000EA60"  // transaction_timeout_ms 60,000
+                + " 0000018BCFE56800"  // transaction_start_time_ms
+                + " 0000000000000005"  // producer_id
+                + " 0001"  // producer_epoch
+                + " 02"  // topics: 1 entry
+                + " 02 74"  // topic "t"
+                + " 03 00000000 00000001"  // partitions [0, 1]
+                + " 00 00"  // topic tags, state tags
+                + " 00")  // tags
+    }
+
+    @Test func listTransactionsBytesFollowTheSpec() throws {
+        try expectBytes(
+            Samples.listTransactionsRequest, version: 1,
+            "02 08 4F6E676F696E67"  // state_filters ["Ongoing"]
+                + " 02 0000000000000005"  // producer_id_filters [5]
+                + " 0000000000001388"  // duration_filter 5,000 (v1+)
+                + " 00")  // tags
+        var v0 = Samples.listTransactionsRequest
+        v0.durationFilter = -1
+        try expectBytes(v0, version: 0, "02 08 4F6E676F696E67 02 0000000000000005 00")
+        try expectBytes(
+            Samples.listTransactionsResponse, version: 1,
+            "00000007"  // throttle_time_ms
+                + " 0000"  // error_code
+                + " 02 04 426164"  // unknown_state_filters ["Bad"]
+                + " 02"  // transaction_states: 1 entry
+                + " 03 7478"  // transactional_id "tx"
+                + " 0000000000000005"  // producer_id
+                + " 08 4F6E676F696E67"  // transaction_state "Ongoing"
+                + " 00"  // state tags
+                + " 00")  // tags
+    }
+}
+
+extension Samples {
+    static var addPartitionsToTxnRequest: AddPartitionsToTxnRequest {
+        var r = AddPartitionsToTxnRequest()
+        r.transactionalId = "tx"
+        r.producerId = 5
+        r.producerEpoch = 1
+        r.topics = [.init(name: "t", partitions: [0, 2])]
+        return r
+    }
+
+    static var addPartitionsToTxnResponse: AddPartitionsToTxnResponse {
+        var p = AddPartitionsToTxnResponse.PartitionResult()
+        p.partitionIndex = 2
+        p.partitionErrorCode = ErrorCode.concurrentTransactions.rawValue
+        var t = AddPartitionsToTxnResponse.TopicResult()
+        t.name = "t"
+        t.resultsByPartition = [p]
+        var r = AddPartitionsToTxnResponse()
+        r.throttleTimeMs = 7
+        r.results = [t]
+        return r
+    }
+
+    static var addOffsetsToTxnRequest: AddOffsetsToTxnRequest {
+        var r = AddOffsetsToTxnRequest()
+        r.transactionalId = "tx"
+        r.producerId = 5
+        r.producerEpoch = 1
+        r.groupId = "g"
+        return r
+    }
+
+    static var addOffsetsToTxnResponse: AddOffsetsToTxnResponse {
+        var r = AddOffsetsToTxnResponse()
+        r.throttleTimeMs = 7
+        r.errorCode = ErrorCode.producerFenced.rawValue
+        return r
+    }
+
+    static var endTxnRequest: EndTxnRequest {
+        var r = EndTxnRequest()
+        r.transactionalId = "tx"
+        r.producerId = 5
+        r.producerEpoch = 1
+        r.committed = true
+        return r
+    }
+
+    static var endTxnResponse: EndTxnResponse {
+        var r = EndTxnResponse()
+        r.throttleTimeMs = 7
+        r.errorCode = ErrorCode.invalidTxnState.rawValue
+        return r
+    }
+
+    static var writeTxnMarkersRequest: WriteTxnMarkersRequest {
+        var t = WriteTxnMarkersRequest.Topic()
+        t.name = "t"
+        t.partitionIndexes = [1]
+        var m = WriteTxnMarkersRequest.Marker()
+        m.producerId = 5
+        m.producerEpoch = 1
+        m.transactionResult = true
+        m.topics = [t]
+        m.coordinatorEpoch = 3
+        var r = WriteTxnMarkersRequest()
+        r.markers = [m]
+        return r
+    }
+
+    static var writeTxnMarkersResponse: WriteTxnMarkersResponse {
+        var p = WriteTxnMarkersResponse.Partition()
+        p.partitionIndex = 1
+        p.errorCode = ErrorCode.transactionCoordinatorFenced.rawValue
+        var m = WriteTxnMarkersResponse.Marker()
+        m.producerId = 5
+        m.topics = [.init(name: "t", partitions: [p])]
+        var r = WriteTxnMarkersResponse()
+        r.markers = [m]
+        return r
+    }
+
+    static var txnOffsetCommitRequest: TxnOffsetCommitRequest {
+        var p = TxnOffsetCommitRequest.Partition()
+        p.partitionIndex = 0
+        p.committedOffset = 42
+        p.committedLeaderEpoch = 4
+        p.committedMetadata = "x"
+        var r = TxnOffsetCommitRequest()
+        r.transactionalId = "tx"
+        r.groupId = "g"
+        r.producerId = 5
+        r.producerEpoch = 1
+        r.generationId = 2
+        r.memberId = "m"
+        r.groupInstanceId = "i"
+        r.topics = [.init(name: "t", partitions: [p])]
+        return r
+    }
+
+    static var txnOffsetCommitResponse: TxnOffsetCommitResponse {
+        var p = TxnOffsetCommitResponse.Partition()
+        p.partitionIndex = 0
+        p.errorCode = ErrorCode.illegalGeneration.rawValue
+        var r = TxnOffsetCommitResponse()
+        r.throttleTimeMs = 7
+        r.topics = [.init(name: "t", partitions: [p])]
+        return r
+    }
+
+    static var describeProducersRequest: DescribeProducersRequest {
+        var t = DescribeProducersRequest.Topic()
+        t.name = "t"
+        t.partitionIndexes = [0, 1]
+        var r = DescribeProducersRequest()
+        r.topics = [t]
+        return r
+    }
+
+    static var describeProducersResponse: DescribeProducersResponse {
+        var a = DescribeProducersResponse.ProducerState()
+        a.producerId = 5
+        a.producerEpoch = 1
+        a.lastSequence = 9
+        a.lastTimestamp = 1_700_000_000_000
+        a.coordinatorEpoch = 3
+        a.currentTxnStartOffset = 100
+        var p = DescribeProducersResponse.Partition()
+        p.partitionIndex = 1
+        p.errorCode = ErrorCode.notLeaderOrFollower.rawValue
+        p.errorMessage = "no"
+        p.activeProducers = [a]
+        var r = DescribeProducersResponse()
+        r.throttleTimeMs = 7
+        r.topics = [.init(name: "t", partitions: [p])]
+        return r
+    }
+
+    static var describeTransactionsRequest: DescribeTransactionsRequest {
+        var r = DescribeTransactionsRequest()
+        r.transactionalIds = ["tx"]
+        return r
+    }
+
+    static var describeTransactionsResponse: DescribeTransactionsResponse {
+        var d = DescribeTransactionsResponse.TopicData()
+        d.topic = "t"
+        d.partitions = [0, 1]
+        var t = DescribeTransactionsResponse.TransactionState()
+        t.transactionalId = "tx"
+        t.transactionState = "Ongoing"
+        t.transactionTimeoutMs = 60_000
+        t.transactionStartTimeMs = 1_700_000_000_000
+        t.producerId = 5
+        t.producerEpoch = 1
+        t.topics = [d]
+        var r = DescribeTransactionsResponse()
+        r.throttleTimeMs = 7
+        r.transactionStates = [t]
+        return r
+    }
+
+    static var listTransactionsRequest: ListTransactionsRequest {
+        var r = ListTransactionsRequest()
+        r.stateFilters = ["Ongoing"]
+        r.producerIdFilters = [5]
+        r.durationFilter = 5000
+        return r
+    }
+
+    static var listTransactionsResponse: ListTransactionsResponse {
+        var t = ListTransactionsResponse.TransactionState()
+        t.transactionalId = "tx"
+        t.producerId = 5
+        t.transactionState = "Ongoing"
+        var r = ListTransactionsResponse()
+        r.throttleTimeMs = 7
+        r.unknownStateFilters = ["Bad"]
+        r.transactionStates = [t]
+        return r
     }
 }
