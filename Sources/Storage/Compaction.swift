@@ -31,7 +31,9 @@ extension PartitionLog {
             // than min.compaction.lag.ms.
             let lagHorizon = _config.minCompactionLagMs > 0 ? nowMs - _config.minCompactionLagMs : Int64.max
             var closed = 0
-            while closed < segments.count - 1 && segments[closed + 1].baseOffset <= _highWatermark
+            // Open transactions are not cleaned: only segments below the last stable offset.
+            let stable = _lastStableOffset
+            while closed < segments.count - 1 && segments[closed + 1].baseOffset <= stable
                 && segments[closed].maxTimestamp <= lagHorizon
             {
                 closed += 1
@@ -60,7 +62,7 @@ extension PartitionLog {
             var latest: [[UInt8]: Int64] = [:]
             for (i, seg) in segments.prefix(closed).enumerated() where segments[i + 1].baseOffset > dirty {
                 try Self.forEachBatch(seg) { h, batch in
-                    guard !h.isControl, h.lastOffset >= dirty else { return }
+                    guard !h.isControl, h.lastOffset >= dirty, !isAborted(h) else { return }
                     for r in try Decompression.records(batch: batch, header: h) where r.offset >= dirty {
                         if let key = r.key { latest[key] = r.offset }
                     }
@@ -78,7 +80,10 @@ extension PartitionLog {
                         return
                     }
                     let records = try Decompression.records(batch: batch, header: h)
+                    // An aborted transaction's data never counts: it goes, whatever its keys.
+                    let aborted = isAborted(h)
                     let keep = records.filter { r in
+                        if aborted { return false }
                         guard let key = r.key else { return true }
                         if let newest = latest[key], newest > r.offset { return false }
                         return r.value != nil || r.timestamp >= horizon

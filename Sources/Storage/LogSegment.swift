@@ -389,7 +389,7 @@ final class LogSegment {
     }
 
     func delete() throws {
-        for suffix in [".log", ".index", ".timeindex", ".log.cleaned"] {
+        for suffix in [".log", ".index", ".timeindex", ".txnindex", ".log.cleaned"] {
             try FileSystem.remove(directory + "/" + Self.fileName(baseOffset, suffix))
         }
     }

@@ -98,6 +98,7 @@ extension PartitionLog {
                     _logEndOffset = h.nextOffset
                     noteEpoch(leaderEpoch, h.baseOffset)
                     if h.hasProducerId { producers.record(h) }
+                    try trackTransaction(h, batch)
                     messagesSinceFlush += Int(h.recordCount)
                 }
                 try flushIfDue()

@@ -6,8 +6,10 @@ extension PartitionLog {
     func markFlushed() throws {
         let active = segments.last!
         try active.flush()
+        let open = ongoing.values.sorted { $0.firstOffset < $1.firstOffset }
+            .map { " \($0.producerId) \($0.producerEpoch) \($0.firstOffset)" }.joined()
         try FileSystem.writeTextAtomically(
-            "\(_logEndOffset) \(active.baseOffset) \(active.size)\n", to: directory + "/recovery-point")
+            "\(_logEndOffset) \(active.baseOffset) \(active.size)\(open)\n", to: directory + "/recovery-point")
         messagesSinceFlush = 0
         lastFlushMs = clock.wallMs
     }

@@ -39,6 +39,7 @@ extension PartitionLog {
                     _logEndOffset = h.nextOffset
                     noteEpoch(h.partitionLeaderEpoch, h.baseOffset)
                     if h.hasProducerId { producers.record(h) }
+                    try trackTransaction(h, batch)
                     messagesSinceFlush += Int(h.recordCount)
                 }
                 try flushIfDue()
@@ -67,8 +68,8 @@ extension PartitionLog {
             firstDirtyOffset = min(firstDirtyOffset, _logEndOffset)
             epochs.removeAll { $0.offset >= _logEndOffset }
             writeEpochCheckpoint()
-            producers = ProducerStateTable()
-            try rebuildProducerState()
+            // Transactions whose markers were cut off are open again: walk the log for them.
+            try rebuildProducerAndTransactionState(open: [], from: segments[0].baseOffset)
             try markFlushed()
             logger.info("truncated \(directory) to offset \(_logEndOffset)")
         }
@@ -91,6 +92,8 @@ extension PartitionLog {
             epochs = []
             writeEpochCheckpoint()
             producers = ProducerStateTable()
+            ongoing = [:]
+            aborted = []
             try writeLogStartOffset()
             try markFlushed()
             logger.info("\(directory) starts again at offset \(offset), the leader's log start")

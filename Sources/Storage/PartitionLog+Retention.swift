@@ -47,6 +47,7 @@ extension PartitionLog {
             segments.removeFirst(count)
             _logStartOffset = max(_logStartOffset, segments[0].baseOffset)
             firstDirtyOffset = max(firstDirtyOffset, _logStartOffset)
+            trimAborted(below: _logStartOffset)
             trimEpochs(below: _logStartOffset)
             writeEpochCheckpoint()
             try writeLogStartOffset()

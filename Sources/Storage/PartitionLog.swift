@@ -26,6 +26,10 @@ public final class PartitionLog: @unchecked Sendable {
     let lock = NIOLock()
     var segments: [LogSegment] = []
     var producers = ProducerStateTable()
+    /// Transactions with data here and no marker yet, by producer id.
+    var ongoing: [Int64: OngoingTransaction] = [:]
+    /// Aborted transactions, in the order of their markers (from the segments' `.txnindex`).
+    var aborted: [AbortedTransaction] = []
     var messagesSinceFlush = 0
     var lastFlushMs: Int64
     let logger: Logger
@@ -82,7 +86,11 @@ public final class PartitionLog: @unchecked Sendable {
             guard name.hasSuffix(".log"), name.count == 24 else { return nil }
             return Int64(name.prefix(20))
         }.sorted()
-        let recoveryPoint = Self.readNumbers(directory + "/recovery-point")
+        // The recovery point: the offset flushed to, the active segment's base and size then,
+        // and (producer id, epoch, first offset) of each transaction open at that offset.
+        let recoveryPoint = Self.readNumbers(directory + "/recovery-point").flatMap {
+            $0.count >= 3 && ($0.count - 3) % 3 == 0 ? $0 : nil
+        }
         let checkpointed = Self.readEpochCheckpoint(directory + "/leader-epoch-checkpoint")
         var expected: Int64 = bases.first ?? 0
         var firstScanned: Int64? = nil
@@ -92,7 +100,7 @@ public final class PartitionLog: @unchecked Sendable {
             let segment = try LogSegment(
                 directory: directory, baseOffset: base, indexIntervalBytes: _config.indexIntervalBytes, clock: clock)
             var scan = true
-            if let rp = recoveryPoint, rp.count == 3, checkpointed != nil || segment.size == 0 {
+            if let rp = recoveryPoint, checkpointed != nil || segment.size == 0 {
                 let isLast = i == bases.count - 1
                 var next: Int64? = nil
                 if !isLast && bases[i + 1] <= rp[0] {
@@ -139,7 +147,15 @@ public final class PartitionLog: @unchecked Sendable {
         firstDirtyOffset = min(
             max(Self.readNumbers(directory + "/cleaner-offset-checkpoint")?.first ?? 0, _logStartOffset),
             _logEndOffset)
-        try rebuildProducerState()
+        if let rp = recoveryPoint, rp[0] <= _logEndOffset {
+            let open = stride(from: 3, to: rp.count, by: 3).compactMap { i -> OngoingTransaction? in
+                guard let epoch = Int16(exactly: rp[i + 1]) else { return nil }
+                return OngoingTransaction(producerId: rp[i], producerEpoch: epoch, firstOffset: rp[i + 2])
+            }
+            try rebuildProducerAndTransactionState(open: open, from: max(rp[0], segments[0].baseOffset))
+        } else {
+            try rebuildProducerAndTransactionState(open: [], from: segments[0].baseOffset)
+        }
         if scanned > 0 { try markFlushed() }
     }
 
@@ -160,17 +176,6 @@ public final class PartitionLog: @unchecked Sendable {
                 highWatermarkWrittenAt = nowMs
                 try? FileSystem.writeTextAtomically("\(v)\n", to: directory + "/high-watermark")
             }
-        }
-    }
-
-    func rebuildProducerState() throws {
-        guard let active = segments.last, active.size > 0 else { return }
-        var position = 0
-        while position < active.size {
-            let bytes = try active.log.read(at: position, length: RecordBatchHeader.size)
-            guard let h = RecordBatchHeader.peek(bytes, at: bytes.readerIndex) else { break }
-            if h.hasProducerId { producers.record(h) }
-            position += h.totalSize
         }
     }
 }

@@ -7,6 +7,8 @@ struct ProducerStateTable {
         var lastSequence: Int32
         /// (baseSequence, baseOffset) of recent batches, newest last; Kafka keeps five.
         var recent: [(Int32, Int64)]
+        /// The newest batch's max timestamp (-1 when only a marker was seen).
+        var lastTimestamp: Int64 = -1
     }
 
     enum Verdict: Equatable {
@@ -19,12 +21,38 @@ struct ProducerStateTable {
     private var entries: [Int64: Entry] = [:]
 
     func check(_ h: RecordBatchHeader) -> Verdict {
+        if h.isControl, let e = entries[h.producerId], h.producerEpoch < e.epoch {
+            // A marker from a coordinator that has not seen the producer's newer epoch.
+            return .fenced(current: e.epoch)
+        }
         guard h.baseSequence >= 0, let e = entries[h.producerId] else { return .accept }
         if h.producerEpoch < e.epoch { return .fenced(current: e.epoch) }
         if h.producerEpoch > e.epoch { return h.baseSequence == 0 ? .accept : .outOfOrder(expected: 0) }
         if let dup = e.recent.first(where: { $0.0 == h.baseSequence }) { return .duplicate(offset: dup.1) }
+        if e.lastSequence == Self.unknownSequence { return .accept }
         let expected = e.lastSequence == Int32.max ? 0 : e.lastSequence + 1
         return h.baseSequence == expected ? .accept : .outOfOrder(expected: expected)
+    }
+
+    /// A producer's last sequence when only a marker of its epoch was seen: its next batch is
+    /// taken at whatever sequence it has.
+    static let unknownSequence = Int32.min
+
+    /// A transaction marker: a newer epoch (the coordinator fenced the producer, or it bumped
+    /// its epoch) replaces the entry, so batches of older epochs are refused from now on.
+    mutating func noteMarker(_ h: RecordBatchHeader) {
+        if let e = entries[h.producerId], e.epoch >= h.producerEpoch { return }
+        entries[h.producerId] = Entry(epoch: h.producerEpoch, lastSequence: Self.unknownSequence, recent: [])
+    }
+
+    /// Every producer with state: id, epoch, last sequence, last timestamp.
+    var all: [(producerId: Int64, epoch: Int16, lastSequence: Int32, lastTimestamp: Int64)] {
+        entries.sorted { $0.key < $1.key }.map {
+            (
+                $0.key, $0.value.epoch, $0.value.lastSequence == Self.unknownSequence ? -1 : $0.value.lastSequence,
+                $0.value.lastTimestamp
+            )
+        }
     }
 
     mutating func record(_ h: RecordBatchHeader) {
@@ -32,6 +60,7 @@ struct ProducerStateTable {
         var e = entries[h.producerId] ?? Entry(epoch: h.producerEpoch, lastSequence: -1, recent: [])
         if h.producerEpoch != e.epoch { e = Entry(epoch: h.producerEpoch, lastSequence: -1, recent: []) }
         e.lastSequence = h.lastSequence
+        e.lastTimestamp = h.maxTimestamp
         e.recent.append((h.baseSequence, h.baseOffset))
         if e.recent.count > 5 { e.recent.removeFirst() }
         entries[h.producerId] = e

@@ -1,0 +1,135 @@
+import KafkaProtocol
+import NIOCore
+import Storage
+import Testing
+
+/// Transactions in a partition log: the last stable offset, the aborted-transaction index
+/// (`.txnindex`), and both kept through a reopen, a crash past the recovery point, a
+/// truncation and the cleaner.
+@Suite struct TransactionLogTests {
+    func open(_ dir: String, segmentBytes: Int = 1 << 30, compact: Bool = false) throws -> PartitionLog {
+        var c = LogConfig()
+        c.segmentBytes = segmentBytes
+        if compact {
+            c.compactPolicy = true
+            c.deletePolicy = false
+        }
+        return try PartitionLog(directory: dir, config: c, clock: SystemClock(), logger: quiet)
+    }
+
+    func txnBatch(_ values: [String], producer: Int64, epoch: Int16 = 0, sequence: Int32, key: String? = nil)
+        -> ByteBuffer
+    {
+        var b = RecordBatchBuilder()
+        b.producerId = producer
+        b.producerEpoch = epoch
+        b.baseSequence = sequence
+        b.attributes = ControlBatch.transactionalAttribute
+        for (i, v) in values.enumerated() {
+            b.append(key: key.map { Array($0.utf8) }, value: Array(v.utf8), timestamp: 1_000 + Int64(i))
+        }
+        return b.build()
+    }
+
+    func marker(_ producer: Int64, commit: Bool, epoch: Int16 = 0) -> ByteBuffer {
+        ControlBatch.marker(
+            producerId: producer, producerEpoch: epoch, commit: commit, coordinatorEpoch: 3, timestamp: 5)
+    }
+
+    @discardableResult
+    func append(_ log: PartitionLog, _ b: ByteBuffer) throws -> AppendResult {
+        let r = try log.append(records: b, leaderEpoch: 0).get()
+        log.setHighWatermark(log.logEndOffset, nowMs: 0)
+        return r
+    }
+
+    @Test func theLastStableOffsetStopsAtTheFirstOpenTransaction() throws {
+        let log = try open(tempDir("lso"))
+        try append(log, batch(["plain"]))  // 0
+        try append(log, txnBatch(["a1", "a2"], producer: 7, sequence: 0))  // 1-2
+        try append(log, txnBatch(["b1"], producer: 8, sequence: 0))  // 3
+        #expect(log.highWatermark == 4 && log.lastStableOffset == 1)
+        try append(log, marker(7, commit: true))  // 4: A ends; B still open from 3
+        #expect(log.lastStableOffset == 3)
+        try append(log, marker(8, commit: false))  // 5
+        #expect(log.lastStableOffset == 6 && log.ongoingTransactions.isEmpty)
+        #expect(
+            log.abortedTransactions(from: 0, upTo: 6) == [
+                AbortedTransaction(producerId: 8, firstOffset: 3, lastOffset: 5, lastStableOffset: 6)
+            ])
+        // A reader starting past the abort is not told of it.
+        #expect(log.abortedTransactions(from: 6, upTo: 6).isEmpty)
+    }
+
+    @Test func aMarkerWithAnOlderEpochIsRefusedAndANewerOneFencesTheProducer() throws {
+        let log = try open(tempDir("fence"))
+        try append(log, txnBatch(["x"], producer: 9, epoch: 2, sequence: 0))
+        guard case .failure = log.append(records: marker(9, commit: true, epoch: 1), leaderEpoch: 0) else {
+            Issue.record("a marker from an older epoch was appended")
+            return
+        }
+        try append(log, marker(9, commit: false, epoch: 3))  // the coordinator fenced epoch 2
+        guard
+            case .failure = log.append(
+                records: txnBatch(["zombie"], producer: 9, epoch: 2, sequence: 1), leaderEpoch: 0)
+        else {
+            Issue.record("the fenced epoch wrote again")
+            return
+        }
+        // The producer's next epoch starts afresh.
+        try append(log, txnBatch(["y"], producer: 9, epoch: 4, sequence: 0))
+        #expect(log.ongoingTransactions.map(\.producerId) == [9])
+    }
+
+    @Test func abortsAndOpenTransactionsSurviveACleanReopenAndACrash() throws {
+        let dir = tempDir("txn-reopen")
+        do {
+            let log = try open(dir, segmentBytes: 300)
+            for i in 0..<20 {
+                try append(
+                    log, txnBatch(["v\(i)-a", "v\(i)-b"], producer: Int64(100 + i % 3), sequence: Int32(i / 3 * 2)))
+                if i % 3 == 2 { try append(log, marker(Int64(100 + i % 3), commit: i % 2 == 0)) }
+            }
+            try log.flush()
+            // Past the recovery point (no flush): an abort and a transaction left open.
+            try append(log, txnBatch(["late"], producer: 200, sequence: 0))
+            try append(log, marker(200, commit: false))
+            try append(log, txnBatch(["open"], producer: 201, sequence: 0))
+        }
+        let before = try open(dir, segmentBytes: 300)
+        let aborted = before.abortedTransactions(from: 0, upTo: .max)
+        #expect(aborted.contains { $0.producerId == 200 })
+        #expect(before.ongoingTransactions.map(\.producerId).sorted() == [100, 101, 201])
+        #expect(before.segmentCount > 3)
+        // Every segment's index holds what it held: reopening again gives the same answers.
+        let again = try open(dir, segmentBytes: 300)
+        #expect(again.abortedTransactions(from: 0, upTo: .max) == aborted)
+        #expect(again.ongoingTransactions == before.ongoingTransactions)
+    }
+
+    @Test func truncatingBelowAMarkerReopensItsTransaction() throws {
+        let log = try open(tempDir("txn-truncate"))
+        try append(log, txnBatch(["a"], producer: 5, sequence: 0))  // 0
+        try append(log, marker(5, commit: false))  // 1
+        try append(log, txnBatch(["b"], producer: 6, sequence: 0))  // 2
+        try append(log, marker(6, commit: false))  // 3
+        #expect(log.abortedTransactions(from: 0, upTo: 4).count == 2)
+        try log.truncate(to: 3)
+        #expect(log.abortedTransactions(from: 0, upTo: 4).map(\.producerId) == [5])
+        #expect(log.ongoingTransactions.map(\.firstOffset) == [2])
+        #expect(log.lastStableOffset == 2)
+    }
+
+    @Test func theCleanerDropsAbortedDataAndKeepsCommittedValues() throws {
+        let log = try open(tempDir("txn-compact"), segmentBytes: 200, compact: true)
+        try append(log, txnBatch(["committed"], producer: 1, sequence: 0, key: "k"))
+        try append(log, marker(1, commit: true))
+        try append(log, txnBatch(["aborted"], producer: 2, sequence: 0, key: "k"))
+        try append(log, marker(2, commit: false))
+        for i in 0..<8 { try append(log, batch(["filler-\(i)"], key: "f\(i)")) }
+        _ = try log.compact(nowMs: 10_000)
+        let left = try values(log.read(from: 0, maxBytes: 1 << 20)!)
+        #expect(left.contains("committed"), "a newer aborted value must not supersede a committed one")
+        #expect(!left.contains("aborted"))
+    }
+}
