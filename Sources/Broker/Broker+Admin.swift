@@ -83,7 +83,10 @@ extension Broker {
                 // still below its epoch's start would answer an offset lower than the last
                 // leader gave; it answers OFFSET_NOT_AVAILABLE (retriable) until it catches up.
                 let consumer = request.replicaId == -1
-                let lastFetchable = consumer ? p.log.highWatermark : p.log.logEndOffset
+                let lastFetchable =
+                    consumer
+                    ? (request.isolationLevel == 1 ? p.log.lastStableOffset : p.log.highWatermark)
+                    : p.log.logEndOffset
                 let catchingUp = consumer && p.leaderEpochStartOffset > p.log.highWatermark
                 switch rp.timestamp {
                 case ListOffsetsRequest.latestTimestamp:

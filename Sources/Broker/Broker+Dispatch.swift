@@ -75,7 +75,50 @@ extension Broker {
             .findCoordinator: { b, c in
                 try c.answer(b.findCoordinator(c.decode(), version: c.version, listener: c.listener))
             },
-            .initProducerId: { b, c in try c.answer(b.initProducerId(c.decode())) },
+            .initProducerId: { b, c in
+                let request = try c.decode(InitProducerIdRequest.self)
+                guard request.transactionalId != nil else { return try c.answer(b.initProducerId(request)) }
+                return c.answer(b.initTransactionalProducerId(request, session: c.session, on: c.loop))
+            },
+            .addPartitionsToTxn: { b, c in
+                c.answer(b.addPartitionsToTxn(try c.decode(), version: c.version, session: c.session, on: c.loop))
+            },
+            .addOffsetsToTxn: { b, c in
+                c.answer(b.addOffsetsToTxn(try c.decode(), version: c.version, session: c.session, on: c.loop))
+            },
+            .endTxn: { b, c in c.answer(b.endTxn(try c.decode(), version: c.version, session: c.session, on: c.loop)) },
+            .txnOffsetCommit: { b, c in
+                c.answer(b.txnOffsetCommit(try c.decode(), version: c.version, session: c.session, on: c.loop))
+            },
+            .writeTxnMarkers: { b, c in
+                let request = try c.decode(WriteTxnMarkersRequest.self)
+                guard b.actsForCluster(c.session) else {
+                    var r = WriteTxnMarkersResponse()
+                    r.markers = request.markers.map { m in
+                        var x = WriteTxnMarkersResponse.Marker()
+                        x.producerId = m.producerId
+                        x.topics = m.topics.map { t in
+                            var topic = WriteTxnMarkersResponse.Topic()
+                            topic.name = t.name
+                            topic.partitions = t.partitionIndexes.map {
+                                var p = WriteTxnMarkersResponse.Partition()
+                                p.partitionIndex = $0
+                                p.errorCode = Broker.clusterDenied
+                                return p
+                            }
+                            return topic
+                        }
+                        return x
+                    }
+                    return try c.answer(r)
+                }
+                return c.answer(b.writeTxnMarkers(request, on: c.loop))
+            },
+            .describeTransactions: { b, c in
+                c.answer(b.describeTransactions(try c.decode(), session: c.session, on: c.loop))
+            },
+            .listTransactions: { b, c in c.answer(b.listTransactions(try c.decode(), session: c.session, on: c.loop)) },
+            .describeProducers: { b, c in try c.answer(b.describeProducers(c.decode(), session: c.session)) },
             .joinGroup: { b, c in
                 c.answer(b.joinGroup(try c.decode(), version: c.version, clientId: c.header.clientId, on: c.loop))
             },

@@ -152,9 +152,13 @@ extension Broker {
                 {
                     proposeIsr(partition, newIsr, reason: "broker \(request.replicaId) caught up")
                 }
-                let end = isReplica ? log.logEndOffset : log.highWatermark
+                // read_committed consumers read up to the last stable offset: no transaction
+                // below it is still open.
+                let readCommitted = !isReplica && request.isolationLevel == 1
+                let stable = log.lastStableOffset
+                let end = isReplica ? log.logEndOffset : readCommitted ? stable : log.highWatermark
                 pr.highWatermark = log.highWatermark
-                pr.lastStableOffset = log.highWatermark
+                pr.lastStableOffset = stable
                 pr.logStartOffset = log.logStartOffset
                 pr.abortedTransactions = nil
                 if !isReplica, !asFollower, version >= 11,
@@ -194,6 +198,18 @@ extension Broker {
                     }
                     pr.records = data.bytes ?? ByteBuffer()
                     pr.recordsFile = data.file.map(FileBytes.init)
+                    if readCommitted && (data.file != nil || (data.bytes?.readableBytes ?? 0) > 0) {
+                        // The aborted transactions among what is returned (at most up to `end`),
+                        // for the consumer to drop their batches.
+                        pr.abortedTransactions = log.abortedTransactions(from: fp.fetchOffset, upTo: end).map {
+                            var a = FetchResponse.AbortedTransaction()
+                            a.producerId = $0.producerId
+                            a.firstOffset = $0.firstOffset
+                            return a
+                        }
+                    } else if readCommitted {
+                        pr.abortedTransactions = []
+                    }
                     if data.file != nil { files += 1 }
                     let n = data.file?.length ?? data.bytes?.readableBytes ?? 0
                     total += n

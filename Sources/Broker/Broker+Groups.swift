@@ -131,9 +131,9 @@ extension Broker {
             ts.flatMap { t in t.partitionIndexes.map { GroupCoordinator.OffsetKey(topic: t.name, partition: $0) } }
         }
         let fetched =
-            coordinator?.fetchOffsets(group: r.groupId, partitions: asked)
-            ?? loop.makeSucceededFuture((.coordinatorNotAvailable, []))
-        return fetched.hop(to: loop).map { (code, found) in
+            coordinator?.fetchOffsets(group: r.groupId, partitions: asked, requireStable: r.requireStable)
+            ?? loop.makeSucceededFuture((.coordinatorNotAvailable, [], []))
+        return fetched.hop(to: loop).map { (code, found, unstable) in
             var out = OffsetFetchResponse()
             if code != .none {
                 out.errorCode = code.rawValue
@@ -151,6 +151,10 @@ extension Broker {
                 p.committedOffset = committed?.offset ?? -1
                 p.committedLeaderEpoch = committed?.leaderEpoch ?? -1
                 p.metadata = committed?.metadata ?? ""
+                if unstable.contains(k) {
+                    p.errorCode = ErrorCode.unstableOffsetCommit.rawValue
+                    p.committedOffset = -1
+                }
                 if byTopic[k.topic] == nil { order.append(k.topic) }
                 byTopic[k.topic, default: []].append(p)
             }

@@ -1,6 +1,7 @@
 import KafkaCompression
 import KafkaProtocol
 import Metadata
+import NIOCore
 import Storage
 
 extension Broker {
@@ -38,9 +39,10 @@ extension Broker {
                     pr.errorMessage = "Cannot append to internal topic \(topic.name)"
                     continue
                 }
-                if request.transactionalId != nil {
-                    pr.errorCode = ErrorCode.invalidRequest.rawValue
-                    pr.errorMessage = "transactions are not supported by Tern yet"
+                if fromClient, let records = pd.records, Self.hasControlBatch(records) {
+                    // Markers come from transaction coordinators only (WriteTxnMarkers).
+                    pr.errorCode = ErrorCode.invalidRecord.rawValue
+                    pr.errorMessage = "a client may not write control batches"
                     continue
                 }
                 guard let partition = registry.partition(topic.name, pd.index) else {
@@ -139,12 +141,21 @@ extension Broker {
         }
     }
 
+    /// Whether a produce's records hold a control batch (the batches' headers are walked).
+    static func hasControlBatch(_ records: ByteBuffer) -> Bool {
+        var i = records.readerIndex
+        while let h = RecordBatchHeader.peek(records, at: i) {
+            if h.magic == 2 && h.isControl { return true }
+            guard h.batchLength > 0 else { return false }
+            i += h.totalSize
+        }
+        return false
+    }
+
+    /// InitProducerId without a transactional id: a new idempotent producer id (or the same id
+    /// with its epoch bumped).
     func initProducerId(_ request: InitProducerIdRequest) throws -> InitProducerIdResponse {
         var r = InitProducerIdResponse()
-        if request.transactionalId != nil {
-            r.errorCode = ErrorCode.invalidRequest.rawValue
-            return r
-        }
         if request.producerId >= 0 {
             // A producer bumping its epoch keeps its id.
             r.producerId = request.producerId
@@ -158,8 +169,8 @@ extension Broker {
 
     /// A group's coordinator is the leader of its partition of `__consumer_offsets`, which is
     /// created on the first request (COORDINATOR_NOT_AVAILABLE until it has leaders; clients
-    /// retry). Transactional ids have no coordinator yet: they get COORDINATOR_NOT_AVAILABLE
-    /// with a message saying so.
+    /// retry). A transactional id's coordinator is likewise the leader of its partition of
+    /// `__transaction_state`.
     func findCoordinator(_ request: FindCoordinatorRequest, version: Int16, listener: String?)
         -> FindCoordinatorResponse
     {
@@ -169,22 +180,24 @@ extension Broker {
             var c = FindCoordinatorResponse.Coordinator()
             c.key = key
             c.nodeId = -1
-            guard request.keyType == FindCoordinatorRequest.groupKeyType else {
-                c.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-                c.errorMessage = "transactions are not supported by Tern yet"
+            let transactional = request.keyType == FindCoordinatorRequest.transactionKeyType
+            guard transactional || request.keyType == FindCoordinatorRequest.groupKeyType else {
+                c.errorCode = ErrorCode.invalidRequest.rawValue
+                c.errorMessage = "unknown key type \(request.keyType)"
                 return c
             }
-            guard let t = image.topics[GroupCoordinator.topic] else {
-                createOffsetsTopic(image)
+            let topic = transactional ? TransactionCoordinator.topic : GroupCoordinator.topic
+            guard let t = image.topics[topic] else {
+                if transactional { createTransactionTopic(image) } else { createOffsetsTopic(image) }
                 c.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-                c.errorMessage = "creating \(GroupCoordinator.topic)"
+                c.errorMessage = "creating \(topic)"
                 return c
             }
             let p = GroupCoordinator.partition(for: key, count: Int32(t.partitionCount))
             guard let part = t.partitions[p], part.leader >= 0, let e = image.brokers[part.leader]?.endpoint(listener)
             else {
                 c.errorCode = ErrorCode.coordinatorNotAvailable.rawValue
-                c.errorMessage = "\(GroupCoordinator.topic)-\(p) has no leader"
+                c.errorMessage = "\(topic)-\(p) has no leader"
                 return c
             }
             c.nodeId = part.leader

@@ -25,6 +25,10 @@ public final class Broker: Sendable {
     let groupCoordinator = NIOLockedValueBox<GroupCoordinator?>(nil)
     /// Set while a request to create `__consumer_offsets` is on its way to the controller.
     let creatingOffsetsTopic = NIOLockedValueBox(false)
+    /// Transactional ids this node coordinates; started with replication.
+    let transactionCoordinator = NIOLockedValueBox<TransactionCoordinator?>(nil)
+    /// Set while a request to create `__transaction_state` is on its way to the controller.
+    let creatingTransactionTopic = NIOLockedValueBox(false)
     let producerIds: ProducerIdAllocator
     /// Held for the broker's life: no second process opens these logs.
     let dirLock: DirectoryLock
@@ -83,6 +87,7 @@ public final class Broker: Sendable {
     /// Flushes every log; after `stopReplication`, as nothing may append while it runs.
     public func shutdown() {
         groupCoordinator.withLockedValue { $0 }?.stop()
+        transactionCoordinator.withLockedValue { $0 }?.stop()
         for p in registry.all() { try? p.log.flush() }
     }
 
@@ -92,6 +97,7 @@ public final class Broker: Sendable {
         registry.apply(image)
         fetcher.withLockedValue { $0 }?.update(image)
         groupCoordinator.withLockedValue { $0 }?.update(image)
+        transactionCoordinator.withLockedValue { $0 }?.update(image)
     }
 
     /// Starts copying the partitions this broker follows from their leaders.
@@ -125,6 +131,7 @@ public final class Broker: Sendable {
                 offsetsRetentionCheckMs: Int64(config.offsetsRetentionCheckIntervalMs)))
         groupCoordinator.withLockedValue { $0 = coordinator }
         coordinator.update(registry.image)
+        startTransactionCoordinator(loop: loop, group: group, security: security)
     }
 
     /// Stops the fetchers and background log work, and returns once they have ended.

@@ -72,6 +72,17 @@ public struct BrokerConfig: Sendable {
     /// brokers when it is created).
     public var offsetsTopicPartitions: Int32 = 50
     public var offsetsTopicReplicationFactor: Int16 = 3
+    /// `__transaction_state`: partitions, replication factor wanted (capped at the live brokers
+    /// when it is created) and its min.insync.replicas (capped at the replication factor).
+    public var transactionTopicPartitions: Int32 = 50
+    public var transactionTopicReplicationFactor: Int16 = 3
+    public var transactionTopicMinIsr: Int16 = 2
+    /// The longest `transaction.timeout.ms` a producer may ask for.
+    public var transactionMaxTimeoutMs: Int32 = 900_000
+    /// A transactional id unused this long is forgotten (`transactional.id.expiration.ms`).
+    public var transactionalIdExpirationMs: Int64 = 604_800_000
+    /// How often transactions past their timeout are looked for and aborted.
+    public var transactionAbortCheckIntervalMs = 10_000
     /// How long an empty group waits for more members before its first generation (Kafka's
     /// default is 3 s; its shipped server.properties, like Tern's default, use 0).
     public var groupInitialRebalanceDelayMs = 0

@@ -7,9 +7,14 @@ extension GroupCoordinator {
     /// Commits offsets: checked against the group's membership (a commit without a member and
     /// generation is allowed when the group has no members), written to the group's partition
     /// with acks=all, and answered once replicated.
+    ///
+    /// With `producer` (TxnOffsetCommit) the records go as a transactional batch of that
+    /// producer and the offsets stay pending until its transaction's marker reaches the
+    /// partition (`completeTransaction`): a commit applies them, an abort drops them.
     func commit(
         group groupId: String, generation: Int32, memberId: String, instanceId: String? = nil,
-        offsets commits: [(topic: String, partition: Int32, offset: Int64, leaderEpoch: Int32, metadata: String?)]
+        offsets commits: [(topic: String, partition: Int32, offset: Int64, leaderEpoch: Int32, metadata: String?)],
+        producer: (id: Int64, epoch: Int16)? = nil
     ) -> EventLoopFuture<[ErrorCode]> {
         loop.submit { [self] () -> EventLoopFuture<[ErrorCode]> in
             func all(_ e: ErrorCode) -> EventLoopFuture<[ErrorCode]> {
@@ -18,16 +23,24 @@ extension GroupCoordinator {
             if groupId.isEmpty { return all(.invalidGroupId) }
             let owner = ownership(groupId)
             if owner != .none { return all(owner) }
-            if let g = groups[groupId], !(generation < 0 && memberId.isEmpty && g.members.isEmpty) {
+            // A transactional commit without a member and generation (TxnOffsetCommit v0-2) is
+            // not checked against the group's membership, as in Kafka.
+            let unchecked = producer != nil && generation < 0 && memberId.isEmpty
+            if let g = groups[groupId], !unchecked, !(generation < 0 && memberId.isEmpty && g.members.isEmpty) {
                 if g.fences(instanceId: instanceId, memberId: memberId) { return all(.fencedInstanceId) }
                 guard let m = g.members[memberId] else { return all(.unknownMemberId) }
                 guard generation == g.generation else { return all(.illegalGeneration) }
                 if g.state == .completingRebalance { return all(.rebalanceInProgress) }
                 m.lastHeartbeat = clock.now
-            } else if generation >= 0 || !memberId.isEmpty {
+            } else if !unchecked && (generation >= 0 || !memberId.isEmpty) {
                 return all(.unknownMemberId)
             }
             var b = RecordBatchBuilder()
+            if let producer {
+                b.producerId = producer.id
+                b.producerEpoch = producer.epoch
+                b.attributes = ControlBatch.transactionalAttribute
+            }
             let now = clock.wallMs
             var results: [ErrorCode] = []
             var accepted: [(OffsetKey, Committed)] = []
@@ -56,27 +69,61 @@ extension GroupCoordinator {
                         ? .notCoordinator : code == .notEnoughReplicas ? .coordinatorNotAvailable : code
                     return results.map { $0 == .none ? mapped : $0 }
                 }
-                for (k, v) in accepted { offsets[groupId, default: [:]][k] = v }
+                if let producer {
+                    for (k, v) in accepted {
+                        pendingTxnOffsets[producer.id, default: [:]][groupId, default: [:]][k] = v
+                    }
+                } else {
+                    for (k, v) in accepted { offsets[groupId, default: [:]][k] = v }
+                }
                 return results
             }
         }.flatMap { $0 }
     }
 
+    /// A transaction marker reached partitions of `__consumer_offsets`: the producer's pending
+    /// offsets for groups of those partitions are committed or dropped.
+    func completeTransaction(producerId: Int64, commit: Bool, partitions: Set<Int32>) {
+        loop.execute { [self] in
+            guard var pending = pendingTxnOffsets[producerId] else { return }
+            for (group, committed) in pending
+            where partitions.contains(Self.partition(for: group, count: partitionCount)) {
+                if commit { offsets[group, default: [:]].merge(committed) { $1 } }
+                pending[group] = nil
+            }
+            pendingTxnOffsets[producerId] = pending.isEmpty ? nil : pending
+        }
+    }
+
+    /// Whether offsets of the group wait on an open transaction (OffsetFetch's require_stable).
+    func hasPendingOffsets(_ group: String) -> Bool {
+        pendingTxnOffsets.values.contains { $0[group] != nil }
+    }
+
     /// Committed offsets of a group: all of them (`partitions` nil) or those asked for, -1 for
     /// partitions without a commit.
-    func fetchOffsets(group groupId: String, partitions: [OffsetKey]?) -> EventLoopFuture<
-        (ErrorCode, [(OffsetKey, Committed?)])
-    > {
+    /// With `requireStable` (OffsetFetch v7+, what read_committed consumers ask), partitions
+    /// whose offsets wait on an open transaction come back in `unstable`, to be retried.
+    func fetchOffsets(group groupId: String, partitions: [OffsetKey]?, requireStable: Bool = false)
+        -> EventLoopFuture<(ErrorCode, [(OffsetKey, Committed?)], unstable: Set<OffsetKey>)>
+    {
         loop.submit { [self] in
             let owner = ownership(groupId)
-            if owner != .none { return (owner, []) }
+            if owner != .none { return (owner, [], []) }
+            var unstable = Set<OffsetKey>()
+            if requireStable {
+                for byGroup in pendingTxnOffsets.values {
+                    if let keys = byGroup[groupId]?.keys { unstable.formUnion(keys) }
+                }
+            }
             let known = offsets[groupId] ?? [:]
-            if let partitions { return (.none, partitions.map { ($0, known[$0]) }) }
+            if let partitions { return (.none, partitions.map { ($0, known[$0]) }, unstable) }
             return (
                 .none,
                 known.sorted { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }.map {
                     ($0.key, $0.value)
-                }
+                },
+                unstable
             )
         }
     }

@@ -35,14 +35,20 @@ extension GroupCoordinator {
             groups[id] = nil
         }
         for id in offsets.keys where Self.partition(for: id, count: partitionCount) == p { offsets[id] = nil }
+        for (pid, byGroup) in pendingTxnOffsets {
+            let left = byGroup.filter { Self.partition(for: $0.key, count: partitionCount) != p }
+            pendingTxnOffsets[pid] = left.isEmpty ? nil : left
+        }
     }
 
     /// Reads the partition's offset commits back (the last record per key wins; a null value
-    /// removes it).
+    /// removes it). Commits made in a transaction count once its commit marker follows; those
+    /// of a transaction still open stay pending.
     private func load(_ p: Int32) {
         guard loading.contains(p) else { return }
         var position: Int64 = 0
         var count = 0
+        var pending: [Int64: [String: [OffsetKey: Committed]]] = [:]
         while true {
             let (data, end) = read(p, position)
             guard var data, data.readableBytes > 0 else {
@@ -52,10 +58,21 @@ extension GroupCoordinator {
             while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize <= data.readableBytes {
                 let batch = data.readSlice(length: h.totalSize)!
                 position = h.nextOffset
-                guard !h.isControl, let records = try? Record.decodeAll(batch: batch, header: h) else { continue }
+                if h.isControl {
+                    guard h.isTransactional, let done = pending.removeValue(forKey: h.producerId) else { continue }
+                    if ControlBatch.type(of: batch, header: h) == 1 {
+                        for (group, committed) in done { offsets[group, default: [:]].merge(committed) { $1 } }
+                    }
+                    continue
+                }
+                guard let records = try? Record.decodeAll(batch: batch, header: h) else { continue }
                 for r in records {
                     guard let key = r.key, let (group, k) = Self.decodeOffsetKey(key) else { continue }
-                    if let value = r.value, let c = Self.decodeOffsetValue(value) {
+                    if h.isTransactional && h.hasProducerId {
+                        if let value = r.value, let c = Self.decodeOffsetValue(value) {
+                            pending[h.producerId, default: [:]][group, default: [:]][k] = c
+                        }
+                    } else if let value = r.value, let c = Self.decodeOffsetValue(value) {
                         offsets[group, default: [:]][k] = c
                     } else {
                         offsets[group]?[k] = nil
@@ -65,6 +82,7 @@ extension GroupCoordinator {
             }
             if position >= end { break }
         }
+        for (pid, byGroup) in pending { pendingTxnOffsets[pid, default: [:]].merge(byGroup) { $1 } }
         loading.remove(p)
         owned.insert(p)
         logger.info("coordinator for \(Self.topic)-\(p): loaded \(count) offset records")

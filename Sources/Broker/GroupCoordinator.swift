@@ -145,6 +145,8 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     var groups: [String: Group] = [:]
     var offsets: [String: [OffsetKey: Committed]] = [:]
+    /// Offsets committed in transactions not yet ended: producer id → group → offsets.
+    var pendingTxnOffsets: [Int64: [String: [OffsetKey: Committed]]] = [:]
     /// Partitions of `__consumer_offsets` this node leads and has loaded.
     var owned: Set<Int32> = []
     var loading: Set<Int32> = []

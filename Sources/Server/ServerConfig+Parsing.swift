@@ -169,6 +169,14 @@ extension ServerConfig {
             case "offsets.topic.num.partitions": b.offsetsTopicPartitions = Int32(try int(1...10_000))
             case "offsets.topic.replication.factor":
                 b.offsetsTopicReplicationFactor = Int16(try int(1...Int(Int16.max)))
+            case "transaction.state.log.num.partitions": b.transactionTopicPartitions = Int32(try int(1...10_000))
+            case "transaction.state.log.replication.factor":
+                b.transactionTopicReplicationFactor = Int16(try int(1...Int(Int16.max)))
+            case "transaction.state.log.min.isr": b.transactionTopicMinIsr = Int16(try int(1...Int(Int16.max)))
+            case "transaction.max.timeout.ms": b.transactionMaxTimeoutMs = Int32(try int(1...Int(Int32.max)))
+            case "transactional.id.expiration.ms": b.transactionalIdExpirationMs = Int64(try int(1...Int(Int32.max)))
+            case "transaction.abort.timed.out.transaction.cleanup.interval.ms":
+                b.transactionAbortCheckIntervalMs = try int(1...Int(Int32.max))
             case "group.initial.rebalance.delay.ms": b.groupInitialRebalanceDelayMs = try int(0...Int(Int32.max))
             case "offsets.retention.minutes": b.offsetsRetentionMinutes = try int(1...Int(Int32.max))
             case "offsets.retention.check.interval.ms": b.offsetsRetentionCheckIntervalMs = try int(1...Int(Int32.max))

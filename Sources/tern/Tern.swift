@@ -14,7 +14,7 @@ struct Tern: AsyncParsableCommand {
             ServerStart.self, Cluster.self, Topics.self, ConsoleProducer.self, ConsoleConsumer.self,
             MetadataQuorum.self, Configs.self, ConsumerGroups.self, DumpLog.self, ProducerPerfTest.self,
             ConsumerPerfTest.self, LogPerfTest.self, DeleteRecords.self, LeaderElection.self, LogDirs.self,
-            ReassignPartitions.self, Acls.self, ClusterTool.self,
+            ReassignPartitions.self, Acls.self, ClusterTool.self, Transactions.self,
             StorageTool.self, Version.self,
         ]
     )

@@ -109,7 +109,7 @@ import Testing
         let fetched = c.fetchOffsets(
             group: "g", partitions: [.init(topic: "t", partition: 0), .init(topic: "t", partition: 1)])
         loop.run()
-        let (code, rows) = try fetched.wait()
+        let (code, rows, _) = try fetched.wait()
         #expect(code == .none && rows.map { $0.1?.offset ?? -1 } == [5, -1])
 
         // Leaving: the group rebalances to the remaining member; a non-empty group is not deleted.
@@ -202,7 +202,7 @@ import Testing
         #expect(try done(c.expireOffsets(nowMs: now + 1000)) == 0, "not yet")
         c.offsetsRetentionMs = 60_000
         #expect(try done(c.expireOffsets(nowMs: now + 61_000)) == 1)
-        let (_, rows) = try done(c.fetchOffsets(group: "idle", partitions: [.init(topic: "t", partition: 0)]))
+        let (_, rows, _) = try done(c.fetchOffsets(group: "idle", partitions: [.init(topic: "t", partition: 0)]))
         #expect(rows.first?.1 == nil)
         c.stop()
     }
