@@ -18,6 +18,14 @@ extension Broker {
         if request.replicaId >= 0, let listener, let inter = config.interBrokerListener, listener != inter {
             return loop.makeSucceededFuture(Self.refused(request, .notLeaderOrFollower))
         }
+        let partitions = request.topics.flatMap { t in
+            t.partitions.compactMap { registry.partition(t.topic, $0.partition) }
+        }
+        // Where the logs stood before the first read: an append (or a high watermark moving)
+        // between that read and the waiters being armed below wakes nobody, so it is looked
+        // for afterwards (without this, such a fetch slept its whole max_wait_ms).
+        @Sendable func marks() -> [Int64] { partitions.flatMap { [$0.log.logEndOffset, $0.log.highWatermark] } }
+        let before = marks()
         let first = readFetch(request, version: version)
         let waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
         if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
@@ -25,29 +33,26 @@ extension Broker {
         }
         let promise = loop.makePromise(of: FetchResponse.self)
         let pending = PendingFetch(promise: promise)
-        let partitions = request.topics.flatMap { t in
-            t.partitions.compactMap { registry.partition(t.topic, $0.partition) }
-        }
         let timeout = loop.scheduleTask(in: .milliseconds(Int64(waitMs))) { [self] in
             pending.complete { readFetch(request, version: version).response }
         }
         pending.setTimeout(timeout)
-        @Sendable func arm() {
-            for p in partitions {
-                p.waitForAppend(owner: pending) {
-                    loop.execute { [self] in
-                        guard !pending.isDone else { return }
-                        let now = readFetch(request, version: version)
-                        if now.bytes >= Int(request.minBytes) || now.hasError {
-                            pending.complete { now.response }
-                        } else {
-                            arm()
-                        }
-                    }
+        @Sendable func recheck() {
+            loop.execute { [self] in
+                guard !pending.isDone else { return }
+                let now = readFetch(request, version: version)
+                if now.bytes >= Int(request.minBytes) || now.hasError {
+                    pending.complete { now.response }
+                } else {
+                    arm()
                 }
             }
         }
+        @Sendable func arm() {
+            for p in partitions { p.waitForAppend(owner: pending) { recheck() } }
+        }
         arm()
+        if marks() != before { recheck() }
         return promise.futureResult
     }
 
