@@ -16,7 +16,9 @@ each in a network namespace with its own address on a bridge (bench/netns.py), n
 its peers cannot (the split a proxy cannot make); "slow" needs the proxies and is left out.
 
 Workload: an idempotent acks=all producer sends key:seq values for keys k0..k9 (numbered per
-key), and a consumer in a group polls and commits. Every send, acknowledgement, poll and commit
+key), and a consumer in a group polls and commits. An exactly-once processor
+(bench/txn_processor.py, its own process) copies the topic to chaos-eos-out in transactions,
+committing its input offsets in each; the nemesis also kills it with -9 now and then. Every send, acknowledgement, poll and commit
 goes to history.jsonl. At the end all faults heal, two independent readers read every partition,
 and the checker reports:
 
@@ -29,6 +31,8 @@ and the checker reports:
   commits back  a partition's committed offset moving backwards
   commits lost  final committed offsets below the last acknowledged commit
   unavailable   the longest and total time without an acknowledgement while sending
+  eos missing   stored input values without their copy in the processor's committed output
+  eos twice     copies a read_committed reader finds more than once (aborted or repeated work)
 
 Output: a one-screen summary, chaos.json and a PNG timeline (acknowledgements per second, faults
 shaded) in the output directory.
@@ -376,14 +380,57 @@ class GroupConsumer:
             self.c.close()
 
 
-def read_all(bootstrap: str, name: str) -> dict[int, list[tuple[int, str]]]:
+EOS_TOPIC = "chaos-eos-out"
+
+
+class Processor:
+    """The exactly-once consume-transform-produce process (bench/txn_processor.py), restarted
+    when it is killed or ends with an error while the run goes on."""
+
+    def __init__(self, bootstrap: str, out: Path, history: History):
+        self.bootstrap, self.out, self.history = bootstrap, out, history
+        self.proc: subprocess.Popen | None = None
+        self.kills = 0
+        self.starts = 0
+
+    def start(self, idle_s: float = 3600) -> None:
+        self.starts += 1
+        log = open(self.out / f"processor-{self.starts}.log", "w")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "txn_processor.py"), self.bootstrap, TOPIC,
+                                      EOS_TOPIC, "chaos-eos", "chaos-eos-txn", str(idle_s), "0", "1000"],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        self.history.add("processor-start", n=self.starts)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.kills += 1
+            self.history.add("processor-kill")
+
+    def keep_running(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+
+    def drain(self, timeout_s: float = 300) -> None:
+        """Replaced by one that ends after 20 s without input; waits for it."""
+        self.kill()
+        self.start(idle_s=20)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def read_all(bootstrap: str, name: str, topic: str = TOPIC) -> dict[int, list[tuple[int, str]]]:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chaos-reader-{name}", "enable.auto.commit": False,
-                  "enable.partition.eof": True})
+                  "enable.partition.eof": True, "isolation.level": "read_committed"})
     out: dict[int, list[tuple[int, str]]] = {p: [] for p in range(3)}
     try:
-        c.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(3)])
-        ends = {p: c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)[1] for p in range(3)}
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in range(3)}
         done = {p for p in range(3) if ends[p] == 0}
         deadline = time.monotonic() + 180
         while len(done) < 3 and time.monotonic() < deadline:
@@ -476,6 +523,20 @@ class Nemesis:
         end = time.monotonic() - self.history.t0
         self.history.add("fault-end", fault=kind, node=node.id)
         self.faults.append({"kind": kind, "node": node.id, "start": round(start, 2), "end": round(end, 2)})
+
+
+def check_eos(stored: dict[int, list[tuple[int, str]]], output: dict[int, list[tuple[int, str]]]) -> dict:
+    """Every stored input value has exactly one copy in the committed output, and nothing else is there."""
+    from collections import Counter
+    copies = Counter(v for recs in output.values() for _, v in recs)
+    inputs = [v for recs in stored.values() for _, v in recs]
+    missing = [v for v in inputs if copies[f"out-{v}"] == 0]
+    twice = [v for v, n in copies.items() if n > 1]
+    wanted = {f"out-{v}" for v in inputs}
+    extra = [v for v in copies if v not in wanted]
+    return {"eos_inputs": len(inputs), "eos_output": sum(copies.values()), "eos_missing": len(missing),
+            "eos_missing_examples": missing[:10], "eos_twice": len(twice), "eos_twice_examples": twice[:10],
+            "eos_extra": len(extra), "eos_extra_examples": extra[:10]}
 
 
 def check(producer: Producer, group: GroupConsumer, committed: dict[int, int], reads: list[dict]) -> dict:
@@ -579,8 +640,14 @@ def run(seconds: float, fault_every: float, out: Path, seed: int = 1, network: s
         while True:
             admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
             try:
-                admin.create_topics([NewTopic(TOPIC, 3, replication_factor=3,
-                                              config={"min.insync.replicas": "2"})])[TOPIC].result(20)
+                created = admin.create_topics([NewTopic(t, 3, replication_factor=3, config={"min.insync.replicas": "2"})
+                                               for t in (TOPIC, EOS_TOPIC)])
+                for f in created.values():
+                    try:
+                        f.result(20)
+                    except Exception as e:
+                        if "TOPIC_ALREADY_EXISTS" not in str(e):
+                            raise
                 break
             except Exception as e:
                 if "TOPIC_ALREADY_EXISTS" in str(e):
@@ -596,12 +663,18 @@ def run(seconds: float, fault_every: float, out: Path, seed: int = 1, network: s
         group = GroupConsumer(cluster.bootstrap, history)
         producer.thread.start()
         group.thread.start()
+        processor = Processor(cluster.bootstrap, out, history)
+        processor.start()
         nemesis = Nemesis(cluster, history, rng)
         if kinds:
             nemesis.KINDS = kinds
         started = time.monotonic()
         time.sleep(min(5, seconds / 10))
         while time.monotonic() - started < seconds:
+            processor.keep_running()
+            if rng.random() < 0.25:
+                processor.kill()  # the processor itself, mid-transaction
+            processor.keep_running()
             nemesis.run_one(hold_s=rng.uniform(2, fault_every / 2))
             print(f"  {time.monotonic() - started:6.0f} s  fault {len(nemesis.faults)}: {nemesis.faults[-1]['kind']} "
                   f"node {nemesis.faults[-1]['node']}; {len(producer.acked)} acknowledged", flush=True)
@@ -615,8 +688,11 @@ def run(seconds: float, fault_every: float, out: Path, seed: int = 1, network: s
         producer.stop()
         time.sleep(3)
         committed = group.stop()
+        processor.drain()
         reads = [read_all(cluster.bootstrap, "a"), read_all(cluster.bootstrap, "b")]
         verdict = check(producer, group, committed, reads)
+        verdict.update(check_eos(reads[0], read_all(cluster.bootstrap, "eos", EOS_TOPIC)))
+        verdict["eos_processor_kills"] = processor.kills
         elapsed = time.monotonic() - history.t0
         faults_by_kind: dict[str, int] = defaultdict(int)
         for f in nemesis.faults:
@@ -638,7 +714,8 @@ def run(seconds: float, fault_every: float, out: Path, seed: int = 1, network: s
 
 def summary(r: dict) -> str:
     ok = r["lost"] == 0 and r["wrong_offset"] == 0 and r["divergent_offsets"] == 0 and r["duplicates"] == 0 \
-        and r["reordered"] == 0 and r["commits_backwards"] == 0 and r["commits_lost"] == 0 and r["crashes"] == 0
+        and r["reordered"] == 0 and r["commits_backwards"] == 0 and r["commits_lost"] == 0 and r["crashes"] == 0 \
+        and r.get("eos_missing", 0) == 0 and r.get("eos_twice", 0) == 0 and r.get("eos_extra", 0) == 0
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["faults_by_kind"].items()))
     return "\n".join([
         f"verdict: {'VALID' if ok else 'INVALID'}",
@@ -650,6 +727,9 @@ def summary(r: dict) -> str:
         f"group: {r['polled']} polled, {r['skipped_offsets']} offsets skipped, {r['commits']} commits, "
         f"{r['commits_backwards']} backwards, {r['commits_lost']} lost",
         f"unavailable: longest {r['longest_unavailable_s']} s, total {r['total_unavailable_s']} s (gaps over 1 s)",
+        f"exactly-once: {r.get('eos_inputs', 0)} inputs, {r.get('eos_output', 0)} committed copies; "
+        f"missing {r.get('eos_missing', 0)}, twice {r.get('eos_twice', 0)}, extra {r.get('eos_extra', 0)}; "
+        f"processor killed {r.get('eos_processor_kills', 0)} times",
     ])
 
 

@@ -2,8 +2,11 @@
 `input` are read in group `group`, copied to `output` with "out-" before the value, and the
 input offsets are committed in the same transaction. Exits after `idle` seconds without input.
 
-Run by test_transactions.py and bench/chaos.py as its own process, so it can be killed with -9.
-usage: txn_processor.py BOOTSTRAP INPUT OUTPUT GROUP TXN_ID [IDLE_S] [PAUSE_S]
+Run by Tests/integration/test_transactions.py and bench/chaos.py as its own process, so it can be killed with -9.
+usage: txn_processor.py BOOTSTRAP INPUT OUTPUT GROUP TXN_ID [IDLE_S] [PAUSE_S] [BATCH]
+
+PAUSE_S sleeps inside each transaction (so faults land mid-transaction); BATCH is the most input
+records a transaction takes (default 20).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def main() -> int:
     bootstrap, source, sink, group, txn_id = sys.argv[1:6]
     idle_s = float(sys.argv[6]) if len(sys.argv) > 6 else 10.0
     pause_s = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
+    batch = int(sys.argv[8]) if len(sys.argv) > 8 else 20
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed",
                          "session.timeout.ms": 6000})
@@ -37,7 +41,7 @@ def main() -> int:
     last_input = time.monotonic()
     done = 0
     while time.monotonic() - last_input < idle_s:
-        msgs = [m for m in consumer.consume(num_messages=20, timeout=0.5) if m.error() is None]
+        msgs = [m for m in consumer.consume(num_messages=batch, timeout=0.5) if m.error() is None]
         if not msgs:
             continue
         last_input = time.monotonic()

@@ -84,6 +84,11 @@ public final class Broker: Sendable {
         groupCoordinator.withLockedValue { $0 }?.offsetsSnapshot()
     }
 
+    /// Transactional ids this node coordinates (for the web console).
+    public func transactionsSnapshot() -> EventLoopFuture<[TransactionCoordinator.Summary]>? {
+        transactionCoordinator.withLockedValue { $0 }?.snapshot()
+    }
+
     /// Flushes every log; after `stopReplication`, as nothing may append while it runs.
     public func shutdown() {
         groupCoordinator.withLockedValue { $0 }?.stop()

@@ -200,4 +200,25 @@ extension TransactionCoordinator {
             return r
         }
     }
+
+    /// A transactional id as the web console shows it.
+    public struct Summary: Sendable {
+        public var id: String
+        public var state: String
+        public var producerId: Int64
+        public var producerEpoch: Int16
+        public var partitions: [String]
+        public var startMs: Int64
+    }
+
+    /// Every id this node coordinates, open transactions first.
+    public func snapshot() -> EventLoopFuture<[Summary]> {
+        loop.submit { [self] in
+            txns.map { id, t in
+                Summary(
+                    id: id, state: t.state.name, producerId: t.producerId, producerEpoch: t.producerEpoch,
+                    partitions: t.partitions.sorted().map { "\($0.topic)-\($0.partition)" }, startMs: t.startMs)
+            }.sorted { ($0.state != "Ongoing" ? 1 : 0, $0.id) < ($1.state != "Ongoing" ? 1 : 0, $1.id) }
+        }
+    }
 }

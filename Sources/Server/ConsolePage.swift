@@ -48,6 +48,7 @@ enum ConsolePage {
           <section><h2>Brokers</h2><table id="brokers"><thead><tr><th>id</th><th>address</th><th>state</th><th>epoch</th></tr></thead><tbody></tbody></table></section>
           <section><h2>Topics <span class="muted" id="topic-count"></span></h2><div id="topics"></div></section>
           <section><h2>Consumer groups <span class="muted">(coordinated by this node)</span></h2><div id="groups"></div></section>
+          <section><h2>Transactions <span class="muted">(coordinated by this node)</span></h2><div id="transactions"></div></section>
           <section><h2>Leader elections and ISR changes</h2><ul id="events"></ul></section>
         </main>
         <script>
@@ -72,7 +73,8 @@ enum ConsolePage {
           $("topics").innerHTML = visible.map(t => `<h3>${esc(t.name)}</h3><div class="grid">` + t.partitions.map(p => {
             const offline = p.leader < 0 || fenced.has(p.leader), under = p.isr.length < p.replicas.length;
             const reps = p.replicas.map(r => `<span class="r ${p.isr.includes(r) ? "in" : "out"}${r === p.leader ? " lead" : ""}">${r}</span>`).join("");
-            const offs = p.logEndOffset === null ? "" : `<div class="muted">hw ${p.highWatermark} / end ${p.logEndOffset} · ${p.sizeBytes} B</div>`;
+            const lso = p.lastStableOffset !== null && p.lastStableOffset !== p.highWatermark ? ` · lso ${p.lastStableOffset} (${p.openTransactions} open txn)` : "";
+            const offs = p.logEndOffset === null ? "" : `<div class="muted">hw ${p.highWatermark}${lso} / end ${p.logEndOffset} · ${p.sizeBytes} B</div>`;
             return `<div class="cell${offline ? " offline" : under ? " under" : ""}" data-tp="${esc(t.name)}-${p.partition}" data-leader="${p.leader}" ` +
               `data-isr="${p.isr.join(",")}" data-out="${p.outOfSync.join(",")}"><span class="p">P${p.partition}</span> leader ${p.leader < 0 ? "none" : p.leader}` +
               ` · epoch ${p.leaderEpoch}<div>replicas ${reps}</div>${offs}${p.why ? `<div class="why">${esc(p.why)}</div>` : ""}</div>`;
@@ -80,6 +82,11 @@ enum ConsolePage {
           $("groups").innerHTML = s.groups.length === 0 ? `<span class="muted">none</span>` : s.groups.map(g =>
             `<h3 data-group="${esc(g.id)}">${esc(g.id)} <span class="muted">${esc(g.state)}, ${g.members} member(s)</span></h3><table><tr><th>topic</th><th>partition</th><th>committed</th><th>high watermark</th><th>lag</th></tr>` +
             g.partitions.map(p => `<tr><td>${esc(p.topic)}</td><td>${p.partition}</td><td>${p.committed}</td><td>${p.highWatermark ?? "?"}</td><td>${p.lag ?? "?"}</td></tr>`).join("") + `</table>`).join("");
+          const txns = s.transactions || [];
+          $("transactions").innerHTML = txns.length === 0 ? `<span class="muted">none</span>` :
+            `<table><tr><th>transactional id</th><th>state</th><th>producer</th><th>partitions</th><th>open for</th></tr>` +
+            txns.map(t => `<tr data-txn="${esc(t.id)}"><td>${esc(t.id)}</td><td>${esc(t.state)}</td><td>${t.producerId} (epoch ${t.producerEpoch})</td>` +
+              `<td>${t.partitions.map(esc).join(", ")}</td><td>${t.openMs === null ? "" : (t.openMs / 1000).toFixed(1) + " s"}</td></tr>`).join("") + `</table>`;
           $("events").innerHTML = s.events.slice(-60).reverse().map(e =>
             `<li class="k-${e.kind}">${new Date(e.timeMs).toLocaleTimeString()} ${esc(e.text)}</li>`).join("");
           const n = Number(document.body.dataset.renders) + 1;

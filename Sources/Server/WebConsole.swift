@@ -107,6 +107,8 @@ final class ConsoleModel: Sendable {
                         ("outOfSync", JSON.ints(p.replicas.filter { !p.isr.contains($0) })),
                         ("logEndOffset", JSON.optional(local?.logEndOffset)),
                         ("highWatermark", JSON.optional(local?.highWatermark)),
+                        ("lastStableOffset", JSON.optional(local?.lastStableOffset)),
+                        ("openTransactions", JSON.optional(local?.ongoingTransactions.count)),
                         ("logStartOffset", JSON.optional(local?.logStartOffset)),
                         ("sizeBytes", JSON.optional(local?.sizeInBytes)),
                         ("why", why.map(JSON.string) ?? "null"),
@@ -167,10 +169,28 @@ final class ConsoleModel: Sendable {
         }
     }
 
+    /// Transactional ids this node coordinates: state, producer, partitions, time open.
+    func transactionsJSON(on loop: any EventLoop) -> EventLoopFuture<String> {
+        guard let f = broker.transactionsSnapshot() else { return loop.makeSucceededFuture("[]") }
+        let now = broker.clock.wallMs
+        return f.hop(to: loop).map { txns in
+            JSON.array(
+                txns.map { t in
+                    JSON.object([
+                        ("id", JSON.string(t.id)), ("state", JSON.string(t.state)), ("producerId", "\(t.producerId)"),
+                        ("producerEpoch", "\(t.producerEpoch)"),
+                        ("partitions", JSON.array(t.partitions.map(JSON.string))),
+                        ("openMs", t.state == "Ongoing" && t.startMs >= 0 ? "\(max(0, now - t.startMs))" : "null"),
+                    ])
+                })
+        }
+    }
+
     func state(on loop: any EventLoop) -> EventLoopFuture<String> {
-        groupsJSON(on: loop).map { groups in
+        groupsJSON(on: loop).and(transactionsJSON(on: loop)).map { groups, txns in
             JSON.object([
-                ("cluster", self.cluster()), ("topics", self.topics()), ("groups", groups), ("events", self.events()),
+                ("cluster", self.cluster()), ("topics", self.topics()), ("groups", groups), ("transactions", txns),
+                ("events", self.events()),
             ])
         }
     }

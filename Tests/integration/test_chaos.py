@@ -1,5 +1,5 @@
-"""The short chaos run CI makes: three nodes under an idempotent acks=all producer and a
-committing group consumer for 3 minutes while the nemesis kills, pauses, restarts, isolates
+"""The short chaos run CI makes: three nodes under an idempotent acks=all producer, a
+committing group consumer and an exactly-once transactional processor for 3 minutes while the nemesis kills, pauses, restarts, isolates
 and slows brokers (the controller and partition leaders on purpose); then the checker. Any lost
 acknowledged write, any offset holding the wrong or two different values, any duplicate, any
 committed offset going backwards and any broker crash fails it. `bench/chaos.py` runs the long
@@ -35,3 +35,8 @@ def test_three_minutes_of_faults_lose_no_acknowledged_write(tmp_path):
     assert result["duplicates"] == 0, result["duplicate_examples"]
     assert result["reordered"] == 0
     assert result["commits_backwards"] == 0 and result["commits_lost"] == 0, result["commits_lost_detail"]
+    # The exactly-once processor: every stored input once in the committed output, nothing aborted seen.
+    assert result["eos_inputs"] > 1000
+    assert result["eos_missing"] == 0, result["eos_missing_examples"]
+    assert result["eos_twice"] == 0, result["eos_twice_examples"]
+    assert result["eos_extra"] == 0, result["eos_extra_examples"]

@@ -170,11 +170,13 @@ def test_consume_transform_produce_is_exactly_once_through_kill9_of_coordinator_
     create_replicated(bootstrap, source, 3)
     create_replicated(bootstrap, sink, 3)
     total = 1500
-    plain = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    plain = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
     for i in range(total):
         plain.produce(source, key=str(i).encode(), value=f"in-{i}".encode())
     plain.flush(30)
-    script = str(Path(__file__).with_name("txn_processor.py"))
+    from conftest import REPO
+
+    script = str(REPO / "bench" / "txn_processor.py")
 
     def start_processor(idle: float = 25):
         return subprocess.Popen([sys.executable, script, bootstrap, source, sink, group, txn_id, str(idle), "0.1"],
