@@ -92,7 +92,10 @@ extension Broker {
             },
             .writeTxnMarkers: { b, c in
                 let request = try c.decode(WriteTxnMarkersRequest.self)
-                guard b.actsForCluster(c.session) else {
+                // Markers come from transaction coordinators: other brokers, on the inter-broker
+                // listener, with CLUSTER_ACTION. A client elsewhere cannot end transactions.
+                let onInterBroker = c.listener == nil || b.config.interBrokerListener.map { $0 == c.listener } ?? true
+                guard onInterBroker && b.actsForCluster(c.session) else {
                     var r = WriteTxnMarkersResponse()
                     r.markers = request.markers.map { m in
                         var x = WriteTxnMarkersResponse.Marker()

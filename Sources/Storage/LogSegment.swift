@@ -305,9 +305,10 @@ final class LogSegment {
             // An index entry must land on a batch; if it does not (a damaged index that passed
             // the checks at start-up), walk from the segment's start instead of reading garbage.
             let bytes = try log.read(at: position, length: RecordBatchHeader.size)
-            if RecordBatchHeader.peek(bytes, at: bytes.readerIndex).map({ $0.magic != 2 || $0.baseOffset < baseOffset })
-                ?? true
-            {
+            // An entry whose batch starts past `offset` would skip the batches before it.
+            if RecordBatchHeader.peek(bytes, at: bytes.readerIndex).map({
+                $0.magic != 2 || $0.baseOffset < baseOffset || $0.baseOffset > offset
+            }) ?? true {
                 position = 0
             }
         }

@@ -322,3 +322,76 @@ def test_kafka_transactions_sh_lists_and_describes_an_open_transaction_and_its_p
     wait_for(lambda: table(kafka_transactions("--bootstrap-server", bootstrap, "describe", "--transactional-id",
                                               "txn-cli"))[0]["TransactionState"] == "CompleteCommit",
              what="CompleteCommit once the markers are in")
+
+
+def test_clients_cannot_write_markers_or_control_batches(tmp_path):
+    """Transaction markers are the coordinators' alone: a client on a client listener gets
+    CLUSTER_AUTHORIZATION_FAILED for WriteTxnMarkers and INVALID_RECORD for a Produce holding a
+    control batch, and nothing is stored either way."""
+    import socket
+    import struct
+
+    from crc32c import crc32c
+
+    from conftest import Broker, free_port
+
+    internal, external = free_port(), free_port()
+    node = Broker(tmp_path, port=external, extra={
+        "listeners": f"INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external}",
+        "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT",
+        "inter.broker.listener.name": "INTERNAL",
+    })
+    try:
+        node.start()
+        bootstrap = f"127.0.0.1:{external}"
+        topic = unique_topic("txn-hostile")
+        create_replicated(bootstrap, topic, 1, rf=1)
+        p = txn_producer(bootstrap, "txn-hostile")
+        p.begin_transaction()
+        p.produce(topic, value=b"open")
+        p.flush(30)
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "txn-hostile", "isolation.level": "read_uncommitted"})
+        end_before = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+        pid = int(table(kafka_transactions("--bootstrap-server", bootstrap, "describe", "--transactional-id",
+                                           "txn-hostile"))[0]["ProducerId"])
+
+        def call(payload: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", external), timeout=10) as s:
+                s.sendall(struct.pack(">i", len(payload)) + payload)
+                size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
+                return s.recv(size, socket.MSG_WAITALL)
+
+        # WriteTxnMarkers v0: a commit marker for the open transaction's producer.
+        name = topic.encode()
+        markers = (struct.pack(">hhih", 27, 0, 7, 7) + b"tern-it" + struct.pack(">i", 1)
+                   + struct.pack(">qhb", pid, 0, 1) + struct.pack(">ih", 1, len(name)) + name
+                   + struct.pack(">ii", 1, 0) + struct.pack(">i", 0))
+        answer = call(markers)
+        corr, n, got_pid, topics, name_len = struct.unpack_from(">iiqih", answer, 0)
+        pos = 4 + 4 + 8 + 4 + 2 + name_len
+        parts, index, error = struct.unpack_from(">iih", answer, pos)
+        assert (corr, n, got_pid, topics, parts, index) == (7, 1, pid, 1, 1, 0)
+        assert error == 31, f"CLUSTER_AUTHORIZATION_FAILED expected, got {error}"
+
+        # Produce v3 with a control batch (attributes transactional|control) for that producer.
+        key, value = b"\x00\x00\x00\x01", b"\x00\x00\x00\x00\x00\x00"
+        body = b"\x00" + b"\x00" + b"\x00" + bytes([len(key) * 2]) + key + bytes([len(value) * 2]) + value + b"\x00"
+        records = bytes([len(body) * 2]) + body
+        after_crc = struct.pack(">hiqqqhii", 0x30, 0, 0, 0, pid, 0, -1, 1) + records
+        rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
+        batch = struct.pack(">qi", 0, len(rest)) + rest
+        produce = (struct.pack(">hhih", 0, 3, 8, 7) + b"tern-it" + struct.pack(">hhi", -1, 1, 10_000)
+                   + struct.pack(">ih", 1, len(name)) + name + struct.pack(">iii", 1, 0, len(batch)) + batch)
+        answer = call(produce)
+        _, _, name_len = struct.unpack_from(">iih", answer, 0)
+        _, _, error = struct.unpack_from(">iih", answer, 4 + 4 + 2 + name_len)
+        assert error == 87, f"INVALID_RECORD expected, got {error}"
+
+        assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] == end_before, "nothing stored"
+        described = table(kafka_transactions("--bootstrap-server", bootstrap, "describe", "--transactional-id",
+                                             "txn-hostile"))
+        assert described[0]["TransactionState"] == "Ongoing", "the transaction is still the producer's to end"
+        p.abort_transaction(30)
+        c.close()
+    finally:
+        node.close()
