@@ -40,11 +40,14 @@ extension Broker {
         @Sendable func recheck() {
             loop.execute { [self] in
                 guard !pending.isDone else { return }
+                let before = marks()
                 let now = readFetch(request, version: version)
                 if now.bytes >= Int(request.minBytes) || now.hasError {
                     pending.complete { now.response }
                 } else {
+                    // The same window as the first wait: an append while re-arming is looked for.
                     arm()
+                    if marks() != before { recheck() }
                 }
             }
         }

@@ -157,7 +157,7 @@ def test_a_zombie_producer_is_fenced_and_writes_nothing(cluster_factory):
              what="only the successor's record")
 
 
-def test_consume_transform_produce_is_exactly_once_through_kill9_of_coordinator_leader_and_processor(
+def test_consume_transform_produce_is_exactly_once_through_kill9_of_coordinator_leaders_and_processor(
         cluster_factory, tmp_path):
     import subprocess
     import sys
@@ -201,6 +201,11 @@ def test_consume_transform_produce_is_exactly_once_through_kill9_of_coordinator_
         wait_for(lambda: committed_output() >= 900, timeout_s=90, what="progress after the processor's restart")
         victim = node[leader_of(bootstrap, sink, 0)]
         victim.kill9()  # an output partition's leader
+        time.sleep(2)
+        victim.start()
+        wait_for(lambda: committed_output() >= 1100, timeout_s=90, what="progress after the output leader's loss")
+        victim = node[leader_of(bootstrap, source, 1)]
+        victim.kill9()  # an input partition's leader
         time.sleep(2)
         victim.start()
         assert processor.wait(timeout=180) == 0, "the processor should end once the input is drained"
@@ -395,3 +400,59 @@ def test_clients_cannot_write_markers_or_control_batches(tmp_path):
         c.close()
     finally:
         node.close()
+
+
+def test_an_open_transaction_survives_its_leaders_kill9_and_shows_in_the_console(cluster_factory):
+    """The last stable offset is replicated state: the partition's next leader (and the old one
+    after its restart) still holds read_committed readers at the open transaction's first offset,
+    and the commit then releases them. The web console of the coordinating node lists the
+    transaction and each partition's last stable offset beside its high watermark."""
+    import json
+    import urllib.request
+
+    nodes = cluster_factory(3)
+    bootstrap = ",".join(n.bootstrap for n in nodes)
+    topic = unique_topic("txn-lso")
+    create_replicated(bootstrap, topic, 1)
+    plain = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(5):
+        plain.produce(topic, value=f"before-{i}".encode())
+    plain.flush(30)
+    p = txn_producer(bootstrap, "txn-lso")
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, value=f"txn-{i}".encode())
+    p.flush(30)
+
+    node = {n.node_id: n for n in nodes}
+    coordinator = node[coordinator_of(bootstrap, "txn-lso")]
+
+    def state(n):
+        with urllib.request.urlopen(f"http://127.0.0.1:{n.http_port}/api/state", timeout=10) as r:
+            return json.loads(r.read())
+
+    s = state(coordinator)
+    assert [(t["id"], t["state"], t["partitions"]) for t in s["transactions"]] == [("txn-lso", "Ongoing", [f"{topic}-0"])]
+    leader = node[leader_of(bootstrap, topic, 0)]
+    part = next(t for t in state(leader)["topics"] if t["name"] == topic)["partitions"][0]
+    assert (part["highWatermark"], part["lastStableOffset"], part["openTransactions"]) == (10, 5, 1)
+
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "txn-lso", "isolation.level": "read_committed"})
+    assert reader.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (0, 5)
+    leader.kill9()
+    wait_for(lambda: leader_of(bootstrap, topic, 0) not in (-1, leader.node_id), timeout_s=30, what="a new leader")
+    def watermarks():
+        try:
+            return reader.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        except KafkaException:  # asked while the leader moves: asked again
+            return None
+
+    wait_for(lambda: watermarks() == (0, 5), timeout_s=30,
+             what="the new leader holding read_committed readers at the open transaction")
+    leader.start()
+    p.commit_transaction(60)
+    wait_for(lambda: watermarks() == (0, 11), timeout_s=30, what="the last stable offset past the commit marker")
+    wait_for(lambda: sorted(values(consume_all(bootstrap, topic, **{"isolation.level": "read_committed"})))
+             == sorted([f"before-{i}".encode() for i in range(5)] + [f"txn-{i}".encode() for i in range(5)]),
+             what="every record once committed")
+    reader.close()
