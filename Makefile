@@ -103,7 +103,7 @@ swift-test: build-deps
 
 # Only the real-process tests, against the current debug build.
 integration: venv
-	$(VENV)/bin/pytest -q Tests/integration
+	$(VENV)/bin/pytest -q --durations=25 Tests/integration
 
 format:
 	swift format -i -r Sources Tests Package.swift

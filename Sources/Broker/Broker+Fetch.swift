@@ -24,7 +24,16 @@ extension Broker {
         // Where the logs stood before the first read: an append (or a high watermark moving)
         // between that read and the waiters being armed below wakes nobody, so it is looked
         // for afterwards (without this, such a fetch slept its whole max_wait_ms).
-        @Sendable func marks() -> [Int64] { partitions.flatMap { [$0.log.logEndOffset, $0.log.highWatermark] } }
+        // What the fetch can see: the log end for a follower, the last stable offset for
+        // read_committed, the high watermark otherwise (appends above it change nothing here,
+        // so a read_committed fetch behind an open transaction does not spin on them).
+        let isReplica = request.replicaId >= 0
+        let readCommitted = !isReplica && request.isolationLevel == 1
+        @Sendable func marks() -> [Int64] {
+            partitions.map {
+                isReplica ? $0.log.logEndOffset : readCommitted ? $0.log.lastStableOffset : $0.log.highWatermark
+            }
+        }
         let before = marks()
         let first = readFetch(request, version: version)
         let waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
@@ -207,14 +216,15 @@ extension Broker {
                     pr.records = data.bytes ?? ByteBuffer()
                     pr.recordsFile = data.file.map(FileBytes.init)
                     if readCommitted && (data.file != nil || (data.bytes?.readableBytes ?? 0) > 0) {
-                        // The aborted transactions among what is returned (at most up to `end`),
-                        // for the consumer to drop their batches.
-                        pr.abortedTransactions = log.abortedTransactions(from: fp.fetchOffset, upTo: end).map {
-                            var a = FetchResponse.AbortedTransaction()
-                            a.producerId = $0.producerId
-                            a.firstOffset = $0.firstOffset
-                            return a
-                        }
+                        // The aborted transactions among what is returned (those beginning before
+                        // the next batch not sent), for the consumer to drop their batches.
+                        pr.abortedTransactions = log.abortedTransactions(from: fp.fetchOffset, upTo: data.nextOffset)
+                            .map {
+                                var a = FetchResponse.AbortedTransaction()
+                                a.producerId = $0.producerId
+                                a.firstOffset = $0.firstOffset
+                                return a
+                            }
                     } else if readCommitted {
                         pr.abortedTransactions = []
                     }

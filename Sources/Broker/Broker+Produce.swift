@@ -39,11 +39,22 @@ extension Broker {
                     pr.errorMessage = "Cannot append to internal topic \(topic.name)"
                     continue
                 }
-                if fromClient, let records = pd.records, Self.hasControlBatch(records) {
-                    // Markers come from transaction coordinators only (WriteTxnMarkers).
-                    pr.errorCode = ErrorCode.invalidRecord.rawValue
-                    pr.errorMessage = "a client may not write control batches"
-                    continue
+                if fromClient, let records = pd.records {
+                    let kinds = Self.batchKinds(records)
+                    if kinds.control {
+                        // Markers come from transaction coordinators only (WriteTxnMarkers).
+                        pr.errorCode = ErrorCode.invalidRecord.rawValue
+                        pr.errorMessage = "a client may not write control batches"
+                        continue
+                    }
+                    if kinds.transactional && request.transactionalId == nil {
+                        // As Kafka: transactional records need the transactional id they belong to
+                        // (whose WRITE the authorizer checks), so no producer opens a transaction
+                        // here that no coordinator knows of.
+                        pr.errorCode = ErrorCode.transactionalIdAuthorizationFailed.rawValue
+                        pr.errorMessage = "transactional records need the request's transactional_id"
+                        continue
+                    }
                 }
                 guard let partition = registry.partition(topic.name, pd.index) else {
                     let known = registry.image.topics[topic.name]?.partitions[pd.index]
@@ -141,15 +152,20 @@ extension Broker {
         }
     }
 
-    /// Whether a produce's records hold a control batch (the batches' headers are walked).
-    static func hasControlBatch(_ records: ByteBuffer) -> Bool {
+    /// Whether a produce's records hold a control batch or a transactional one (the batches'
+    /// headers are walked).
+    static func batchKinds(_ records: ByteBuffer) -> (control: Bool, transactional: Bool) {
         var i = records.readerIndex
+        var out = (control: false, transactional: false)
         while let h = RecordBatchHeader.peek(records, at: i) {
-            if h.magic == 2 && h.isControl { return true }
-            guard h.batchLength > 0 else { return false }
+            if h.magic == 2 {
+                out.control = out.control || h.isControl
+                out.transactional = out.transactional || h.isTransactional
+            }
+            guard h.batchLength > 0 else { break }
             i += h.totalSize
         }
-        return false
+        return out
     }
 
     /// InitProducerId without a transactional id: a new idempotent producer id (or the same id

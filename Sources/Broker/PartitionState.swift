@@ -157,6 +157,8 @@ public final class PartitionState: @unchecked Sendable {
     func waitForAppend(owner: PendingFetch, _ wake: @escaping @Sendable () -> Void) {
         lock.withLock {
             waiters.removeAll { $0.owner.isDone }
+            // A fetch re-arming while still waiting here keeps its one waiter.
+            guard !waiters.contains(where: { $0.owner === owner }) else { return }
             waiters.append((owner, wake))
         }
     }

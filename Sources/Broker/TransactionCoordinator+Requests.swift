@@ -53,7 +53,9 @@ extension TransactionCoordinator {
                 next.producerEpoch = 0
                 next.lastProducerEpoch = -1
             } else {
-                next.lastProducerEpoch = next.producerEpoch
+                // A producer recovering with its own id and epoch (KIP-360) may retry this bump
+                // with the epoch it had; a new producer of the id may not be stepped on that way.
+                next.lastProducerEpoch = request.producerId >= 0 ? next.producerEpoch : -1
                 next.producerEpoch += 1
             }
             next.timeoutMs = request.transactionTimeoutMs

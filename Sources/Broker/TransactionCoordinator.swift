@@ -294,6 +294,14 @@ public final class TransactionCoordinator: @unchecked Sendable {
             if case .success(let codes) = result {
                 failed = left.filter { tp in
                     let c = codes[tp] ?? .unknownServerError
+                    if c == .invalidProducerEpoch || c == .transactionCoordinatorFenced {
+                        // The partition has seen a newer epoch of this producer: the marker can
+                        // never be written there (Kafka stops too); retrying would hold the id.
+                        logger.warning(
+                            "transaction \(id): \(tp.topic)-\(tp.partition) refuses its marker (\(c)): it has seen a newer epoch of producer \(prepared.producerId); giving up on that partition"
+                        )
+                        return false
+                    }
                     // A partition that no longer exists needs no marker.
                     return c != .none && c != .unknownTopicOrPartition
                 }

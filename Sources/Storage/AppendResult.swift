@@ -22,6 +22,8 @@ public enum AppendError: Error, Equatable {
     /// Records the topic cannot take (a compacted topic's records without a key), by their
     /// index in the request's records, as Produce's `record_errors` name them (KIP-467).
     case invalidRecords(indexes: [Int32], why: String)
+    /// A plain batch from a producer whose transaction here is still open.
+    case invalidTxnState(String)
     case io(String)
 
     public var errorCode: ErrorCode {
@@ -33,6 +35,7 @@ public enum AppendError: Error, Equatable {
         case .invalidProducerEpoch: return .invalidProducerEpoch
         case .invalidTimestamp: return .invalidTimestamp
         case .invalidRecords: return .invalidRecord
+        case .invalidTxnState: return .invalidTxnState
         case .io: return .unknownServerError
         }
     }
@@ -47,6 +50,7 @@ public enum AppendError: Error, Equatable {
         case .invalidProducerEpoch(let current, let got): return "producer epoch \(got) is older than \(current)"
         case .invalidTimestamp(let why): return why
         case .invalidRecords(_, let why): return why
+        case .invalidTxnState(let why): return why
         case .io(let why): return why
         }
     }

@@ -59,6 +59,8 @@ extension PartitionLog {
             guard overdue || Double(dirtyBytes) >= _config.minCleanableDirtyRatio * Double(max(total, 1)) else {
                 return nil
             }
+            let abortedByProducer = Dictionary(grouping: aborted, by: \.producerId)
+            func isAborted(_ h: RecordBatchHeader) -> Bool { self.isAborted(h, in: abortedByProducer) }
             var latest: [[UInt8]: Int64] = [:]
             for (i, seg) in segments.prefix(closed).enumerated() where segments[i + 1].baseOffset > dirty {
                 try Self.forEachBatch(seg) { h, batch in

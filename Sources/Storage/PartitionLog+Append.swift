@@ -68,6 +68,16 @@ extension PartitionLog {
             }
         }
         return lock.withLock {
+            // A producer with a transaction open here writes only transactional batches until
+            // its marker (Kafka's INVALID_TXN_STATE).
+            for (_, h) in batches where h.hasProducerId && !h.isTransactional && !h.isControl {
+                if let open = ongoing[h.producerId], open.producerEpoch == h.producerEpoch {
+                    return .failure(
+                        .invalidTxnState(
+                            "producer \(h.producerId) has a transaction open here since offset \(open.firstOffset); its batches must be transactional until it ends"
+                        ))
+                }
+            }
             // Idempotent producers: a batch seen before is answered with its first offset.
             for (_, h) in batches where h.hasProducerId {
                 switch producers.check(h) {

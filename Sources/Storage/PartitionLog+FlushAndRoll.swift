@@ -6,6 +6,7 @@ extension PartitionLog {
     func markFlushed() throws {
         let active = segments.last!
         try active.flush()
+        try syncTxnIndexes()
         let open = ongoing.values.sorted { $0.firstOffset < $1.firstOffset }
             .map { " \($0.producerId) \($0.producerEpoch) \($0.firstOffset)" }.joined()
         try FileSystem.writeTextAtomically(

@@ -14,16 +14,17 @@ extension PartitionLog {
     }
 
     /// Like `read`, but reads of at least `fileAtLeast` bytes come back as a `FileSlice` of the
-    /// segment file, to be sent with sendfile instead of through memory.
+    /// segment file, to be sent with sendfile instead of through memory. `nextOffset`: no offset
+    /// of what is returned is at or past it (the next batch's base offset, or the bound).
     public func readForSending(
         from offset: Int64, maxBytes: Int, upTo: Int64? = nil, fileAtLeast: Int, atLeastOneBatch: Bool = true
     ) throws
-        -> (bytes: ByteBuffer?, file: FileSlice?)?
+        -> (bytes: ByteBuffer?, file: FileSlice?, nextOffset: Int64)?
     {
         try lock.withLock {
             let end = min(upTo ?? _logEndOffset, _logEndOffset)
             guard offset >= _logStartOffset, offset <= _logEndOffset else { return nil }
-            if offset >= end { return (ByteBuffer(), nil) }
+            if offset >= end { return (ByteBuffer(), nil, offset) }
             var i = segments.count - 1
             while i > 0 && segments[i].baseOffset > offset { i -= 1 }
             while i < segments.count {
@@ -31,17 +32,24 @@ extension PartitionLog {
                 if let (position, _) = try seg.position(ofBatchContaining: offset) {
                     let length = try seg.wholeBatchLength(
                         from: position, maxBytes: maxBytes, endOffset: end, atLeastOne: atLeastOneBatch)
-                    if length == 0 { return (ByteBuffer(), nil) }
+                    if length == 0 { return (ByteBuffer(), nil, offset) }
+                    var next = end
+                    if position + length < seg.size {
+                        let head = try seg.log.read(at: position + length, length: 8)
+                        if let base: Int64 = head.getInteger(at: head.readerIndex) { next = min(next, base) }
+                    } else if i + 1 < segments.count {
+                        next = min(next, segments[i + 1].baseOffset)
+                    }
                     if length >= fileAtLeast,
                         let slice = FileSlice(duplicating: seg.log.fd, position: position, length: length)
                     {
-                        return (nil, slice)
+                        return (nil, slice, next)
                     }
-                    return (try seg.log.read(at: position, length: length), nil)
+                    return (try seg.log.read(at: position, length: length), nil, next)
                 }
                 i += 1
             }
-            return (ByteBuffer(), nil)
+            return (ByteBuffer(), nil, offset)
         }
     }
 

@@ -115,11 +115,9 @@ extension PartitionLog {
 
     /// Whether the batch `h` belongs to a transaction that was aborted (the log cleaner drops
     /// such data).
-    func isAborted(_ h: RecordBatchHeader) -> Bool {
-        guard h.isTransactional, !h.isControl else { return false }
-        return aborted.contains {
-            $0.producerId == h.producerId && $0.firstOffset <= h.baseOffset && $0.lastOffset > h.baseOffset
-        }
+    func isAborted(_ h: RecordBatchHeader, in byProducer: [Int64: [AbortedTransaction]]) -> Bool {
+        guard h.isTransactional, !h.isControl, let mine = byProducer[h.producerId] else { return false }
+        return mine.contains { $0.firstOffset <= h.baseOffset && $0.lastOffset > h.baseOffset }
     }
 
     /// Follows one appended batch: a transactional batch opens its producer's transaction, a
@@ -153,6 +151,16 @@ extension PartitionLog {
         var b = ByteBufferAllocator().buffer(capacity: AbortedTransaction.entrySize)
         e.encode(into: &b)
         try file.write(b, at: try file.size() / AbortedTransaction.entrySize * AbortedTransaction.entrySize)
+        unsyncedTxnIndexes.insert(base)
+    }
+
+    /// Fsyncs the `.txnindex` files written since the last flush (with the recovery point: an
+    /// abort below it is never found again by a walk, so its entry must be on disk).
+    func syncTxnIndexes() throws {
+        for base in unsyncedTxnIndexes where FileSystem.exists(txnIndexPath(base)) {
+            try DataFile(path: txnIndexPath(base), create: false).sync()
+        }
+        unsyncedTxnIndexes = []
     }
 
     /// Rewrites the `.txnindex` of each segment from `aborted` (after a truncation drops entries).
@@ -167,9 +175,12 @@ extension PartitionLog {
             }
             var b = ByteBufferAllocator().buffer(capacity: entries.count * AbortedTransaction.entrySize)
             for e in entries { e.encode(into: &b) }
-            let file = try DataFile(path: path)
+            // Written beside and renamed over, so a crash leaves the old file or the new one.
+            let file = try DataFile(path: path + ".tmp")
             try file.truncate(to: 0)
             try file.write(b, at: 0)
+            try file.sync()
+            try FileSystem.rename(path + ".tmp", path)
         }
     }
 
@@ -216,7 +227,10 @@ extension PartitionLog {
             while position < seg.size {
                 let head = try seg.log.read(at: position, length: RecordBatchHeader.size)
                 guard let h = RecordBatchHeader.peek(head, at: head.readerIndex), h.totalSize > 0 else { break }
-                if h.hasProducerId && seg === active { producers.record(h) }
+                if h.hasProducerId && seg === active {
+                    // Markers too: an epoch a coordinator fenced stays fenced after a restart.
+                    if h.isControl { producers.noteMarker(h) } else { producers.record(h) }
+                }
                 if h.baseOffset >= from && h.isTransactional {
                     let batch = h.isControl ? try seg.log.read(at: position, length: h.totalSize) : nil
                     try trackTransaction(h, batch)

@@ -30,6 +30,8 @@ public final class PartitionLog: @unchecked Sendable {
     var ongoing: [Int64: OngoingTransaction] = [:]
     /// Aborted transactions, in the order of their markers (from the segments' `.txnindex`).
     var aborted: [AbortedTransaction] = []
+    /// Segments whose `.txnindex` was appended to since the last flush.
+    var unsyncedTxnIndexes: Set<Int64> = []
     var messagesSinceFlush = 0
     var lastFlushMs: Int64
     let logger: Logger
@@ -78,7 +80,7 @@ public final class PartitionLog: @unchecked Sendable {
         lastFlushMs = clock.wallMs
         try FileSystem.makeDirectories(directory)
         let names = try FileSystem.list(directory)
-        for name in names where name.hasSuffix(".cleaned") {
+        for name in names where name.hasSuffix(".cleaned") || name.hasSuffix(".txnindex.tmp") {
             // A compaction that did not finish: the original segment is still in place.
             try FileSystem.remove(directory + "/" + name)
         }

@@ -21,8 +21,9 @@ struct ProducerStateTable {
     private var entries: [Int64: Entry] = [:]
 
     func check(_ h: RecordBatchHeader) -> Verdict {
-        if h.isControl, let e = entries[h.producerId], h.producerEpoch < e.epoch {
-            // A marker from a coordinator that has not seen the producer's newer epoch.
+        if h.baseSequence < 0, let e = entries[h.producerId], h.producerEpoch < e.epoch {
+            // A marker from a coordinator that has not seen the producer's newer epoch, or a
+            // transactional offset commit a group coordinator writes for a fenced producer.
             return .fenced(current: e.epoch)
         }
         guard h.baseSequence >= 0, let e = entries[h.producerId] else { return .accept }
@@ -56,7 +57,13 @@ struct ProducerStateTable {
     }
 
     mutating func record(_ h: RecordBatchHeader) {
-        guard h.baseSequence >= 0 else { return }
+        guard h.baseSequence >= 0 else {
+            // Without sequences (a group coordinator's transactional offsets) only the epoch counts.
+            if h.hasProducerId && !h.isControl && (entries[h.producerId]?.epoch ?? Int16.min) < h.producerEpoch {
+                entries[h.producerId] = Entry(epoch: h.producerEpoch, lastSequence: Self.unknownSequence, recent: [])
+            }
+            return
+        }
         var e = entries[h.producerId] ?? Entry(epoch: h.producerEpoch, lastSequence: -1, recent: [])
         if h.producerEpoch != e.epoch { e = Entry(epoch: h.producerEpoch, lastSequence: -1, recent: []) }
         e.lastSequence = h.lastSequence

@@ -200,6 +200,12 @@ import Testing
         #expect(
             try initId(c, loop, "app", producer: (successor.producerId, 0)).errorCode
                 == ErrorCode.producerFenced.rawValue)
+        // A fenced producer naming the epoch it had cannot take over from a successor that
+        // started fresh (without an id): only the successor's own recovery may retry a bump.
+        let third = try initId(c, loop, "app")
+        #expect(third.producerEpoch == 4)
+        #expect(
+            try initId(c, loop, "app", producer: (third.producerId, 3)).errorCode == ErrorCode.producerFenced.rawValue)
     }
 
     @Test func markersThatFailAreSentAgainUntilWritten() throws {

@@ -132,4 +132,60 @@ import Testing
         #expect(left.contains("committed"), "a newer aborted value must not supersede a committed one")
         #expect(!left.contains("aborted"))
     }
+
+    @Test func aProducerWithAnOpenTransactionWritesOnlyTransactionalBatches() throws {
+        let log = try open(tempDir("txn-state"))
+        try append(log, txnBatch(["t"], producer: 3, sequence: 0))
+        guard case .failure(let e) = log.append(records: batch(["plain"], producerId: 3, sequence: 1), leaderEpoch: 0)
+        else {
+            Issue.record("a plain batch went into an open transaction")
+            return
+        }
+        #expect(e.errorCode == .invalidTxnState)
+        try append(log, marker(3, commit: true))
+        try append(log, batch(["plain"], producerId: 3, sequence: 1))
+    }
+
+    @Test func aReadSaysWhereTheNextBatchStartsSoAbortsAreNamedOnlyForWhatIsSent() throws {
+        let log = try open(tempDir("txn-next"))
+        for i in 0..<6 {
+            try append(log, txnBatch(["a\(i)", "b\(i)"], producer: 40 + Int64(i), sequence: 0))
+            try append(log, marker(40 + Int64(i), commit: false))
+        }
+        // Three records per transaction (two data, one marker): read one batch from offset 0.
+        let first = try #require(try log.readForSending(from: 0, maxBytes: 1, fileAtLeast: .max))
+        #expect(first.nextOffset == 2)
+        #expect(log.abortedTransactions(from: 0, upTo: first.nextOffset).map(\.producerId) == [40])
+        let all = try #require(try log.readForSending(from: 0, maxBytes: 1 << 20, fileAtLeast: .max))
+        #expect(all.nextOffset == 18)
+        #expect(log.abortedTransactions(from: 0, upTo: all.nextOffset).count == 6)
+        #expect(log.abortedTransactions(from: 9, upTo: all.nextOffset).map(\.producerId) == [43, 44, 45])
+    }
+
+    @Test func aFencedEpochStaysFencedForOffsetBatchesAndAfterARestart() throws {
+        let dir = tempDir("txn-fence-restart")
+        do {
+            let log = try open(dir)
+            try append(log, txnBatch(["x"], producer: 11, epoch: 4, sequence: 0))
+            try append(log, marker(11, commit: false, epoch: 5))  // the coordinator fenced epoch 4
+            // A group coordinator's transactional offsets carry no sequence: the epoch still counts.
+            guard
+                case .failure = log.append(
+                    records: txnBatch(["offsets"], producer: 11, epoch: 4, sequence: -1), leaderEpoch: 0)
+            else {
+                Issue.record("a fenced epoch's sequence-less batch was taken")
+                return
+            }
+            try log.flush()
+        }
+        let reopened = try open(dir)
+        guard
+            case .failure = reopened.append(
+                records: txnBatch(["zombie"], producer: 11, epoch: 4, sequence: 1), leaderEpoch: 0)
+        else {
+            Issue.record("the fenced epoch wrote again after a restart")
+            return
+        }
+        #expect(reopened.ongoingTransactions.isEmpty)
+    }
 }

@@ -178,7 +178,7 @@ def test_consume_transform_produce_is_exactly_once_through_kill9_of_coordinator_
 
     script = str(REPO / "bench" / "txn_processor.py")
 
-    def start_processor(idle: float = 25):
+    def start_processor(idle: float = 15):
         return subprocess.Popen([sys.executable, script, bootstrap, source, sink, group, txn_id, str(idle), "0.1"],
                                 stdout=open(tmp_path / f"processor-{time.monotonic_ns()}.log", "w"),
                                 stderr=subprocess.STDOUT)
@@ -332,7 +332,8 @@ def test_kafka_transactions_sh_lists_and_describes_an_open_transaction_and_its_p
 def test_clients_cannot_write_markers_or_control_batches(tmp_path):
     """Transaction markers are the coordinators' alone: a client on a client listener gets
     CLUSTER_AUTHORIZATION_FAILED for WriteTxnMarkers and INVALID_RECORD for a Produce holding a
-    control batch, and nothing is stored either way."""
+    control batch; transactional records without a transactional id (a transaction no coordinator
+    would ever end) get TRANSACTIONAL_ID_AUTHORIZATION_FAILED. Nothing is stored."""
     import socket
     import struct
 
@@ -391,6 +392,18 @@ def test_clients_cannot_write_markers_or_control_batches(tmp_path):
         _, _, name_len = struct.unpack_from(">iih", answer, 0)
         _, _, error = struct.unpack_from(">iih", answer, 4 + 4 + 2 + name_len)
         assert error == 87, f"INVALID_RECORD expected, got {error}"
+
+        # Produce v3 of a transactional data batch without the request's transactional_id.
+        data = b"\x00" + b"\x00" + b"\x00" + b"\x01" + b"\x0a" + b"stray" + b"\x00"
+        after_crc = struct.pack(">hiqqqhii", 0x10, 0, 0, 0, 424242, 0, 0, 1) + bytes([len(data) * 2]) + data
+        rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
+        batch = struct.pack(">qi", 0, len(rest)) + rest
+        produce = (struct.pack(">hhih", 0, 3, 9, 7) + b"tern-it" + struct.pack(">hhi", -1, 1, 10_000)
+                   + struct.pack(">ih", 1, len(name)) + name + struct.pack(">iii", 1, 0, len(batch)) + batch)
+        answer = call(produce)
+        _, _, name_len = struct.unpack_from(">iih", answer, 0)
+        _, _, error = struct.unpack_from(">iih", answer, 4 + 4 + 2 + name_len)
+        assert error == 53, f"TRANSACTIONAL_ID_AUTHORIZATION_FAILED expected, got {error}"
 
         assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] == end_before, "nothing stored"
         described = table(kafka_transactions("--bootstrap-server", bootstrap, "describe", "--transactional-id",
