@@ -379,30 +379,23 @@ def test_clients_cannot_write_markers_or_control_batches(tmp_path):
         assert (corr, n, got_pid, topics, parts, index) == (7, 1, pid, 1, 1, 0)
         assert error == 31, f"CLUSTER_AUTHORIZATION_FAILED expected, got {error}"
 
-        # Produce v3 with a control batch (attributes transactional|control) for that producer.
-        key, value = b"\x00\x00\x00\x01", b"\x00\x00\x00\x00\x00\x00"
-        body = b"\x00" + b"\x00" + b"\x00" + bytes([len(key) * 2]) + key + bytes([len(value) * 2]) + value + b"\x00"
-        records = bytes([len(body) * 2]) + body
-        after_crc = struct.pack(">hiqqqhii", 0x30, 0, 0, 0, pid, 0, -1, 1) + records
-        rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
-        batch = struct.pack(">qi", 0, len(rest)) + rest
-        produce = (struct.pack(">hhih", 0, 3, 8, 7) + b"tern-it" + struct.pack(">hhi", -1, 1, 10_000)
-                   + struct.pack(">ih", 1, len(name)) + name + struct.pack(">iii", 1, 0, len(batch)) + batch)
-        answer = call(produce)
-        _, _, name_len = struct.unpack_from(">iih", answer, 0)
-        _, _, error = struct.unpack_from(">iih", answer, 4 + 4 + 2 + name_len)
-        assert error == 87, f"INVALID_RECORD expected, got {error}"
+        def produce_one_record(attributes: int, producer_id: int, sequence: int, key: bytes, value: bytes) -> int:
+            """Produce v3 (null transactional_id, acks=1) of a one-record batch; the partition's error."""
+            body = b"\x00\x00\x00" + bytes([len(key) * 2]) + key + bytes([len(value) * 2]) + value + b"\x00"
+            after_crc = struct.pack(">hiqqqhii", attributes, 0, 0, 0, producer_id, 0, sequence, 1) \
+                + bytes([len(body) * 2]) + body
+            rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
+            batch = struct.pack(">qi", 0, len(rest)) + rest
+            answer = call(struct.pack(">hhih", 0, 3, 8, 7) + b"tern-it" + struct.pack(">hhi", -1, 1, 10_000)
+                          + struct.pack(">ih", 1, len(name)) + name + struct.pack(">iii", 1, 0, len(batch)) + batch)
+            _, _, name_len = struct.unpack_from(">iih", answer, 0)
+            return struct.unpack_from(">iih", answer, 4 + 4 + 2 + name_len)[2]
 
-        # Produce v3 of a transactional data batch without the request's transactional_id.
-        data = b"\x00" + b"\x00" + b"\x00" + b"\x01" + b"\x0a" + b"stray" + b"\x00"
-        after_crc = struct.pack(">hiqqqhii", 0x10, 0, 0, 0, 424242, 0, 0, 1) + bytes([len(data) * 2]) + data
-        rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
-        batch = struct.pack(">qi", 0, len(rest)) + rest
-        produce = (struct.pack(">hhih", 0, 3, 9, 7) + b"tern-it" + struct.pack(">hhi", -1, 1, 10_000)
-                   + struct.pack(">ih", 1, len(name)) + name + struct.pack(">iii", 1, 0, len(batch)) + batch)
-        answer = call(produce)
-        _, _, name_len = struct.unpack_from(">iih", answer, 0)
-        _, _, error = struct.unpack_from(">iih", answer, 4 + 4 + 2 + name_len)
+        # A control batch (transactional|control): a commit marker for that producer.
+        error = produce_one_record(0x30, pid, -1, b"\x00\x00\x00\x01", b"\x00\x00\x00\x00\x00\x00")
+        assert error == 87, f"INVALID_RECORD expected, got {error}"
+        # A transactional data batch without the request's transactional_id.
+        error = produce_one_record(0x10, 424242, 0, b"k", b"stray")
         assert error == 53, f"TRANSACTIONAL_ID_AUTHORIZATION_FAILED expected, got {error}"
 
         assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] == end_before, "nothing stored"
