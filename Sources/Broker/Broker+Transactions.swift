@@ -41,7 +41,7 @@ extension Broker {
             deliver: { [self] round in deliverMarkers(round, sender: sender, on: loop) },
             allocateProducerId: { [self] in try producerIds.allocate() })
         transactionCoordinator.withLockedValue { $0 = coordinator }
-        coordinator.update(registry.image)
+        if metadataCaughtUp.withLockedValue({ $0 }) { coordinator.update(registry.image) }
     }
 
     /// Sends a marker round to the partitions' leaders: this node's partitions are written

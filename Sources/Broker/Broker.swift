@@ -29,6 +29,11 @@ public final class Broker: Sendable {
     let transactionCoordinator = NIOLockedValueBox<TransactionCoordinator?>(nil)
     /// Set while a request to create `__transaction_state` is on its way to the controller.
     let creatingTransactionTopic = NIOLockedValueBox(false)
+    /// Set once this node has caught up with the metadata log: before that its images are old
+    /// ones replayed at start-up, in which it may still lead a `__transaction_state` partition it
+    /// lost while it was down, and a transaction coordinator acting on them would resend the
+    /// markers of transactions long since finished.
+    let metadataCaughtUp = NIOLockedValueBox(false)
     let producerIds: ProducerIdAllocator
     /// Held for the broker's life: no second process opens these logs.
     let dirLock: DirectoryLock
@@ -102,7 +107,7 @@ public final class Broker: Sendable {
         registry.apply(image)
         fetcher.withLockedValue { $0 }?.update(image)
         groupCoordinator.withLockedValue { $0 }?.update(image)
-        transactionCoordinator.withLockedValue { $0 }?.update(image)
+        if metadataCaughtUp.withLockedValue({ $0 }) { transactionCoordinator.withLockedValue { $0 }?.update(image) }
     }
 
     /// Starts copying the partitions this broker follows from their leaders.
@@ -146,7 +151,11 @@ public final class Broker: Sendable {
     }
 
     /// Called once this broker has caught up with the metadata log.
-    public func caughtUp() { registry.removeOrphans() }
+    public func caughtUp() {
+        registry.removeOrphans()
+        metadataCaughtUp.withLockedValue { $0 = true }
+        transactionCoordinator.withLockedValue { $0 }?.update(registry.image)
+    }
 }
 
 /// An encoded response body, and the file slices to send within it: each slice's bytes go at

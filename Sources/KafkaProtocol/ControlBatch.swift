@@ -33,6 +33,16 @@ public enum ControlBatch {
         return Int16(bitPattern: UInt16(key[2]) << 8 | UInt16(key[3]))
     }
 
+    /// The coordinator epoch a marker carries (its value: version, epoch); nil when unreadable.
+    public static func coordinatorEpoch(of batch: ByteBuffer, header h: RecordBatchHeader) -> Int32? {
+        guard h.isControl, h.compression == CompressionCodec.none, h.recordCount >= 1,
+            let first = try? Record.decodeAll(records: recordsSection(batch), header: onlyFirst(h)).first,
+            let value = first.value, value.count >= 6
+        else { return nil }
+        return Int32(
+            bitPattern: UInt32(value[2]) << 24 | UInt32(value[3]) << 16 | UInt32(value[4]) << 8 | UInt32(value[5]))
+    }
+
     private static func recordsSection(_ batch: ByteBuffer) -> ByteBuffer {
         var b = batch
         b.moveReaderIndex(forwardBy: min(RecordBatchHeader.size, b.readableBytes))

@@ -24,6 +24,8 @@ public enum AppendError: Error, Equatable {
     case invalidRecords(indexes: [Int32], why: String)
     /// A plain batch from a producer whose transaction here is still open.
     case invalidTxnState(String)
+    /// A marker from a transaction coordinator older than one whose marker is already here.
+    case staleCoordinator(current: Int32, got: Int32)
     case io(String)
 
     public var errorCode: ErrorCode {
@@ -36,6 +38,7 @@ public enum AppendError: Error, Equatable {
         case .invalidTimestamp: return .invalidTimestamp
         case .invalidRecords: return .invalidRecord
         case .invalidTxnState: return .invalidTxnState
+        case .staleCoordinator: return .transactionCoordinatorFenced
         case .io: return .unknownServerError
         }
     }
@@ -51,6 +54,8 @@ public enum AppendError: Error, Equatable {
         case .invalidTimestamp(let why): return why
         case .invalidRecords(_, let why): return why
         case .invalidTxnState(let why): return why
+        case .staleCoordinator(let current, let got):
+            return "a marker of coordinator epoch \(got), older than \(current) which already wrote here"
         case .io(let why): return why
         }
     }

@@ -79,8 +79,21 @@ extension PartitionLog {
                 }
             }
             // Idempotent producers: a batch seen before is answered with its first offset.
-            for (_, h) in batches where h.hasProducerId {
-                switch producers.check(h) {
+            for (index, h) in batches where h.hasProducerId {
+                let verdict: ProducerStateTable.Verdict
+                let coordinatorEpoch =
+                    h.isControl
+                    ? ControlBatch.coordinatorEpoch(of: records.getSlice(at: index, length: h.totalSize)!, header: h)
+                        ?? -1
+                    : -1
+                if h.isControl {
+                    verdict = producers.check(h, coordinatorEpoch: coordinatorEpoch)
+                } else {
+                    verdict = producers.check(h)
+                }
+                switch verdict {
+                case .staleCoordinator(let current):
+                    return .failure(.staleCoordinator(current: current, got: coordinatorEpoch))
                 case .accept: break
                 case .duplicate(let offset):
                     return .success(

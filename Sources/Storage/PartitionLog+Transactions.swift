@@ -126,7 +126,8 @@ extension PartitionLog {
     func trackTransaction(_ h: RecordBatchHeader, _ batch: ByteBuffer?, indexAborts: Bool = true) throws {
         guard h.isTransactional, h.hasProducerId else { return }
         if h.isControl {
-            producers.noteMarker(h)
+            producers.noteMarker(
+                h, coordinatorEpoch: batch.flatMap { ControlBatch.coordinatorEpoch(of: $0, header: h) } ?? -1)
             guard let open = ongoing.removeValue(forKey: h.producerId) else { return }
             guard let batch, let type = ControlBatch.type(of: batch, header: h), type == 0 else { return }
             guard indexAborts else { return }
@@ -229,7 +230,13 @@ extension PartitionLog {
                 guard let h = RecordBatchHeader.peek(head, at: head.readerIndex), h.totalSize > 0 else { break }
                 if h.hasProducerId && seg === active {
                     // Markers too: an epoch a coordinator fenced stays fenced after a restart.
-                    if h.isControl { producers.noteMarker(h) } else { producers.record(h) }
+                    if h.isControl {
+                        let batch = try seg.log.read(at: position, length: h.totalSize)
+                        producers.noteMarker(
+                            h, coordinatorEpoch: ControlBatch.coordinatorEpoch(of: batch, header: h) ?? -1)
+                    } else {
+                        producers.record(h)
+                    }
                 }
                 if h.baseOffset >= from && h.isTransactional {
                     let batch = h.isControl ? try seg.log.read(at: position, length: h.totalSize) : nil

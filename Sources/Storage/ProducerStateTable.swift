@@ -9,6 +9,9 @@ struct ProducerStateTable {
         var recent: [(Int32, Int64)]
         /// The newest batch's max timestamp (-1 when only a marker was seen).
         var lastTimestamp: Int64 = -1
+        /// The coordinator epoch of the last marker (-1 before one): a marker from an older
+        /// coordinator of the producer's transactional id is refused.
+        var coordinatorEpoch: Int32 = -1
     }
 
     enum Verdict: Equatable {
@@ -16,9 +19,19 @@ struct ProducerStateTable {
         case duplicate(offset: Int64)
         case outOfOrder(expected: Int32)
         case fenced(current: Int16)
+        case staleCoordinator(current: Int32)
     }
 
     private var entries: [Int64: Entry] = [:]
+
+    /// A marker's verdict: its epoch against the producer's, its coordinator epoch against the
+    /// last marker's.
+    func check(_ h: RecordBatchHeader, coordinatorEpoch: Int32) -> Verdict {
+        if let e = entries[h.producerId], coordinatorEpoch < e.coordinatorEpoch {
+            return .staleCoordinator(current: e.coordinatorEpoch)
+        }
+        return check(h)
+    }
 
     func check(_ h: RecordBatchHeader) -> Verdict {
         if h.baseSequence < 0, let e = entries[h.producerId], h.producerEpoch < e.epoch {
@@ -41,9 +54,15 @@ struct ProducerStateTable {
 
     /// A transaction marker: a newer epoch (the coordinator fenced the producer, or it bumped
     /// its epoch) replaces the entry, so batches of older epochs are refused from now on.
-    mutating func noteMarker(_ h: RecordBatchHeader) {
-        if let e = entries[h.producerId], e.epoch >= h.producerEpoch { return }
-        entries[h.producerId] = Entry(epoch: h.producerEpoch, lastSequence: Self.unknownSequence, recent: [])
+    mutating func noteMarker(_ h: RecordBatchHeader, coordinatorEpoch: Int32 = -1) {
+        if var e = entries[h.producerId], e.epoch >= h.producerEpoch {
+            e.coordinatorEpoch = max(e.coordinatorEpoch, coordinatorEpoch)
+            entries[h.producerId] = e
+            return
+        }
+        var e = Entry(epoch: h.producerEpoch, lastSequence: Self.unknownSequence, recent: [])
+        e.coordinatorEpoch = max(entries[h.producerId]?.coordinatorEpoch ?? -1, coordinatorEpoch)
+        entries[h.producerId] = e
     }
 
     /// Every producer with state: id, epoch, last sequence, last timestamp.

@@ -31,9 +31,10 @@ import Testing
         return b.build()
     }
 
-    func marker(_ producer: Int64, commit: Bool, epoch: Int16 = 0) -> ByteBuffer {
+    func marker(_ producer: Int64, commit: Bool, epoch: Int16 = 0, coordinatorEpoch: Int32 = 3) -> ByteBuffer {
         ControlBatch.marker(
-            producerId: producer, producerEpoch: epoch, commit: commit, coordinatorEpoch: 3, timestamp: 5)
+            producerId: producer, producerEpoch: epoch, commit: commit, coordinatorEpoch: coordinatorEpoch, timestamp: 5
+        )
     }
 
     @discardableResult
@@ -187,5 +188,35 @@ import Testing
             return
         }
         #expect(reopened.ongoingTransactions.isEmpty)
+    }
+
+    @Test func aMarkerFromAnOlderCoordinatorIsRefusedEvenAfterARestart() throws {
+        // A deposed coordinator (say one replaying old metadata at start-up) resending the abort of
+        // a finished transaction must not close the producer's next transaction as aborted.
+        let dir = tempDir("txn-coordinator-epoch")
+        do {
+            let log = try open(dir)
+            try append(log, txnBatch(["t1"], producer: 21, sequence: 0))
+            try append(log, marker(21, commit: false, coordinatorEpoch: 7))
+            try append(log, txnBatch(["t2"], producer: 21, sequence: 1))
+            guard
+                case .failure(let e) = log.append(
+                    records: marker(21, commit: false, coordinatorEpoch: 6), leaderEpoch: 0)
+            else {
+                Issue.record("an older coordinator's marker was appended")
+                return
+            }
+            #expect(e.errorCode == .transactionCoordinatorFenced)
+            #expect(log.ongoingTransactions.map(\.firstOffset) == [2])
+            try log.flush()
+        }
+        let reopened = try open(dir)
+        guard case .failure = reopened.append(records: marker(21, commit: false, coordinatorEpoch: 6), leaderEpoch: 0)
+        else {
+            Issue.record("an older coordinator's marker was appended after a restart")
+            return
+        }
+        try append(reopened, marker(21, commit: true, coordinatorEpoch: 7))
+        #expect(reopened.ongoingTransactions.isEmpty && reopened.abortedTransactions(from: 2, upTo: 10).isEmpty)
     }
 }

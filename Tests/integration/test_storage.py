@@ -319,7 +319,7 @@ def test_a_thousand_partitions_reopen_after_a_clean_shutdown_without_a_scan(brok
             return None
 
     try:
-        ends = wait_for(watermarks, timeout_s=60, what="every partition's offsets")
+        ends = wait_for(watermarks, timeout_s=120, what="every partition's offsets")
     finally:
         c.close()
     elapsed = time.monotonic() - started

@@ -15,6 +15,8 @@ from support import consume_all, unique_topic, wait_for
 
 def create_replicated(bootstrap: str, topic: str, partitions: int, rf: int = 3) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
+    # A node that is listening may not be registered yet (INVALID_REPLICATION_FACTOR meanwhile).
+    wait_for(lambda: len(admin.list_topics(timeout=10).brokers) >= rf, what=f"{rf} registered brokers")
     admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=rf)])[topic].result(30)
 
     def ready():
