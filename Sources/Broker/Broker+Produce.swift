@@ -1,6 +1,7 @@
 import KafkaCompression
 import KafkaProtocol
 import Metadata
+import NIOConcurrencyHelpers
 import NIOCore
 import Storage
 
@@ -234,25 +235,40 @@ extension Broker {
     /// Asks the controller for `__consumer_offsets` (compacted; as many replicas as wanted and
     /// live), once at a time.
     func createOffsetsTopic(_ image: MetadataImage) {
+        createInternalTopic(
+            GroupCoordinator.topic, partitions: config.offsetsTopicPartitions,
+            replicationFactor: config.offsetsTopicReplicationFactor, minIsr: nil, busy: creatingOffsetsTopic,
+            purpose: "consumer groups", image)
+    }
+
+    /// Asks the controller for an internal topic (compacted, 100 MB segments; as many replicas
+    /// as wanted and live, `minIsr` capped at those), while `busy` says no request is already out.
+    func createInternalTopic(
+        _ name: String, partitions: Int32, replicationFactor: Int16, minIsr: Int16?, busy: NIOLockedValueBox<Bool>,
+        purpose: String, _ image: MetadataImage
+    ) {
         guard let gateway = gateway.withLockedValue({ $0 }) else { return }
-        let start = creatingOffsetsTopic.withLockedValue { busy -> Bool in
+        let start = busy.withLockedValue { busy -> Bool in
             if busy { return false }
             busy = true
             return true
         }
         guard start else { return }
         var t = CreateTopicsRequest.Topic()
-        t.name = GroupCoordinator.topic
-        t.numPartitions = config.offsetsTopicPartitions
-        t.replicationFactor = min(config.offsetsTopicReplicationFactor, Int16(max(1, image.liveBrokers.count)))
+        t.name = name
+        t.numPartitions = partitions
+        t.replicationFactor = min(replicationFactor, Int16(clamping: max(1, image.liveBrokers.count)))
         t.configs = [
             .init(name: "cleanup.policy", value: "compact"), .init(name: "segment.bytes", value: "104857600"),
         ]
+        if let minIsr {
+            t.configs.append(.init(name: "min.insync.replicas", value: String(min(minIsr, t.replicationFactor))))
+        }
         var request = CreateTopicsRequest()
         request.topics = [t]
         logger.info(
-            "creating \(GroupCoordinator.topic) (\(t.numPartitions) partitions, replication factor \(t.replicationFactor)) for consumer groups"
+            "creating \(name) (\(t.numPartitions) partitions, replication factor \(t.replicationFactor)) for \(purpose)"
         )
-        gateway.createTopics(request).whenComplete { [self] _ in creatingOffsetsTopic.withLockedValue { $0 = false } }
+        gateway.createTopics(request).whenComplete { _ in busy.withLockedValue { $0 = false } }
     }
 }

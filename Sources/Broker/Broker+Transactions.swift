@@ -71,11 +71,10 @@ extension Broker {
             marker.producerEpoch = round.producerEpoch
             marker.transactionResult = round.commit
             marker.coordinatorEpoch = round.coordinatorEpoch
-            let grouped = Dictionary(grouping: partitions, by: \.topic)
-            marker.topics = grouped.keys.sorted().map {
+            marker.topics = Dictionary(grouping: partitions, by: \.topic).sorted { $0.key < $1.key }.map {
                 var t = WriteTxnMarkersRequest.Topic()
-                t.name = $0
-                t.partitionIndexes = grouped[$0]!.map(\.partition)
+                t.name = $0.key
+                t.partitionIndexes = $0.value.map(\.partition)
                 return t
             }
             var request = WriteTxnMarkersRequest()
@@ -212,11 +211,10 @@ extension Broker {
         }
         @Sendable func answer(_ codes: [(String, Int32, ErrorCode)]) -> AddPartitionsToTxnResponse {
             var out = AddPartitionsToTxnResponse()
-            let grouped = Dictionary(grouping: codes, by: \.0)
-            out.results = grouped.keys.sorted().map { name in
+            out.results = Dictionary(grouping: codes, by: \.0).sorted { $0.key < $1.key }.map { name, results in
                 var t = AddPartitionsToTxnResponse.TopicResult()
                 t.name = name
-                t.resultsByPartition = grouped[name]!.map {
+                t.resultsByPartition = results.map {
                     var p = AddPartitionsToTxnResponse.PartitionResult()
                     p.partitionIndex = $0.1
                     p.partitionErrorCode = $0.2.rawValue
@@ -260,7 +258,7 @@ extension Broker {
             return loop.makeSucceededFuture(answer(.coordinatorNotAvailable))
         }
         guard let t = transactions else { return loop.makeSucceededFuture(answer(.coordinatorNotAvailable)) }
-        let p = GroupCoordinator.partition(for: r.groupId, count: Int32(offsets.partitionCount))
+        let p = GroupCoordinator.partition(for: r.groupId, count: Int32(clamping: offsets.partitionCount))
         return t.addPartitions(
             r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch,
             [.init(topic: GroupCoordinator.topic, partition: p)], fencedCode: Self.fencedCode(.addOffsetsToTxn, version)
@@ -418,32 +416,13 @@ extension Broker {
         return out
     }
 
-    /// Asks the controller for `__transaction_state` (compacted; as many replicas as wanted and
-    /// live), once at a time.
+    /// Asks the controller for `__transaction_state` (compacted; min.insync.replicas
+    /// `transaction.state.log.min.isr`), once at a time.
     func createTransactionTopic(_ image: MetadataImage) {
-        guard let gateway = gateway.withLockedValue({ $0 }) else { return }
-        let start = creatingTransactionTopic.withLockedValue { busy -> Bool in
-            if busy { return false }
-            busy = true
-            return true
-        }
-        guard start else { return }
-        var t = CreateTopicsRequest.Topic()
-        t.name = TransactionCoordinator.topic
-        t.numPartitions = config.transactionTopicPartitions
-        t.replicationFactor = min(config.transactionTopicReplicationFactor, Int16(max(1, image.liveBrokers.count)))
-        t.configs = [
-            .init(name: "cleanup.policy", value: "compact"), .init(name: "segment.bytes", value: "104857600"),
-            .init(name: "min.insync.replicas", value: String(min(config.transactionTopicMinIsr, t.replicationFactor))),
-        ]
-        var request = CreateTopicsRequest()
-        request.topics = [t]
-        logger.info(
-            "creating \(TransactionCoordinator.topic) (\(t.numPartitions) partitions, replication factor \(t.replicationFactor)) for transactions"
-        )
-        gateway.createTopics(request).whenComplete { [self] _ in
-            creatingTransactionTopic.withLockedValue { $0 = false }
-        }
+        createInternalTopic(
+            TransactionCoordinator.topic, partitions: config.transactionTopicPartitions,
+            replicationFactor: config.transactionTopicReplicationFactor, minIsr: config.transactionTopicMinIsr,
+            busy: creatingTransactionTopic, purpose: "transactions", image)
     }
 }
 
@@ -486,13 +465,5 @@ final class TxnMarkerSender: Sendable {
             timeoutMs: 5000, security: security)
         connections.withLockedValue { $0[node] = c }
         return c
-    }
-
-    func closeAll() async {
-        let all = connections.withLockedValue { c -> [KafkaConnection] in
-            defer { c = [:] }
-            return Array(c.values)
-        }
-        for c in all { await c.close() }
     }
 }

@@ -55,8 +55,10 @@ extension GroupCoordinator {
                 if position < end { position = end }
                 break
             }
-            while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize <= data.readableBytes {
-                let batch = data.readSlice(length: h.totalSize)!
+            // A header whose length is shorter than a header (a damaged file) ends the read.
+            while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize >= RecordBatchHeader.size,
+                let batch = data.readSlice(length: h.totalSize)
+            {
                 position = h.nextOffset
                 if h.isControl {
                     guard h.isTransactional, let done = pending.removeValue(forKey: h.producerId) else { continue }

@@ -164,11 +164,10 @@ extension TransactionCoordinator {
                 s.transactionStartTimeMs = t.startMs
                 s.producerId = t.producerId
                 s.producerEpoch = t.producerEpoch
-                let byTopic = Dictionary(grouping: t.partitions, by: \.topic)
-                s.topics = byTopic.keys.sorted().map {
+                s.topics = Dictionary(grouping: t.partitions, by: \.topic).sorted { $0.key < $1.key }.map {
                     var d = DescribeTransactionsResponse.TopicData()
-                    d.topic = $0
-                    d.partitions = byTopic[$0]!.map(\.partition).sorted()
+                    d.topic = $0.key
+                    d.partitions = $0.value.map(\.partition).sorted()
                     return d
                 }
                 return s
@@ -186,8 +185,7 @@ extension TransactionCoordinator {
             let states = Set(request.stateFilters)
             let pids = Set(request.producerIdFilters)
             let now = clock.wallMs
-            r.transactionStates = txns.keys.sorted().compactMap { id in
-                let t = txns[id]!
+            r.transactionStates = txns.sorted { $0.key < $1.key }.compactMap { id, t in
                 if !states.isEmpty && !states.contains(t.state.name) { return nil }
                 if !pids.isEmpty && !pids.contains(t.producerId) { return nil }
                 if request.durationFilter >= 0 && (t.state != .ongoing || now - t.startMs < request.durationFilter) {

@@ -142,7 +142,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
                 partitionCount = 0
                 return
             }
-            partitionCount = Int32(t.partitionCount)
+            partitionCount = Int32(clamping: t.partitionCount)
             let leading = t.partitions.filter { $0.value.leader == nodeId }
             for p in owned.union(loading) where leading[p] == nil { unload(p) }
             for (p, part) in leading {
@@ -177,8 +177,10 @@ public final class TransactionCoordinator: @unchecked Sendable {
         while true {
             let (data, end) = read(p, position)
             guard var data, data.readableBytes > 0 else { break }
-            while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize <= data.readableBytes {
-                let batch = data.readSlice(length: h.totalSize)!
+            // A header whose length is shorter than a header (a damaged file) ends the read.
+            while let h = RecordBatchHeader.peek(data, at: data.readerIndex), h.totalSize >= RecordBatchHeader.size,
+                let batch = data.readSlice(length: h.totalSize)
+            {
                 position = h.nextOffset
                 guard !h.isControl, let records = try? Record.decodeAll(batch: batch, header: h) else { continue }
                 for r in records {
@@ -217,11 +219,10 @@ public final class TransactionCoordinator: @unchecked Sendable {
     }
 
     static func value(_ t: Txn) -> TransactionLogValue {
-        let byTopic = Dictionary(grouping: t.partitions, by: \.topic)
-        return TransactionLogValue(
+        TransactionLogValue(
             producerId: t.producerId, producerEpoch: t.producerEpoch, timeoutMs: t.timeoutMs, status: t.state.rawValue,
-            partitions: byTopic.keys.sorted().map {
-                .init(topic: $0, partitionIds: byTopic[$0]!.map(\.partition).sorted())
+            partitions: Dictionary(grouping: t.partitions, by: \.topic).sorted { $0.key < $1.key }.map {
+                .init(topic: $0.key, partitionIds: $0.value.map(\.partition).sorted())
             },
             lastUpdateTimestampMs: t.updateMs, startTimestampMs: t.startMs)
     }
