@@ -15,14 +15,18 @@ public struct Session: Sendable, Equatable {
 }
 
 extension Broker {
-    /// Whether `session` may do `operation` on the resource (always, with no authorizer).
+    /// Whether `session` may do `operation` on the resource (always, with no authorizer). A
+    /// refusal counts in the metrics unless `counted` is false (a question, not a request).
     func allowed(
-        _ session: Session, _ operation: AclOperation, _ type: AclResourceType, _ name: String, acls: AclIndex? = nil
+        _ session: Session, _ operation: AclOperation, _ type: AclResourceType, _ name: String, acls: AclIndex? = nil,
+        counted: Bool = true
     ) -> Bool {
         guard let a = config.authorizer else { return true }
-        return a.authorize(
+        let ok = a.authorize(
             principal: session.principal, host: session.host, operation, type, name,
             acls: acls ?? registry.image.acls)
+        if !ok && counted { metrics.authorizationDenied() }
+        return ok
     }
 
     /// The operations Kafka reports for a resource type in authorized-operations bit sets.
@@ -39,7 +43,7 @@ extension Broker {
     /// Kafka's authorized-operations bit set: bit n for each operation n allowed.
     func authorizedOperations(_ session: Session, _ type: AclResourceType, _ name: String, acls: AclIndex) -> Int32 {
         var bits: Int32 = 0
-        for op in Self.operations(type) where allowed(session, op, type, name, acls: acls) {
+        for op in Self.operations(type) where allowed(session, op, type, name, acls: acls, counted: false) {
             bits |= 1 << Int32(op.rawValue)
         }
         return bits

@@ -36,6 +36,7 @@ extension Broker {
         }
         let before = marks()
         let first = readFetch(request, version: version)
+        if first.hasError && !isReplica { metrics.fetchFailed() }
         let waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
         if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
             return loop.makeSucceededFuture(first.response)
@@ -231,7 +232,13 @@ extension Broker {
                     if data.file != nil { files += 1 }
                     let n = data.file?.length ?? data.bytes?.readableBytes ?? 0
                     total += n
-                    if !isReplica && n > 0 { metrics.recordBytesOut(partition.topic, n) }
+                    if n > 0 {
+                        if isReplica {
+                            metrics.recordReplicationOut(n)
+                        } else {
+                            metrics.recordBytesOut(partition.topic, n)
+                        }
+                    }
                     if throttle != nil { replicationQuotas.record(.leader, n, nowMs: clock.monotonicMs) }
                     budget -= n
                 } catch {

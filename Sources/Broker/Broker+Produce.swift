@@ -104,7 +104,8 @@ extension Broker {
                 }
                 switch partition.log.append(records: records, leaderEpoch: leaderEpoch) {
                 case .success(let a):
-                    metrics.recordBytesIn(partition.topic, records.readableBytes)
+                    metrics.recordProduced(
+                        partition.topic, records: Int(a.lastOffset - a.baseOffset + 1), bytes: records.readableBytes)
                     pr.baseOffset = a.baseOffset
                     pr.logAppendTimeMs = a.logAppendTimeMs
                     pr.logStartOffset = a.logStartOffset
@@ -134,6 +135,9 @@ extension Broker {
             response.responses.append(tr)
         }
         if version >= 10 { response.nodeEndpoints = nodeEndpoints(of: response, listener: listener) }
+        if fromClient, response.responses.contains(where: { $0.partitions.contains { $0.errorCode != 0 } }) {
+            metrics.produceFailed()
+        }
         return (response, lastOffsets)
     }
 

@@ -19,7 +19,7 @@ extension Broker {
             loop: loop, nodeId: config.nodeId, clock: clock, logger: logger,
             settings: .init(
                 maxTimeoutMs: config.transactionMaxTimeoutMs, idExpirationMs: config.transactionalIdExpirationMs,
-                abortCheckIntervalMs: Int64(config.transactionAbortCheckIntervalMs)),
+                abortCheckIntervalMs: Int64(config.transactionAbortCheckIntervalMs), metrics: metrics),
             write: { [self] partition, records in
                 var r = ProduceRequest()
                 r.acks = -1

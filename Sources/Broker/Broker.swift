@@ -17,8 +17,8 @@ public final class Broker: Sendable {
     let fetcher = NIOLockedValueBox<ReplicaFetcher?>(nil)
     let maintenance: LogMaintenance
     /// Leader elections, ISR changes and broker states this node saw, for the web console.
-    public let events = ClusterEvents()
-    public let metrics = BrokerMetrics()
+    public let events: ClusterEvents
+    public let metrics: BrokerMetrics
     /// Replication throttles (`--throttle` of a reassignment).
     let replicationQuotas: ReplicationQuotas
     /// Consumer groups this node coordinates; started with replication.
@@ -47,6 +47,9 @@ public final class Broker: Sendable {
         self.config = config
         self.clock = clock
         self.logger = logger
+        let metrics = BrokerMetrics()
+        self.metrics = metrics
+        events = ClusterEvents(onEvent: { kind in metrics.clusterEvent(kind) })
         replicationQuotas = ReplicationQuotas(nowMs: clock.monotonicMs)
         try FileSystem.makeDirectories(config.logDirs)
         dirLock = try DirectoryLock(directory: config.logDirs)
@@ -138,7 +141,7 @@ public final class Broker: Sendable {
             settings: .init(
                 initialRebalanceDelayMs: Int64(config.groupInitialRebalanceDelayMs), maxGroupSize: config.groupMaxSize,
                 offsetsRetentionMs: Int64(config.offsetsRetentionMinutes) * 60_000,
-                offsetsRetentionCheckMs: Int64(config.offsetsRetentionCheckIntervalMs)))
+                offsetsRetentionCheckMs: Int64(config.offsetsRetentionCheckIntervalMs), metrics: metrics))
         groupCoordinator.withLockedValue { $0 = coordinator }
         coordinator.update(registry.image)
         startTransactionCoordinator(loop: loop, group: group, security: security)

@@ -148,6 +148,7 @@ extension GroupCoordinator {
         for m in g.members.values where m.joinPromise == nil { g.remove(m.id) }
         g.pending = [:]
         g.generation += 1
+        metrics?.groupRebalanced()
         guard !g.members.isEmpty else {
             g.state = .empty
             g.protocolName = nil

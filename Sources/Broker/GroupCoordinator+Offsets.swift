@@ -76,6 +76,7 @@ extension GroupCoordinator {
                 } else {
                     for (k, v) in accepted { offsets[groupId, default: [:]][k] = v }
                 }
+                metrics?.offsetsCommitted(accepted.count)
                 return results
             }
         }.flatMap { $0 }

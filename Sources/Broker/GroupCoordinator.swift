@@ -155,6 +155,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// A one-shot expiry at the next session deadline when it falls between two ticks, so a
     /// member is removed when its session ends, not up to a tick later.
     var nextDeadline: Scheduled<Void>?
+    let metrics: BrokerMetrics?
 
     init(
         loop: any EventLoop, nodeId: Int32, clock: any TernClock, logger: Logger,
@@ -164,6 +165,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     ) {
         initialRebalanceDelayMs = settings.initialRebalanceDelayMs
         maxGroupSize = settings.maxGroupSize
+        metrics = settings.metrics
         offsetsRetentionMs = settings.offsetsRetentionMs
         offsetsRetentionCheckMs = settings.offsetsRetentionCheckMs
         self.loop = loop
@@ -185,6 +187,8 @@ public final class GroupCoordinator: @unchecked Sendable {
         var maxGroupSize = 10_000
         var offsetsRetentionMs: Int64 = 7 * 24 * 3_600_000
         var offsetsRetentionCheckMs: Int64 = 600_000
+        /// Where rebalances and commits are counted.
+        var metrics: BrokerMetrics? = nil
     }
 
     func stop() {

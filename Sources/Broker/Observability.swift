@@ -12,25 +12,21 @@ public final class ClusterEvents: Sendable {
         public var text: String
     }
 
-    private let state = NIOLockedValueBox((events: [Event](), next: 1, isrShrinks: 0, isrExpands: 0, elections: 0))
+    private let state = NIOLockedValueBox((events: [Event](), next: 1))
+    /// Told each event's kind, for the metrics' counters.
+    private let onEvent: @Sendable (String) -> Void
+
+    init(onEvent: @escaping @Sendable (String) -> Void = { _ in }) { self.onEvent = onEvent }
 
     public var all: [Event] { state.withLockedValue { $0.events } }
-    public var counts: (isrShrinks: Int, isrExpands: Int, elections: Int) {
-        state.withLockedValue { ($0.isrShrinks, $0.isrExpands, $0.elections) }
-    }
 
     func add(_ kind: String, _ text: String, nowMs: Int64) {
         state.withLockedValue { s in
             s.events.append(Event(sequence: s.next, timeMs: nowMs, kind: kind, text: text))
             s.next += 1
             if s.events.count > 500 { s.events.removeFirst(s.events.count - 500) }
-            switch kind {
-            case "isr-shrink": s.isrShrinks += 1
-            case "isr-expand": s.isrExpands += 1
-            case "leader": s.elections += 1
-            default: break
-            }
         }
+        onEvent(kind)
     }
 
     /// Records what changed between two images.
@@ -69,37 +65,4 @@ public final class ClusterEvents: Sendable {
             }
         }
     }
-}
-
-/// Counters and latency histograms for `/metrics`. Cheap to update from any thread.
-public final class BrokerMetrics: Sendable {
-    /// Upper bounds of the request latency buckets, in seconds.
-    public static let latencyBuckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
-
-    public struct Latency: Sendable {
-        public var count = 0
-        public var sumSeconds = 0.0
-        public var buckets = [Int](repeating: 0, count: BrokerMetrics.latencyBuckets.count)
-    }
-
-    private let requests = NIOLockedValueBox([String: Latency]())
-    private let bytes = NIOLockedValueBox((into: [String: Int](), out: [String: Int]()))
-
-    public init() {}
-
-    public func recordRequest(_ api: String, seconds: Double) {
-        requests.withLockedValue { r in
-            var l = r[api] ?? Latency()
-            l.count += 1
-            l.sumSeconds += seconds
-            if let i = Self.latencyBuckets.firstIndex(where: { seconds <= $0 }) { l.buckets[i] += 1 }
-            r[api] = l
-        }
-    }
-
-    public func recordBytesIn(_ topic: String, _ n: Int) { bytes.withLockedValue { $0.into[topic, default: 0] += n } }
-    public func recordBytesOut(_ topic: String, _ n: Int) { bytes.withLockedValue { $0.out[topic, default: 0] += n } }
-
-    public var requestLatencies: [String: Latency] { requests.withLockedValue { $0 } }
-    public var topicBytes: (into: [String: Int], out: [String: Int]) { bytes.withLockedValue { $0 } }
 }

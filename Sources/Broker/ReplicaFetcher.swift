@@ -209,6 +209,7 @@ final class ReplicaFetcher: @unchecked Sendable {
                     broker.replicationQuotas.record(.follower, records.readableBytes, nowMs: broker.clock.monotonicMs)
                 }
                 if let records = p.records, records.readableBytes > 0 {
+                    broker.metrics.recordReplicationIn(records.readableBytes)
                     switch log.appendAsFollower(records: records) {
                     case .success: progressed = true
                     case .failure(let e):

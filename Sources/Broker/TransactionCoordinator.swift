@@ -85,6 +85,8 @@ public final class TransactionCoordinator: @unchecked Sendable {
         var maxTimeoutMs: Int32 = 900_000
         var idExpirationMs: Int64 = 604_800_000
         var abortCheckIntervalMs: Int64 = 10_000
+        /// Where commits and aborts are counted.
+        var metrics: BrokerMetrics? = nil
     }
 
     var txns: [String: Txn] = [:]
@@ -333,6 +335,7 @@ public final class TransactionCoordinator: @unchecked Sendable {
         persist(id, done).whenComplete { [self] result in
             if case .success(.none) = result {
                 busy.remove(id)
+                settings.metrics?.transactionEnded(committed: done.state == .completeCommit)
             } else if stillOwns(p, epoch) {
                 loop.scheduleTask(in: .milliseconds(200)) { [self] in
                     finish(id, prepared, epoch: epoch, attempt: attempt + 1)

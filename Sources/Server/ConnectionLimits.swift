@@ -23,6 +23,8 @@ final class ConnectionTracker: Sendable {
     private struct State {
         var total = 0
         var perIp: [String: Int] = [:]
+        var accepted = 0
+        var rejected = 0
     }
     private let state = NIOLockedValueBox(State())
     let limits: ConnectionLimits
@@ -38,15 +40,23 @@ final class ConnectionTracker: Sendable {
     func admit(_ ip: String) -> String? {
         state.withLockedValue { s in
             if s.total >= limits.maxConnections {
+                s.rejected += 1
                 return "max.connections=\(limits.maxConnections) reached on the \(name) listeners"
             }
             if s.perIp[ip, default: 0] >= limits.maxConnectionsPerIp {
+                s.rejected += 1
                 return "max.connections.per.ip=\(limits.maxConnectionsPerIp) reached for \(ip)"
             }
+            s.accepted += 1
             s.total += 1
             s.perIp[ip, default: 0] += 1
             return nil
         }
+    }
+
+    /// Open connections, and those admitted and refused since start-up (for the metrics).
+    var counts: (open: Int, accepted: Int, rejected: Int) {
+        state.withLockedValue { ($0.total, $0.accepted, $0.rejected) }
     }
 
     func release(_ ip: String) {

@@ -69,7 +69,7 @@ extension QuorumController {
     func completeCommitted(upTo offset: Int64) {
         let done = active.committed(upTo: offset)
         if !done.isEmpty, active.inFlightCount == 0, let at = proposedAt {
-            commitLatency.recordRequest("metadata", seconds: Double((clock.now - at).nanoseconds) / 1e9)
+            metrics?.recordRaftCommit(nanoseconds: (clock.now - at).nanoseconds)
             proposedAt = nil
         }
         for d in done { d.ticket.succeed((d.first, d.last)) }

@@ -78,6 +78,7 @@ public final class QuorumController: @unchecked Sendable {
         public var snapshotEveryBytes = 20 * 1024 * 1024
         public var bootstrapRecords: [MetadataRecord] = []
         public var peerSecurity = ClientSecurity.plaintext
+        public var metrics: BrokerMetrics? = nil
         public init() {}
     }
     var bytesSinceSnapshot = 0
@@ -116,6 +117,7 @@ public final class QuorumController: @unchecked Sendable {
         self.clock = clock
         topicDefaults = settings.topicDefaults
         snapshotEveryBytes = settings.snapshotEveryBytes
+        metrics = settings.metrics
         bootstrapRecords = settings.bootstrapRecords
         peerSecurity = settings.peerSecurity
         self.id = id
@@ -264,8 +266,9 @@ public final class QuorumController: @unchecked Sendable {
     /// leads and a majority of the voters fetched from it within the last second.
     public var canCommit: Bool { majoritySnapshot.withLockedValue { $0 } }
     private let majoritySnapshot = NIOLockedValueBox(false)
-    /// Time from proposing a batch of metadata records to their commit, on the active controller.
-    public let commitLatency = BrokerMetrics()
+    /// Where the time from proposing a batch of metadata records to their commit is recorded,
+    /// on the active controller.
+    let metrics: BrokerMetrics?
     /// The quorum's epoch and high watermark, readable from any thread (for metrics).
     public var raftState: (epoch: Int32, highWatermark: Int64) { raftSnapshot.withLockedValue { $0 } }
     private let raftSnapshot = NIOLockedValueBox<(Int32, Int64)>((0, 0))

@@ -90,8 +90,12 @@ final class RequestHandler: ChannelDuplexHandler {
             // After SaslHandshake v0 the token comes as a bare length-prefixed frame.
             memory?.give(frame.readableBytes + 4)
             switch sasl.rawToken(frame) {
-            case .answer(let b): context.writeAndFlush(wrapOutboundOut(.byteBuffer(b)), promise: nil)
-            case .close(let why): fail(context, why)
+            case .answer(let b):
+                if sasl.principal != nil { metrics?.authenticated(true) }
+                context.writeAndFlush(wrapOutboundOut(.byteBuffer(b)), promise: nil)
+            case .close(let why):
+                metrics?.authenticated(false)
+                fail(context, why)
             case .pass, .answerThenClose: fail(context, "unexpected SASL state")
             }
             return
@@ -107,10 +111,14 @@ final class RequestHandler: ChannelDuplexHandler {
         var future: EventLoopFuture<ResponseBody?>? = nil
         var closeAfter = false
         if let sasl {
+            let before = sasl.principal
             switch sasl.filter(header, reader.buffer) {
             case .pass: break
-            case .answer(let b): future = context.eventLoop.makeSucceededFuture(ResponseBody(bytes: b))
+            case .answer(let b):
+                if before == nil && sasl.principal != nil { metrics?.authenticated(true) }
+                future = context.eventLoop.makeSucceededFuture(ResponseBody(bytes: b))
             case .answerThenClose(let b):
+                metrics?.authenticated(false)
                 future = context.eventLoop.makeSucceededFuture(ResponseBody(bytes: b))
                 closeAfter = true
             case .close(let why):
@@ -134,14 +142,15 @@ final class RequestHandler: ChannelDuplexHandler {
         slots.append(Slot(header: nil, body: nil, ready: false, size: size, closeAfter: closeAfter))
         let api = ApiKey(rawValue: header.apiKey)
         let arrived = clock.monotonicNs
+        metrics?.requestArrived()
         answer.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let body):
-                if let metrics, let api {
-                    metrics.recordRequest("\(api)", seconds: Double(clock.monotonicNs &- arrived) / 1e9)
-                }
+                metrics?.recordRequest(
+                    header.apiKey, nanoseconds: Int64(clamping: clock.monotonicNs &- arrived), bytes: size)
                 complete(context, sequence, header: header, api: api, body: body)
             case .failure(let error):
+                metrics?.requestAbandoned()
                 fail(
                     context,
                     "request \(api.map { "\($0)" } ?? "key \(header.apiKey)") v\(header.apiVersion) (correlation id \(header.correlationId)): \(error)"
@@ -312,6 +321,7 @@ final class RequestHandler: ChannelDuplexHandler {
     private func fail(_ context: ChannelHandlerContext, _ why: String) {
         guard !closed else { return }
         closed = true
+        metrics?.requestFailed()
         Self.limiter.warn(logger, "closing connection from \(context.remoteAddress.map { "\($0)" } ?? "?"): \(why)")
         context.close(promise: nil)
     }

@@ -81,6 +81,7 @@ public final class TernServer: Sendable {
             settings.topicDefaults = config.broker
             settings.snapshotEveryBytes = config.metadataSnapshotEveryBytes
             settings.peerSecurity = config.controllerClient
+            settings.metrics = broker.metrics
             let seedPath = config.broker.logDirs + "/" + BootstrapRecords.fileName
             if FileSystem.exists(seedPath) {
                 settings.bootstrapRecords = try BootstrapRecords.parse(
@@ -182,7 +183,10 @@ public final class TernServer: Sendable {
         if let http = config.httpListener {
             do {
                 consoleChannel = try WebConsole.bind(
-                    group: group, host: http.host, port: http.port, model: ConsoleModel(broker: broker, quorum: quorum))
+                    group: group, host: http.host, port: http.port,
+                    model: ConsoleModel(
+                        broker: broker, quorum: quorum,
+                        connections: [("client", clientConnections), ("controller", controllerConnections)]))
                 logger.info(
                     "web console and /metrics on http://\(http.host == "0.0.0.0" ? "localhost" : http.host):\(http.port)/"
                 )

@@ -45,10 +45,13 @@ public enum JSON {
 final class ConsoleModel: Sendable {
     let broker: Broker
     let quorum: QuorumController
+    /// Each listener kind's connection tracker, for the connection metrics.
+    let connections: [(String, ConnectionTracker)]
 
-    init(broker: Broker, quorum: QuorumController) {
+    init(broker: Broker, quorum: QuorumController, connections: [(String, ConnectionTracker)] = []) {
         self.broker = broker
         self.quorum = quorum
+        self.connections = connections
     }
 
     private var image: MetadataImage { broker.registry.image }
@@ -195,109 +198,124 @@ final class ConsoleModel: Sendable {
         }
     }
 
-    /// Prometheus text exposition (version 0.0.4).
+    /// Prometheus text exposition (version 0.0.4): the broker's counters and histograms, and
+    /// gauges read now from the image, the partitions, the groups and the process.
     func metrics(on loop: any EventLoop) -> EventLoopFuture<String> {
-        groups(on: loop).map { groups in
-            var out = ""
-            func family(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
-                out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-                for (labels, value) in samples { out += "\(name)\(labels) \(value)\n" }
-            }
-            func labels(_ pairs: [(String, String)]) -> String {
-                "{" + pairs.map { "\($0.0)=\(JSON.string($0.1))" }.joined(separator: ",") + "}"
-            }
-            func histogram(_ name: String, _ help: String, _ label: String, _ series: [(String, BrokerMetrics.Latency)])
-            {
-                out += "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
-                for (value, l) in series {
-                    var cumulative = 0
-                    for (i, bound) in BrokerMetrics.latencyBuckets.enumerated() {
-                        cumulative += l.buckets[i]
-                        out += "\(name)_bucket\(labels([(label, value), ("le", "\(bound)")])) \(cumulative)\n"
-                    }
-                    out += "\(name)_bucket\(labels([(label, value), ("le", "+Inf")])) \(l.count)\n"
-                    out += "\(name)_sum\(labels([(label, value)])) \(l.sumSeconds)\n"
-                    out += "\(name)_count\(labels([(label, value)])) \(l.count)\n"
+        groups(on: loop).and(transactionsSnapshot(on: loop)).map { groups, txns in
+            let m = self.broker.metrics
+            let image = self.image
+            let node = self.broker.config.nodeId
+            let counts = self.partitionCounts(image)
+            m.setGauge("tern_under_replicated_partitions", Double(counts.underReplicated))
+            m.setGauge("tern_offline_partitions", Double(counts.offline))
+            var underMinIsr = 0
+            var leaders = 0
+            for t in image.topics.values {
+                let minIsr =
+                    t.configs["min.insync.replicas"].flatMap { Int($0) } ?? Int(self.broker.config.minInsyncReplicas)
+                for p in t.partitions.values {
+                    if p.isr.count < minIsr { underMinIsr += 1 }
+                    if p.leader == node { leaders += 1 }
                 }
             }
-            let latencies = self.broker.metrics.requestLatencies.sorted { $0.key < $1.key }
-            histogram(
-                "tern_request_latency_seconds", "Time from a request's arrival to its answer, by API.", "api",
-                latencies.map { ($0.key, $0.value) })
-            histogram(
-                "tern_raft_commit_latency_seconds",
-                "Time from proposing metadata records to their commit, on the active controller.", "log",
-                self.quorum.commitLatency.requestLatencies.map { ($0.key, $0.value) })
-            family(
-                "tern_requests_total", "counter", "Requests answered, by API.",
-                latencies.map { (labels([("api", $0.key)]), "\($0.value.count)") })
-            let bytes = self.broker.metrics.topicBytes
-            family(
-                "tern_topic_bytes_in_total", "counter", "Record bytes produced to partitions this broker leads.",
-                bytes.into.sorted { $0.key < $1.key }.map { (labels([("topic", $0.key)]), "\($0.value)") })
-            family(
-                "tern_topic_bytes_out_total", "counter", "Record bytes fetched by consumers from this broker.",
-                bytes.out.sorted { $0.key < $1.key }.map { (labels([("topic", $0.key)]), "\($0.value)") })
-            let image = self.image
-            let counts = self.partitionCounts(image)
-            family(
-                "tern_under_replicated_partitions", "gauge", "Partitions whose ISR is smaller than their replicas.",
-                [("", "\(counts.underReplicated)")])
-            family(
-                "tern_offline_partitions", "gauge", "Partitions without a live leader.", [("", "\(counts.offline)")])
-            let events = self.broker.events.counts
-            family(
-                "tern_isr_shrinks_total", "counter", "ISR shrinks seen in the metadata log since this node started.",
-                [("", "\(events.isrShrinks)")])
-            family(
-                "tern_isr_expands_total", "counter", "ISR expansions seen in the metadata log since this node started.",
-                [("", "\(events.isrExpands)")])
-            family(
-                "tern_leader_elections_total", "counter", "Partition leader changes seen since this node started.",
-                [("", "\(events.elections)")])
+            m.setGauge("tern_under_min_isr_partitions", Double(underMinIsr))
+            m.setGauge("tern_leader_count", Double(leaders))
+            m.setGauge("tern_global_partition_count", Double(counts.total))
+            m.setGauge("tern_global_topic_count", Double(image.topics.count))
             let leader = self.quorum.leaderId
             let raft = self.quorum.raftState
-            family(
-                "tern_active_controller", "gauge", "1 when this node is the active controller.",
-                [("", leader == self.broker.config.nodeId ? "1" : "0")])
-            family(
-                "tern_controller_id", "gauge", "The active controller's node id; -1 without one.",
-                [("", "\(leader ?? -1)")])
-            family("tern_raft_epoch", "gauge", "The metadata quorum's epoch.", [("", "\(raft.epoch)")])
-            family(
-                "tern_raft_high_watermark", "gauge", "Committed offset of the metadata log.",
-                [("", "\(raft.highWatermark)")])
-            family(
-                "tern_brokers", "gauge", "Registered brokers by state.",
-                [
-                    (labels([("state", "up")]), "\(image.brokers.values.filter { !$0.fenced }.count)"),
-                    (labels([("state", "fenced")]), "\(image.brokers.values.filter { $0.fenced }.count)"),
-                ])
-            var lag: [(String, String)] = []
+            m.setGauge("tern_active_controller", leader == node ? 1 : 0)
+            m.setGauge("tern_controller_id", Double(leader ?? -1))
+            m.setGauge("tern_raft_epoch", Double(raft.epoch))
+            m.setGauge("tern_raft_high_watermark", Double(raft.highWatermark))
+            m.setGauge("tern_metadata_applied_offset", Double(self.quorum.appliedOffsetSnapshot))
+            let up = image.brokers.values.filter { !$0.fenced }.count
+            m.setGauges(
+                "tern_brokers",
+                [([("state", "up")], Double(up)), ([("state", "fenced")], Double(image.brokers.count - up))])
+            m.setGauges(
+                "tern_build_info", [([("node", "\(node)"), ("cluster_id", self.broker.clusterId)], 1)])
+
+            // This broker's replicas.
+            let local = self.broker.registry.all().sorted { ($0.topic, $0.index) < ($1.topic, $1.index) }
+            m.setGauge("tern_partition_count", Double(local.count))
+            var sizes: [([(String, String)], Double)] = []
+            var ends: [([(String, String)], Double)] = []
+            var starts: [([(String, String)], Double)] = []
+            var watermarks: [([(String, String)], Double)] = []
+            var maxLag: Int64 = 0
+            for p in local {
+                let l = [("topic", p.topic), ("partition", "\(p.index)")]
+                sizes.append((l, Double(p.log.sizeInBytes)))
+                ends.append((l, Double(p.log.logEndOffset)))
+                starts.append((l, Double(p.log.logStartOffset)))
+                watermarks.append((l, Double(p.log.highWatermark)))
+                if let lags = p.followerLags { maxLag = max(maxLag, lags.values.max() ?? 0) }
+            }
+            m.setGauges("tern_log_size_bytes", sizes)
+            m.setGauges("tern_log_end_offset", ends)
+            m.setGauges("tern_log_start_offset", starts)
+            m.setGauges("tern_high_watermark", watermarks)
+            m.setGauge("tern_replica_max_lag", Double(maxLag))
+
+            // Groups and transactions this node coordinates.
+            var lag: [([(String, String)], Double)] = []
+            var byState: [String: Int] = [:]
+            var members: [([(String, String)], Double)] = []
             for (g, ends) in groups {
+                byState[g.state, default: 0] += 1
+                members.append(([("group", g.id)], Double(g.members)))
                 for (o, end) in zip(g.offsets, ends) {
                     guard let end else { continue }
                     lag.append(
                         (
-                            labels([("group", g.id), ("topic", o.topic), ("partition", "\(o.partition)")]),
-                            "\(max(0, end - o.offset))"
+                            [("group", g.id), ("topic", o.topic), ("partition", "\(o.partition)")],
+                            Double(max(0, end - o.offset))
                         ))
                 }
             }
-            family(
-                "tern_consumer_group_lag", "gauge",
-                "High watermark minus committed offset, for groups this node coordinates.", lag)
-            var sizes: [(String, String)] = []
-            var ends: [(String, String)] = []
-            for p in self.broker.registry.all().sorted(by: { ($0.topic, $0.index) < ($1.topic, $1.index) }) {
-                let l = labels([("topic", p.topic), ("partition", "\(p.index)")])
-                sizes.append((l, "\(p.log.sizeInBytes)"))
-                ends.append((l, "\(p.log.logEndOffset)"))
+            m.setGauges("tern_consumer_group_lag", lag)
+            m.setGauges("tern_consumer_group_members", members)
+            m.setGauges(
+                "tern_consumer_groups",
+                Self.groupStates.map { ([("state", $0)], Double(byState[$0, default: 0])) })
+            var txnStates: [String: Int] = [:]
+            for t in txns { txnStates[t.state, default: 0] += 1 }
+            m.setGauges(
+                "tern_transactions",
+                Self.transactionStates.map { ([("state", $0)], Double(txnStates[$0, default: 0])) })
+
+            // Connections, by listener kind.
+            var open: [([(String, String)], Double)] = []
+            for (name, tracker) in self.connections {
+                let c = tracker.counts
+                open.append(([("listener", name)], Double(c.open)))
+                m.advanceCounter("tern_connections_accepted_total", [("listener", name)], to: c.accepted)
+                m.advanceCounter("tern_connections_rejected_total", [("listener", name)], to: c.rejected)
             }
-            family("tern_log_size_bytes", "gauge", "Bytes in a partition's segments on this broker.", sizes)
-            family("tern_log_end_offset", "gauge", "A partition's log end offset on this broker.", ends)
-            return out
+            m.setGauges("tern_connections", open)
+
+            // The process, from /proc.
+            let process = ProcessStats.read()
+            m.advanceCounter("process_cpu_seconds_total", [], to: process.cpuSeconds)
+            m.setGauge("process_resident_memory_bytes", process.residentBytes)
+            m.setGauge("process_virtual_memory_bytes", process.virtualBytes)
+            m.setGauge("process_open_fds", process.openFds)
+            m.setGauge("process_max_fds", process.maxFds)
+            m.setGauge("process_start_time_seconds", process.startTimeSeconds)
+            return m.exposition()
         }
+    }
+
+    static let groupStates = ["Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"]
+    static let transactionStates = [
+        "Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Dead",
+        "PrepareEpochFence",
+    ]
+
+    private func transactionsSnapshot(on loop: any EventLoop) -> EventLoopFuture<[TransactionCoordinator.Summary]> {
+        guard let f = broker.transactionsSnapshot() else { return loop.makeSucceededFuture([]) }
+        return f.hop(to: loop)
     }
 }
 

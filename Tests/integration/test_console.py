@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
+import struct
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import REPO
-from support import produce, unique_topic, wait_until
+from support import create_topic, produce, unique_topic, wait_until
 
 ARTIFACTS = REPO / "Tests" / "integration" / "artifacts"
 
@@ -103,6 +106,123 @@ def test_json_endpoints_and_prometheus_metrics(cluster_factory):
            for s in metrics(coordinator)["tern_consumer_group_lag"] if s.labels["topic"] == topic}
     if ("console-group", "0") in lag:  # known where the coordinator holds partition 0
         assert lag[("console-group", "0")] == end0 - 5
+
+
+# What a Kafka user looks for, by Tern's name: Kafka's MessagesInPerSec, BytesIn/OutPerSec,
+# UnderReplicatedPartitions, OfflinePartitionsCount, ActiveControllerCount, IsrShrinks/Expands,
+# LeaderCount, PartitionCount, RequestsPerSec and TotalTimeMs per API, Failed*RequestsPerSec,
+# replica MaxLag, connection-count, records-lag, and the process collector's standard families.
+EXPECTED_FAMILIES = """
+tern_requests tern_request_latency_seconds tern_request_bytes tern_requests_in_flight tern_failed_requests
+tern_connections tern_connections_accepted tern_connections_rejected tern_authentication_successes
+tern_authentication_failures tern_authorization_denials tern_messages_in tern_bytes_in tern_bytes_out
+tern_topic_messages_in tern_topic_bytes_in tern_topic_bytes_out tern_failed_produce_requests
+tern_failed_fetch_requests tern_replication_bytes_out tern_replication_bytes_in tern_under_replicated_partitions
+tern_offline_partitions tern_under_min_isr_partitions tern_leader_count tern_partition_count
+tern_global_partition_count tern_global_topic_count tern_isr_shrinks tern_isr_expands tern_leader_elections
+tern_replica_max_lag tern_log_size_bytes tern_log_end_offset tern_log_start_offset tern_high_watermark
+tern_active_controller tern_controller_id tern_raft_epoch tern_raft_high_watermark tern_metadata_applied_offset
+tern_raft_commit_latency_seconds tern_brokers tern_consumer_group_lag tern_consumer_groups
+tern_consumer_group_members tern_group_rebalances tern_offset_commits tern_transactions
+tern_transactions_committed tern_transactions_aborted process_cpu_seconds process_resident_memory_bytes
+process_virtual_memory_bytes process_open_fds process_max_fds process_start_time_seconds tern_build_info
+""".split()
+
+GRAFANA = REPO / "docker" / "grafana" / "tern-dashboard.json"
+
+
+def values(m, family: str, **labels) -> list[float]:
+    return [s.value for s in m.get(family, []) if all(s.labels.get(k) == v for k, v in labels.items())
+            and not s.name.endswith(("_bucket", "_created"))]
+
+
+def test_metrics_every_family_from_startup_and_values_that_move(broker_factory):
+    broker = broker_factory(partitions=2)
+    assert len(EXPECTED_FAMILIES) >= 40
+    m = metrics(broker)
+    missing = [f for f in EXPECTED_FAMILIES if f not in m]
+    assert not missing, f"families missing at start-up: {missing}"
+    types = {f.name: f.type for f in text_string_to_metric_families(get(broker, "/metrics"))}
+    assert types["tern_requests"] == "counter" and types["tern_request_latency_seconds"] == "histogram"
+    assert types["tern_under_replicated_partitions"] == "gauge" and types["process_cpu_seconds"] == "counter"
+    # Every API has its series from the start, at zero until asked.
+    assert values(m, "tern_requests", api="DescribeAcls") == [0]
+    assert values(m, "tern_active_controller") == [1] and values(m, "tern_controller_id") == [broker.node_id]
+    assert values(m, "process_open_fds")[0] > 5 and values(m, "process_resident_memory_bytes")[0] > 1e6
+    started = values(m, "process_start_time_seconds")[0]
+    assert abs(started - time.time()) < 600
+
+    topic = unique_topic("metrics")
+    produce(broker.bootstrap, topic, [(f"k{i}".encode(), b"x" * 100) for i in range(500)])
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "metrics-group", "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe([topic])
+        got = 0
+        deadline = time.monotonic() + 30
+        while got < 500 and time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is not None and not msg.error():
+                got += 1
+        assert got == 500
+        c.commit(asynchronous=False)
+        during = metrics(broker)
+        assert values(during, "tern_consumer_groups", state="Stable") == [1]
+        assert values(during, "tern_consumer_group_members", group="metrics-group") == [1]
+        assert values(during, "tern_connections", listener="client")[0] >= 2
+    finally:
+        c.close()
+    m = metrics(broker)
+    assert values(m, "tern_topic_messages_in", topic=topic) == [500]
+    assert values(m, "tern_messages_in")[0] >= 500
+    assert values(m, "tern_topic_bytes_in", topic=topic)[0] > 500 * 100
+    assert values(m, "tern_topic_bytes_out", topic=topic)[0] >= values(m, "tern_topic_bytes_in", topic=topic)[0]
+    assert values(m, "tern_group_rebalances")[0] >= 1 and values(m, "tern_offset_commits")[0] >= 1
+    assert sum(values(m, "tern_consumer_group_lag", group="metrics-group", topic=topic)) == 0
+    ends = {s.labels["partition"]: s.value for s in m["tern_log_end_offset"] if s.labels["topic"] == topic}
+    assert sorted(ends) == ["0", "1"] and sum(ends.values()) == 500
+    assert values(m, "tern_partition_count")[0] >= 2 and values(m, "tern_leader_count")[0] >= 2
+    assert values(m, "tern_global_topic_count")[0] >= 1
+    assert values(m, "tern_connections_accepted", listener="client")[0] >= 2
+    assert values(m, "process_cpu_seconds")[0] > 0
+    produced = values(m, "tern_requests", api="Produce")[0]
+    assert produced >= 1 and values(m, "tern_request_bytes", api="Produce")[0] > 500 * 100
+    # A Produce refused for a partition counts as failed (the record is over the topic's limit).
+    failed_before = values(m, "tern_failed_produce_requests")[0]
+    small = unique_topic("metrics-small")
+    create_topic(broker.bootstrap, small, 1, {"max.message.bytes": "200"})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": 5000, "retries": 0})
+    errors = []
+    p.produce(small, b"x" * 1000, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)
+    assert errors and errors[0] is not None
+    # A connection closed for garbage counts too.
+    bad_before = values(m, "tern_failed_requests")[0]
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as s:
+        s.sendall(struct.pack(">i", 2) + b"\xff\xff")
+        s.recv(10)
+    after = wait_until(lambda: (lambda x: x if values(x, "tern_failed_requests")[0] > bad_before else None)(
+        metrics(broker)), 10, "the failed request counted")
+    assert values(after, "tern_failed_produce_requests")[0] >= failed_before + 1
+    # The page's topic deleted: its per-partition series go with it.
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.delete_topics([topic])[topic].result(30)
+    wait_until(lambda: not values(metrics(broker), "tern_log_end_offset", topic=topic), 20,
+               "the deleted topic's series removed")
+
+
+def test_the_grafana_dashboard_uses_only_families_the_broker_serves(broker_factory):
+    broker = broker_factory()
+    served = set(metrics(broker))
+    samples = {s.name for f in text_string_to_metric_families(get(broker, "/metrics")) for s in f.samples}
+    dashboard = json.loads(GRAFANA.read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert len(exprs) >= 12
+    used = {name for e in exprs for name in re.findall(r"\b((?:tern|process)_[a-z_]+)\b", e)}
+    unknown = sorted(n for n in used if n not in served and n not in samples
+                     and re.sub(r"_(bucket|sum|count|total)$", "", n) not in served)
+    assert not unknown, f"the dashboard asks for series /metrics does not have: {unknown}"
+    assert {"tern_topic_messages_in_total", "tern_under_replicated_partitions", "tern_consumer_group_lag"} <= used
 
 
 def chromium_driver():

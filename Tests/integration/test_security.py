@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import REPO, free_port
 from support import consume_all, produce, wait_until
+from test_console import metrics
 
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
         'password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";')
@@ -211,6 +212,12 @@ def test_wrong_passwords_unauthenticated_requests_and_missing_certificates_are_r
     nodes, bootstraps = secure_cluster
     host, port = bootstraps["SASL_PLAINTEXT"].split(",")[0].split(":")
 
+    def auth_counts() -> tuple[float, float]:
+        ms = [metrics(n) for n in nodes]
+        return (sum(s.value for m in ms for s in m["tern_authentication_successes"]),
+                sum(s.value for m in ms for s in m["tern_authentication_failures"]))
+
+    ok_before, failed_before = auth_counts()
     # A wrong password: SASL_AUTHENTICATION_FAILED, then the connection is closed.
     with socket.create_connection((host, int(port)), timeout=5) as s:
         mech = b"PLAIN"
@@ -221,6 +228,9 @@ def test_wrong_passwords_unauthenticated_requests_and_missing_certificates_are_r
         assert answer is not None
         assert struct.unpack(">h", answer[4:6])[0] == 58  # SASL_AUTHENTICATION_FAILED
         assert closed(s)
+
+    # Counted in /metrics.
+    assert auth_counts()[1] == failed_before + 1
 
     # Metadata before authenticating: the connection is closed, nothing is answered.
     with socket.create_connection((host, int(port)), timeout=5) as s:
@@ -265,6 +275,8 @@ def test_wrong_passwords_unauthenticated_requests_and_missing_certificates_are_r
     create(bootstraps["SASL_SSL"], librdkafka_config("SASL_SSL", certs), "sec-after")
     wait_until(lambda: "sec-after" in AdminClient({"bootstrap.servers": nodes[2].bootstrap}).list_topics(
         timeout=5).topics, 20, "the topic on every node")
+    ok_after, failed_after = auth_counts()
+    assert ok_after > ok_before and failed_after >= failed_before + 3
 
 
 def test_scram_users_made_with_the_admin_client_authenticate_and_survive_kill9_of_the_controller(

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The process's CPU time, memory and file descriptors, read from /proc (Linux); zeros where
+/// /proc is not there.
+struct ProcessStats {
+    var cpuSeconds = 0.0
+    var residentBytes = 0.0
+    var virtualBytes = 0.0
+    var openFds = 0.0
+    var maxFds = 0.0
+    var startTimeSeconds = 0.0
+
+    /// When this process started, in Unix seconds (taken when the server first reads it).
+    static let startedAt: Double = {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }()
+
+    static func read() -> ProcessStats {
+        var s = ProcessStats()
+        s.startTimeSeconds = startedAt
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+        // /proc/self/stat: fields after the command's closing parenthesis; utime and stime are
+        // fields 14 and 15, vsize 23 and rss (pages) 24 of the whole line.
+        if let stat = text("/proc/self/stat"), let close = stat.lastIndex(of: ")") {
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            func field(_ n: Int) -> Double { n - 3 < fields.count ? Double(fields[n - 3]) ?? 0 : 0 }
+            if ticks > 0 { s.cpuSeconds = (field(14) + field(15)) / ticks }
+            s.virtualBytes = field(23)
+            s.residentBytes = field(24) * page
+        }
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { s.maxFds = Double(limit.rlim_cur) }
+        if let dir = opendir("/proc/self/fd") {
+            var n = 0
+            while let entry = readdir(dir) {
+                let first = entry.pointee.d_name.0
+                if first != UInt8(ascii: ".") { n += 1 }
+            }
+            closedir(dir)
+            s.openFds = Double(max(0, n - 1))  // less the descriptor reading the directory
+        }
+        return s
+    }
+
+    private static func text(_ path: String) -> String? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, f)
+            if n <= 0 { break }
+            bytes.append(contentsOf: buffer[0..<n])
+            if bytes.count > 65536 { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

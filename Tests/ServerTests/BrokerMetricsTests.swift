@@ -1,0 +1,88 @@
+import KafkaProtocol
+import Testing
+
+@testable import Broker
+
+/// The metrics' recording and exposition, on one node's registry.
+@Suite struct BrokerMetricsTests {
+    private func lines(_ m: BrokerMetrics, _ prefix: String) -> [String] {
+        m.exposition().split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) }
+    }
+
+    @Test func everyFamilyIsDeclaredBeforeAnythingHappens() {
+        let m = BrokerMetrics()
+        let text = m.exposition()
+        for family in MetricCatalogue.families {
+            #expect(text.contains("# TYPE \(family.name) \(family.type)\n"), "\(family.name)")
+            #expect(text.contains("# HELP \(family.name) \(family.help)\n"), "\(family.name)")
+        }
+        #expect(MetricCatalogue.families.count >= 40)
+        #expect(Set(MetricCatalogue.families.map(\.name)).count == MetricCatalogue.families.count)
+        // Every API's request counter starts at zero.
+        #expect(lines(m, "tern_requests_total{api=\"Produce\"}") == ["tern_requests_total{api=\"Produce\"} 0"])
+    }
+
+    @Test func requestsCountByApiAndLeaveTheQueue() {
+        let m = BrokerMetrics()
+        m.requestArrived()
+        m.requestArrived()
+        #expect(lines(m, "tern_requests_in_flight ") == ["tern_requests_in_flight 2.0"])
+        m.recordRequest(ApiKey.fetch.rawValue, nanoseconds: 3_000_000, bytes: 100)
+        m.requestAbandoned()
+        #expect(lines(m, "tern_requests_in_flight ") == ["tern_requests_in_flight 0.0"])
+        #expect(lines(m, "tern_requests_total{api=\"Fetch\"}") == ["tern_requests_total{api=\"Fetch\"} 1"])
+        #expect(lines(m, "tern_request_bytes_total{api=\"Fetch\"}") == ["tern_request_bytes_total{api=\"Fetch\"} 100"])
+        // 3 ms lands in the 5 ms bucket and every one above it, not the 1 ms one.
+        #expect(
+            lines(m, "tern_request_latency_seconds_bucket{api=\"Fetch\",le=\"0.001\"}").first?.hasSuffix(" 0") == true)
+        #expect(
+            lines(m, "tern_request_latency_seconds_bucket{api=\"Fetch\",le=\"0.005\"}").first?.hasSuffix(" 1") == true)
+        #expect(
+            lines(m, "tern_request_latency_seconds_bucket{api=\"Fetch\",le=\"+Inf\"}").first?.hasSuffix(" 1") == true)
+        // An API key no version of Kafka has is not counted (and does not trap).
+        m.requestArrived()
+        m.recordRequest(Int16.max, nanoseconds: Int64.max, bytes: Int.max)
+        #expect(lines(m, "tern_requests_in_flight ") == ["tern_requests_in_flight 0.0"])
+    }
+
+    @Test func producedRecordsCountPerTopicAndInTotal() {
+        let m = BrokerMetrics()
+        m.recordProduced("a", records: 10, bytes: 1000)
+        m.recordProduced("b", records: 5, bytes: 200)
+        m.recordProduced("a", records: 1, bytes: 50)
+        #expect(lines(m, "tern_messages_in_total ") == ["tern_messages_in_total 16"])
+        #expect(
+            lines(m, "tern_topic_messages_in_total{topic=\"a\"}") == ["tern_topic_messages_in_total{topic=\"a\"} 11"])
+        #expect(lines(m, "tern_topic_bytes_in_total{topic=\"b\"}") == ["tern_topic_bytes_in_total{topic=\"b\"} 200"])
+    }
+
+    @Test func gaugeFamiliesHoldExactlyTheLastReading() {
+        let m = BrokerMetrics()
+        m.setGauges(
+            "tern_log_end_offset",
+            [([("topic", "t"), ("partition", "0")], 5), ([("topic", "t"), ("partition", "1")], 7)])
+        #expect(lines(m, "tern_log_end_offset{").count == 2)
+        // Partition 1 gone (its topic deleted): its series goes too.
+        m.setGauges("tern_log_end_offset", [([("topic", "t"), ("partition", "0")], 6)])
+        #expect(lines(m, "tern_log_end_offset{") == ["tern_log_end_offset{topic=\"t\",partition=\"0\"} 6.0"])
+        // Nothing left: the family is still declared.
+        m.setGauges("tern_log_end_offset", [])
+        #expect(lines(m, "tern_log_end_offset{").isEmpty)
+        #expect(m.exposition().contains("# TYPE tern_log_end_offset gauge\n"))
+    }
+
+    @Test func labelValuesAreEscaped() {
+        let m = BrokerMetrics()
+        m.setGauges("tern_consumer_group_members", [([("group", "a\"b\\c\nd")], 1)])
+        #expect(
+            lines(m, "tern_consumer_group_members{") == ["tern_consumer_group_members{group=\"a\\\"b\\\\c\\nd\"} 1.0"])
+    }
+
+    @Test func mirroredCountersOnlyGrow() {
+        let m = BrokerMetrics()
+        m.advanceCounter("process_cpu_seconds_total", [], to: 1.5)
+        m.advanceCounter("process_cpu_seconds_total", [], to: 1.0)
+        m.advanceCounter("process_cpu_seconds_total", [], to: 2.5)
+        #expect(lines(m, "process_cpu_seconds_total ") == ["process_cpu_seconds_total 2.5"])
+    }
+}
