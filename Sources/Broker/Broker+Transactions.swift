@@ -14,7 +14,7 @@ extension Broker {
     var transactions: TransactionCoordinator? { transactionCoordinator.withLockedValue { $0 } }
 
     func startTransactionCoordinator(loop: any EventLoop, group: any EventLoopGroup, security: ClientSecurity) {
-        let sender = TxnMarkerSender(broker: self, group: group, security: security)
+        let sender = PeerClient(broker: self, group: group, security: security, purpose: "txn-coordinator")
         let coordinator = TransactionCoordinator(
             loop: loop, nodeId: config.nodeId, clock: clock, logger: logger,
             settings: .init(
@@ -48,7 +48,7 @@ extension Broker {
     /// here, the rest go as WriteTxnMarkers to their leaders. A partition without a leader,
     /// or whose leader could not be reached, comes back with an error to be retried.
     func deliverMarkers(
-        _ round: TransactionCoordinator.MarkerRound, sender: TxnMarkerSender, on loop: any EventLoop
+        _ round: TransactionCoordinator.MarkerRound, sender: PeerClient, on loop: any EventLoop
     ) -> EventLoopFuture<[TransactionCoordinator.TopicPartition: ErrorCode]> {
         let image = registry.image
         var byLeader: [Int32: [TransactionCoordinator.TopicPartition]] = [:]
@@ -81,7 +81,8 @@ extension Broker {
             request.markers = [marker]
             let answer: EventLoopFuture<WriteTxnMarkersResponse> =
                 leader == config.nodeId
-                ? writeTxnMarkers(request, on: loop) : sender.send(request, to: leader, on: loop)
+                ? writeTxnMarkers(request, on: loop)
+                : sender.send(request, as: WriteTxnMarkersResponse.self, to: leader, on: loop, timeoutMs: 15_000)
             futures.append(
                 answer.map { r in
                     var out: [TransactionCoordinator.TopicPartition: ErrorCode] = [:]
@@ -423,47 +424,5 @@ extension Broker {
             TransactionCoordinator.topic, partitions: config.transactionTopicPartitions,
             replicationFactor: config.transactionTopicReplicationFactor, minIsr: config.transactionTopicMinIsr,
             busy: creatingTransactionTopic, purpose: "transactions", image)
-    }
-}
-
-/// Connections from a transaction coordinator to the other brokers, for WriteTxnMarkers: one
-/// per broker, made on first use and again after a failure.
-final class TxnMarkerSender: Sendable {
-    private let broker: Broker
-    private let group: any EventLoopGroup
-    private let security: ClientSecurity
-    private let connections = NIOLockedValueBox<[Int32: KafkaConnection]>([:])
-
-    init(broker: Broker, group: any EventLoopGroup, security: ClientSecurity) {
-        self.broker = broker
-        self.group = group
-        self.security = security
-    }
-
-    func send(_ request: WriteTxnMarkersRequest, to node: Int32, on loop: any EventLoop) -> EventLoopFuture<
-        WriteTxnMarkersResponse
-    > {
-        let promise = loop.makePromise(of: WriteTxnMarkersResponse.self)
-        promise.completeWithTask { [self] in
-            let c = try await connection(node)
-            do {
-                return try await c.send(request, as: WriteTxnMarkersResponse.self, timeoutMs: 15_000)
-            } catch {
-                connections.withLockedValue { if $0[node] === c { $0[node] = nil } }
-                await c.close()
-                throw error
-            }
-        }
-        return promise.futureResult
-    }
-
-    private func connection(_ node: Int32) async throws -> KafkaConnection {
-        if let c = connections.withLockedValue({ $0[node] }), c.channel.isActive { return c }
-        guard let b = broker.registry.image.brokers[node] else { throw KafkaClientError.unsupported("no node \(node)") }
-        let c = try await KafkaConnection.connect(
-            host: b.host, port: Int(b.port), group: group, clientId: "txn-coordinator-\(broker.config.nodeId)",
-            timeoutMs: 5000, security: security)
-        connections.withLockedValue { $0[node] = c }
-        return c
     }
 }

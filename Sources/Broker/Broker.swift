@@ -35,6 +35,8 @@ public final class Broker: Sendable {
     /// markers of transactions long since finished.
     let metadataCaughtUp = NIOLockedValueBox(false)
     let producerIds: ProducerIdAllocator
+    /// Connections to the other brokers for the web console (set with replication).
+    public let consolePeers = NIOLockedValueBox<PeerClient?>(nil)
     /// Held for the broker's life: no second process opens these logs.
     let dirLock: DirectoryLock
     let logger: Logger
@@ -106,7 +108,8 @@ public final class Broker: Sendable {
 
     /// Applies a newly committed metadata image to the local replicas and their fetchers.
     public func apply(_ image: MetadataImage) {
-        events.record(from: registry.image, to: image, nowMs: clock.wallMs)
+        events.record(
+            from: registry.image, to: image, nowMs: clock.wallMs, replayed: !metadataCaughtUp.withLockedValue { $0 })
         registry.apply(image)
         fetcher.withLockedValue { $0 }?.update(image)
         groupCoordinator.withLockedValue { $0 }?.update(image)
@@ -118,6 +121,9 @@ public final class Broker: Sendable {
         maintenance.start()
         let f = ReplicaFetcher(broker: self, group: group, security: security, logger: logger)
         fetcher.withLockedValue { $0 = f }
+        consolePeers.withLockedValue {
+            $0 = PeerClient(broker: self, group: group, security: security, purpose: "console")
+        }
         f.update(registry.image)
         let loop = group.next()
         let coordinator = GroupCoordinator(
@@ -150,6 +156,7 @@ public final class Broker: Sendable {
     /// Stops the fetchers and background log work, and returns once they have ended.
     public func stopReplication() async {
         await fetcher.withLockedValue { $0 }?.stop()
+        await consolePeers.withLockedValue { $0 }?.close()
         await maintenance.stopAndWait()
     }
 

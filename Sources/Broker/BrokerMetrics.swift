@@ -142,7 +142,13 @@ public final class BrokerMetrics: Sendable {
     public func recordBytesOut(_ topic: String, _ n: Int) {
         bytesOut.increment(by: n)
         self.topic(topic).bytesOut.increment(by: n)
+        bytesOutTotals.withLockedValue { $0[topic, default: 0] += n }
     }
+
+    /// Record bytes consumers fetched from this broker since it started, by topic (the web
+    /// console's chart).
+    public var topicBytesOut: [String: Int] { bytesOutTotals.withLockedValue { $0 } }
+    private let bytesOutTotals = NIOLockedValueBox([String: Int]())
 
     public func recordReplicationOut(_ n: Int) { replicationBytesOut.increment(by: n) }
     public func recordReplicationIn(_ n: Int) { replicationBytesIn.increment(by: n) }

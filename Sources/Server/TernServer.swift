@@ -186,7 +186,13 @@ public final class TernServer: Sendable {
                     group: group, host: http.host, port: http.port,
                     model: ConsoleModel(
                         broker: broker, quorum: quorum,
-                        connections: [("client", clientConnections), ("controller", controllerConnections)]))
+                        connections: [("client", clientConnections), ("controller", controllerConnections)],
+                        messagesRefusal: ConsoleMessages.refusal(
+                            authorizer: config.broker.authorizer != nil,
+                            anonymousListener: config.clientListeners.contains { l in
+                                let s = config.security[l.name] ?? ListenerSecurity()
+                                return !s.securityProtocol.usesSASL && s.tls?.clientAuth != .required
+                            })))
                 logger.info(
                     "web console and /metrics on http://\(http.host == "0.0.0.0" ? "localhost" : http.host):\(http.port)/"
                 )

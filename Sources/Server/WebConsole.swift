@@ -1,4 +1,5 @@
 import Broker
+import KafkaClient
 import KafkaProtocol
 import Logging
 import Metadata
@@ -47,11 +48,20 @@ final class ConsoleModel: Sendable {
     let quorum: QuorumController
     /// Each listener kind's connection tracker, for the connection metrics.
     let connections: [(String, ConnectionTracker)]
+    /// The message browser and produce form.
+    let messages: ConsoleMessages
+    /// Every group in the cluster, from each coordinator.
+    let allGroups: ConsoleGroups
 
-    init(broker: Broker, quorum: QuorumController, connections: [(String, ConnectionTracker)] = []) {
+    init(
+        broker: Broker, quorum: QuorumController, connections: [(String, ConnectionTracker)] = [],
+        messagesRefusal: String? = nil
+    ) {
         self.broker = broker
         self.quorum = quorum
         self.connections = connections
+        messages = ConsoleMessages(broker: broker, refusal: messagesRefusal)
+        allGroups = ConsoleGroups(broker: broker)
     }
 
     private var image: MetadataImage { broker.registry.image }
@@ -70,14 +80,51 @@ final class ConsoleModel: Sendable {
         return (total, under, offline)
     }
 
-    func cluster() -> String {
+    /// A broker whose last fetch of the metadata log is older than this, and which the
+    /// controller has not fenced yet, shows as "missed heartbeats" (voters and observers fetch
+    /// at least every ~300 ms; fencing comes after the 9 s session timeout).
+    static let silentAfterMs: Int64 = 2_000
+
+    /// When each node last fetched the metadata log, as the quorum's leader saw it
+    /// (DescribeQuorum), read at most every 400 ms; empty when the leader does not answer.
+    private let lastSeen = NIOLockedValueBox<(atMs: Int64, seen: [Int32: Int64])>((0, [:]))
+
+    func lastFetches(on loop: any EventLoop) -> EventLoopFuture<[Int32: Int64]> {
+        let now = broker.clock.monotonicMs
+        let cached = lastSeen.withLockedValue { $0 }
+        guard now - cached.atMs >= 400, let describe = broker.describeQuorum.withLockedValue({ $0 }) else {
+            return loop.makeSucceededFuture(cached.seen)
+        }
+        return describe().hop(to: loop).map { response -> [Int32: Int64] in
+            var seen: [Int32: Int64] = [:]
+            for p in response.topics.flatMap(\.partitions) where p.errorCode == 0 {
+                for r in p.currentVoters + p.observers where r.lastFetchTimestamp >= 0 {
+                    seen[r.replicaId] = max(seen[r.replicaId] ?? 0, r.lastFetchTimestamp)
+                }
+            }
+            return seen
+        }.recover { _ in [:] }.map { seen in
+            self.lastSeen.withLockedValue { $0 = (now, seen) }
+            return seen
+        }
+    }
+
+    func clusterJSON(on loop: any EventLoop) -> EventLoopFuture<String> {
+        lastFetches(on: loop).map { self.cluster(lastFetch: $0) }
+    }
+
+    func cluster(lastFetch: [Int32: Int64] = [:]) -> String {
         let image = self.image
         let counts = partitionCounts(image)
         let raft = quorum.raftState
+        let now = broker.clock.wallMs
         let brokers = image.brokers.values.sorted { $0.id < $1.id }.map { b in
-            JSON.object([
+            let silentMs = lastFetch[b.id].map { max(0, now - $0) }
+            let state =
+                b.fenced ? "fenced" : (silentMs ?? 0) > Self.silentAfterMs ? "missed heartbeats" : "up"
+            return JSON.object([
                 ("id", "\(b.id)"), ("host", JSON.string(b.host)), ("port", "\(b.port)"),
-                ("state", JSON.string(b.fenced ? "fenced" : "up")), ("epoch", "\(b.epoch)"),
+                ("state", JSON.string(state)), ("epoch", "\(b.epoch)"), ("silentMs", JSON.optional(silentMs)),
             ])
         }
         return JSON.object([
@@ -129,7 +176,7 @@ final class ConsoleModel: Sendable {
             broker.events.all.filter { $0.sequence > after }.map { e in
                 JSON.object([
                     ("seq", "\(e.sequence)"), ("timeMs", "\(e.timeMs)"), ("kind", JSON.string(e.kind)),
-                    ("text", JSON.string(e.text)),
+                    ("text", JSON.string(e.text)), ("replayed", e.replayed ? "true" : "false"),
                 ])
             })
     }
@@ -190,11 +237,61 @@ final class ConsoleModel: Sendable {
     }
 
     func state(on loop: any EventLoop) -> EventLoopFuture<String> {
-        groupsJSON(on: loop).and(transactionsJSON(on: loop)).map { groups, txns in
-            JSON.object([
-                ("cluster", self.cluster()), ("topics", self.topics()), ("groups", groups), ("transactions", txns),
+        stateAndSeen(on: loop).map(\.0)
+    }
+
+    /// The page with its first render and the state it started from.
+    func page(on loop: any EventLoop) -> EventLoopFuture<String> {
+        stateAndSeen(on: loop).map { state, seen in
+            ConsolePage.html(state: state, summary: self.summary(lastFetch: seen))
+        }
+    }
+
+    func summary(lastFetch: [Int32: Int64]) -> ConsolePage.Summary {
+        let image = self.image
+        let counts = partitionCounts(image)
+        let now = broker.clock.wallMs
+        let leader = quorum.leaderId
+        return ConsolePage.Summary(
+            clusterId: broker.clusterId, node: broker.config.nodeId,
+            controller: leader.map { "node \($0), epoch \(quorum.raftState.epoch)" } ?? "none",
+            underReplicated: counts.underReplicated, offline: counts.offline,
+            brokers: image.brokers.values.sorted { $0.id < $1.id }.map { b in
+                let silent = lastFetch[b.id].map { now - $0 > Self.silentAfterMs } ?? false
+                return (
+                    b.id, "\(b.host):\(b.port)", b.fenced ? "fenced" : silent ? "missed heartbeats" : "up",
+                    Int64(b.epoch)
+                )
+            },
+            topics: image.topics.values.filter { !$0.name.hasPrefix("__") }.sorted { $0.name < $1.name }.map { t in
+                (t.name, t.partitions.count, t.partitions.values.filter { $0.isr.count < $0.replicas.count }.count)
+            })
+    }
+
+    private func stateAndSeen(on loop: any EventLoop) -> EventLoopFuture<(String, [Int32: Int64])> {
+        // Every group from its coordinator; this node's own until the first cluster-wide reading.
+        let everyGroup = allGroups.current()
+        let groupsJSON = everyGroup.map { loop.makeSucceededFuture($0) } ?? self.groupsJSON(on: loop)
+        return groupsJSON.and(transactionsJSON(on: loop)).and(lastFetches(on: loop)).map { both, seen in
+            let (groups, txns) = both
+            let bytesOut = self.broker.metrics.topicBytesOut.sorted { $0.key < $1.key }.map {
+                (JSON.string($0.key), "\($0.value)")
+            }
+            let state = JSON.object([
+                ("cluster", self.cluster(lastFetch: seen)), ("topics", self.topics()), ("groups", groups),
+                ("groupsScope", JSON.string(everyGroup == nil ? "(coordinated by this node)" : "(every coordinator)")),
+                ("transactions", txns),
+                (
+                    "messages",
+                    JSON.object([
+                        ("enabled", self.messages.refusal == nil ? "true" : "false"),
+                        ("why", self.messages.refusal.map(JSON.string) ?? "null"),
+                    ])
+                ),
+                ("bytesOut", "{" + bytesOut.map { "\($0.0):\($0.1)" }.joined(separator: ",") + "}"),
                 ("events", self.events()),
             ])
+            return (state, seen)
         }
     }
 
@@ -328,18 +425,37 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
 
     private let model: ConsoleModel
     private var path = "/"
+    private var query: [String: String] = [:]
+    private var method = HTTPMethod.GET
+    private var fromPage = false
+    private var body = ByteBuffer()
+    private var bodyTooLarge = false
     private var keepAlive = false
     private var stream: RepeatedTask?
+    /// The most a request body may carry (the produce form's record and its fields).
+    static let maxBody = ConsoleMessages.maxProduceBytes * 4
 
     init(model: ConsoleModel) { self.model = model }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "/")
+            let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+            path = String(parts.first ?? "/")
+            query = parts.count > 1 ? FormDecoding.decode(parts[1]) : [:]
+            method = head.method
+            // Only the page's own script sets this header; a form on another site cannot (the
+            // browser would ask first), so another site cannot make a visitor's browser produce.
+            fromPage = head.headers["X-Tern-Console"].first == "1"
             keepAlive = head.isKeepAlive
-        case .body:
-            break
+            body.clear()
+            bodyTooLarge = false
+        case .body(var chunk):
+            if body.readableBytes + chunk.readableBytes > Self.maxBody {
+                bodyTooLarge = true
+            } else {
+                body.writeBuffer(&chunk)
+            }
         case .end:
             route(context)
         }
@@ -348,8 +464,29 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
     private func route(_ context: ChannelHandlerContext) {
         let loop = context.eventLoop
         switch path {
-        case "/", "/index.html": send(context, 200, "text/html; charset=utf-8", ConsolePage.html)
-        case "/api/cluster": send(context, 200, "application/json", model.cluster())
+        case "/api/messages":
+            let messages = model.messages
+            let query = self.query
+            answer(context) { try await messages.browse(ConsoleMessages.Query(query)) }
+            return
+        case "/api/produce":
+            guard method == .POST else { return send(context, 405, "text/plain", "POST a form to /api/produce\n") }
+            guard fromPage else {
+                return send(
+                    context, 403, "text/plain", "/api/produce answers the console page only (X-Tern-Console: 1)\n")
+            }
+            guard !bodyTooLarge else {
+                return send(context, 413, "text/plain", "the form is larger than \(Self.maxBody) bytes\n")
+            }
+            let form = FormDecoding.decode(Substring(String(buffer: body)))
+            let messages = model.messages
+            answer(context) { try await messages.produce(form) }
+            return
+        default: break
+        }
+        switch path {
+        case "/", "/index.html": reply(context, model.page(on: loop), "text/html; charset=utf-8")
+        case "/api/cluster": reply(context, model.clusterJSON(on: loop), "application/json")
         case "/api/topics": send(context, 200, "application/json", model.topics())
         case "/api/events": send(context, 200, "application/json", model.events())
         case "/api/groups": reply(context, model.groupsJSON(on: loop), "application/json")
@@ -357,6 +494,23 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
         case "/metrics": reply(context, model.metrics(on: loop), "text/plain; version=0.0.4; charset=utf-8")
         case "/api/stream": startStream(context)
         default: send(context, 404, "text/plain", "not found: \(path)\n")
+        }
+    }
+
+    /// Answers with `work`'s JSON, or its failure's status and message (as JSON `{"error": ...}`).
+    private func answer(_ context: ChannelHandlerContext, _ work: @escaping @Sendable () async throws -> String) {
+        let promise = context.eventLoop.makePromise(of: (Int, String).self)
+        promise.completeWithTask {
+            do {
+                return (200, try await work())
+            } catch let f as ConsoleMessages.Failure {
+                return (f.status, JSON.object([("error", JSON.string(f.message))]))
+            } catch {
+                return (502, JSON.object([("error", JSON.string(KafkaClientError.reason(error)))]))
+            }
+        }
+        promise.futureResult.assumeIsolated().whenSuccess { [self] status, text in
+            send(context, status, "application/json", text)
         }
     }
 

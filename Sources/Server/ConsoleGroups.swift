@@ -1,0 +1,118 @@
+import Broker
+import KafkaClient
+import KafkaProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Every consumer group in the cluster for the web console, whichever node serves the page:
+/// each live broker is asked for the groups it coordinates (ListGroups), then for their members
+/// and assignments (DescribeGroups) and committed offsets (OffsetFetch), over the inter-broker
+/// listener. Read at most every 2 s whatever the number of pages open; at most `maxGroups`.
+final class ConsoleGroups: Sendable {
+    let broker: Broker
+    static let maxGroups = 200
+    static let refreshMs: Int64 = 2_000
+    private let cache = NIOLockedValueBox<(atMs: Int64, json: String?, reading: Bool)>((0, nil, false))
+
+    init(broker: Broker) { self.broker = broker }
+
+    /// The last reading (nil before the first), starting a new one when it is old.
+    func current() -> String? {
+        let now = broker.clock.monotonicMs
+        let (stale, json) = cache.withLockedValue { c -> (Bool, String?) in
+            let stale = !c.reading && (c.json == nil || now - c.atMs >= Self.refreshMs)
+            if stale { c.reading = true }
+            return (stale, c.json)
+        }
+        if stale {
+            Task {
+                let fresh = await read()
+                cache.withLockedValue { $0 = (broker.clock.monotonicMs, fresh ?? $0.json, false) }
+            }
+        }
+        return json
+    }
+
+    /// Waits for a reading (the first page load).
+    func wait(timeoutMs: Int64 = 3_000) async -> String? {
+        if let j = current() { return j }
+        let deadline = broker.clock.monotonicMs + timeoutMs
+        while broker.clock.monotonicMs < deadline {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+            if let j = cache.withLockedValue({ $0.json }) { return j }
+        }
+        return nil
+    }
+
+    private func read() async -> String? {
+        guard let peers = broker.consolePeers.withLockedValue({ $0 }) else { return nil }
+        let image = broker.registry.image
+        let live = image.brokers.values.filter { !$0.fenced }.map(\.id).sorted()
+        let listed = await withTaskGroup(of: (Int32, [ListGroupsResponse.Group]).self) { group in
+            for id in live {
+                group.addTask {
+                    let r = try? await peers.send(
+                        ListGroupsRequest(), as: ListGroupsResponse.self, to: id, timeoutMs: 3_000)
+                    return (id, r?.groups ?? [])
+                }
+            }
+            var out: [(Int32, [ListGroupsResponse.Group])] = []
+            for await x in group { out.append(x) }
+            return out
+        }
+        var wanted: [(coordinator: Int32, id: String)] = []
+        for (id, groups) in listed.sorted(by: { $0.0 < $1.0 }) {
+            for g in groups.sorted(by: { $0.groupId < $1.groupId }) where wanted.count < Self.maxGroups {
+                wanted.append((id, g.groupId))
+            }
+        }
+        let described = await withTaskGroup(of: String?.self) { group in
+            for (coordinator, id) in wanted {
+                group.addTask { await self.describe(id, coordinator: coordinator, peers: peers) }
+            }
+            var out: [String] = []
+            for await x in group { if let x { out.append(x) } }
+            return out
+        }
+        return JSON.array(described.sorted())
+    }
+
+    private func describe(_ id: String, coordinator: Int32, peers: PeerClient) async -> String? {
+        var d = DescribeGroupsRequest()
+        d.groups = [id]
+        var f = OffsetFetchRequest()
+        f.groupId = id
+        f.topics = nil
+        async let described = try? peers.send(d, as: DescribeGroupsResponse.self, to: coordinator, timeoutMs: 3_000)
+        async let fetched = try? peers.send(f, as: OffsetFetchResponse.self, to: coordinator, timeoutMs: 3_000)
+        guard let g = await described?.groups.first, g.errorCode == 0 else { return nil }
+        let offsets = await fetched
+        let members = g.members.map { m -> String in
+            let parts =
+                g.protocolType == "consumer"
+                ? ConsumerProtocol.assignedPartitions(m.memberAssignment).map { "\($0.0)-\($0.1)" }.sorted() : []
+            return JSON.object([
+                ("memberId", JSON.string(m.memberId)), ("clientId", JSON.string(m.clientId)),
+                ("host", JSON.string(m.clientHost)), ("partitions", JSON.array(parts.map(JSON.string))),
+            ])
+        }
+        var partitions: [String] = []
+        for t in (offsets?.topics ?? []).sorted(by: { $0.name < $1.name }) {
+            for p in t.partitions.sorted(by: { $0.partitionIndex < $1.partitionIndex })
+            where p.errorCode == 0 && p.committedOffset >= 0 {
+                let end = broker.registry.partition(t.name, p.partitionIndex).map { $0.log.highWatermark }
+                partitions.append(
+                    JSON.object([
+                        ("topic", JSON.string(t.name)), ("partition", "\(p.partitionIndex)"),
+                        ("committed", "\(p.committedOffset)"), ("highWatermark", JSON.optional(end)),
+                        ("lag", JSON.optional(end.map { max(0, $0 - p.committedOffset) })),
+                    ]))
+            }
+        }
+        return JSON.object([
+            ("id", JSON.string(g.groupId)), ("state", JSON.string(g.groupState)), ("members", "\(g.members.count)"),
+            ("coordinator", "\(coordinator)"), ("protocolType", JSON.string(g.protocolType)),
+            ("assignment", JSON.array(members)), ("partitions", JSON.array(partitions)),
+        ])
+    }
+}
