@@ -3,6 +3,7 @@ import KafkaClient
 import KafkaProtocol
 import NIOConcurrencyHelpers
 import NIOCore
+import Storage
 
 /// Every consumer group in the cluster for the web console, whichever node serves the page:
 /// each live broker is asked for the groups it coordinates (ListGroups), then for their members
@@ -11,38 +12,15 @@ import NIOCore
 final class ConsoleGroups: Sendable {
     let broker: Broker
     static let maxGroups = 200
-    static let refreshMs: Int64 = 2_000
-    private let cache = NIOLockedValueBox<(atMs: Int64, json: String?, reading: Bool)>((0, nil, false))
+    private let reading: CachedReading<String>
 
-    init(broker: Broker) { self.broker = broker }
+    init(broker: Broker) {
+        self.broker = broker
+        reading = CachedReading(clock: broker.clock, refreshMs: 2_000)
+    }
 
     /// The last reading (nil before the first), starting a new one when it is old.
-    func current() -> String? {
-        let now = broker.clock.monotonicMs
-        let (stale, json) = cache.withLockedValue { c -> (Bool, String?) in
-            let stale = !c.reading && (c.json == nil || now - c.atMs >= Self.refreshMs)
-            if stale { c.reading = true }
-            return (stale, c.json)
-        }
-        if stale {
-            Task {
-                let fresh = await read()
-                cache.withLockedValue { $0 = (broker.clock.monotonicMs, fresh ?? $0.json, false) }
-            }
-        }
-        return json
-    }
-
-    /// Waits for a reading (the first page load).
-    func wait(timeoutMs: Int64 = 3_000) async -> String? {
-        if let j = current() { return j }
-        let deadline = broker.clock.monotonicMs + timeoutMs
-        while broker.clock.monotonicMs < deadline {
-            try? await Task.sleep(nanoseconds: 50_000_000)
-            if let j = cache.withLockedValue({ $0.json }) { return j }
-        }
-        return nil
-    }
+    func current() -> String? { reading.current { await self.read() } }
 
     private func read() async -> String? {
         guard let peers = broker.consolePeers.withLockedValue({ $0 }) else { return nil }
@@ -114,5 +92,35 @@ final class ConsoleGroups: Sendable {
             ("coordinator", "\(coordinator)"), ("protocolType", JSON.string(g.protocolType)),
             ("assignment", JSON.array(members)), ("partitions", JSON.array(partitions)),
         ])
+    }
+}
+
+/// A value read now and then in the background (from other brokers): `current` answers the
+/// last one at once and starts a new reading when it is older than `refreshMs`, one at a time
+/// however many pages ask.
+final class CachedReading<Value: Sendable>: Sendable {
+    private let clock: any TernClock
+    private let refreshMs: Int64
+    private let state = NIOLockedValueBox<(atMs: Int64, value: Value?, reading: Bool)>((0, nil, false))
+
+    init(clock: any TernClock, refreshMs: Int64) {
+        self.clock = clock
+        self.refreshMs = refreshMs
+    }
+
+    func current(_ read: @escaping @Sendable () async -> Value?) -> Value? {
+        let now = clock.monotonicMs
+        let (stale, value) = state.withLockedValue { s -> (Bool, Value?) in
+            let stale = !s.reading && (s.value == nil || now - s.atMs >= refreshMs)
+            if stale { s.reading = true }
+            return (stale, s.value)
+        }
+        if stale {
+            Task {
+                let fresh = await read()
+                state.withLockedValue { $0 = (clock.monotonicMs, fresh ?? $0.value, false) }
+            }
+        }
+        return value
     }
 }

@@ -250,10 +250,14 @@ enum ConsolePage {
             const offline = p.leader < 0 || fenced.has(p.leader), under = p.isr.length < p.replicas.length;
             const reps = p.replicas.map(r => `<span class="r ${p.isr.includes(r) ? "in" : "out"}${r === p.leader ? " lead" : ""}">${r}</span>`).join("");
             const lso = p.lastStableOffset !== null && p.lastStableOffset !== p.highWatermark ? ` · lso ${p.lastStableOffset} (${p.openTransactions} open txn)` : "";
-            const offs = p.logEndOffset === null ? "" : `<div class="muted">hw ${p.highWatermark}${lso} / end ${p.logEndOffset} · ${p.sizeBytes} B</div>`;
+            const offs = p.logEndOffset === null ? (p.sizeBytes === null ? "" : `<div class="muted">${fmt(p.sizeBytes)}B on the leader</div>`)
+              : `<div class="muted">hw ${p.highWatermark}${lso} / end ${p.logEndOffset} · ${p.sizeBytes} B</div>`;
+            const copies = (p.replicaSizes || []).filter(r => r.broker !== s.cluster.node || p.logEndOffset === null);
+            const sizes = copies.length === 0 ? "" : `<div class="muted sizes">` + copies.map(r =>
+              `b${r.broker} ${fmt(r.sizeBytes)}B${r.offsetLag > 0 ? ` (${r.offsetLag} behind)` : ""}`).join(" · ") + `</div>`;
             return `<div class="cell${offline ? " offline" : under ? " under" : ""}" data-tp="${esc(t.name)}-${p.partition}" data-leader="${p.leader}" ` +
               `data-isr="${p.isr.join(",")}" data-out="${p.outOfSync.join(",")}"><span class="p">P${p.partition}</span> leader ${p.leader < 0 ? "none" : p.leader}` +
-              ` · epoch ${p.leaderEpoch}<div>replicas ${reps}</div>${offs}${p.why ? `<div class="why">${esc(p.why)}</div>` : ""}</div>`;
+              ` · epoch ${p.leaderEpoch}<div>replicas ${reps}</div>${offs}${sizes}${p.why ? `<div class="why">${esc(p.why)}</div>` : ""}</div>`;
           }).join("") + `</div>`).join("");
           $("groups-scope").textContent = s.groupsScope || "(coordinated by this node)";
           $("groups").innerHTML = s.groups.length === 0 ? `<span class="muted">none</span>` : s.groups.map(g =>

@@ -52,6 +52,8 @@ final class ConsoleModel: Sendable {
     let messages: ConsoleMessages
     /// Every group in the cluster, from each coordinator.
     let allGroups: ConsoleGroups
+    /// Every replica's size, from each broker.
+    let replicas: ConsoleReplicas
 
     init(
         broker: Broker, quorum: QuorumController, connections: [(String, ConnectionTracker)] = [],
@@ -62,6 +64,7 @@ final class ConsoleModel: Sendable {
         self.connections = connections
         messages = ConsoleMessages(broker: broker, refusal: messagesRefusal)
         allGroups = ConsoleGroups(broker: broker)
+        replicas = ConsoleReplicas(broker: broker)
     }
 
     private var image: MetadataImage { broker.registry.image }
@@ -136,8 +139,11 @@ final class ConsoleModel: Sendable {
         ])
     }
 
+    /// Every partition; each replica's size and lag from every live broker (`replicas`, read now
+    /// and then), offsets where this node holds a replica.
     func topics() -> String {
         let image = self.image
+        let replicas = self.replicas.current()
         return JSON.array(
             image.topics.values.sorted { $0.name < $1.name }.map { t in
                 let minInsync =
@@ -145,6 +151,12 @@ final class ConsoleModel: Sendable {
                 let parts = t.partitions.sorted { $0.key < $1.key }.map { index, p -> String in
                     let state = broker.registry.partition(t.name, index)
                     let local = state?.log
+                    let copies = replicas[t.name]?[index] ?? [:]
+                    let replicaJSON = copies.sorted { $0.key < $1.key }.map { id, r in
+                        JSON.object([
+                            ("broker", "\(id)"), ("sizeBytes", "\(r.sizeBytes)"), ("offsetLag", "\(r.offsetLag)"),
+                        ])
+                    }
                     // Lags are known where this node leads; elsewhere the page says less.
                     let lags = state?.followerLags
                     let why = PartitionHealth.explain(
@@ -160,7 +172,11 @@ final class ConsoleModel: Sendable {
                         ("lastStableOffset", JSON.optional(local?.lastStableOffset)),
                         ("openTransactions", JSON.optional(local?.ongoingTransactions.count)),
                         ("logStartOffset", JSON.optional(local?.logStartOffset)),
-                        ("sizeBytes", JSON.optional(local?.sizeInBytes)),
+                        (
+                            "sizeBytes",
+                            JSON.optional(local.map { Int64($0.sizeInBytes) } ?? copies[p.leader]?.sizeBytes)
+                        ),
+                        ("replicaSizes", JSON.array(replicaJSON)),
                         ("why", why.map(JSON.string) ?? "null"),
                     ])
                 }

@@ -12,6 +12,8 @@ import ssl
 import struct
 import json
 import subprocess
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -21,6 +23,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 
 from conftest import REPO, TERN_BIN, Broker, free_port
 from support import wait_until
+from test_console import metrics
 from test_security import certs, server_tls  # noqa: F401  (certs: the fixture, a throwaway CA and certificates)
 
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
@@ -168,6 +171,15 @@ def test_acls_grant_exactly_what_they_say_and_survive_kill9_and_restart(acl_clus
     assert orders not in md.topics and audit not in md.topics
     errors = send(sasl, alice, orders, 2)
     assert all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errors), errors
+    # Counted as denials in /metrics, on the node that refused them.
+    assert sum(s.value for n in nodes for s in metrics(n)["tern_authorization_denials"]) >= 1
+    # The console's message browser would read with the node's own rights: off, and it says why.
+    for path, data in ((f"/api/messages?topic={orders}", None), ("/api/produce", f"topic={orders}&value=x".encode())):
+        req = urllib.request.Request(f"http://127.0.0.1:{nodes[0].http_port}{path}", data=data,
+                                     headers={"X-Tern-Console": "1"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=10)
+        assert refused.value.code == 403 and b"ACL authorizer" in refused.value.read()
 
     # alice may write and read `orders` and use groups starting with app-; bob may read every
     # topic but is denied writing orders; alice's certificate may only read orders.

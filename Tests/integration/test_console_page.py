@@ -280,3 +280,36 @@ def test_the_page_marks_a_paused_broker_before_it_is_fenced(cluster_factory):
         wait_until(lambda: row()[0] == "up", 30, "the broker back up")
     finally:
         driver.quit()
+
+
+def test_replicas_on_other_brokers_show_their_sizes(cluster_factory):
+    nodes = cluster_factory(3)
+    topic = unique_topic("elsewhere")
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": nodes[0].bootstrap})
+    # One replica per partition, each on a chosen broker: two of them not on node 0.
+    admin.create_topics([NewTopic(topic, 3, replica_assignment=[[0], [1], [2]])])[topic].result(30)
+    for p in range(3):
+        produce(nodes[0].bootstrap, topic, [(None, b"y" * 1000)] * (p + 1) * 10, partitioner="random")
+    page = nodes[0]
+
+    def partitions():
+        return {p["partition"]: p for t in get_json(page, "/api/topics") if t["name"] == topic for p in t["partitions"]}
+
+    wait_until(lambda: all(p["sizeBytes"] and p["replicaSizes"] for p in partitions().values()), 20,
+               "every replica's size from its broker")
+    parts = partitions()
+    assert parts[0]["logEndOffset"] is not None, "node 0 holds partition 0 itself"
+    for p in (1, 2):
+        assert parts[p]["logEndOffset"] is None, "node 0 holds no copy of partitions 1 and 2"
+        assert [r["broker"] for r in parts[p]["replicaSizes"]] == [p]
+        assert parts[p]["sizeBytes"] == parts[p]["replicaSizes"][0]["sizeBytes"] > 1000
+    driver = chromium_driver()
+    try:
+        driver.get(f"http://127.0.0.1:{page.http_port}/")
+        wait_until(lambda: "on the leader" in driver.execute_script(
+            f'const c = document.querySelector(\'[data-tp="{topic}-2"]\'); return c ? c.textContent : "";'), 15,
+            "the size of a replica held elsewhere")
+        shot(driver, "console-replicas-elsewhere.png")
+    finally:
+        driver.quit()
