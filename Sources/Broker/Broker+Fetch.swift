@@ -39,12 +39,12 @@ extension Broker {
         if first.hasError && !isReplica { metrics.fetchFailed() }
         let waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
         if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
-            return loop.makeSucceededFuture(first.response)
+            return loop.makeSucceededFuture(delivered(first))
         }
         let promise = loop.makePromise(of: FetchResponse.self)
         let pending = PendingFetch(promise: promise)
         let timeout = loop.scheduleTask(in: .milliseconds(Int64(waitMs))) { [self] in
-            pending.complete { readFetch(request, version: version).response }
+            pending.complete { delivered(readFetch(request, version: version)) }
         }
         pending.setTimeout(timeout)
         @Sendable func recheck() {
@@ -53,7 +53,7 @@ extension Broker {
                 let before = marks()
                 let now = readFetch(request, version: version)
                 if now.bytes >= Int(request.minBytes) || now.hasError {
-                    pending.complete { now.response }
+                    pending.complete { delivered(now) }
                 } else {
                     // The same window as the first wait: an append while re-arming is looked for.
                     arm()
@@ -73,6 +73,18 @@ extension Broker {
         var response: FetchResponse
         var bytes: Int
         var hasError: Bool
+        /// Record bytes read, by topic, and whether a follower asked (for the metrics, counted
+        /// only for the read that is answered: a parked fetch reads again before it answers).
+        var bytesByTopic: [String: Int] = [:]
+        var replica = false
+    }
+
+    /// The answer of a read that is sent: its bytes are counted out.
+    func delivered(_ read: FetchRead) -> FetchResponse {
+        for (topic, n) in read.bytesByTopic where n > 0 {
+            if read.replica { metrics.recordReplicationOut(n) } else { metrics.recordBytesOut(topic, n) }
+        }
+        return read.response
     }
 
     static func droppingRepeatedPartitions(_ request: FetchRequest) -> FetchRequest {
@@ -111,6 +123,7 @@ extension Broker {
         var total = 0
         var files = 0
         var hasError = false
+        var bytesByTopic: [String: Int] = [:]
         for topic in request.topics {
             var tr = FetchResponse.Topic()
             tr.topic = topic.topic
@@ -232,13 +245,7 @@ extension Broker {
                     if data.file != nil { files += 1 }
                     let n = data.file?.length ?? data.bytes?.readableBytes ?? 0
                     total += n
-                    if n > 0 {
-                        if isReplica {
-                            metrics.recordReplicationOut(n)
-                        } else {
-                            metrics.recordBytesOut(partition.topic, n)
-                        }
-                    }
+                    if n > 0 { bytesByTopic[partition.topic, default: 0] += n }
                     if throttle != nil { replicationQuotas.record(.leader, n, nowMs: clock.monotonicMs) }
                     budget -= n
                 } catch {
@@ -249,7 +256,9 @@ extension Broker {
             }
             response.responses.append(tr)
         }
-        return FetchRead(response: response, bytes: total, hasError: hasError)
+        return FetchRead(
+            response: response, bytes: total, hasError: hasError, bytesByTopic: bytesByTopic,
+            replica: request.replicaId >= 0)
     }
 }
 

@@ -104,8 +104,11 @@ extension Broker {
                 }
                 switch partition.log.append(records: records, leaderEpoch: leaderEpoch) {
                 case .success(let a):
-                    metrics.recordProduced(
-                        partition.topic, records: Int(a.lastOffset - a.baseOffset + 1), bytes: records.readableBytes)
+                    if fromClient {
+                        metrics.recordProduced(
+                            partition.topic, records: Int(a.lastOffset - a.baseOffset + 1),
+                            bytes: records.readableBytes)
+                    }
                     pr.baseOffset = a.baseOffset
                     pr.logAppendTimeMs = a.logAppendTimeMs
                     pr.logStartOffset = a.logStartOffset

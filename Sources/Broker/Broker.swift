@@ -108,8 +108,9 @@ public final class Broker: Sendable {
 
     /// Applies a newly committed metadata image to the local replicas and their fetchers.
     public func apply(_ image: MetadataImage) {
-        events.record(
-            from: registry.image, to: image, nowMs: clock.wallMs, replayed: !metadataCaughtUp.withLockedValue { $0 })
+        let before = registry.image
+        events.record(from: before, to: image, nowMs: clock.wallMs, replayed: !metadataCaughtUp.withLockedValue { $0 })
+        for (name, t) in before.topics where image.topics[name]?.id != t.id { metrics.forgetTopic(name) }
         registry.apply(image)
         fetcher.withLockedValue { $0 }?.update(image)
         groupCoordinator.withLockedValue { $0 }?.update(image)

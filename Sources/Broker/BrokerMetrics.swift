@@ -138,6 +138,16 @@ public final class BrokerMetrics: Sendable {
         t.bytesIn.increment(by: bytes)
     }
 
+    /// A deleted topic's series go with it (a cluster that creates and deletes topics all day
+    /// would otherwise keep a series for every name it ever had).
+    public func forgetTopic(_ name: String) {
+        guard let t = topics.withLockedValue({ $0.removeValue(forKey: name) }) else { return }
+        t.messagesIn.destroy()
+        t.bytesIn.destroy()
+        t.bytesOut.destroy()
+        bytesOutTotals.withLockedValue { $0[name] = nil }
+    }
+
     /// Record bytes a consumer fetched.
     public func recordBytesOut(_ topic: String, _ n: Int) {
         bytesOut.increment(by: n)

@@ -28,7 +28,8 @@ public final class ClusterEvents: Sendable {
             s.next += 1
             if s.events.count > 500 { s.events.removeFirst(s.events.count - 500) }
         }
-        for _ in 0..<max(0, count) { onEvent(kind) }
+        // Replayed changes were counted by the process that saw them happen.
+        if !replayed { for _ in 0..<max(0, count) { onEvent(kind) } }
     }
 
     /// More changes of one kind to one topic in one image than this are one line; changes to

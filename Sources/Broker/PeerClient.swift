@@ -13,6 +13,7 @@ public final class PeerClient: Sendable {
     private let security: ClientSecurity
     private let purpose: String
     private let connections = NIOLockedValueBox<[Int32: KafkaConnection]>([:])
+    private let connecting = NIOLockedValueBox<[Int32: Task<KafkaConnection, any Error>]>([:])
 
     init(broker: Broker, group: any EventLoopGroup, security: ClientSecurity, purpose: String) {
         self.broker = broker
@@ -37,6 +38,9 @@ public final class PeerClient: Sendable {
         let c = try await connection(node)
         do {
             return try await c.send(request, as: Response.self, timeoutMs: timeoutMs)
+        } catch KafkaClientError.timedOut(let what, let ms) {
+            // One slow answer: the connection stays for the requests sharing it.
+            throw KafkaClientError.timedOut(what, ms)
         } catch {
             connections.withLockedValue { if $0[node] === c { $0[node] = nil } }
             await c.close()
@@ -44,8 +48,31 @@ public final class PeerClient: Sendable {
         }
     }
 
+    /// The connection to `node`: the open one, the one being made (callers at the same moment
+    /// share one attempt), or a new one.
     private func connection(_ node: Int32) async throws -> KafkaConnection {
-        if let c = connections.withLockedValue({ $0[node] }), c.channel.isActive { return c }
+        let attempt = connecting.withLockedValue { all -> Task<KafkaConnection, any Error>? in
+            if let c = connections.withLockedValue({ $0[node] }), c.channel.isActive { return nil }
+            if let t = all[node] { return t }
+            let t = Task { try await self.connect(node) }
+            all[node] = t
+            return t
+        }
+        guard let attempt else {
+            if let c = connections.withLockedValue({ $0[node] }) { return c }
+            return try await connection(node)
+        }
+        do {
+            let c = try await attempt.value
+            connecting.withLockedValue { if $0[node] == attempt { $0[node] = nil } }
+            return c
+        } catch {
+            connecting.withLockedValue { if $0[node] == attempt { $0[node] = nil } }
+            throw error
+        }
+    }
+
+    private func connect(_ node: Int32) async throws -> KafkaConnection {
         guard let b = broker.registry.image.brokers[node] else { throw KafkaClientError.unsupported("no node \(node)") }
         let c = try await KafkaConnection.connect(
             host: b.host, port: Int(b.port), group: group, clientId: "\(purpose)-\(broker.config.nodeId)",

@@ -10,11 +10,14 @@ import NIOCore
 /// xerial stream of the Java client.
 public enum Decompression {
     /// The records of a whole batch (header included in `batch`), decompressed when needed.
-    public static func records(batch: ByteBuffer, header h: RecordBatchHeader) throws -> [Record] {
+    /// `limit`: the most bytes the records section may decompress to.
+    public static func records(batch: ByteBuffer, header h: RecordBatchHeader, limit: Int = maxOutputBytes) throws
+        -> [Record]
+    {
         guard let codec = h.compression, codec != .none else { return try Record.decodeAll(batch: batch, header: h) }
         let body = batch.getBytes(
             at: batch.readerIndex + RecordBatchHeader.size, length: batch.readableBytes - RecordBatchHeader.size)!
-        let plain = try decompress(codec, body)
+        let plain = try decompress(codec, body, limit: limit)
         var buffer = ByteBufferAllocator().buffer(capacity: plain.count)
         buffer.writeBytes(plain)
         return try Record.decodeAll(records: buffer, header: h)

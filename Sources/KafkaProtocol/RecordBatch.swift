@@ -221,7 +221,9 @@ public struct Record: Sendable, Equatable {
             headers.append((String(decoding: k, as: UTF8.self), try readVarBytes(&inner, "header value")))
         }
         return Record(
-            offset: h.baseOffset + Int64(offsetDelta), timestamp: h.baseTimestamp + timestampDelta, key: key,
+            // Both deltas come from the producer: wrapping, not trapping, on hostile extremes
+            // (a base timestamp of Int64.max with a delta of 1 is a valid batch on the wire).
+            offset: h.baseOffset &+ Int64(offsetDelta), timestamp: h.baseTimestamp &+ timestampDelta, key: key,
             value: value,
             headers: headers)
     }

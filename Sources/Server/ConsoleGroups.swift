@@ -12,6 +12,10 @@ import Storage
 final class ConsoleGroups: Sendable {
     let broker: Broker
     static let maxGroups = 200
+    static let maxMembersShown = 100
+    static let maxPartitionsShown = 1000
+    /// Requests in flight to the coordinators at once, whatever the number of groups.
+    static let parallel = 8
     private let reading: CachedReading<String>
 
     init(broker: Broker) {
@@ -45,11 +49,18 @@ final class ConsoleGroups: Sendable {
             }
         }
         let described = await withTaskGroup(of: String?.self) { group in
-            for (coordinator, id) in wanted {
+            var pending = wanted[...]
+            var out: [String] = []
+            for _ in 0..<Self.parallel {
+                guard let (coordinator, id) = pending.popFirst() else { break }
                 group.addTask { await self.describe(id, coordinator: coordinator, peers: peers) }
             }
-            var out: [String] = []
-            for await x in group { if let x { out.append(x) } }
+            for await x in group {
+                if let x { out.append(x) }
+                if let (coordinator, id) = pending.popFirst() {
+                    group.addTask { await self.describe(id, coordinator: coordinator, peers: peers) }
+                }
+            }
             return out
         }
         return JSON.array(described.sorted())
@@ -65,13 +76,27 @@ final class ConsoleGroups: Sendable {
         async let fetched = try? peers.send(f, as: OffsetFetchResponse.self, to: coordinator, timeoutMs: 3_000)
         guard let g = await described?.groups.first, g.errorCode == 0 else { return nil }
         let offsets = await fetched
-        let members = g.members.map { m -> String in
-            let parts =
-                g.protocolType == "consumer"
-                ? ConsumerProtocol.assignedPartitions(m.memberAssignment).map { "\($0.0)-\($0.1)" }.sorted() : []
+        // Assignments are the members' own bytes: only topics that exist are named, each once,
+        // with at most `maxPartitionsShown` partitions per member.
+        let topics = broker.registry.image.topics
+        let members = g.members.prefix(Self.maxMembersShown).map { m -> String in
+            var byTopic: [String: [Int32]] = [:]
+            var shown = 0
+            if g.protocolType == "consumer" {
+                for (topic, p) in ConsumerProtocol.assignedPartitions(m.memberAssignment)
+                where shown < Self.maxPartitionsShown && topics[topic] != nil {
+                    byTopic[topic, default: []].append(p)
+                    shown += 1
+                }
+            }
+            let parts = byTopic.sorted { $0.key < $1.key }.map {
+                "\($0.key): \($0.value.sorted().map(String.init).joined(separator: ","))"
+            }
             return JSON.object([
-                ("memberId", JSON.string(m.memberId)), ("clientId", JSON.string(m.clientId)),
-                ("host", JSON.string(m.clientHost)), ("partitions", JSON.array(parts.map(JSON.string))),
+                ("memberId", JSON.string(String(m.memberId.prefix(256)))),
+                ("clientId", JSON.string(String(m.clientId.prefix(256)))),
+                ("host", JSON.string(String(m.clientHost.prefix(256)))),
+                ("partitions", JSON.array(parts.map(JSON.string))),
             ])
         }
         var partitions: [String] = []
@@ -83,7 +108,7 @@ final class ConsoleGroups: Sendable {
                     JSON.object([
                         ("topic", JSON.string(t.name)), ("partition", "\(p.partitionIndex)"),
                         ("committed", "\(p.committedOffset)"), ("highWatermark", JSON.optional(end)),
-                        ("lag", JSON.optional(end.map { max(0, $0 - p.committedOffset) })),
+                        ("lag", JSON.optional(end.map { ConsoleModel.lag(end: $0, committed: p.committedOffset) })),
                     ]))
             }
         }

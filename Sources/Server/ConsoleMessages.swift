@@ -3,6 +3,7 @@ import KafkaClient
 import KafkaCompression
 import KafkaProtocol
 import Metadata
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The console's message browser and produce form. Both go to the partition's current leader
@@ -21,10 +22,18 @@ struct ConsoleMessages: Sendable {
     /// Bounds on what one request may cost: records returned, bytes read while filtering,
     /// bytes of one key or value shown, bytes of a produced record.
     static let maxRecords = 500
+    /// Record bytes (decompressed) one answer reads, filtering or not.
     static let maxScanBytes = 16 << 20
-    static let maxShownBytes = 64 << 10
+    static let maxShownBytes = 16 << 10
+    /// The most JSON one answer carries; records past it wait for the next page.
+    static let maxAnswerBytes = 4 << 20
     static let maxProduceBytes = 1 << 20
-    static let maxFilterLength = 1024
+    static let maxFilterLength = 256
+    /// Browses one node runs at once (each reads up to `maxScanBytes`); more answer 429.
+    static let maxConcurrent = 2
+    /// How long one browse reads before it answers with what it has.
+    static let deadlineMs: Int64 = 5_000
+    private static let running = NIOLockedValueBox(0)
 
     struct Failure: Error {
         var status: Int
@@ -112,6 +121,16 @@ struct ConsoleMessages: Sendable {
     /// (reading on for at most `maxScanBytes`; `next` says where to go on).
     func browse(_ q: Query) async throws -> String {
         if let refusal { throw Failure(status: 403, message: refusal) }
+        let admitted = Self.running.withLockedValue { n -> Bool in
+            guard n < Self.maxConcurrent else { return false }
+            n += 1
+            return true
+        }
+        guard admitted else {
+            throw Failure(status: 429, message: "\(Self.maxConcurrent) browses are running on this node; try again")
+        }
+        defer { Self.running.withLockedValue { $0 -= 1 } }
+        let deadline = broker.clock.monotonicMs + Self.deadlineMs
         let leader = try leader(q.topic, q.partition)
         let start =
             try await listOffset(q.topic, q.partition, ListOffsetsRequest.earliestTimestamp, leader: leader) ?? 0
@@ -126,10 +145,12 @@ struct ConsoleMessages: Sendable {
         }
         let first = position
         var records: [String] = []
+        var answerBytes = 0
         var scanned = 0
         let needle = Array(q.filter.utf8)
         let peers = try peers()
-        while records.count < q.limit, scanned < Self.maxScanBytes, position < end {
+        func full() -> Bool { records.count >= q.limit || answerBytes >= Self.maxAnswerBytes }
+        while !full(), scanned < Self.maxScanBytes, position < end, broker.clock.monotonicMs < deadline {
             var fp = FetchRequest.Partition()
             fp.partition = q.partition
             fp.fetchOffset = position
@@ -148,18 +169,19 @@ struct ConsoleMessages: Sendable {
                 throw Failure(status: 502, message: "Fetch: \(ErrorCode(rawValue: pr.errorCode))")
             }
             guard var data = pr.records, data.readableBytes > 0 else { break }
-            scanned += data.readableBytes
             var moved = false
-            while records.count < q.limit, let h = RecordBatchHeader.peek(data, at: data.readerIndex),
+            while !full(), scanned < Self.maxScanBytes, let h = RecordBatchHeader.peek(data, at: data.readerIndex),
                 h.totalSize <= data.readableBytes, h.totalSize >= RecordBatchHeader.size
             {
                 guard let batch = data.readSlice(length: h.totalSize) else { break }
                 // Past this batch, or (when the page is full inside it) just past the last
-                // record returned, so `next` goes on where this answer stopped.
+                // record returned, so `next` goes on where this answer stopped; not past it at
+                // all when it is left for the next answer.
                 var taken: Int64? = nil
+                var leftForNext = false
                 defer {
-                    let next = records.count >= q.limit ? (taken.map { $0 + 1 } ?? h.nextOffset) : h.nextOffset
-                    if next > position {
+                    let next = full() ? (taken.map { $0 + 1 } ?? h.nextOffset) : h.nextOffset
+                    if !leftForNext && next > position {
                         position = next
                         moved = true
                     }
@@ -167,19 +189,40 @@ struct ConsoleMessages: Sendable {
                 if h.isControl || h.nextOffset <= position { continue }
                 let decoded: [Record]
                 do {
-                    decoded = try Decompression.records(batch: batch, header: h)
+                    // The budget counts what batches inflate to, not what they weigh on disk.
+                    let budget = Self.maxScanBytes - scanned
+                    decoded = try Decompression.records(batch: batch, header: h, limit: budget)
+                    scanned +=
+                        h.compression == CompressionCodec.none
+                        ? batch.readableBytes
+                        : decoded.reduce(0) {
+                            $0 + ($1.key?.count ?? 0) + ($1.value?.count ?? 0) + 16
+                        }
                 } catch {
-                    records.append(
-                        JSON.object([
-                            ("offset", "\(h.baseOffset)"), ("error", JSON.string("batch unreadable: \(error)")),
-                        ]))
+                    let overBudget = (error as? Decompression.Failure)?.exceedsLimit == true
+                    if overBudget && scanned > 0 {
+                        // What is left of this answer's budget is too little: the next answer
+                        // starts at this batch with a whole one.
+                        leftForNext = true
+                        scanned = Self.maxScanBytes
+                        break
+                    }
+                    // Damaged, or larger than any answer reads: say so, and go on past it.
+                    scanned += overBudget ? Self.maxScanBytes : batch.readableBytes
+                    let why =
+                        overBudget
+                        ? "the batch inflates past the \(Self.maxScanBytes) bytes the browser reads at once"
+                        : "batch unreadable: \(error)"
+                    records.append(JSON.object([("offset", "\(h.baseOffset)"), ("error", JSON.string(why))]))
                     continue
                 }
-                for rec in decoded where rec.offset >= position && records.count < q.limit {
+                for rec in decoded where rec.offset >= position && !full() {
                     if !needle.isEmpty && !Self.contains(rec.key, needle) && !Self.contains(rec.value, needle) {
                         continue
                     }
-                    records.append(Self.json(rec, batch: h))
+                    let json = Self.json(rec, batch: h)
+                    records.append(json)
+                    answerBytes += json.utf8.count
                     taken = rec.offset
                 }
             }
@@ -192,13 +235,23 @@ struct ConsoleMessages: Sendable {
         ])
     }
 
+    /// Whether `needle` occurs in `haystack`: Knuth-Morris-Pratt, linear in both (a naive
+    /// search of a 256-byte needle in "aaa…" data would compare 256 times per byte).
     static func contains(_ haystack: [UInt8]?, _ needle: [UInt8]) -> Bool {
         guard let h = haystack, h.count >= needle.count else { return false }
         if needle.isEmpty { return true }
-        var i = 0
-        while i + needle.count <= h.count {
-            if h[i] == needle[0] && h[i..<(i + needle.count)].elementsEqual(needle) { return true }
-            i += 1
+        var fail = [Int](repeating: 0, count: needle.count)
+        var k = 0
+        for i in 1..<max(1, needle.count) where needle.count > 1 {
+            while k > 0 && needle[i] != needle[k] { k = fail[k - 1] }
+            if needle[i] == needle[k] { k += 1 }
+            fail[i] = k
+        }
+        var matched = 0
+        for b in h {
+            while matched > 0 && b != needle[matched] { matched = fail[matched - 1] }
+            if b == needle[matched] { matched += 1 }
+            if matched == needle.count { return true }
         }
         return false
     }
@@ -214,6 +267,9 @@ struct ConsoleMessages: Sendable {
         return JSON.object(fields)
     }
 
+    /// At most this many headers of a record are shown.
+    static let maxHeadersShown = 32
+
     static func json(_ r: Record, batch h: RecordBatchHeader) -> String {
         JSON.object([
             ("offset", "\(r.offset)"), ("timestamp", "\(r.timestamp)"),
@@ -221,8 +277,12 @@ struct ConsoleMessages: Sendable {
             ("key", bytes(r.key)), ("value", bytes(r.value)),
             (
                 "headers",
-                JSON.array(r.headers.map { JSON.object([("key", JSON.string($0.0)), ("value", bytes($0.1))]) })
+                JSON.array(
+                    r.headers.prefix(maxHeadersShown).map {
+                        JSON.object([("key", JSON.string(String($0.0.prefix(256)))), ("value", bytes($0.1))])
+                    })
             ),
+            ("headerCount", "\(r.headers.count)"),
             ("transactional", h.isTransactional ? "true" : "false"),
         ])
     }

@@ -151,24 +151,30 @@ enum ConsolePage {
         const history = [];
         const keepMs = 5 * 60 * 1000;
         const colors = ["#0969da", "#1a7f37", "#cf222e", "#9a6700", "#8250df", "#bf3989", "#1b7c83", "#57606a"];
+        // Maps keyed by names from the cluster have no prototype: a topic called "constructor"
+        // is a topic, not a function.
+        const dict = () => Object.create(null);
+        const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
         function sample(s) {
           const now = Date.now();
-          const hw = {}, size = {};
+          const hw = dict();
           for (const t of s.topics) for (const p of t.partitions) {
             hw[`${t.name}\u0000${p.partition}`] = { hw: p.highWatermark, size: p.sizeBytes, leader: p.leader, topic: t.name, internal: t.internal };
           }
-          const lag = {};
+          const lag = dict();
           for (const g of s.groups) lag[g.id] = g.partitions.reduce((a, p) => a + (p.lag ?? 0), 0);
-          history.push({ t: now, parts: hw, urp: s.cluster.underReplicated, lag, out: s.bytesOut || {} });
+          const out = dict();
+          for (const [k, v] of Object.entries(s.bytesOut || {})) out[k] = v;
+          history.push({ t: now, parts: hw, urp: s.cluster.underReplicated, lag, out });
           while (history.length > 2 && now - history[0].t > keepMs) history.shift();
         }
         // Per-second rates between successive samples, summed by a key of each partition.
         function rates(field, keyOf) {
-          const series = {};
+          const series = dict();
           for (let i = 1; i < history.length; i++) {
             const a = history[i - 1], b = history[i], dt = (b.t - a.t) / 1000;
             if (dt <= 0) continue;
-            const sums = {};
+            const sums = dict();
             for (const k in b.parts) {
               const x = b.parts[k], y = a.parts[k];
               if (x.internal || !y || x[field] === null || y[field] === null) continue;
@@ -180,16 +186,16 @@ enum ConsolePage {
           return series;
         }
         function values(pick) {
-          const series = {};
+          const series = dict();
           for (const h of history) for (const [k, v] of Object.entries(pick(h))) (series[k] = series[k] || []).push([h.t, v]);
           return series;
         }
         function counterRates(pick) {
-          const series = {};
+          const series = dict();
           for (let i = 1; i < history.length; i++) {
             const a = pick(history[i - 1]), b = pick(history[i]), dt = (history[i].t - history[i - 1].t) / 1000;
             if (dt <= 0) continue;
-            for (const k in b) (series[k] = series[k] || []).push([history[i].t, Math.max(0, b[k] - (a[k] || 0)) / dt]);
+            for (const k in b) (series[k] = series[k] || []).push([history[i].t, Math.max(0, b[k] - (own(a, k) || 0)) / dt]);
           }
           return series;
         }
@@ -210,7 +216,8 @@ enum ConsolePage {
           const W = 320, H = 130, x = t => 30 + (t - t0) / (t1 - t0) * (W - 34), y = v => H - 12 - v / max * (H - 24);
           const lines = names.map((n, i) => `<polyline fill="none" stroke="${colors[i]}" stroke-width="1.5" points="${
             series[n].map(p => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ")}"/>`).join("");
-          const lastValues = Object.fromEntries(names.map(n => [n, series[n][series[n].length - 1][1]]));
+          const lastValues = dict();
+          for (const n of names) lastValues[n] = series[n][series[n].length - 1][1];
           el.dataset.points = all.length;
           el.dataset.last = JSON.stringify(lastValues);
           el.innerHTML = `<h3>${esc(title)}</h3><svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">` +
@@ -313,7 +320,7 @@ enum ConsolePage {
                                           limit: $("m-limit").value || "50", q: $("m-filter").value });
           if (from === "offset") q.set("offset", at);
           if (from === "timestamp") q.set("timestamp", /^\d+$/.test(at) ? at : String(Date.parse(at)));
-          const r = await fetch(`/api/messages?${q}`);
+          const r = await fetch(`/api/messages?${q}`, { headers: { "X-Tern-Console": "1" } });
           const d = await r.json();
           if (!r.ok) { $("m-status").innerHTML = `<span class="error">${esc(d.error)}</span>`;
                        $("m-status").dataset.loads = Number($("m-status").dataset.loads || 0) + 1; return; }

@@ -12,8 +12,19 @@ struct ProcessStats {
     var maxFds = 0.0
     var startTimeSeconds = 0.0
 
-    /// When this process started, in Unix seconds (taken when the server first reads it).
+    /// When this process started, in Unix seconds: the boot time (`btime` of /proc/stat) plus
+    /// the start time in /proc/self/stat (field 22, clock ticks after boot); now, where /proc
+    /// does not say.
     static let startedAt: Double = {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        if ticks > 0, let stat = text("/proc/self/stat"), let close = stat.lastIndex(of: ")"),
+            let procStat = text("/proc/stat"),
+            let bootLine = procStat.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+            let boot = Double(bootLine.dropFirst(6).trimmingPrefix(" "))
+        {
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 19, let start = Double(fields[19]) { return boot + start / ticks }
+        }
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

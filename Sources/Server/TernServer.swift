@@ -192,7 +192,10 @@ public final class TernServer: Sendable {
                             anonymousListener: config.clientListeners.contains { l in
                                 let s = config.security[l.name] ?? ListenerSecurity()
                                 return !s.securityProtocol.usesSASL && s.tls?.clientAuth != .required
-                            })))
+                            }),
+                        allowedHosts: Set(
+                            ["localhost", http.host.lowercased(), config.broker.advertisedHost.lowercased()]
+                                + config.clientListeners.map { $0.advertisedHost.lowercased() })))
                 logger.info(
                     "web console and /metrics on http://\(http.host == "0.0.0.0" ? "localhost" : http.host):\(http.port)/"
                 )

@@ -54,10 +54,17 @@ final class ConsoleModel: Sendable {
     let allGroups: ConsoleGroups
     /// Every replica's size, from each broker.
     let replicas: ConsoleReplicas
+    /// Each node's silence on the metadata log, from the quorum leader.
+    private let silence: CachedReading<[Int32: Int64]>
+    /// The whole state, shared by every stream for 400 ms.
+    private let sharedState = NIOLockedValueBox<(atMs: Int64, json: String?)>((0, nil))
+    /// Host names a browser may reach the console by (DNS rebinding: a page of another site
+    /// whose name resolves here would otherwise read records through the visitor's browser).
+    let allowedHosts: Set<String>
 
     init(
         broker: Broker, quorum: QuorumController, connections: [(String, ConnectionTracker)] = [],
-        messagesRefusal: String? = nil
+        messagesRefusal: String? = nil, allowedHosts: Set<String> = ["localhost"]
     ) {
         self.broker = broker
         self.quorum = quorum
@@ -65,6 +72,8 @@ final class ConsoleModel: Sendable {
         messages = ConsoleMessages(broker: broker, refusal: messagesRefusal)
         allGroups = ConsoleGroups(broker: broker)
         replicas = ConsoleReplicas(broker: broker)
+        silence = CachedReading(clock: broker.clock, refreshMs: 400)
+        self.allowedHosts = allowedHosts
     }
 
     private var image: MetadataImage { broker.registry.image }
@@ -88,43 +97,39 @@ final class ConsoleModel: Sendable {
     /// at least every ~300 ms; fencing comes after the 9 s session timeout).
     static let silentAfterMs: Int64 = 2_000
 
-    /// When each node last fetched the metadata log, as the quorum's leader saw it
-    /// (DescribeQuorum), read at most every 400 ms; empty when the leader does not answer.
-    private let lastSeen = NIOLockedValueBox<(atMs: Int64, seen: [Int32: Int64])>((0, [:]))
-
+    /// How long each node has not fetched the metadata log, as the quorum's leader saw it
+    /// (DescribeQuorum; measured against the leader's own last entry, so the nodes' clocks need
+    /// not agree), read at most every 400 ms whatever the number of pages; empty when the
+    /// leader does not answer.
     func lastFetches(on loop: any EventLoop) -> EventLoopFuture<[Int32: Int64]> {
-        let now = broker.clock.monotonicMs
-        let cached = lastSeen.withLockedValue { $0 }
-        guard now - cached.atMs >= 400, let describe = broker.describeQuorum.withLockedValue({ $0 }) else {
-            return loop.makeSucceededFuture(cached.seen)
-        }
-        return describe().hop(to: loop).map { response -> [Int32: Int64] in
-            var seen: [Int32: Int64] = [:]
-            for p in response.topics.flatMap(\.partitions) where p.errorCode == 0 {
-                for r in p.currentVoters + p.observers where r.lastFetchTimestamp >= 0 {
-                    seen[r.replicaId] = max(seen[r.replicaId] ?? 0, r.lastFetchTimestamp)
-                }
+        loop.makeSucceededFuture(silence.current { await self.readSilence() } ?? [:])
+    }
+
+    private func readSilence() async -> [Int32: Int64]? {
+        guard let describe = broker.describeQuorum.withLockedValue({ $0 }) else { return nil }
+        guard let response = try? await describe().get() else { return [:] }
+        var seen: [Int32: Int64] = [:]
+        for p in response.topics.flatMap(\.partitions) where p.errorCode == 0 {
+            for r in p.currentVoters + p.observers where r.lastFetchTimestamp >= 0 {
+                seen[r.replicaId] = max(seen[r.replicaId] ?? 0, r.lastFetchTimestamp)
             }
-            return seen
-        }.recover { _ in [:] }.map { seen in
-            self.lastSeen.withLockedValue { $0 = (now, seen) }
-            return seen
         }
+        let leaderNow = seen.values.max() ?? 0
+        return seen.mapValues { max(0, leaderNow - $0) }
     }
 
     func clusterJSON(on loop: any EventLoop) -> EventLoopFuture<String> {
         lastFetches(on: loop).map { self.cluster(lastFetch: $0) }
     }
 
-    func cluster(lastFetch: [Int32: Int64] = [:]) -> String {
+    func cluster(lastFetch silence: [Int32: Int64] = [:]) -> String {
         let image = self.image
         let counts = partitionCounts(image)
         let raft = quorum.raftState
-        let now = broker.clock.wallMs
         let brokers = image.brokers.values.sorted { $0.id < $1.id }.map { b in
-            let silentMs = lastFetch[b.id].map { max(0, now - $0) }
-            let state =
-                b.fenced ? "fenced" : (silentMs ?? 0) > Self.silentAfterMs ? "missed heartbeats" : "up"
+            // Only a silence worth showing, in half seconds (the stream sends on change).
+            let silentMs = silence[b.id].flatMap { $0 > Self.silentAfterMs ? $0 / 500 * 500 : nil }
+            let state = b.fenced ? "fenced" : silentMs != nil ? "missed heartbeats" : "up"
             return JSON.object([
                 ("id", "\(b.id)"), ("host", JSON.string(b.host)), ("port", "\(b.port)"),
                 ("state", JSON.string(state)), ("epoch", "\(b.epoch)"), ("silentMs", JSON.optional(silentMs)),
@@ -226,7 +231,7 @@ final class ConsoleModel: Sendable {
                                     JSON.object([
                                         ("topic", JSON.string(o.topic)), ("partition", "\(o.partition)"),
                                         ("committed", "\(o.offset)"), ("highWatermark", JSON.optional(end)),
-                                        ("lag", JSON.optional(end.map { max(0, $0 - o.offset) })),
+                                        ("lag", JSON.optional(end.map { Self.lag(end: $0, committed: o.offset) })),
                                     ])
                                 })
                         ),
@@ -256,6 +261,28 @@ final class ConsoleModel: Sendable {
         stateAndSeen(on: loop).map(\.0)
     }
 
+    /// The state for the streams: built at most every 400 ms however many pages follow it.
+    func streamedState(on loop: any EventLoop) -> EventLoopFuture<String> {
+        let now = broker.clock.monotonicMs
+        if let json = sharedState.withLockedValue({ now - $0.atMs < 400 ? $0.json : nil }) {
+            return loop.makeSucceededFuture(json)
+        }
+        return state(on: loop).map { json in
+            self.sharedState.withLockedValue { $0 = (now, json) }
+            return json
+        }
+    }
+
+    /// Whether a request's Host header names this console: an address, localhost, or one of
+    /// the node's own names.
+    func hostAllowed(_ header: String?) -> Bool {
+        guard var host = header?.lowercased(), !host.isEmpty else { return false }
+        if host.hasPrefix("[") { return true }  // an IPv6 literal
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        if host.allSatisfy({ $0.isNumber || $0 == "." }) { return true }  // an IPv4 literal
+        return allowedHosts.contains(host)
+    }
+
     /// The page with its first render and the state it started from.
     func page(on loop: any EventLoop) -> EventLoopFuture<String> {
         stateAndSeen(on: loop).map { state, seen in
@@ -263,17 +290,16 @@ final class ConsoleModel: Sendable {
         }
     }
 
-    func summary(lastFetch: [Int32: Int64]) -> ConsolePage.Summary {
+    func summary(lastFetch silence: [Int32: Int64]) -> ConsolePage.Summary {
         let image = self.image
         let counts = partitionCounts(image)
-        let now = broker.clock.wallMs
         let leader = quorum.leaderId
         return ConsolePage.Summary(
             clusterId: broker.clusterId, node: broker.config.nodeId,
             controller: leader.map { "node \($0), epoch \(quorum.raftState.epoch)" } ?? "none",
             underReplicated: counts.underReplicated, offline: counts.offline,
             brokers: image.brokers.values.sorted { $0.id < $1.id }.map { b in
-                let silent = lastFetch[b.id].map { now - $0 > Self.silentAfterMs } ?? false
+                let silent = (silence[b.id] ?? 0) > Self.silentAfterMs
                 return (
                     b.id, "\(b.host):\(b.port)", b.fenced ? "fenced" : silent ? "missed heartbeats" : "up",
                     Int64(b.epoch)
@@ -375,15 +401,18 @@ final class ConsoleModel: Sendable {
             var lag: [([(String, String)], Double)] = []
             var byState: [String: Int] = [:]
             var members: [([(String, String)], Double)] = []
-            for (g, ends) in groups {
+            // Group ids and their partitions are the clients' choice: the per-group series are
+            // bounded (every group still counts in tern_consumer_groups).
+            for (i, (g, ends)) in groups.enumerated() {
                 byState[g.state, default: 0] += 1
+                guard i < Self.maxGroupSeries else { continue }
                 members.append(([("group", g.id)], Double(g.members)))
-                for (o, end) in zip(g.offsets, ends) {
+                for (o, end) in zip(g.offsets, ends) where lag.count < Self.maxLagSeries {
                     guard let end else { continue }
                     lag.append(
                         (
                             [("group", g.id), ("topic", o.topic), ("partition", "\(o.partition)")],
-                            Double(max(0, end - o.offset))
+                            Double(Self.lag(end: end, committed: o.offset))
                         ))
                 }
             }
@@ -420,6 +449,16 @@ final class ConsoleModel: Sendable {
         }
     }
 
+    /// High watermark minus a committed offset, never below zero; a client may commit any
+    /// offset (Int64.min included), so the difference saturates instead of trapping.
+    static func lag(end: Int64, committed: Int64) -> Int64 {
+        let (d, overflow) = end.subtractingReportingOverflow(committed)
+        return overflow ? (committed < 0 ? Int64.max : 0) : max(0, d)
+    }
+
+    static let maxGroupSeries = 1_000
+    static let maxLagSeries = 10_000
+
     static let groupStates = ["Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"]
     static let transactionStates = [
         "Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Dead",
@@ -444,6 +483,8 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
     private var query: [String: String] = [:]
     private var method = HTTPMethod.GET
     private var fromPage = false
+    private var hostAllowed = false
+    private var acceptBody = false
     private var body = ByteBuffer()
     private var bodyTooLarge = false
     private var keepAlive = false
@@ -463,10 +504,13 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
             // Only the page's own script sets this header; a form on another site cannot (the
             // browser would ask first), so another site cannot make a visitor's browser produce.
             fromPage = head.headers["X-Tern-Console"].first == "1"
+            hostAllowed = model.hostAllowed(head.headers["Host"].first)
             keepAlive = head.isKeepAlive
             body.clear()
             bodyTooLarge = false
+            acceptBody = method == .POST && path == "/api/produce"
         case .body(var chunk):
+            guard acceptBody else { break }
             if body.readableBytes + chunk.readableBytes > Self.maxBody {
                 bodyTooLarge = true
             } else {
@@ -479,6 +523,17 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
 
     private func route(_ context: ChannelHandlerContext) {
         let loop = context.eventLoop
+        if path == "/api/messages" || path == "/api/produce" {
+            // Records leave and enter only for the page's own script (a page of another site
+            // cannot set this header without asking first, and is not asked), reached by a
+            // name of this node (not one an attacker's DNS points here).
+            guard hostAllowed else {
+                return send(context, 403, "text/plain", "the Host header does not name this node\n")
+            }
+            guard fromPage else {
+                return send(context, 403, "text/plain", "\(path) answers the console page only (X-Tern-Console: 1)\n")
+            }
+        }
         switch path {
         case "/api/messages":
             let messages = model.messages
@@ -487,10 +542,6 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
             return
         case "/api/produce":
             guard method == .POST else { return send(context, 405, "text/plain", "POST a form to /api/produce\n") }
-            guard fromPage else {
-                return send(
-                    context, 403, "text/plain", "/api/produce answers the console page only (X-Tern-Console: 1)\n")
-            }
             guard !bodyTooLarge else {
                 return send(context, 413, "text/plain", "the form is larger than \(Self.maxBody) bytes\n")
             }
@@ -546,6 +597,8 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
         headers.add(name: "Content-Type", value: type)
         headers.add(name: "Content-Length", value: "\(buffer.readableBytes)")
         headers.add(name: "Cache-Control", value: "no-store")
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        headers.add(name: "Content-Security-Policy", value: "frame-ancestors 'none'")
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(
             version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
@@ -569,7 +622,9 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
         let channel = context.channel
         let last = NIOLockedValueBox(("", 0))
         let push: @Sendable () -> Void = {
-            model.state(on: channel.eventLoop).whenSuccess { json in
+            // A page that does not read its stream gets nothing more until it does.
+            guard channel.isWritable else { return }
+            model.streamedState(on: channel.eventLoop).whenSuccess { json in
                 let (previous, quiet) = last.withLockedValue { $0 }
                 guard json != previous || quiet >= 15 else {
                     last.withLockedValue { $0.1 += 1 }
@@ -601,12 +656,23 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
 }
 
 enum WebConsole {
+    /// Console connections open at once; more are closed as they come.
+    static let maxConnections = 64
+
     static func bind(group: any EventLoopGroup, host: String, port: Int, model: ConsoleModel) throws -> any Channel {
+        let open = NIOLockedValueBox(0)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let admitted = open.withLockedValue { n -> Bool in
+                    guard n < maxConnections else { return false }
+                    n += 1
+                    return true
+                }
+                guard admitted else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(ConsoleHTTPHandler(model: model))
                 }

@@ -56,6 +56,25 @@ import Testing
         #expect(lines(m, "tern_topic_bytes_in_total{topic=\"b\"}") == ["tern_topic_bytes_in_total{topic=\"b\"} 200"])
     }
 
+    @Test func aDeletedTopicsSeriesGoWithIt() {
+        let m = BrokerMetrics()
+        m.recordProduced("gone", records: 3, bytes: 30)
+        m.recordBytesOut("gone", 10)
+        m.recordProduced("kept", records: 1, bytes: 1)
+        m.forgetTopic("gone")
+        #expect(!m.exposition().contains("topic=\"gone\""))
+        #expect(m.topicBytesOut["gone"] == nil)
+        #expect(lines(m, "tern_topic_messages_in_total{topic=\"kept\"}").count == 1)
+        // The broker-wide totals keep what was counted.
+        #expect(lines(m, "tern_messages_in_total ") == ["tern_messages_in_total 4"])
+        // A topic of the same name made again starts from zero.
+        m.recordProduced("gone", records: 2, bytes: 2)
+        #expect(
+            lines(m, "tern_topic_messages_in_total{topic=\"gone\"}") == [
+                "tern_topic_messages_in_total{topic=\"gone\"} 2"
+            ])
+    }
+
     @Test func gaugeFamiliesHoldExactlyTheLastReading() {
         let m = BrokerMetrics()
         m.setGauges(

@@ -60,13 +60,16 @@ def read_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-def record_batch(values: list[bytes], corrupt_crc: bool = False) -> bytes:
-    """RecordBatch v2, uncompressed, no keys or headers; CRC-32C covers attributes..end."""
+def record_batch(values: list[bytes], corrupt_crc: bool = False, base_timestamp: int | None = None,
+                 timestamp_delta: int = 0) -> bytes:
+    """RecordBatch v2, uncompressed, no keys or headers; CRC-32C covers attributes..end. Each
+    record's timestamp is `base_timestamp` (now by default) plus `timestamp_delta`."""
     records = b""
     for delta, value in enumerate(values):
-        body = b"\x00" + varint(0) + varint(delta) + varint(-1) + varint(len(value)) + value + varint(0)
+        body = (b"\x00" + varint(timestamp_delta) + varint(delta) + varint(-1) + varint(len(value)) + value
+                + varint(0))
         records += varint(len(body)) + body
-    now_ms = int(time.time() * 1000)
+    now_ms = int(time.time() * 1000) if base_timestamp is None else base_timestamp
     after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, now_ms, now_ms, -1, -1, -1, len(values)) + records
     crc = crc32c(after_crc) ^ (0xDEADBEEF if corrupt_crc else 0)
     after_length = struct.pack(">ibI", -1, 2, crc) + after_crc
@@ -341,3 +344,35 @@ def test_produce_with_wrong_crc_gets_corrupt_message_and_stores_nothing(seeded):
         correlation_id, [(name, partition, error, _)] = parse_produce_v3_response(recv_frame(sock))
         assert (correlation_id, name, partition, error) == (2, topic, 0, CORRUPT_MESSAGE)
     assert_still_serving(broker, topic, also_stored=[b"raw-good"])
+
+
+def test_record_timestamps_at_int64_max_plus_a_delta_are_stored_and_read_without_harm(seeded):
+    """A batch's base timestamp and each record's delta are the producer's: Int64.max plus 1
+    is a valid batch on the wire. Reading it back (a consumer, ListOffsets by time, the
+    console's browser, the cleaner's timestamp index) must not trap on the sum."""
+    import json
+    import urllib.request
+    from confluent_kafka import Consumer, TopicPartition
+    broker, topic = seeded
+    int64_max = (1 << 63) - 1
+    with connect(broker) as sock:
+        sock.sendall(frame(produce_v3_request(1, topic, 0, record_batch(
+            [b"edge-of-time"], base_timestamp=int64_max, timestamp_delta=1))))
+        _, [(_, _, error, offset)] = parse_produce_v3_response(recv_frame(sock))
+    if error == 0:
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": unique_topic("t")})
+        try:
+            found = c.offsets_for_times([TopicPartition(topic, 0, 1 << 62)], timeout=10)
+            assert found[0].error is None
+        finally:
+            c.close()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{broker.http_port}/api/messages?topic={topic}&from=offset&offset={offset}",
+            headers={"X-Tern-Console": "1"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            records = json.loads(r.read())["records"]
+        assert records[0]["offset"] == offset and records[0]["value"]["text"] == "edge-of-time"
+    else:
+        assert error in (32, 87), f"refused with INVALID_TIMESTAMP or INVALID_RECORD if at all, got {error}"
+    assert broker.alive()
+    assert_still_serving(broker, topic, also_stored=[b"edge-of-time"] if error == 0 else [])

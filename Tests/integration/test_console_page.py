@@ -140,7 +140,10 @@ def test_the_message_api_refuses_bad_input_and_cross_site_produce(broker_factory
     produce(broker.bootstrap, topic, [(None, b"x")])
 
     def status(path: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, str]:
-        req = urllib.request.Request(f"http://127.0.0.1:{broker.http_port}{path}", data=data, headers=headers or {})
+        """As the page's script asks, unless `headers` say otherwise."""
+        headers = {"X-Tern-Console": "1", **(headers or {})}
+        req = urllib.request.Request(f"http://127.0.0.1:{broker.http_port}{path}", data=data,
+                                     headers={k: v for k, v in headers.items() if v is not None})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, r.read().decode()
@@ -159,9 +162,13 @@ def test_the_message_api_refuses_bad_input_and_cross_site_produce(broker_factory
     assert code == 200 and json.loads(body)["records"][0]["offset"] == 0
     code, body = status(f"/api/messages?topic={topic}&from=timestamp&timestamp=9223372036854775807")
     assert code == 200 and json.loads(body)["records"] == []
-    # A form posted from another site carries no X-Tern-Console header: refused.
+    # A form posted from another site carries no X-Tern-Console header, and an <img> asking for
+    # records neither: refused. So is a page whose own name an attacker's DNS points here.
     form = f"topic={topic}&value=x".encode()
-    assert status("/api/produce", form)[0] == 403
+    assert status("/api/produce", form, {"X-Tern-Console": None})[0] == 403
+    assert status(f"/api/messages?topic={topic}", headers={"X-Tern-Console": None})[0] == 403
+    assert status(f"/api/messages?topic={topic}", headers={"Host": "attacker.example:80"})[0] == 403
+    assert status(f"/api/messages?topic={topic}", headers={"Host": f"localhost:{broker.http_port}"})[0] == 200
     assert status("/api/produce", headers={"X-Tern-Console": "1"})[0] in (400, 405)
     assert status("/api/produce", b"topic=nope&value=x", {"X-Tern-Console": "1"})[0] == 404
     assert status("/api/produce", form + b"&partition=99", {"X-Tern-Console": "1"})[0] == 404
