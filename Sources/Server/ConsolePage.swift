@@ -136,7 +136,8 @@ enum ConsolePage {
             <div id="p-result"></div>
           </section>
           <section><h2>Consumer groups <span class="muted" id="groups-scope"></span></h2><div id="groups"></div></section>
-          <section><h2>Transactions <span class="muted">(coordinated by this node)</span></h2><div id="transactions"></div></section>
+          <section><h2>Transactions <span class="muted" id="transactions-scope"></span></h2><div id="transactions"></div></section>
+          <section><h2>ACLs <span class="muted" id="acl-count"></span></h2><div id="acls"></div></section>
           <section><h2>Leader elections and ISR changes</h2><ul id="events"></ul></section>
         </main>
         <script>
@@ -274,10 +275,18 @@ enum ConsolePage {
             `<table><tr><th>topic</th><th>partition</th><th>committed</th><th>high watermark</th><th>lag</th></tr>` +
             g.partitions.map(p => `<tr><td>${esc(p.topic)}</td><td>${p.partition}</td><td>${p.committed}</td><td>${p.highWatermark ?? "?"}</td><td>${p.lag ?? "?"}</td></tr>`).join("") + `</table>`).join("");
           const txns = s.transactions || [];
+          $("transactions-scope").textContent = s.transactionsScope || "(coordinated by this node)";
           $("transactions").innerHTML = txns.length === 0 ? `<span class="muted">none</span>` :
-            `<table><tr><th>transactional id</th><th>state</th><th>producer</th><th>partitions</th><th>open for</th></tr>` +
+            `<table><tr><th>transactional id</th><th>state</th><th>producer</th><th>partitions</th><th>open for</th><th>coordinator</th></tr>` +
             txns.map(t => `<tr data-txn="${esc(t.id)}"><td>${esc(t.id)}</td><td>${esc(t.state)}</td><td>${t.producerId} (epoch ${t.producerEpoch})</td>` +
-              `<td>${t.partitions.map(esc).join(", ")}</td><td>${t.openMs === null ? "" : (t.openMs / 1000).toFixed(1) + " s"}</td></tr>`).join("") + `</table>`;
+              `<td>${t.partitions.map(esc).join(", ")}</td><td>${t.openMs === null ? "" : (t.openMs / 1000).toFixed(1) + " s"}</td>` +
+              `<td>${t.coordinator ?? ""}</td></tr>`).join("") + `</table>`;
+          const acls = s.acls || { total: 0, shown: [] };
+          $("acl-count").textContent = acls.total > acls.shown.length ? `(${acls.shown.length} of ${acls.total})` : `(${acls.total})`;
+          $("acls").innerHTML = acls.total === 0 ? `<span class="muted">none</span>` : acls.hidden ? `<span class="muted">${esc(acls.hidden)}</span>` :
+            `<table><tr><th>resource</th><th>pattern</th><th>principal</th><th>host</th><th>operation</th><th>permission</th></tr>` +
+            acls.shown.map(a => `<tr data-acl="${esc(a.principal)}"><td>${esc(a.resourceType)}:${esc(a.name)}</td><td>${esc(a.pattern)}</td>` +
+              `<td>${esc(a.principal)}</td><td>${esc(a.host)}</td><td>${esc(a.operation)}</td><td>${esc(a.permission)}</td></tr>`).join("") + `</table>`;
           $("events").innerHTML = s.events.slice(-60).reverse().map(e =>
             `<li class="k-${e.kind}">${e.replayed ? "<span class=\"muted\">(start-up replay)</span>" : new Date(e.timeMs).toLocaleTimeString()} ${esc(e.text)}</li>`).join("");
           topicOptions(visible.map(t => t.name).concat(s.topics.filter(t => t.internal).map(t => t.name)));

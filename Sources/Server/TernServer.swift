@@ -195,7 +195,8 @@ public final class TernServer: Sendable {
                             }),
                         allowedHosts: Set(
                             ["localhost", http.host.lowercased(), config.broker.advertisedHost.lowercased()]
-                                + config.clientListeners.map { $0.advertisedHost.lowercased() })))
+                                + config.clientListeners.map { $0.advertisedHost.lowercased() }),
+                        listAcls: ["localhost", "127.0.0.1", "::1"].contains(http.host.lowercased())))
                 logger.info(
                     "web console and /metrics on http://\(http.host == "0.0.0.0" ? "localhost" : http.host):\(http.port)/"
                 )

@@ -54,6 +54,8 @@ final class ConsoleModel: Sendable {
     let allGroups: ConsoleGroups
     /// Every replica's size, from each broker.
     let replicas: ConsoleReplicas
+    /// Every transactional id, from its coordinator.
+    let allTransactions: ConsoleTransactions
     /// Each node's silence on the metadata log, from the quorum leader.
     private let silence: CachedReading<[Int32: Int64]>
     /// The whole state, shared by every stream for 400 ms.
@@ -61,10 +63,12 @@ final class ConsoleModel: Sendable {
     /// Host names a browser may reach the console by (DNS rebinding: a page of another site
     /// whose name resolves here would otherwise read records through the visitor's browser).
     let allowedHosts: Set<String>
+    /// Whether the page lists the ACLs themselves (the console listens on loopback only).
+    let listAcls: Bool
 
     init(
         broker: Broker, quorum: QuorumController, connections: [(String, ConnectionTracker)] = [],
-        messagesRefusal: String? = nil, allowedHosts: Set<String> = ["localhost"]
+        messagesRefusal: String? = nil, allowedHosts: Set<String> = ["localhost"], listAcls: Bool = true
     ) {
         self.broker = broker
         self.quorum = quorum
@@ -72,8 +76,10 @@ final class ConsoleModel: Sendable {
         messages = ConsoleMessages(broker: broker, refusal: messagesRefusal)
         allGroups = ConsoleGroups(broker: broker)
         replicas = ConsoleReplicas(broker: broker)
+        allTransactions = ConsoleTransactions(broker: broker)
         silence = CachedReading(clock: broker.clock, refreshMs: 400)
         self.allowedHosts = allowedHosts
+        self.listAcls = listAcls
     }
 
     private var image: MetadataImage { broker.registry.image }
@@ -314,7 +320,9 @@ final class ConsoleModel: Sendable {
         // Every group from its coordinator; this node's own until the first cluster-wide reading.
         let everyGroup = allGroups.current()
         let groupsJSON = everyGroup.map { loop.makeSucceededFuture($0) } ?? self.groupsJSON(on: loop)
-        return groupsJSON.and(transactionsJSON(on: loop)).and(lastFetches(on: loop)).map { both, seen in
+        let everyTransaction = allTransactions.current()
+        let txnsJSON = everyTransaction.map { loop.makeSucceededFuture($0) } ?? transactionsJSON(on: loop)
+        return groupsJSON.and(txnsJSON).and(lastFetches(on: loop)).map { both, seen in
             let (groups, txns) = both
             let bytesOut = self.broker.metrics.topicBytesOut.sorted { $0.key < $1.key }.map {
                 (JSON.string($0.key), "\($0.value)")
@@ -323,6 +331,11 @@ final class ConsoleModel: Sendable {
                 ("cluster", self.cluster(lastFetch: seen)), ("topics", self.topics()), ("groups", groups),
                 ("groupsScope", JSON.string(everyGroup == nil ? "(coordinated by this node)" : "(every coordinator)")),
                 ("transactions", txns),
+                (
+                    "transactionsScope",
+                    JSON.string(everyTransaction == nil ? "(coordinated by this node)" : "(every coordinator)")
+                ),
+                ("acls", self.aclsJSON()),
                 (
                     "messages",
                     JSON.object([
@@ -454,6 +467,38 @@ final class ConsoleModel: Sendable {
     static func lag(end: Int64, committed: Int64) -> Int64 {
         let (d, overflow) = end.subtractingReportingOverflow(committed)
         return overflow ? (committed < 0 ? Int64.max : 0) : max(0, d)
+    }
+
+    /// ACLs the page lists (of up to `AclIndex.maxCount`); the count says how many there are.
+    static let maxAclsShown = 500
+
+    /// The ACLs' principals and resources are listed only when the console listens on loopback
+    /// (a page the machine's own users reach); elsewhere the page has no login, so it shows how
+    /// many there are and says how to see them.
+    func aclsJSON() -> String {
+        let acls = image.acls
+        guard listAcls else {
+            return JSON.object([
+                ("total", "\(acls.count)"), ("shown", "[]"),
+                (
+                    "hidden",
+                    JSON.string(
+                        "listed only when the console listens on loopback (http.listeners=HTTP://localhost:port); kafka-acls.sh --list shows them"
+                    )
+                ),
+            ])
+        }
+        let shown = acls.all.sorted(by: AclEntry.inOrder).prefix(Self.maxAclsShown).map { a in
+            JSON.object([
+                ("resourceType", JSON.string(AclResourceType(rawValue: a.resourceType)?.kafkaName ?? "UNKNOWN")),
+                ("name", JSON.string(a.resourceName)),
+                ("pattern", JSON.string(AclPatternType(rawValue: a.patternType)?.kafkaName ?? "UNKNOWN")),
+                ("principal", JSON.string(a.principal)), ("host", JSON.string(a.host)),
+                ("operation", JSON.string(AclOperation(rawValue: a.operation)?.kafkaName ?? "UNKNOWN")),
+                ("permission", JSON.string(AclPermission(rawValue: a.permissionType)?.kafkaName ?? "UNKNOWN")),
+            ])
+        }
+        return JSON.object([("total", "\(acls.count)"), ("shown", JSON.array(shown))])
     }
 
     static let maxGroupSeries = 1_000

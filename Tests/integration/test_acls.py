@@ -200,6 +200,13 @@ def test_acls_grant_exactly_what_they_say_and_survive_kill9_and_restart(acl_clus
                                   AclPermissionType.ANY)
     listed = admin.describe_acls(everything).result(30)
     assert set(listed) == set(bindings)
+    # The console (on loopback here) lists them, on every node.
+    for n in nodes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{n.http_port}/api/state", timeout=10) as r:
+            acls = json.loads(r.read())["acls"]
+        assert acls["total"] == len(bindings) and len(acls["shown"]) == len(bindings)
+        assert {"resourceType": "TOPIC", "name": orders, "pattern": "LITERAL", "principal": "User:alice", "host": "*",
+                "operation": "WRITE", "permission": "ALLOW"} in acls["shown"]
 
     def alice_writes():
         return all(e is None for e in send(sasl, alice, orders, 5))

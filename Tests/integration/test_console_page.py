@@ -55,7 +55,9 @@ def test_the_first_render_is_in_the_html(cluster_factory):
     nodes = cluster_factory(3)
     topic = unique_topic("firstrender")
     create_replicated(nodes, topic, partitions=4)
-    html = get(nodes[1], "/")
+    # Node 1 applies the topic's records a moment after node 0 (whose view create_replicated waits for).
+    html = wait_until(lambda: (lambda h: h if f'data-topic="{topic}"' in h else None)(get(nodes[1], "/")), 10,
+                      "the topic in node 1's page")
     # Without running a script: the header, every broker and the topic are in the HTML.
     assert '<b id="node">1</b>' in html
     for n in nodes:
@@ -126,6 +128,17 @@ def test_the_message_browser_finds_records_by_offset_and_text_and_a_produced_mes
         last = rows(driver)[-1]
         assert (last["offset"], last["key"], last["headers"]) == (offset, "from-the-page", "origin: browser")
         shot(driver, "console-browser-produced.png")
+
+        # Follow live: records produced afterwards appear below without another load.
+        driver.find_element("id", "m-follow").click()
+        p = Producer({"bootstrap.servers": nodes[0].bootstrap})
+        for i in range(3):
+            p.produce(topic, key=b"live", value=f"live-{i}".encode(), partition=part)
+        assert p.flush(15) == 0
+        wait_until(lambda: [r["value"] for r in rows(driver) if r["key"] == "live"] == ["live-0", "live-1", "live-2"],
+                   20, "the followed records")
+        assert [r["offset"] for r in rows(driver)][-4:] == [offset, offset + 1, offset + 2, offset + 3]
+        driver.find_element("id", "m-follow").click()
     finally:
         driver.quit()
     # What the page produced, a real client reads.

@@ -441,6 +441,12 @@ def test_an_open_transaction_survives_its_leaders_kill9_and_shows_in_the_console
 
     s = state(coordinator)
     assert [(t["id"], t["state"], t["partitions"]) for t in s["transactions"]] == [("txn-lso", "Ongoing", [f"{topic}-0"])]
+    # Every node's page lists it, read from its coordinator (after the first background reading).
+    other = next(n for n in nodes if n is not coordinator)
+    seen = wait_for(lambda: (lambda x: x if x["transactionsScope"] == "(every coordinator)" else None)(state(other)),
+                    what="the cluster-wide transactions on another node")
+    assert [(t["id"], t["state"], t["coordinator"]) for t in seen["transactions"]] == [
+        ("txn-lso", "Ongoing", coordinator.node_id)]
     leader = node[leader_of(bootstrap, topic, 0)]
     part = next(t for t in state(leader)["topics"] if t["name"] == topic)["partitions"][0]
     assert (part["highWatermark"], part["lastStableOffset"], part["openTransactions"]) == (10, 5, 1)
