@@ -14,10 +14,23 @@ public enum Decompression {
     public static func records(batch: ByteBuffer, header h: RecordBatchHeader, limit: Int = maxOutputBytes) throws
         -> [Record]
     {
-        guard let codec = h.compression, codec != .none else { return try Record.decodeAll(batch: batch, header: h) }
+        var inflated = 0
+        return try records(batch: batch, header: h, limit: limit, inflated: &inflated)
+    }
+
+    /// The same; `inflated` is set to the bytes the records section takes decompressed (the
+    /// batch's own size less its header when it is not compressed).
+    public static func records(
+        batch: ByteBuffer, header h: RecordBatchHeader, limit: Int, inflated: inout Int
+    ) throws -> [Record] {
+        guard let codec = h.compression, codec != .none else {
+            inflated = batch.readableBytes - RecordBatchHeader.size
+            return try Record.decodeAll(batch: batch, header: h)
+        }
         let body = batch.getBytes(
             at: batch.readerIndex + RecordBatchHeader.size, length: batch.readableBytes - RecordBatchHeader.size)!
         let plain = try decompress(codec, body, limit: limit)
+        inflated = plain.count
         var buffer = ByteBufferAllocator().buffer(capacity: plain.count)
         buffer.writeBytes(plain)
         return try Record.decodeAll(records: buffer, header: h)
@@ -147,7 +160,9 @@ public enum Decompression {
     /// Raw snappy, or the xerial framing (magic, version, compatible version, then blocks each
     /// preceded by its big-endian length).
     static func unsnappy(_ data: [UInt8], limit: Int = maxOutputBytes) throws -> [UInt8] {
-        guard data.count >= 16, Array(data[0..<8]) == xerialMagic else { return try snappyBlock(data[...]) }
+        guard data.count >= 16, Array(data[0..<8]) == xerialMagic else {
+            return try snappyBlock(data[...], limit: limit)
+        }
         var out: [UInt8] = []
         var i = 16
         while i < data.count {

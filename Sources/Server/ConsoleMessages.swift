@@ -33,7 +33,8 @@ struct ConsoleMessages: Sendable {
     static let maxConcurrent = 2
     /// How long one browse reads before it answers with what it has.
     static let deadlineMs: Int64 = 5_000
-    private static let running = NIOLockedValueBox(0)
+    /// Browses running on this node.
+    let running = NIOLockedValueBox(0)
 
     struct Failure: Error {
         var status: Int
@@ -58,7 +59,9 @@ struct ConsoleMessages: Sendable {
         return c
     }
 
-    private func listOffset(_ topic: String, _ partition: Int32, _ timestamp: Int64, leader: Int32) async throws
+    private func listOffset(
+        _ topic: String, _ partition: Int32, _ timestamp: Int64, leader: Int32, timeoutMs: Int = 5_000
+    ) async throws
         -> Int64?
     {
         var lp = ListOffsetsRequest.Partition()
@@ -69,7 +72,7 @@ struct ConsoleMessages: Sendable {
         lt.partitions = [lp]
         var r = ListOffsetsRequest()
         r.topics = [lt]
-        let answer = try await peers().send(r, as: ListOffsetsResponse.self, to: leader)
+        let answer = try await peers().send(r, as: ListOffsetsResponse.self, to: leader, timeoutMs: timeoutMs)
         guard let p = answer.topics.first?.partitions.first else { return nil }
         guard p.errorCode == 0 else {
             throw Failure(status: 502, message: "ListOffsets: \(ErrorCode(rawValue: p.errorCode))")
@@ -121,7 +124,7 @@ struct ConsoleMessages: Sendable {
     /// (reading on for at most `maxScanBytes`; `next` says where to go on).
     func browse(_ q: Query) async throws -> String {
         if let refusal { throw Failure(status: 403, message: refusal) }
-        let admitted = Self.running.withLockedValue { n -> Bool in
+        let admitted = running.withLockedValue { n -> Bool in
             guard n < Self.maxConcurrent else { return false }
             n += 1
             return true
@@ -129,18 +132,25 @@ struct ConsoleMessages: Sendable {
         guard admitted else {
             throw Failure(status: 429, message: "\(Self.maxConcurrent) browses are running on this node; try again")
         }
-        defer { Self.running.withLockedValue { $0 -= 1 } }
+        defer { running.withLockedValue { $0 -= 1 } }
         let deadline = broker.clock.monotonicMs + Self.deadlineMs
+        // What is left of the deadline, for each request to the leader.
+        func left() -> Int { Int(max(1, deadline - broker.clock.monotonicMs)) }
         let leader = try leader(q.topic, q.partition)
         let start =
-            try await listOffset(q.topic, q.partition, ListOffsetsRequest.earliestTimestamp, leader: leader) ?? 0
-        let end = try await listOffset(q.topic, q.partition, ListOffsetsRequest.latestTimestamp, leader: leader) ?? 0
+            try await listOffset(
+                q.topic, q.partition, ListOffsetsRequest.earliestTimestamp, leader: leader, timeoutMs: left()) ?? 0
+        let end =
+            try await listOffset(
+                q.topic, q.partition, ListOffsetsRequest.latestTimestamp, leader: leader, timeoutMs: left()) ?? 0
         var position: Int64
         switch q.from {
         case "beginning": position = start
         case "offset": position = min(max(q.offset, start), end)
         case "timestamp":
-            position = try await listOffset(q.topic, q.partition, max(0, q.timestamp), leader: leader) ?? end
+            position =
+                try await listOffset(q.topic, q.partition, max(0, q.timestamp), leader: leader, timeoutMs: left())
+                ?? end
         default: position = q.filter.isEmpty ? max(start, end - Int64(q.limit)) : start
         }
         let first = position
@@ -163,7 +173,7 @@ struct ConsoleMessages: Sendable {
             r.minBytes = 1
             r.maxBytes = 1 << 20
             r.topics = [ft]
-            let answer = try await peers.send(r, as: FetchResponse.self, to: leader)
+            let answer = try await peers.send(r, as: FetchResponse.self, to: leader, timeoutMs: left())
             guard let pr = answer.responses.first?.partitions.first else { break }
             guard pr.errorCode == 0 else {
                 throw Failure(status: 502, message: "Fetch: \(ErrorCode(rawValue: pr.errorCode))")
@@ -180,7 +190,8 @@ struct ConsoleMessages: Sendable {
                 var taken: Int64? = nil
                 var leftForNext = false
                 defer {
-                    let next = full() ? (taken.map { $0 + 1 } ?? h.nextOffset) : h.nextOffset
+                    // `taken` is a record's own offset (its delta is the producer's): never past the batch.
+                    let next = full() ? min(taken.map { $0 &+ 1 } ?? h.nextOffset, h.nextOffset) : h.nextOffset
                     if !leftForNext && next > position {
                         position = next
                         moved = true
@@ -190,14 +201,10 @@ struct ConsoleMessages: Sendable {
                 let decoded: [Record]
                 do {
                     // The budget counts what batches inflate to, not what they weigh on disk.
-                    let budget = Self.maxScanBytes - scanned
-                    decoded = try Decompression.records(batch: batch, header: h, limit: budget)
-                    scanned +=
-                        h.compression == CompressionCodec.none
-                        ? batch.readableBytes
-                        : decoded.reduce(0) {
-                            $0 + ($1.key?.count ?? 0) + ($1.value?.count ?? 0) + 16
-                        }
+                    var inflated = 0
+                    decoded = try Decompression.records(
+                        batch: batch, header: h, limit: Self.maxScanBytes - scanned, inflated: &inflated)
+                    scanned += RecordBatchHeader.size + inflated
                 } catch {
                     let overBudget = (error as? Decompression.Failure)?.exceedsLimit == true
                     if overBudget && scanned > 0 {
@@ -216,7 +223,7 @@ struct ConsoleMessages: Sendable {
                     records.append(JSON.object([("offset", "\(h.baseOffset)"), ("error", JSON.string(why))]))
                     continue
                 }
-                for rec in decoded where rec.offset >= position && !full() {
+                for rec in decoded where rec.offset >= position && rec.offset < h.nextOffset && !full() {
                     if !needle.isEmpty && !Self.contains(rec.key, needle) && !Self.contains(rec.value, needle) {
                         continue
                     }

@@ -309,7 +309,9 @@ enum ConsolePage {
         }
 
         // ---- Message browser.
-        let next = null, following = null;
+        let next = null, following = null, loading = false, generation = 0;
+        // A record's timestamp is the producer's: outside what a Date holds, it is shown as a number.
+        const when = ts => { const d = new Date(ts); return isFinite(d.getTime()) ? d.toISOString() : String(ts); };
         const hex = b64 => [...atob(b64)].map(c => c.charCodeAt(0).toString(16).padStart(2, "0")).join(" ");
         function shown(b, view) {
           if (b === null) return `<span class="muted">null</span>`;
@@ -320,17 +322,25 @@ enum ConsolePage {
         }
         function rows(records, view) {
           return records.map(r => r.error ? `<tr data-offset="${r.offset}"><td>${r.offset}</td><td colspan="4" class="error">${esc(r.error)}</td></tr>` :
-            `<tr data-offset="${r.offset}"><td>${r.offset}</td><td title="${r.timestampType}">${new Date(r.timestamp).toISOString()}</td>` +
+            `<tr data-offset="${r.offset}"><td>${r.offset}</td><td title="${r.timestampType}">${when(r.timestamp)}</td>` +
             `<td class="key">${shown(r.key, view)}</td><td class="value">${shown(r.value, view)}</td>` +
             `<td>${r.headers.map(h => `${esc(h.key)}: ${shown(h.value, view)}`).join("<br>")}</td></tr>`).join("");
         }
         async function browse(from, at, append) {
+          // One request at a time; an answer to an older question (before a new Load) is dropped.
+          if (append && loading) return;
+          const mine = append ? generation : ++generation;
+          loading = true;
+          try { await browseOnce(from, at, append, mine); } finally { loading = false; }
+        }
+        async function browseOnce(from, at, append, mine) {
           const q = new URLSearchParams({ topic: $("m-topic").value, partition: $("m-partition").value || "0", from,
                                           limit: $("m-limit").value || "50", q: $("m-filter").value });
           if (from === "offset") q.set("offset", at);
           if (from === "timestamp") q.set("timestamp", /^\d+$/.test(at) ? at : String(Date.parse(at)));
           const r = await fetch(`/api/messages?${q}`, { headers: { "X-Tern-Console": "1" } });
           const d = await r.json();
+          if (mine !== generation) return;
           if (!r.ok) { $("m-status").innerHTML = `<span class="error">${esc(d.error)}</span>`;
                        $("m-status").dataset.loads = Number($("m-status").dataset.loads || 0) + 1; return; }
           const body = $("m-records").tBodies[0], view = $("m-view").value;

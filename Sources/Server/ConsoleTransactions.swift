@@ -4,8 +4,8 @@ import KafkaProtocol
 import NIOCore
 
 /// Every transactional id in the cluster for the web console, from its coordinator
-/// (ListTransactions, then DescribeTransactions for those not yet complete), read at most every
-/// 2 s; at most `maxShown` ids described.
+/// (ListTransactions, then DescribeTransactions), read at most every 2 s; at most `maxShown`,
+/// open ones first.
 final class ConsoleTransactions: Sendable {
     let broker: Broker
     static let maxShown = 200
@@ -22,7 +22,7 @@ final class ConsoleTransactions: Sendable {
         guard let peers = broker.consolePeers.withLockedValue({ $0 }) else { return nil }
         let live = broker.registry.image.brokers.values.filter { !$0.fenced }.map(\.id).sorted()
         let now = broker.clock.wallMs
-        let rows = await withTaskGroup(of: [(String, String)].self) { group in
+        let rows = await withTaskGroup(of: [(id: String, open: Bool, json: String)].self) { group in
             for id in live {
                 group.addTask {
                     guard
@@ -47,7 +47,7 @@ final class ConsoleTransactions: Sendable {
                         }
                         let open = t.transactionState == "Ongoing" && t.transactionStartTimeMs > 0
                         return (
-                            t.transactionalId,
+                            t.transactionalId, t.transactionState == "Ongoing",
                             JSON.object([
                                 ("id", JSON.string(t.transactionalId)), ("state", JSON.string(t.transactionState)),
                                 ("producerId", "\(t.producerId)"), ("producerEpoch", "\(t.producerEpoch)"),
@@ -59,10 +59,11 @@ final class ConsoleTransactions: Sendable {
                     }
                 }
             }
-            var out: [(String, String)] = []
+            var out: [(id: String, open: Bool, json: String)] = []
             for await x in group { out += x }
             return out
         }
-        return JSON.array(rows.sorted { $0.0 < $1.0 }.prefix(Self.maxShown).map(\.1))
+        return JSON.array(
+            rows.sorted { ($0.open ? 0 : 1, $0.id) < ($1.open ? 0 : 1, $1.id) }.prefix(Self.maxShown).map(\.json))
     }
 }

@@ -65,6 +65,8 @@ final class ConsoleModel: Sendable {
     let allowedHosts: Set<String>
     /// Whether the page lists the ACLs themselves (the console listens on loopback only).
     let listAcls: Bool
+    /// The ACL listing of the image at this metadata offset.
+    private let aclListing = NIOLockedValueBox<(offset: Int64, json: String?)>((-2, nil))
 
     init(
         broker: Broker, quorum: QuorumController, connections: [(String, ConnectionTracker)] = [],
@@ -488,6 +490,9 @@ final class ConsoleModel: Sendable {
                 ),
             ])
         }
+        // Sorted once per metadata image, not on every state (up to 100,000 ACLs).
+        let offset = image.offset
+        if let cached = aclListing.withLockedValue({ $0.offset == offset ? $0.json : nil }) { return cached }
         let shown = acls.all.sorted(by: AclEntry.inOrder).prefix(Self.maxAclsShown).map { a in
             JSON.object([
                 ("resourceType", JSON.string(AclResourceType(rawValue: a.resourceType)?.kafkaName ?? "UNKNOWN")),
@@ -498,7 +503,9 @@ final class ConsoleModel: Sendable {
                 ("permission", JSON.string(AclPermission(rawValue: a.permissionType)?.kafkaName ?? "UNKNOWN")),
             ])
         }
-        return JSON.object([("total", "\(acls.count)"), ("shown", JSON.array(shown))])
+        let json = JSON.object([("total", "\(acls.count)"), ("shown", JSON.array(shown))])
+        aclListing.withLockedValue { $0 = (offset, json) }
+        return json
     }
 
     static let maxGroupSeries = 1_000
@@ -551,9 +558,10 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
             fromPage = head.headers["X-Tern-Console"].first == "1"
             hostAllowed = model.hostAllowed(head.headers["Host"].first)
             keepAlive = head.isKeepAlive
-            body.clear()
+            body = ByteBuffer()
             bodyTooLarge = false
-            acceptBody = method == .POST && path == "/api/produce"
+            // A body is kept only for a produce from the page; any other is dropped as it comes.
+            acceptBody = method == .POST && path == "/api/produce" && hostAllowed && fromPage
         case .body(var chunk):
             guard acceptBody else { break }
             if body.readableBytes + chunk.readableBytes > Self.maxBody {
@@ -568,15 +576,17 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
 
     private func route(_ context: ChannelHandlerContext) {
         let loop = context.eventLoop
+        // Only by a name of this node (an address, localhost, its own host names): a page of
+        // another site whose name an attacker's DNS points here cannot read the console through
+        // a visitor's browser. /metrics stays open to scrapers by any name.
+        guard hostAllowed || path == "/metrics" else {
+            return sendError(context, 403, "the Host header does not name this node")
+        }
         if path == "/api/messages" || path == "/api/produce" {
             // Records leave and enter only for the page's own script (a page of another site
-            // cannot set this header without asking first, and is not asked), reached by a
-            // name of this node (not one an attacker's DNS points here).
-            guard hostAllowed else {
-                return send(context, 403, "text/plain", "the Host header does not name this node\n")
-            }
+            // cannot set this header without asking first, and is not asked).
             guard fromPage else {
-                return send(context, 403, "text/plain", "\(path) answers the console page only (X-Tern-Console: 1)\n")
+                return sendError(context, 403, "\(path) answers the console page only (X-Tern-Console: 1)")
             }
         }
         switch path {
@@ -586,9 +596,9 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
             answer(context) { try await messages.browse(ConsoleMessages.Query(query)) }
             return
         case "/api/produce":
-            guard method == .POST else { return send(context, 405, "text/plain", "POST a form to /api/produce\n") }
+            guard method == .POST else { return sendError(context, 405, "POST a form to /api/produce") }
             guard !bodyTooLarge else {
-                return send(context, 413, "text/plain", "the form is larger than \(Self.maxBody) bytes\n")
+                return sendError(context, 413, "the form is larger than \(Self.maxBody) bytes")
             }
             let form = FormDecoding.decode(Substring(String(buffer: body)))
             let messages = model.messages
@@ -633,6 +643,11 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
             case .failure(let e): send(context, 500, "text/plain", "\(e)\n")
             }
         }
+    }
+
+    /// An error as JSON (`{"error": ...}`), which the page shows.
+    private func sendError(_ context: ChannelHandlerContext, _ status: Int, _ message: String) {
+        send(context, status, "application/json", JSON.object([("error", JSON.string(message))]))
     }
 
     private func send(_ context: ChannelHandlerContext, _ status: Int, _ type: String, _ body: String) {
@@ -688,6 +703,15 @@ final class ConsoleHTTPHandler: ChannelInboundHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            stream?.cancel()
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         stream?.cancel()
         stream = nil
@@ -718,6 +742,9 @@ enum WebConsole {
                 guard admitted else { return channel.close() }
                 channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
                 return channel.eventLoop.makeCompletedFuture {
+                    // A connection that neither sends nor receives for a minute is closed (a stream
+                    // is written at least every ~8 s, so only a stalled one goes).
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(60)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(ConsoleHTTPHandler(model: model))
                 }

@@ -182,7 +182,14 @@ def test_the_message_api_refuses_bad_input_and_cross_site_produce(broker_factory
     assert status(f"/api/messages?topic={topic}", headers={"X-Tern-Console": None})[0] == 403
     assert status(f"/api/messages?topic={topic}", headers={"Host": "attacker.example:80"})[0] == 403
     assert status(f"/api/messages?topic={topic}", headers={"Host": f"localhost:{broker.http_port}"})[0] == 200
-    assert status("/api/produce", headers={"X-Tern-Console": "1"})[0] in (400, 405)
+    # The rest of the console too (the page, its state and stream name groups, transactions and
+    # ACLs); /metrics answers scrapers by any name. Errors are JSON the page can show.
+    for path in ("/", "/api/state", "/api/stream", "/api/cluster"):
+        code, body = status(path, headers={"Host": "attacker.example"})
+        assert code == 403 and json.loads(body)["error"] == "the Host header does not name this node", path
+    assert status("/metrics", headers={"Host": "prometheus.internal:9090"})[0] == 200
+    code, body = status("/api/produce", headers={"X-Tern-Console": "1"})
+    assert code == 405 and "POST" in json.loads(body)["error"]
     assert status("/api/produce", b"topic=nope&value=x", {"X-Tern-Console": "1"})[0] == 404
     assert status("/api/produce", form + b"&partition=99", {"X-Tern-Console": "1"})[0] == 404
     assert status("/api/produce", form + b"&headers=no-colon", {"X-Tern-Console": "1"})[0] == 400
