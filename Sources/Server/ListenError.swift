@@ -20,15 +20,34 @@ public struct ListenError: Error, CustomStringConvertible {
         }
     }
 
-    /// Binds and closes at once: whether `host:port` can be listened on now.
-    static func checkFree(group: any EventLoopGroup, host: String, port: Int) throws {
+    /// Binds a socket to `host:port` and closes it without ever listening: whether the port can
+    /// be listened on now. (A listening probe would accept connections for an instant, and a
+    /// readiness check polling the port could take that for the node being up.)
+    static func checkFree(host: String, port: Int) throws {
         guard port != 0 else { return }
         try naming(host: host, port: port) {
-            let channel = try ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: host, port: port).wait()
-            try channel.close().wait()
+            switch try SocketAddress.makeAddressResolvingHost(host, port: port) {
+            case .v4(let a): try bindOnly(family: AF_INET, a.address)
+            case .v6(let a): try bindOnly(family: AF_INET6, a.address)
+            case .unixDomainSocket: return
+            }
         }
+    }
+
+    /// Binds a TCP socket of `family` to `address` (a sockaddr_in or sockaddr_in6) and closes it.
+    private static func bindOnly<Address>(family: Int32, _ address: Address) throws {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        defer { close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var sa = address
+        let result = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<Address>.size))
+            }
+        }
+        if result != 0 { throw IOError(errnoCode: errno, reason: "bind") }
     }
 
     static func reason(errno code: Int32) -> String {

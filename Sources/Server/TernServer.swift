@@ -96,7 +96,7 @@ public final class TernServer: Sendable {
             // The client listeners open only once this broker is unfenced; a port another process
             // holds stops the start here, before the broker registers and looks up to its peers.
             for l in config.clientListeners {
-                try ListenError.checkFree(group: group, host: l.bindHost, port: l.port)
+                try ListenError.checkFree(host: l.bindHost, port: l.port)
             }
             if let c = config.controllerListener, config.isController {
                 let broker = self.broker
