@@ -34,8 +34,7 @@ public final class PartitionRegistry: @unchecked Sendable {
         lock.withLock { partitions.values.flatMap(\.values) }
     }
 
-    /// Brings the local replicas in line with `image`, then makes it the image this broker answers
-    /// from.
+    /// Brings the local replicas in line with `image`.
     func apply(_ image: MetadataImage) {
         var toOpen: [(MetadataImage.Topic, Int32, MetadataImage.Partition)] = []
         var toRemove: [PartitionState] = []
@@ -46,6 +45,7 @@ public final class PartitionRegistry: @unchecked Sendable {
         let now = clock.monotonicMs
         lock.withLock {
             let previous = _image
+            _image = image
             for t in image.topics.values {
                 for (index, p) in t.partitions where p.replicas.contains(config.nodeId) {
                     if let existing = partitions[t.name]?[index], existing.topicId == t.id {
@@ -124,12 +124,6 @@ public final class PartitionRegistry: @unchecked Sendable {
                 logger.error("cannot open the log of \(t.name)-\(index): \(error)")
             }
         }
-        // Published last: until every new replica is open and every leadership is updated, this
-        // broker's answers (Metadata, DescribeTopicPartitions) describe the image it serves.
-        // Published first, they named this broker leader of a partition whose log was still
-        // being opened, and the Produce that followed was refused with NOT_LEADER_OR_FOLLOWER —
-        // a client without idempotence retrying that batch then wrote it after the next one.
-        lock.withLock { _image = image }
     }
 
     /// Deletes partition directories of topics the image no longer has. Called once the broker
