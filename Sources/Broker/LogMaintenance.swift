@@ -5,7 +5,8 @@ import Storage
 
 /// The broker's background work on its logs, off the event loops on one serial queue:
 /// retention (`log.retention.check.interval.ms`), the log cleaner for compacted topics
-/// (`log.cleaner.backoff.ms`) and time-based flushes (`flush.ms`), each partition in turn.
+/// (`log.cleaner.backoff.ms`), time-based flushes (`flush.ms`) and the high-watermark
+/// checkpoints (every tick, at most a second apart), each partition in turn.
 final class LogMaintenance: Sendable {
     private let registry: PartitionRegistry
     private let config: BrokerConfig
@@ -73,6 +74,7 @@ final class LogMaintenance: Sendable {
                     )
                 }
                 try p.log.flushIfDue(nowMs: now)
+                try p.log.checkpointHighWatermark()
             } catch {
                 logger.error("\(name): log maintenance failed: \(error)")
             }

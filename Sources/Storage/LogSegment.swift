@@ -6,8 +6,10 @@ import NIOCore
 /// (relative offset → file position, 8-byte entries) and `.timeindex` (max timestamp so far →
 /// relative offset, 12-byte entries), in Kafka's layout and naming.
 ///
-/// Both indexes are also kept in memory; the files let tools and a later restart find batches
-/// without scanning the whole log.
+/// Both indexes are kept in memory; the files let tools and a later restart find batches
+/// without scanning the whole log. Only the `.log` file stays open: the index files are
+/// written when the segment is flushed, rolled or closed (the recovery point never names a
+/// segment whose index files lag), so a partition holds one descriptor per segment, not three.
 final class LogSegment {
     struct IndexEntry: Equatable {
         var relativeOffset: UInt32
@@ -23,8 +25,11 @@ final class LogSegment {
     let baseOffset: Int64
     let directory: String
     let log: DataFile
-    private let indexFile: DataFile
-    private let timeIndexFile: DataFile
+    private let indexPath: String
+    private let timeIndexPath: String
+    /// Entries of `index` and `timeIndex` already in their files.
+    private var persistedIndex = 0
+    private var persistedTimes = 0
     private(set) var size: Int
     private(set) var index: [IndexEntry] = []
     private(set) var timeIndex: [TimeEntry] = []
@@ -54,8 +59,11 @@ final class LogSegment {
         self.baseOffset = baseOffset
         self.indexIntervalBytes = indexIntervalBytes
         log = try DataFile(path: directory + "/" + Self.fileName(baseOffset, ".log"))
-        indexFile = try DataFile(path: directory + "/" + Self.fileName(baseOffset, ".index"))
-        timeIndexFile = try DataFile(path: directory + "/" + Self.fileName(baseOffset, ".timeindex"))
+        indexPath = directory + "/" + Self.fileName(baseOffset, ".index")
+        timeIndexPath = directory + "/" + Self.fileName(baseOffset, ".timeindex")
+        // Both exist from the start, as Kafka's layout has them (opened and closed again).
+        _ = try DataFile(path: indexPath)
+        _ = try DataFile(path: timeIndexPath)
         size = try log.size()
         nextOffset = baseOffset
         createdMs = size > 0 ? try log.modifiedMs() : clock.wallMs
@@ -67,22 +75,20 @@ final class LogSegment {
         if position == 0 { createdMs = clock.wallMs }
         try log.write(batch, at: position)
         size += batch.readableBytes
-        noteBatch(header, position: position, persistIndex: true)
+        noteBatch(header, position: position)
     }
 
-    private func noteBatch(_ h: RecordBatchHeader, position: Int, persistIndex: Bool) {
+    private func noteBatch(_ h: RecordBatchHeader, position: Int) {
         let rel = UInt32(truncatingIfNeeded: h.baseOffset - baseOffset)
         let newMax = h.maxTimestamp > maxTimestamp
         if index.isEmpty || bytesSinceIndexEntry >= indexIntervalBytes {
             let entry = IndexEntry(relativeOffset: rel, position: UInt32(position))
             index.append(entry)
             bytesSinceIndexEntry = 0
-            if persistIndex { try? appendIndexEntry(entry) }
             if newMax || timeIndex.isEmpty {
                 let t = TimeEntry(
                     timestamp: max(h.maxTimestamp, maxTimestamp), relativeOffset: rel, position: UInt32(position))
                 timeIndex.append(t)
-                if persistIndex { try? appendTimeEntry(t) }
             }
         }
         bytesSinceIndexEntry += h.totalSize
@@ -93,18 +99,26 @@ final class LogSegment {
         nextOffset = h.nextOffset
     }
 
-    private func appendIndexEntry(_ e: IndexEntry) throws {
-        var b = ByteBufferAllocator().buffer(capacity: 8)
-        b.writeInteger(e.relativeOffset)
-        b.writeInteger(e.position)
-        try indexFile.write(b, at: (index.count - 1) * 8)
-    }
-
-    private func appendTimeEntry(_ e: TimeEntry) throws {
-        var b = ByteBufferAllocator().buffer(capacity: 12)
-        b.writeInteger(e.timestamp)
-        b.writeInteger(e.relativeOffset)
-        try timeIndexFile.write(b, at: (timeIndex.count - 1) * 12)
+    /// Writes the index entries not yet in the files (opened for this and closed again).
+    func persistIndexes() throws {
+        if persistedIndex < index.count {
+            var b = ByteBufferAllocator().buffer(capacity: (index.count - persistedIndex) * 8)
+            for e in index[persistedIndex...] {
+                b.writeInteger(e.relativeOffset)
+                b.writeInteger(e.position)
+            }
+            try DataFile(path: indexPath).write(b, at: persistedIndex * 8)
+            persistedIndex = index.count
+        }
+        if persistedTimes < timeIndex.count {
+            var t = ByteBufferAllocator().buffer(capacity: (timeIndex.count - persistedTimes) * 12)
+            for e in timeIndex[persistedTimes...] {
+                t.writeInteger(e.timestamp)
+                t.writeInteger(e.relativeOffset)
+            }
+            try DataFile(path: timeIndexPath).write(t, at: persistedTimes * 12)
+            persistedTimes = timeIndex.count
+        }
     }
 
     /// Scans every batch from the start, checking lengths, CRCs and offset order, rebuilds both
@@ -155,7 +169,7 @@ final class LogSegment {
                     "a batch at offset \(h.baseOffset) whose CRC does not match (stored \(h.crc), computed \(crc))"
                 break
             }
-            noteBatch(h, position: position, persistIndex: false)
+            noteBatch(h, position: position)
             expected = h.nextOffset
             position += h.totalSize
         }
@@ -177,15 +191,19 @@ final class LogSegment {
             b.writeInteger(e.relativeOffset)
             b.writeInteger(e.position)
         }
+        let indexFile = try DataFile(path: indexPath)
         try indexFile.truncate(to: 0)
         try indexFile.write(b, at: 0)
+        persistedIndex = index.count
         var t = ByteBufferAllocator().buffer(capacity: timeIndex.count * 12)
         for e in timeIndex {
             t.writeInteger(e.timestamp)
             t.writeInteger(e.relativeOffset)
         }
+        let timeIndexFile = try DataFile(path: timeIndexPath)
         try timeIndexFile.truncate(to: 0)
         try timeIndexFile.write(t, at: 0)
+        persistedTimes = timeIndex.count
     }
 
     /// Takes the indexes from their files instead of scanning the log, for a segment that was
@@ -200,6 +218,9 @@ final class LogSegment {
         nextOffset = baseOffset
         bytesSinceIndexEntry = 0
         if size == 0 { return nil }
+        persistedIndex = 0
+        persistedTimes = 0
+        let indexFile = try DataFile(path: indexPath)
         let indexSize = try indexFile.size()
         guard indexSize > 0, indexSize % 8 == 0 else {
             return indexSize == 0 ? "its offset index is missing or empty" : "its offset index has a torn entry"
@@ -240,6 +261,7 @@ final class LogSegment {
             bytesSinceIndexEntry += h.totalSize
         }
         guard next <= expectedNext else { return "it holds offsets past the recovery point" }
+        let timeIndexFile = try DataFile(path: timeIndexPath)
         let timeSize = try timeIndexFile.size()
         guard timeSize % 12 == 0 else { return "its time index has a torn entry" }
         var rawTimes = try timeIndexFile.read(at: 0, length: timeSize)
@@ -256,6 +278,8 @@ final class LogSegment {
             times[i].position = UInt32(indexedPosition(for: baseOffset + Int64(times[i].relativeOffset)))
         }
         timeIndex = times
+        persistedIndex = entries.count
+        persistedTimes = times.count
         maxTimestamp = max(times.last?.timestamp ?? -1, lastHeader?.maxTimestamp ?? -1)
         nextOffset = next
         return nil
@@ -265,12 +289,11 @@ final class LogSegment {
     /// loaded from its indexes knows how old it is. Called when the segment is rolled or flushed
     /// at shutdown.
     func closeTimeIndex() throws {
-        guard size > 0, maxTimestamp > (timeIndex.last?.timestamp ?? -1) else { return }
-        let last = index.last!
-        let t = TimeEntry(timestamp: maxTimestamp, relativeOffset: last.relativeOffset, position: last.position)
-        if let prev = timeIndex.last, prev.relativeOffset > t.relativeOffset { return }
-        timeIndex.append(t)
-        try appendTimeEntry(t)
+        if size > 0, maxTimestamp > (timeIndex.last?.timestamp ?? -1), let last = index.last {
+            let t = TimeEntry(timestamp: maxTimestamp, relativeOffset: last.relativeOffset, position: last.position)
+            if (timeIndex.last?.relativeOffset ?? 0) <= t.relativeOffset { timeIndex.append(t) }
+        }
+        try persistIndexes()
     }
 
     /// The segment's newest record timestamp, or its file's modification time when its records

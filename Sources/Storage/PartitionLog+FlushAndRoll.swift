@@ -6,6 +6,9 @@ extension PartitionLog {
     func markFlushed() throws {
         let active = segments.last!
         try active.flush()
+        // The recovery point below lets the next start take this segment's indexes from their
+        // files, so they are written first.
+        try active.persistIndexes()
         try syncTxnIndexes()
         let open = ongoing.values.sorted { $0.firstOffset < $1.firstOffset }
             .map { " \($0.producerId) \($0.producerEpoch) \($0.firstOffset)" }.joined()

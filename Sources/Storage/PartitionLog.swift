@@ -41,7 +41,9 @@ public final class PartitionLog: @unchecked Sendable {
     var _logStartOffset: Int64 = 0
     var _logEndOffset: Int64 = 0
     var _highWatermark: Int64 = 0
-    private var highWatermarkWrittenAt: Int64 = 0
+    /// The high watermark last written to `high-watermark` (under `checkpointLock`).
+    private var highWatermarkWritten: Int64 = -1
+    private let checkpointLock = NIOLock()
     /// Leader epoch cache (KIP-101): each epoch and the first offset written in it.
     var epochs: [(epoch: Int32, offset: Int64)] = []
     /// The cleaner has compacted everything below this offset.
@@ -146,6 +148,7 @@ public final class PartitionLog: @unchecked Sendable {
         if firstScanned != nil { writeEpochCheckpoint() }
         let saved = Self.readNumbers(directory + "/high-watermark")?.first ?? 0
         _highWatermark = min(max(saved, _logStartOffset), _logEndOffset)
+        highWatermarkWritten = saved
         firstDirtyOffset = min(
             max(Self.readNumbers(directory + "/cleaner-offset-checkpoint")?.first ?? 0, _logStartOffset),
             _logEndOffset)
@@ -168,16 +171,25 @@ public final class PartitionLog: @unchecked Sendable {
         return numbers.isEmpty ? nil : numbers
     }
 
-    /// Sets the high watermark (never past the log end), writing it to disk at most every 500 ms.
+    /// Sets the high watermark (never past the log end). Memory only: the broker's background
+    /// maintenance writes it to disk (`checkpointHighWatermark`), as that is an fsync, which has
+    /// no place on the event loop that answers the follower's fetch or the producer.
     public func setHighWatermark(_ hw: Int64, nowMs: Int64) {
         lock.withLock {
-            let v = min(max(hw, _logStartOffset), _logEndOffset)
-            guard v != _highWatermark else { return }
-            _highWatermark = v
-            if nowMs - highWatermarkWrittenAt >= 500 {
-                highWatermarkWrittenAt = nowMs
-                try? FileSystem.writeTextAtomically("\(v)\n", to: directory + "/high-watermark")
-            }
+            _highWatermark = min(max(hw, _logStartOffset), _logEndOffset)
+        }
+    }
+
+    /// Writes the high watermark to `high-watermark` if it moved since the last write, so that a
+    /// restart begins near where readers were. Returns whether it wrote.
+    @discardableResult
+    public func checkpointHighWatermark() throws -> Bool {
+        try checkpointLock.withLock {
+            let v = lock.withLock { _highWatermark }
+            guard v != highWatermarkWritten else { return false }
+            try FileSystem.writeTextAtomically("\(v)\n", to: directory + "/high-watermark")
+            highWatermarkWritten = v
+            return true
         }
     }
 }
