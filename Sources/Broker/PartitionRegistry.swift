@@ -14,6 +14,12 @@ public final class PartitionRegistry: @unchecked Sendable {
     private let lock = NIOLock()
     private var partitions: [String: [Int32: PartitionState]] = [:]
     private var _image = MetadataImage()
+    /// When partitions were last refused for want of file descriptors (logged at most every 30 s).
+    private var lastRefusalLogMs: Int64 = -30_000
+    private var refusedCount = 0
+
+    /// Whether the last apply left partition replicas unopened for want of file descriptors.
+    public var hasRefused: Bool { lock.withLock { refusedCount > 0 } }
     let config: BrokerConfig
     let clock: any TernClock
     let logger: Logger
@@ -80,6 +86,9 @@ public final class PartitionRegistry: @unchecked Sendable {
             logger.info("\(state.topic)-\(state.index) was reassigned to \(p.replicas); removing the local replica")
             remove(state)
         }
+        // Their files close as the last references go: before the descriptors are counted below.
+        toRemove = []
+        movedAway = []
         for (state, p, logConfig) in toUpdate {
             state.update(p, nowMs: now)
             if state.log.config != logConfig {
@@ -99,7 +108,18 @@ public final class PartitionRegistry: @unchecked Sendable {
                 )
             }
         }
+        // Descriptors left for partition logs: refused past them (named in one line), so that
+        // the metadata log and connections keep theirs and the node stays up.
+        let limit = Descriptors.limit()
+        var room =
+            toOpen.isEmpty || limit == .max
+            ? Int.max : limit - Descriptors.reserved(limit: limit) - (Descriptors.open() ?? 0)
+        var refused: [String] = []
         for (t, index, p) in toOpen {
+            if room < 2 {
+                refused.append("\(t.name)-\(index)")
+                continue
+            }
             do {
                 let dir = "\(config.logDirs)/\(t.name)-\(index)"
                 if FileSystem.exists(dir + "/partition.metadata"),
@@ -111,6 +131,7 @@ public final class PartitionRegistry: @unchecked Sendable {
                 let log = try PartitionLog(
                     directory: dir, config: config.logConfig(overrides: t.configs), clock: clock, logger: logger)
                 opened += 1
+                room -= log.segmentCount
                 scanned += log.recovery.scanned
                 truncated += log.recovery.truncatedBytes
                 let metadata = "version: 0\ntopic_id: \(t.id)\n"
@@ -122,6 +143,20 @@ public final class PartitionRegistry: @unchecked Sendable {
                 lock.withLock { partitions[t.name, default: [:]][index] = state }
             } catch {
                 logger.error("cannot open the log of \(t.name)-\(index): \(error)")
+            }
+        }
+        lock.withLock { refusedCount = refused.count }
+        if !refused.isEmpty {
+            let now = clock.monotonicMs
+            let due = lock.withLock {
+                guard now - lastRefusalLogMs >= 30_000 else { return false }
+                lastRefusalLogMs = now
+                return true
+            }
+            if due {
+                logger.error(
+                    "cannot host \(refused.count) partition replica(s) (\(refused.prefix(5).joined(separator: ", "))\(refused.count > 5 ? ", ..." : "")): this process may open \(limit) files (ulimit -n), \(Descriptors.reserved(limit: limit)) of them kept for connections and the metadata log, and its logs hold the rest; raise the limit (ulimit -n) and restart, or move partitions to other brokers. They are retried with each metadata change."
+                )
             }
         }
     }

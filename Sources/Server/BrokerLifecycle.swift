@@ -156,7 +156,9 @@ final class BrokerLifecycle: Sendable {
             var req = BrokerHeartbeatRequest()
             req.brokerId = nodeId
             req.brokerEpoch = epoch
-            req.currentMetadataOffset = quorum.appliedOffsetSnapshot
+            // What the broker has applied, not only the quorum: the controller unfences it once
+            // this reaches the log end, and by then its partitions are open.
+            req.currentMetadataOffset = min(quorum.appliedOffsetSnapshot, quorum.brokerAppliedOffset)
             req.wantShutDown = wantShutDown
             let resp: BrokerHeartbeatResponse =
                 leader == nodeId

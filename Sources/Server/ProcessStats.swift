@@ -1,3 +1,5 @@
+import Storage
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -44,17 +46,9 @@ struct ProcessStats {
             s.virtualBytes = field(23)
             s.residentBytes = field(24) * page
         }
-        var limit = rlimit()
-        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { s.maxFds = Double(limit.rlim_cur) }
-        if let dir = opendir("/proc/self/fd") {
-            var n = 0
-            while let entry = readdir(dir) {
-                let first = entry.pointee.d_name.0
-                if first != UInt8(ascii: ".") { n += 1 }
-            }
-            closedir(dir)
-            s.openFds = Double(max(0, n - 1))  // less the descriptor reading the directory
-        }
+        let limit = Descriptors.limit()
+        if limit != .max { s.maxFds = Double(limit) }
+        if let n = Descriptors.open() { s.openFds = Double(n) }
         return s
     }
 

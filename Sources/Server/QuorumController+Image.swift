@@ -20,7 +20,7 @@ extension QuorumController {
         let img = image
         imageBox.withLockedValue { $0 = img }
         completeCommitted(upTo: appliedOffset)
-        onImageChange.withLockedValue { $0 }?(img)
+        imageApplier.submit(img, offset: applied)
     }
 
     /// A snapshot fetched from the leader replaces the log and the image.

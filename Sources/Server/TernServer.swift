@@ -62,6 +62,15 @@ public final class TernServer: Sendable {
         controllerConnections = ConnectionTracker(limits: config.connectionLimits, name: "CONTROLLER")
         controllerMemory = RequestMemory(limit: config.connectionLimits.queuedMaxRequestBytes)
         self.logger = logger
+        let (before, after) = Descriptors.raiseLimit()
+        if after > before {
+            logger.info("open files limit raised from \(before) to \(after) (the hard limit)")
+        }
+        if after < 10_000 {
+            logger.warning(
+                "this process may open only \(after) files (ulimit -n): every partition replica holds one per segment, so this node can host about \(max(0, after - Descriptors.reserved(limit: after))) partition replicas; raise the hard limit (e.g. ulimit -Hn 1048576) for more"
+            )
+        }
         var brokerConfig = config.broker
         brokerConfig.clusterId = config.clusterId
         broker = try Broker(config: brokerConfig, clock: clock, logger: logger)
@@ -138,8 +147,12 @@ public final class TernServer: Sendable {
         quorum.start()
         lifecycle.start()
         broker.startReplication(group: group, security: config.interBrokerClient)
+        let applier = quorum.imageApplier
         isrCheck = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             broker.checkIsr()
+            // Partitions refused for want of file descriptors are tried again once some are free
+            // (a topic deleted), not only with the next metadata change.
+            if broker.registry.hasRefused { applier.retry() }
         }
         // Like Kafka, serve clients once this broker has caught up with the metadata log and been
         // unfenced, so that the first requests see the cluster as it is. A node that cannot

@@ -228,3 +228,48 @@ public enum FileSystem {
         try rename(tmp, path)
     }
 }
+
+/// The process's open file descriptors: its limit (`ulimit -n`) and how many it holds. Every
+/// segment of every partition replica holds one, so the limit decides how many partitions a
+/// node can host.
+public enum Descriptors {
+    /// The soft limit on open descriptors (Int.max when unlimited or unknown).
+    public static func limit() -> Int {
+        var l = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l) == 0, l.rlim_cur != rlim_t.max else { return .max }
+        return Int(clamping: l.rlim_cur)
+    }
+
+    /// Raises the soft limit to the hard limit, as the JVM does for a Kafka broker at start-up
+    /// (a shell's default soft limit of 1,024 would otherwise cap a node at a few hundred
+    /// partitions). Returns the soft limit before and after.
+    @discardableResult
+    public static func raiseLimit() -> (before: Int, after: Int) {
+        var l = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l) == 0 else { return (.max, .max) }
+        let before = l.rlim_cur == rlim_t.max ? Int.max : Int(clamping: l.rlim_cur)
+        guard l.rlim_cur < l.rlim_max else { return (before, before) }
+        var raised = l
+        raised.rlim_cur = l.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) != 0 { return (before, before) }
+        return (before, limit())
+    }
+
+    /// Descriptors a node keeps out of reach of its partition logs: for client and peer
+    /// connections, the metadata log and its snapshots, and files opened for a moment (a tenth
+    /// of the limit, at least 256). Opening a partition that would eat into them is refused,
+    /// rather than letting the metadata log fail to write and stop the node.
+    public static func reserved(limit: Int) -> Int { max(256, limit / 10) }
+
+    /// Descriptors open now (entries of /proc/self/fd, less the one reading it); nil where
+    /// /proc is missing.
+    public static func open() -> Int? {
+        guard let dir = opendir("/proc/self/fd") else { return nil }
+        var n = 0
+        while let entry = readdir(dir) {
+            if entry.pointee.d_name.0 != UInt8(ascii: ".") { n += 1 }
+        }
+        closedir(dir)
+        return max(0, n - 1)
+    }
+}
