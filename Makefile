@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 
 # Steps below depend on each other's side effects (deps before venv, build before tests).
 .NOTPARALLEL:
-.PHONY: build build-deps release run run-secure docker-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-storage bench-flood bench-tls bench-internode bench-acls fuzz fuzz-requests chaos stress-controller
+.PHONY: build build-deps release run run-secure docker-secure stop stop-secure status venv deps test swift-test integration format lint bench bench-metadata bench-replication bench-cluster bench-storage bench-flood bench-tls bench-internode bench-acls fuzz fuzz-requests chaos stress-controller
 
 build: build-deps
 	swift build
@@ -118,6 +118,11 @@ bench:
 # Three nodes (RF 3) beside one node: acks=1 and acks=all throughput, consume, latency.
 bench-replication: release venv
 	$(VENV)/bin/python bench/replication.py
+
+# Broker-bound: one node, three nodes (RF 3, acks=all) and Tansu under Tern's own perf-test load
+# (bench/cluster.py); CPU per record, throughput and acks=all latency, as ratios in one run.
+bench-cluster: release venv
+	$(VENV)/bin/python bench/cluster.py
 
 # Topic creations per second and controller fail-over time on three local nodes.
 # Faults on purpose: 30 minutes of kills, pauses, restarts, isolation and slow links under load,
