@@ -156,9 +156,7 @@ final class BrokerLifecycle: Sendable {
             var req = BrokerHeartbeatRequest()
             req.brokerId = nodeId
             req.brokerEpoch = epoch
-            // What the broker has applied, not only the quorum: the controller unfences it once
-            // this reaches the log end, and by then its partitions are open.
-            req.currentMetadataOffset = min(quorum.appliedOffsetSnapshot, quorum.brokerAppliedOffset)
+            req.currentMetadataOffset = quorum.appliedOffsetSnapshot
             req.wantShutDown = wantShutDown
             let resp: BrokerHeartbeatResponse =
                 leader == nodeId

@@ -20,7 +20,7 @@ extension QuorumController {
         let img = image
         imageBox.withLockedValue { $0 = img }
         completeCommitted(upTo: appliedOffset)
-        imageApplier.submit(img, offset: applied)
+        onImageChange.withLockedValue { $0 }?(img)
     }
 
     /// A snapshot fetched from the leader replaces the log and the image.

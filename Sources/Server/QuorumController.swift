@@ -59,12 +59,7 @@ public final class QuorumController: @unchecked Sendable {
     /// When the in-flight batch was proposed (for the commit latency metric).
     var proposedAt: NIODeadline? = nil
     /// Called on the controller loop after committed records change the image.
-    /// Called with each newly committed image, on the image applier's thread (never the Raft
-    /// loop), newest only when several arrive while one is applied.
-    public let onImageChange: NIOLockedValueBox<(@Sendable (MetadataImage) -> Void)?>
-    let imageApplier: ImageApplier
-    /// The metadata offset the broker has applied (its partitions opened), for its heartbeats.
-    public var brokerAppliedOffset: Int64 { imageApplier.appliedOffset }
+    public let onImageChange = NIOLockedValueBox<(@Sendable (MetadataImage) -> Void)?>(nil)
     var pendingVotes: [Int32: EventLoopPromise<KafkaProtocol.VoteResponse>] = [:]
     var pendingFetches: [Int32: EventLoopPromise<KafkaProtocol.FetchResponse>] = [:]
     var pendingSnapshotFetches: [Int32: EventLoopPromise<FetchSnapshotResponse>] = [:]
@@ -120,9 +115,6 @@ public final class QuorumController: @unchecked Sendable {
         clock: any TernClock, settings: Settings = Settings(), logger: Logger
     ) throws {
         self.clock = clock
-        let onImage = NIOLockedValueBox<(@Sendable (MetadataImage) -> Void)?>(nil)
-        onImageChange = onImage
-        imageApplier = ImageApplier { image in onImage.withLockedValue { $0 }?(image) }
         topicDefaults = settings.topicDefaults
         snapshotEveryBytes = settings.snapshotEveryBytes
         metrics = settings.metrics
@@ -164,10 +156,19 @@ public final class QuorumController: @unchecked Sendable {
         )
     }
 
+    /// Hands the current image to the broker again, on the controller loop as every image: for
+    /// partitions it could not open before (file descriptors freed since).
+    public func reapplyImage() {
+        loop.execute { [self] in
+            guard appliedOffset > 0 else { return }
+            onImageChange.withLockedValue { $0 }?(image)
+        }
+    }
+
     public func start() {
         if appliedOffset > 0 {
             // The broker starts from the snapshot's image rather than from nothing.
-            loop.execute { [self] in imageApplier.submit(image, offset: appliedOffset - 1) }
+            loop.execute { [self] in onImageChange.withLockedValue { $0 }?(image) }
         }
         tickTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(25)) { [self] _ in
             let now = clock.monotonicMs

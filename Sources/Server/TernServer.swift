@@ -147,12 +147,11 @@ public final class TernServer: Sendable {
         quorum.start()
         lifecycle.start()
         broker.startReplication(group: group, security: config.interBrokerClient)
-        let applier = quorum.imageApplier
         isrCheck = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             broker.checkIsr()
             // Partitions refused for want of file descriptors are tried again once some are free
             // (a topic deleted), not only with the next metadata change.
-            if broker.registry.hasRefused { applier.retry() }
+            if broker.registry.hasRefused { quorum.reapplyImage() }
         }
         // Like Kafka, serve clients once this broker has caught up with the metadata log and been
         // unfenced, so that the first requests see the cluster as it is. A node that cannot
