@@ -186,24 +186,11 @@ final class LogSegment {
     }
 
     private func rewriteIndexFiles() throws {
-        var b = ByteBufferAllocator().buffer(capacity: index.count * 8)
-        for e in index {
-            b.writeInteger(e.relativeOffset)
-            b.writeInteger(e.position)
-        }
-        let indexFile = try DataFile(path: indexPath)
-        try indexFile.truncate(to: 0)
-        try indexFile.write(b, at: 0)
-        persistedIndex = index.count
-        var t = ByteBufferAllocator().buffer(capacity: timeIndex.count * 12)
-        for e in timeIndex {
-            t.writeInteger(e.timestamp)
-            t.writeInteger(e.relativeOffset)
-        }
-        let timeIndexFile = try DataFile(path: timeIndexPath)
-        try timeIndexFile.truncate(to: 0)
-        try timeIndexFile.write(t, at: 0)
-        persistedTimes = timeIndex.count
+        try DataFile(path: indexPath).truncate(to: 0)
+        try DataFile(path: timeIndexPath).truncate(to: 0)
+        persistedIndex = 0
+        persistedTimes = 0
+        try persistIndexes()
     }
 
     /// Takes the indexes from their files instead of scanning the log, for a segment that was

@@ -224,15 +224,19 @@ struct ProducerPerfTest: AsyncParsableCommand {
                                 let now = monotonicNs()
                                 if at > now { try await Task.sleep(nanoseconds: at - now) }
                                 let ts = nowMs()
-                                if cached == nil || cached!.count != n || ts - cached!.ms >= 100 {
+                                let batch: ByteBuffer
+                                if let c = cached, c.count == n, ts - c.ms < 100 {
+                                    batch = c.batch
+                                } else {
                                     var b = RecordBatchBuilder()
                                     for _ in 0..<n { b.append(key: nil, value: payload, timestamp: ts) }
-                                    cached = (n, ts, b.build())
+                                    batch = b.build()
+                                    cached = (n, ts, batch)
                                 }
                                 var r = ProduceRequest()
                                 r.acks = acks
                                 r.timeoutMs = 30_000
-                                r.topics = [.init(name: topic, partitions: [.init(index: p, records: cached!.batch)])]
+                                r.topics = [.init(name: topic, partitions: [.init(index: p, records: batch)])]
                                 let sent = monotonicNs()
                                 var attempt = 0
                                 var backoff = ExponentialBackoff(initialMs: 100, maxMs: 1_000)
