@@ -101,9 +101,13 @@ swift-test: build-deps
 	swift build --build-tests
 	swift test
 
-# Only the real-process tests, against the current debug build.
+# Only the real-process tests, against the current debug build: two workers, each taking whole
+# files (a file's tests share fixtures and run in order); ports are split between the workers.
+# Most tests wait on session timeouts and kills, so two at once take about 14 minutes, not 23.
+# PYTEST_WORKERS=0 runs them one at a time.
+PYTEST_WORKERS ?= 2
 integration: venv
-	$(VENV)/bin/pytest -q --durations=25 Tests/integration
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=25 Tests/integration
 
 format:
 	swift format -i -r Sources Tests Package.swift

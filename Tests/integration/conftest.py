@@ -32,12 +32,26 @@ _port_rng = random.Random()
 _ports_given: set[int] = set()  # never hand out a port twice: a test asks for several before any binds
 
 
+def _port_range() -> range:
+    """20000-32767, split between pytest-xdist's workers (PYTEST_XDIST_WORKER gw0, gw1, ...) so two
+    workers never pick the same port between one's pick and its broker's bind."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    width = (32768 - 20000) // max(1, count)
+    start = 20000 + width * min(index, count - 1)
+    return range(start, start + width)
+
+
+_PORTS = _port_range()
+
+
 def free_port() -> int:
     """A loopback port nothing listens on now, below the ephemeral range (where an outgoing
     connection could take it before the broker binds), outside the ports `make run` uses, and not
     given out before in this run (two picks of one test once collided, and a node failed to bind)."""
     while True:
-        port = _port_rng.randrange(20000, 32768)
+        port = _port_rng.choice(_PORTS)
         if port in KAFKA_DEFAULT_PORTS or port in _ports_given:
             continue
         with socket.socket() as s:
