@@ -7,9 +7,12 @@ import NIOCore
 public struct Session: Sendable, Equatable {
     public var principal: String
     public var host: String
-    public init(principal: String = Session.anonymous, host: String = "") {
+    /// The connection's number in this process (0: none), which owns its fetch sessions.
+    public var connection: UInt64
+    public init(principal: String = Session.anonymous, host: String = "", connection: UInt64 = 0) {
         self.principal = principal
         self.host = host
+        self.connection = connection
     }
     public static let anonymous = "User:ANONYMOUS"
 }

@@ -19,7 +19,11 @@ extension Broker {
                 return c.answer(
                     b.produceAsync(request, version: c.version, on: c.loop, fromClient: true, listener: c.listener))
             },
-            .fetch: { b, c in c.answer(b.fetch(try c.decode(), version: c.version, on: c.loop, listener: c.listener)) },
+            .fetch: { b, c in
+                c.answer(
+                    b.sessionFetch(
+                        try c.decode(), version: c.version, session: c.session, on: c.loop, listener: c.listener))
+            },
             .listOffsets: { b, c in try c.answer(b.listOffsets(c.decode(), version: c.version)) },
             .describeTopicPartitions: { b, c in
                 try c.answer(b.describeTopicPartitions(c.decode(), operations: { _ in Broker.allOperations(.topic) }))

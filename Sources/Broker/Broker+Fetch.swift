@@ -5,6 +5,44 @@ import NIOCore
 import Storage
 
 extension Broker {
+    /// Fetch with its session fields read (KIP-227, v7+): opens, continues or closes the
+    /// connection's fetch session, reads every partition the session holds (authorized as
+    /// any fetch is, on each read, so a revoked ACL applies to partitions named long ago) and
+    /// answers an incremental fetch with only the partitions that have something new.
+    func sessionFetch(
+        _ request: FetchRequest, version: Int16, session: Session, on loop: any EventLoop, listener: String?
+    ) -> EventLoopFuture<FetchResponse> {
+        guard version >= 7 else {
+            return authorizedFetch(request, version: version, session: session, on: loop, listener: listener)
+        }
+        let context = fetchSessions.withLockedValue {
+            $0.begin(request, connection: session.connection, nowMs: clock.monotonicMs)
+        }
+        let read: FetchRequest
+        switch context {
+        case .refused(let code):
+            var r = FetchResponse()
+            r.errorCode = code.rawValue
+            return loop.makeSucceededFuture(r)
+        case .sessionless(let r), .full(let r, _), .incremental(let r, _):
+            read = r
+        }
+        return authorizedFetch(read, version: version, session: session, on: loop, listener: listener).map {
+            [self] response in
+            fetchSessions.withLockedValue { $0.finish(context, response) }
+        }
+    }
+
+    /// Ends the fetch session of a connection that closed.
+    public func connectionClosed(_ connection: UInt64) {
+        fetchSessions.withLockedValue { $0.closed(connection: connection) }
+    }
+
+    /// Fetch sessions held now and the partitions they hold (for the metrics).
+    public var fetchSessionCounts: (sessions: Int, partitions: Int) {
+        fetchSessions.withLockedValue { ($0.sessions.count, $0.partitionsHeld) }
+    }
+
     /// Answers at once when `min_bytes` are there, an error occurred or the client will not wait;
     /// otherwise parks until an append to one of the requested partitions brings enough bytes,
     /// or `max_wait_ms` passes. Nothing polls: appends wake the waiting fetch.

@@ -29,7 +29,7 @@ extension Broker {
                 ) { $0.responses += refused })
         case .fetch:
             let request = try FetchRequest.decode(body, version: v)
-            return c.answer(authorizedFetch(request, version: v, session: session, on: loop, listener: listener))
+            return c.answer(sessionFetch(request, version: v, session: session, on: loop, listener: listener))
         case .listOffsets:
             var request = try ListOffsetsRequest.decode(body, version: v)
             let denied = Self.carve(&request.topics) { !may(.describe, .topic, $0.name) }

@@ -44,6 +44,8 @@ public final class Broker: Sendable {
     public let clock: any TernClock
     /// Answers DescribeQuorum; set by the server that runs the metadata quorum.
     public let describeQuorum = NIOLockedValueBox<(@Sendable () -> EventLoopFuture<DescribeQuorumResponse>)?>(nil)
+    /// Incremental fetch sessions (KIP-227), by id; each ends with its connection.
+    let fetchSessions: NIOLockedValueBox<FetchSessionCache>
 
     public init(config: BrokerConfig, clock: any TernClock, logger: Logger) throws {
         self.config = config
@@ -53,6 +55,7 @@ public final class Broker: Sendable {
         self.metrics = metrics
         events = ClusterEvents(onEvent: { kind in metrics.clusterEvent(kind) })
         replicationQuotas = ReplicationQuotas(nowMs: clock.monotonicMs)
+        fetchSessions = NIOLockedValueBox(FetchSessionCache(limits: .init(slots: config.fetchSessionSlots)))
         try FileSystem.makeDirectories(config.logDirs)
         dirLock = try DirectoryLock(directory: config.logDirs)
         clusterId = try MetaProperties.loadOrCreate(
@@ -77,7 +80,7 @@ public final class Broker: Sendable {
         if header.apiKey == ApiKey.fetch.rawValue, ApiKey.fetch.supported.contains(v),
             let request = try? FetchRequest.decode(body, version: v)
         {
-            return authorizedFetch(request, version: v, session: session, on: loop, listener: listener)
+            return sessionFetch(request, version: v, session: session, on: loop, listener: listener)
                 .flatMapThrowing { response in
                     let (bytes, files) = try response.encodedSplicingFiles(version: v)
                     return ResponseBody(bytes: bytes, files: files)

@@ -51,6 +51,9 @@ public struct BrokerConfig: Sendable {
     /// `fetch.max.bytes`: the most record bytes one Fetch answer carries, whatever it asks for
     /// (the first batch may exceed it, KIP-74).
     public var fetchMaxBytes = 57_671_680
+    /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227) held at once; 0
+    /// answers every fetch without one.
+    public var fetchSessionSlots = 1_000
     /// The listener replica fetches must arrive on (`inter.broker.listener.name`, else the first
     /// listener); a Fetch with a replica id on any other listener is refused.
     public var interBrokerListener: String? = nil

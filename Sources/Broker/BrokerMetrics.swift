@@ -321,6 +321,11 @@ public enum MetricCatalogue {
             help: "Connections closed for a request that could not be read, authenticated or answered."),
         .init(name: "tern_connections", type: "gauge", help: "Open connections, by listener kind."),
         .init(
+            name: "tern_fetch_sessions", type: "gauge",
+            help: "Incremental fetch sessions (KIP-227) held, of max.incremental.fetch.session.cache.slots."),
+        .init(
+            name: "tern_fetch_session_partitions", type: "gauge", help: "Partitions held by all fetch sessions."),
+        .init(
             name: "tern_connections_accepted_total", type: "counter", help: "Connections admitted, by listener kind."),
         .init(
             name: "tern_connections_rejected_total", type: "counter",

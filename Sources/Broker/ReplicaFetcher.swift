@@ -74,6 +74,9 @@ final class ReplicaFetcher: @unchecked Sendable {
 
     private func run(leader: Int32) async {
         var connection: KafkaConnection?
+        // The leader's fetch session for this connection (KIP-227): idle partitions cost nothing
+        // per round either way.
+        var session = FetchSessionClient()
         var idleRounds = 0
         var lastWarnedMs: Int64 = -30_000
         // A leader that cannot be reached is retried at growing intervals (100 ms to 2 s),
@@ -94,6 +97,7 @@ final class ReplicaFetcher: @unchecked Sendable {
                         try? await Task.sleep(nanoseconds: 200_000_000)
                         continue
                     }
+                    session.reset()
                     do {
                         connection = try await KafkaConnection.connect(
                             host: b.host, port: Int(b.port), group: group,
@@ -119,9 +123,10 @@ final class ReplicaFetcher: @unchecked Sendable {
                         throw error
                     }
                 }
-                try await fetchOnce(from: leader, partitions, connection!)
+                try await fetchOnce(from: leader, partitions, connection!, session: &session)
                 backoff.reset()
             } catch {
+                session.reset()
                 await connection?.close()
                 connection = nil
                 try? await Task.sleep(nanoseconds: backoff.nextNanoseconds)
@@ -134,15 +139,17 @@ final class ReplicaFetcher: @unchecked Sendable {
         }
     }
 
-    private func fetchOnce(from leader: Int32, _ partitions: [(PartitionState, Int32)], _ c: KafkaConnection)
-        async throws
-    {
+    private func fetchOnce(
+        from leader: Int32, _ partitions: [(PartitionState, Int32)], _ c: KafkaConnection,
+        session: inout FetchSessionClient
+    ) async throws {
         var request = FetchRequest()
         request.replicaId = broker.config.nodeId
         request.maxWaitMs = 500
         request.minBytes = 1
         request.maxBytes = 16 << 20
-        var byTopic: [String: [FetchRequest.Partition]] = [:]
+        var wanted: [(topic: String, partition: FetchRequest.Partition)] = []
+        wanted.reserveCapacity(partitions.count)
         let image = broker.registry.image
         let me = broker.config.nodeId
         var throttled = Set<String>()
@@ -164,20 +171,17 @@ final class ReplicaFetcher: @unchecked Sendable {
                 fp.partitionMaxBytes = Int32(clamping: min(allowed, Int64(fp.partitionMaxBytes)))
                 throttled.insert("\(state.topic)\u{0}\(state.index)")
             }
-            byTopic[state.topic, default: []].append(fp)
+            wanted.append((state.topic, fp))
         }
-        if byTopic.isEmpty {
+        if wanted.isEmpty {
             // Every partition waits for the throttle.
             try await Task.sleep(nanoseconds: 100_000_000)
             return
         }
-        request.topics = byTopic.map { name, parts in
-            var t = FetchRequest.Topic()
-            t.topic = name
-            t.partitions = parts
-            return t
-        }
+        session.prepare(&request, wanted: wanted)
         let response = try await c.send(request, as: FetchResponse.self, timeoutMs: 10_000)
+        // A session the leader no longer holds: the next round fetches everything again.
+        guard session.received(response) else { return }
         var progressed = false
         for t in response.responses {
             for p in t.partitions {
@@ -221,7 +225,10 @@ final class ReplicaFetcher: @unchecked Sendable {
                 state.notifyAppended()
             }
         }
-        if !progressed && response.responses.allSatisfy({ $0.partitions.allSatisfy { $0.errorCode != 0 } }) {
+        // (An incremental answer with no partitions is a quiet round, not a refusal.)
+        if !progressed && !response.responses.isEmpty
+            && response.responses.allSatisfy({ $0.partitions.allSatisfy { $0.errorCode != 0 } })
+        {
             // Every partition refused (stale epoch, or the leader moved): wait for new metadata.
             try await Task.sleep(nanoseconds: 100_000_000)
         }

@@ -95,6 +95,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let fencedInstanceId = ErrorCode(82)
     public static let groupSubscribedToTopic = ErrorCode(86)
     public static let kafkaStorageError = ErrorCode(56)
+    /// KIP-227: the fetch session named is not (or no longer) in the broker's cache.
+    public static let fetchSessionIdNotFound = ErrorCode(70)
+    /// KIP-227: the fetch session's epoch is not the one the broker expects next.
+    public static let invalidFetchSessionEpoch = ErrorCode(71)
     public static let groupMaxSizeReached = ErrorCode(81)
     public static let inconsistentVoterSet = ErrorCode(94)
     public static let duplicateBrokerRegistration = ErrorCode(101)
@@ -125,6 +129,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 40: return "INVALID_CONFIG"
         case 41: return "NOT_CONTROLLER"
         case 77: return "STALE_BROKER_EPOCH"
+        case 70: return "FETCH_SESSION_ID_NOT_FOUND"
+        case 71: return "INVALID_FETCH_SESSION_EPOCH"
         case 104: return "INCONSISTENT_CLUSTER_ID"
         case 81: return "GROUP_MAX_SIZE_REACHED"
         case 80: return "PREFERRED_LEADER_NOT_AVAILABLE"
@@ -192,7 +198,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     /// Whether Kafka documents this error as retriable.
     public var isRetriable: Bool {
-        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 51, 56, 74, 75, 80, 83].contains(rawValue)
+        [1, 2, 3, 5, 6, 7, 14, 15, 16, 19, 27, 51, 56, 70, 71, 74, 75, 80, 83].contains(rawValue)
     }
 
     public var description: String { "\(name) (\(rawValue))" }

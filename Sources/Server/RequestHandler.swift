@@ -1,6 +1,7 @@
 import Broker
 import KafkaProtocol
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import Security
@@ -58,6 +59,14 @@ final class RequestHandler: ChannelDuplexHandler {
     /// (Kafka's DEFAULT principal mapping), else User:ANONYMOUS.
     private var certificatePrincipal: CertificatePrincipal = .unread
     private let principalMapping: PrincipalMapping
+    /// This connection's number in the process: its fetch sessions belong to it.
+    private let connection = RequestHandler.numbers.withLockedValue { n -> UInt64 in
+        n &+= 1
+        return n
+    }
+    private static let numbers = NIOLockedValueBox<UInt64>(0)
+    /// Told when the connection is gone (its fetch session ends).
+    private let onClose: (@Sendable (UInt64) -> Void)?
 
     private enum CertificatePrincipal {
         case unread
@@ -70,8 +79,10 @@ final class RequestHandler: ChannelDuplexHandler {
     init(
         handle: @escaping Handle, logger: Logger, maxInFlight: Int, metrics: BrokerMetrics? = nil,
         memory: ConnectionMemory? = nil, sasl: SaslGate? = nil, sendfile: Bool = true,
-        principalMapping: PrincipalMapping = .standard, clock: any TernClock = SystemClock()
+        principalMapping: PrincipalMapping = .standard, clock: any TernClock = SystemClock(),
+        onClose: (@Sendable (UInt64) -> Void)? = nil
     ) {
+        self.onClose = onClose
         self.clock = clock
         self.principalMapping = principalMapping
         self.sasl = sasl
@@ -163,7 +174,7 @@ final class RequestHandler: ChannelDuplexHandler {
     /// has no name under the listener's `ssl.principal.mapping.rules`.
     private func session(_ context: ChannelHandlerContext) -> Result<Session, Refusal> {
         let host = context.channel.remoteAddress?.ipAddress ?? ""
-        if let user = sasl?.principal { return .success(Session(principal: user, host: host)) }
+        if let user = sasl?.principal { return .success(Session(principal: user, host: host, connection: connection)) }
         if case .unread = certificatePrincipal {
             let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
             let der = (try? tls?.peerCertificate?.toDERBytes()) ?? nil
@@ -175,11 +186,11 @@ final class RequestHandler: ChannelDuplexHandler {
             }
         }
         switch certificatePrincipal {
-        case .user(let name): return .success(Session(principal: name, host: host))
+        case .user(let name): return .success(Session(principal: name, host: host, connection: connection))
         case .unmapped(let subject):
             return .failure(
                 Refusal(why: "no ssl.principal.mapping.rules rule names the client certificate's subject \(subject)"))
-        case .none, .unread: return .success(Session(principal: Session.anonymous, host: host))
+        case .none, .unread: return .success(Session(principal: Session.anonymous, host: host, connection: connection))
         }
     }
 
@@ -268,6 +279,7 @@ final class RequestHandler: ChannelDuplexHandler {
         closed = true
         slots.removeAll()
         retryRead?.cancel()
+        onClose?(connection)
     }
 
     /// Writes a body: its bytes, with each file slice sent from the file (sendfile) at its place.

@@ -121,6 +121,7 @@ extension ServerConfig {
             case "log.cleaner.backoff.ms": b.logCleanerBackoffMs = try long(1)
             case "log.cleaner.delete.retention.ms": b.logCleanerDeleteRetentionMs = try long(0)
             case "fetch.max.bytes": b.fetchMaxBytes = try int(1024...Int(Int32.max))
+            case "max.incremental.fetch.session.cache.slots": b.fetchSessionSlots = try int(0...100_000)
             case "group.max.size": b.groupMaxSize = try int(1...Int(Int32.max))
             case "replica.fetch.wait.max.ms", "fetch.max.wait.ms": b.maxFetchWaitMs = Int32(try int(0...Int(Int32.max)))
             case "broker.rack":

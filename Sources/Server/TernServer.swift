@@ -176,7 +176,8 @@ public final class TernServer: Sendable {
                         logger: logger, metrics: broker.metrics, clock: clock, tracker: clientConnections,
                         memory: requestMemory,
                         security: config.security[l.name] ?? ListenerSecurity(),
-                        scramCredential: Self.scramLookup(quorum)
+                        scramCredential: Self.scramLookup(quorum),
+                        closed: { broker.connectionClosed($0) }
                     ) { header, body, loop, session in
                         broker.respond(header, body: body, on: loop, listener: l.name, session: session)
                     })
@@ -244,7 +245,7 @@ public final class TernServer: Sendable {
         metrics: BrokerMetrics? = nil, clock: any TernClock = SystemClock(), tracker: ConnectionTracker? = nil,
         memory: RequestMemory? = nil, security: ListenerSecurity = ListenerSecurity(),
         scramCredential: @escaping @Sendable (String, ScramMechanism) -> ScramCredential? = { _, _ in nil },
-        handle: @escaping RequestHandler.Handle
+        closed: (@Sendable (UInt64) -> Void)? = nil, handle: @escaping RequestHandler.Handle
     ) throws -> any Channel {
         let tls = try security.tls.map { try $0.serverContext() }
         let bootstrap = ServerBootstrap(group: group)
@@ -277,7 +278,8 @@ public final class TernServer: Sendable {
                             handle: handle, logger: logger, maxInFlight: maxInFlight, metrics: metrics, memory: account,
                             sasl: security.securityProtocol.usesSASL
                                 ? SaslGate(security: security, scramCredential: scramCredential) : nil,
-                            sendfile: tls == nil, principalMapping: security.principalMapping, clock: clock)
+                            sendfile: tls == nil, principalMapping: security.principalMapping, clock: clock,
+                            onClose: closed)
                     )
                 }
             }

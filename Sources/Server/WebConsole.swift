@@ -451,6 +451,9 @@ final class ConsoleModel: Sendable {
                 m.advanceCounter("tern_connections_rejected_total", [("listener", name)], to: c.rejected)
             }
             m.setGauges("tern_connections", open)
+            let sessions = self.broker.fetchSessionCounts
+            m.setGauge("tern_fetch_sessions", Double(sessions.sessions))
+            m.setGauge("tern_fetch_session_partitions", Double(sessions.partitions))
 
             // The process, from /proc.
             let process = ProcessStats.read()

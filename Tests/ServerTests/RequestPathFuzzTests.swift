@@ -174,7 +174,11 @@ enum FuzzNode {
         let future: EventLoopFuture<Int?> =
             controller
             ? server.quorum.handle(header, body: reader.buffer, on: loop).map { $0?.readableBytes }
-            : server.broker.respond(header, body: reader.buffer, on: loop, listener: "PLAINTEXT").map { $0?.length }
+            : server.broker.respond(
+                header, body: reader.buffer, on: loop, listener: "PLAINTEXT",
+                // A few connections, so fetch sessions are opened, continued and refused too.
+                session: Session(connection: 1 + UInt64(frame.readableBytes % 3))
+            ).map { $0?.length }
         let done = loop.makePromise(of: Bool.self)
         future.whenComplete { r in
             if case .success(let n) = r, let n { #expect(n < Int(Int32.max)) }

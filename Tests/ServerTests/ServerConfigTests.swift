@@ -84,6 +84,9 @@ import Testing
         #expect(
             c.broker.logConfig(overrides: ["compression.type": "uncompressed"]).compression == CompressionCodec.none)
         #expect(c.httpListener! == ("127.0.0.1", 8081))  // 8080 + node id on the client listener's address
+        #expect(c.broker.fetchSessionSlots == 1_000)
+        let noSessions = try ServerConfig.parse("max.incremental.fetch.session.cache.slots=0\n", source: "s")
+        #expect(noSessions.broker.fetchSessionSlots == 0 && noSessions.unknownKeys.isEmpty)
         let off = try ServerConfig.parse("http.listeners=none\nlog.dirs=/tmp/x\n", source: "s")
         #expect(off.httpListener == nil)
         let moved = try ServerConfig.parse("http.listeners=HTTP://:9999\nlog.dirs=/tmp/x\n", source: "s")
@@ -91,6 +94,8 @@ import Testing
         for bad in [
             "http.listeners=HTTPS://x:1", "http.listeners=HTTP://x", "log.retention.ms=soon",
             "log.cleanup.policy=shred", "compression.type=brotli",
+            "max.incremental.fetch.session.cache.slots=-1", "max.incremental.fetch.session.cache.slots=100001",
+            "max.incremental.fetch.session.cache.slots=2147483648",
         ] {
             #expect(throws: (any Error).self, "\(bad)") { try ServerConfig.parse(bad + "\n", source: "s") }
         }

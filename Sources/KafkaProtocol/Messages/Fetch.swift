@@ -1,7 +1,7 @@
 import NIOCore
 
 /// Fetch (key 1), v0-12; flexible from v12. Tern serves topics by name (v13+ use topic ids and
-/// are not advertised). Fetch sessions (v7+) are answered as sessionless (session id 0).
+/// are not advertised). Fetch sessions (v7+, KIP-227) are kept by `Broker`'s `FetchSessionCache`.
 public struct FetchRequest: KafkaMessage, Equatable {
     public static var apiKey: ApiKey { .fetch }
 
