@@ -15,8 +15,16 @@ extension Broker {
         guard version >= 7 else {
             return authorizedFetch(request, version: version, session: session, on: loop, listener: listener)
         }
+        // Each partition once (the first naming wins), before the lock: as a session holds them.
+        let request = Self.droppingRepeatedPartitions(request)
+        // A follower's session may take a consumer's room: only a replica fetch on the
+        // inter-broker listener, with CLUSTER_ACTION where ACLs apply, is one.
+        let privileged =
+            request.replicaId >= 0
+            && (listener == nil || config.interBrokerListener == nil || listener == config.interBrokerListener)
+            && allowed(session, .clusterAction, .cluster, aclClusterResourceName, counted: false)
         let context = fetchSessions.withLockedValue {
-            $0.begin(request, connection: session.connection, nowMs: clock.monotonicMs)
+            $0.begin(request, connection: session.connection, privileged: privileged, nowMs: clock.monotonicMs)
         }
         let read: FetchRequest
         switch context {
@@ -30,6 +38,9 @@ extension Broker {
         return authorizedFetch(read, version: version, session: session, on: loop, listener: listener).map {
             [self] response in
             fetchSessions.withLockedValue { $0.finish(context, response) }
+        }.flatMapErrorThrowing { [self] error in
+            fetchSessions.withLockedValue { $0.abandon(context) }
+            throw error
         }
     }
 
@@ -158,6 +169,8 @@ extension Broker {
         var budget = max(min(Int(request.maxBytes), config.fetchMaxBytes), 1)
         // One image for the whole answer (throttles, racks), not a locked read per partition.
         let image = registry.image
+        // Whether a follower asking may join an ISR (registered and not fenced): once per answer.
+        let followerEligible = request.replicaId >= 0 && (image.brokers[request.replicaId].map { !$0.fenced } ?? false)
         var total = 0
         var files = 0
         var hasError = false
@@ -171,7 +184,7 @@ extension Broker {
                 pr.records = ByteBuffer()
                 defer { tr.partitions.append(pr) }
                 guard let partition = registry.partition(topic.topic, fp.partition) else {
-                    let known = registry.image.topics[topic.topic]?.partitions[fp.partition] != nil
+                    let known = image.topics[topic.topic]?.partitions[fp.partition] != nil
                     pr.errorCode = (known ? ErrorCode.notLeaderOrFollower : .unknownTopicOrPartition).rawValue
                     hasError = true
                     continue
@@ -217,7 +230,7 @@ extension Broker {
                 if isReplica,
                     let newIsr = partition.followerFetched(
                         request.replicaId, offset: fp.fetchOffset, nowMs: clock.monotonicMs,
-                        eligible: registry.image.brokers[request.replicaId].map { !$0.fenced } ?? false)
+                        eligible: followerEligible)
                 {
                     proposeIsr(partition, newIsr, reason: "broker \(request.replicaId) caught up")
                 }

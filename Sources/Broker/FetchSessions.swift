@@ -11,7 +11,10 @@ import KafkaProtocol
 /// A session belongs to the connection that opened it (another connection naming its id is told
 /// it does not exist) and ends with it; a connection holds at most one (a new one replaces it).
 /// Everything a client can make it hold is bounded: sessions (`slots`), partitions per session
-/// and partitions over all sessions. Past a bound the fetch is still answered, without a session.
+/// and partitions over all sessions, topic names (a name longer than any topic's is read but
+/// never held), and one fetch in flight per session (a pipelined second one is refused, so a
+/// small request cannot have the session's whole answer made many times over). Past a bound the
+/// fetch is still answered, without a session.
 struct FetchSessionCache: Sendable {
     struct Limits: Sendable {
         /// Kafka's `max.incremental.fetch.session.cache.slots` (default 1,000).
@@ -22,6 +25,9 @@ struct FetchSessionCache: Sendable {
         /// (Kafka's `min.incremental.fetch.session.eviction.ms`).
         var evictableAfterMs: Int64 = 120_000
     }
+
+    /// Kafka's longest topic name: partitions of longer names cannot exist and are not held.
+    static let maxTopicNameBytes = 249
 
     typealias Key = Broker.PartitionKey
 
@@ -37,9 +43,13 @@ struct FetchSessionCache: Sendable {
     struct Session: Sendable {
         let id: Int32
         let connection: UInt64
+        /// Opened by a follower on the inter-broker listener (may take a consumer's room).
         let replica: Bool
         /// The epoch the next incremental fetch must carry.
         var epoch: Int32 = 1
+        /// A fetch of this session is being read or waits for data: the next is refused until it
+        /// is answered.
+        var busy = false
         var entries: [Entry] = []
         var index: [Key: Int] = [:]
         /// Where the next answer starts reading: after the last partition that returned records,
@@ -81,21 +91,26 @@ struct FetchSessionCache: Sendable {
 
     /// Reads a Fetch's session id and epoch: opens, continues or closes a session and returns
     /// the request to read (for an incremental fetch: every partition the session holds, with
-    /// the fetch offsets it now records). `connection` is 0 where there is none (never cached).
-    mutating func begin(_ request: FetchRequest, connection: UInt64, nowMs: Int64) -> Context {
+    /// the fetch offsets it now records). `connection` is 0 where there is none (never cached);
+    /// `privileged` says a follower on the inter-broker listener asks (its session may take a
+    /// consumer's room). `request` holds each partition once. Every context but `.refused` must
+    /// be given to `finish` or `abandon`.
+    mutating func begin(_ request: FetchRequest, connection: UInt64, privileged: Bool = false, nowMs: Int64)
+        -> Context
+    {
         let id = request.sessionId
         let epoch = request.sessionEpoch
         if epoch == 0 || epoch == -1 {
             // A full fetch closes the session it names (only its own connection's), and epoch 0
             // asks for a new one.
             if id != 0, let s = sessions[id], s.connection == connection { remove(id) }
-            guard epoch == 0, connection != 0 else { return .sessionless(Self.deduplicated(request)) }
-            return open(Self.deduplicated(request), connection: connection, nowMs: nowMs)
+            guard epoch == 0, connection != 0 else { return .sessionless(request) }
+            return open(request, connection: connection, privileged: privileged, nowMs: nowMs)
         }
         guard id != 0, var s = sessions[id], s.connection == connection else {
             return .refused(.fetchSessionIdNotFound)
         }
-        guard epoch == s.epoch else { return .refused(.invalidFetchSessionEpoch) }
+        guard epoch == s.epoch, !s.busy else { return .refused(.invalidFetchSessionEpoch) }
         sessions[id] = nil  // mutated below without a copy of its arrays
         let before = s.entries.count
         // Forgotten partitions go first (a partition both forgotten and named is named anew).
@@ -107,7 +122,7 @@ struct FetchSessionCache: Sendable {
             s.entries.removeAll { forgotten.contains(Key(topic: $0.topic, index: $0.request.partition)) }
             s.reindex()
         }
-        for t in request.topics {
+        for t in request.topics where t.topic.utf8.count <= Self.maxTopicNameBytes {
             for p in t.partitions {
                 let key = Key(topic: t.topic, index: p.partition)
                 if let i = s.index[key] {
@@ -129,8 +144,18 @@ struct FetchSessionCache: Sendable {
             byConnection[s.connection] = nil
             return .refused(.fetchSessionIdNotFound)
         }
+        if s.entries.isEmpty {
+            // Everything forgotten: the session ends, and this fetch is answered without one
+            // (as Kafka does), which tells the fetcher to open a new one.
+            byConnection[s.connection] = nil
+            var none = request
+            none.topics = []
+            none.forgottenTopicsData = []
+            return .sessionless(none)
+        }
         s.epoch = Self.nextEpoch(s.epoch)
         s.lastUsedMs = nowMs
+        s.busy = true
         var full = request
         full.forgottenTopicsData = []
         full.topics = Self.rotated(s)
@@ -152,6 +177,7 @@ struct FetchSessionCache: Sendable {
                 response.sessionId = 0  // closed while the fetch waited
                 return response
             }
+            s.busy = false
             for t in response.responses {
                 for p in t.partitions {
                     guard let i = s.index[Key(topic: t.topic, index: p.partitionIndex)] else { continue }
@@ -164,6 +190,7 @@ struct FetchSessionCache: Sendable {
         case .incremental(_, let id):
             response.sessionId = id
             guard var s = sessions.removeValue(forKey: id) else { return response }
+            s.busy = false
             var lastWithRecords = -1
             for ti in response.responses.indices {
                 let topic = response.responses[ti].topic
@@ -188,6 +215,14 @@ struct FetchSessionCache: Sendable {
         }
     }
 
+    /// A read that failed (its connection closes): the session takes fetches again.
+    mutating func abandon(_ context: Context) {
+        switch context {
+        case .full(_, let id), .incremental(_, let id): sessions[id]?.busy = false
+        case .sessionless, .refused: break
+        }
+    }
+
     /// Ends the session of a connection that closed.
     mutating func closed(connection: UInt64) {
         if let id = byConnection[connection] { remove(id) }
@@ -197,22 +232,36 @@ struct FetchSessionCache: Sendable {
 
     // MARK: - inside
 
-    private mutating func open(_ request: FetchRequest, connection: UInt64, nowMs: Int64) -> Context {
+    private mutating func open(_ request: FetchRequest, connection: UInt64, privileged: Bool, nowMs: Int64)
+        -> Context
+    {
         // One session a connection: a new one replaces the last.
         if let old = byConnection[connection] { remove(old) }
-        let count = request.topics.reduce(0) { $0 + $1.partitions.count }
-        let replica = request.replicaId >= 0
-        guard count <= limits.partitionsPerSession, partitionsInAll + count <= limits.partitionsInAll,
-            sessions.count < limits.slots || evictOne(for: replica, nowMs: nowMs)
-        else { return .sessionless(request) }
+        // Names longer than any topic's are read (and answered with an error) but not held.
+        guard request.topics.allSatisfy({ $0.topic.utf8.count <= Self.maxTopicNameBytes }) else {
+            return .sessionless(request)
+        }
         var id: Int32 = 0
         while id == 0 || sessions[id] != nil { id = Int32.random(in: 1...Int32.max, using: &random) }
-        var s = Session(id: id, connection: connection, replica: replica, lastUsedMs: nowMs)
-        s.entries.reserveCapacity(count)
+        var s = Session(id: id, connection: connection, replica: privileged, lastUsedMs: nowMs)
+        s.busy = true
         for t in request.topics {
-            for p in t.partitions { s.entries.append(Entry(topic: t.topic, request: p)) }
+            for p in t.partitions {
+                // (A partition named twice, which the broker drops before this, is held once.)
+                let key = Key(topic: t.topic, index: p.partition)
+                guard s.index[key] == nil else { continue }
+                guard s.entries.count < limits.partitionsPerSession else { return .sessionless(request) }
+                s.index[key] = s.entries.count
+                s.entries.append(Entry(topic: t.topic, request: p))
+            }
         }
-        s.reindex()
+        let count = s.entries.count
+        guard count <= limits.partitionsInAll, limits.slots > 0 else { return .sessionless(request) }
+        // Room, a slot and the partitions, made by evicting idle sessions (and, for a follower,
+        // consumers' sessions) while there is not enough.
+        while sessions.count >= limits.slots || partitionsInAll + count > limits.partitionsInAll {
+            guard evictOne(for: privileged, nowMs: nowMs) else { return .sessionless(request) }
+        }
         partitionsInAll += count
         sessions[id] = s
         byConnection[connection] = id
@@ -223,7 +272,7 @@ struct FetchSessionCache: Sendable {
     /// or, for a follower's session, the least recently used consumer's session.
     private mutating func evictOne(for replica: Bool, nowMs: Int64) -> Bool {
         let victim = sessions.values
-            .filter { nowMs - $0.lastUsedMs >= limits.evictableAfterMs || (replica && !$0.replica) }
+            .filter { !$0.busy && (nowMs - $0.lastUsedMs >= limits.evictableAfterMs || (replica && !$0.replica)) }
             .min { $0.lastUsedMs < $1.lastUsedMs }
         guard let victim else { return false }
         remove(victim.id)
@@ -251,11 +300,6 @@ struct FetchSessionCache: Sendable {
                 let e = s.entries[(s.start + i) % n]
                 return (e.topic, e.request)
             })
-    }
-
-    /// A request with each partition once (the first naming wins), as a session holds them.
-    static func deduplicated(_ request: FetchRequest) -> FetchRequest {
-        Broker.droppingRepeatedPartitions(request)
     }
 }
 

@@ -77,6 +77,10 @@ final class ReplicaFetcher: @unchecked Sendable {
         // The leader's fetch session for this connection (KIP-227): idle partitions cost nothing
         // per round either way.
         var session = FetchSessionClient()
+        // Partitions the leader refused (not its replica yet, stale epoch), left out until then
+        // (Kafka's replica.fetch.backoff.ms): one such partition would otherwise make every
+        // round answer at once, and the fetcher spin on the rest.
+        var backoffUntil: [Broker.PartitionKey: Int64] = [:]
         var idleRounds = 0
         var lastWarnedMs: Int64 = -30_000
         // A leader that cannot be reached is retried at growing intervals (100 ms to 2 s),
@@ -123,7 +127,8 @@ final class ReplicaFetcher: @unchecked Sendable {
                         throw error
                     }
                 }
-                try await fetchOnce(from: leader, partitions, connection!, session: &session)
+                try await fetchOnce(
+                    from: leader, partitions, connection!, session: &session, backoffUntil: &backoffUntil)
                 backoff.reset()
             } catch {
                 session.reset()
@@ -139,9 +144,16 @@ final class ReplicaFetcher: @unchecked Sendable {
         }
     }
 
+    /// How long a partition the leader refused is left out of the fetches to it.
+    static let errorBackoffMs: Int64 = 500
+    static let backsOff: Set<Int16> = [
+        ErrorCode.notLeaderOrFollower.rawValue, ErrorCode.unknownTopicOrPartition.rawValue,
+        ErrorCode.fencedLeaderEpoch.rawValue, ErrorCode.unknownLeaderEpoch.rawValue,
+    ]
+
     private func fetchOnce(
         from leader: Int32, _ partitions: [(PartitionState, Int32)], _ c: KafkaConnection,
-        session: inout FetchSessionClient
+        session: inout FetchSessionClient, backoffUntil: inout [Broker.PartitionKey: Int64]
     ) async throws {
         var request = FetchRequest()
         request.replicaId = broker.config.nodeId
@@ -153,7 +165,12 @@ final class ReplicaFetcher: @unchecked Sendable {
         let image = broker.registry.image
         let me = broker.config.nodeId
         var throttled = Set<String>()
+        let nowMs = broker.clock.monotonicMs
+        if !backoffUntil.isEmpty { backoffUntil = backoffUntil.filter { $0.value > nowMs } }
         for (state, epoch) in partitions {
+            if !backoffUntil.isEmpty, backoffUntil[Broker.PartitionKey(topic: state.topic, index: state.index)] != nil {
+                continue
+            }
             var fp = FetchRequest.Partition()
             fp.partition = state.index
             fp.currentLeaderEpoch = epoch
@@ -207,7 +224,13 @@ final class ReplicaFetcher: @unchecked Sendable {
                     progressed = true
                     continue
                 }
-                guard p.errorCode == 0 else { continue }
+                guard p.errorCode == 0 else {
+                    if Self.backsOff.contains(p.errorCode) {
+                        backoffUntil[Broker.PartitionKey(topic: t.topic, index: p.partitionIndex)] =
+                            nowMs + Self.errorBackoffMs
+                    }
+                    continue
+                }
                 if p.logStartOffset > log.logStartOffset { try log.advanceLogStart(to: p.logStartOffset) }
                 if let records = p.records, throttled.contains("\(t.topic)\u{0}\(p.partitionIndex)") {
                     broker.replicationQuotas.record(.follower, records.readableBytes, nowMs: broker.clock.monotonicMs)
@@ -225,10 +248,10 @@ final class ReplicaFetcher: @unchecked Sendable {
                 state.notifyAppended()
             }
         }
-        // (An incremental answer with no partitions is a quiet round, not a refusal.)
-        if !progressed && !response.responses.isEmpty
-            && response.responses.allSatisfy({ $0.partitions.allSatisfy { $0.errorCode != 0 } })
-        {
+        // (An incremental answer carries only partitions with news: it is a refusal of all only
+        // when every partition fetched is in it with an error.)
+        let refused = response.responses.reduce(0) { $0 + $1.partitions.count { $0.errorCode != 0 } }
+        if !progressed && refused > 0 && refused >= wanted.count {
             // Every partition refused (stale epoch, or the leader moved): wait for new metadata.
             try await Task.sleep(nanoseconds: 100_000_000)
         }

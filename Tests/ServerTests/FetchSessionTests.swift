@@ -134,8 +134,10 @@ import Testing
         #expect(
             cache.begin(Self.request(id: id, epoch: Int32.min), connection: 1, nowMs: 1)
                 == .refused(.invalidFetchSessionEpoch))
-        #expect(Self.read(cache.begin(Self.request(id: id, epoch: 1), connection: 1, nowMs: 1)) != nil)
-        #expect(Self.read(cache.begin(Self.request(id: id, epoch: 2), connection: 1, nowMs: 1)) != nil)
+        for epoch: Int32 in [1, 2] {
+            let c = cache.begin(Self.request(id: id, epoch: epoch), connection: 1, nowMs: 1)
+            _ = cache.finish(c, Self.answer(try #require(Self.read(c))))
+        }
         // The same epoch twice (a retried or duplicated fetch) is refused, the session kept.
         #expect(
             cache.begin(Self.request(id: id, epoch: 2), connection: 1, nowMs: 1) == .refused(.invalidFetchSessionEpoch))
@@ -190,50 +192,78 @@ import Testing
     @Test func boundsHoldAgainstAHostileFetcher() throws {
         var cache = Cache(
             limits: .init(slots: 2, partitionsPerSession: 100, partitionsInAll: 150, evictableAfterMs: 1_000))
-        // The same partition 400 times is one partition.
-        let dup = Self.request(id: 0, epoch: 0, (0..<400).map { _ in ("t", Self.part(3)) })
-        let c = cache.begin(dup, connection: 1, nowMs: 0)
-        #expect(Self.read(c).map(Self.names) == ["t-3"] && cache.partitionsHeld == 1)
-        // Too many partitions for one session: answered, without a session.
-        let big = Self.request(id: 0, epoch: 0, (0..<101).map { ("t", Self.part($0)) })
-        guard case .sessionless = cache.begin(big, connection: 2, nowMs: 0) else {
-            Issue.record("an oversized session was opened")
-            return
+        /// Opens a session of `partitions` on `connection` and answers it; true if one opened.
+        func opens(
+            _ connection: UInt64, _ partitions: [(String, FetchRequest.Partition)] = [("t", Self.part(0))],
+            follower: Bool = false, at nowMs: Int64
+        ) -> Bool {
+            let r = Self.request(id: 0, epoch: 0, partitions, replica: follower ? 1 : -1)
+            let c = cache.begin(r, connection: connection, privileged: follower, nowMs: nowMs)
+            guard case .full = c else { return false }
+            _ = cache.finish(c, Self.answer(r))
+            return true
         }
-        // Growing one past the bound by incremental fetches ends it.
+        // The same partition 400 times is held once.
+        #expect(opens(1, (0..<400).map { _ in ("t", Self.part(3)) }, at: 0) && cache.partitionsHeld == 1)
+        // Too many partitions for one session, or a name longer than any topic's: no session.
+        #expect(!opens(2, (0..<101).map { ("t", Self.part($0)) }, at: 0))
+        #expect(!opens(2, [(String(repeating: "n", count: 250), Self.part(0))], at: 0))
+        #expect(cache.sessions.count == 1)
+        // Growing one past the bound by incremental fetches ends it; long names are not held.
         let id = Self.open(&cache, count: 60, connection: 3)
-        let grow = Self.request(id: id, epoch: 1, (100..<141).map { ("t", Self.part($0)) })
+        let long = Self.request(id: id, epoch: 1, [(String(repeating: "n", count: 32_767), Self.part(0))])
+        let c = cache.begin(long, connection: 3, nowMs: 1)
+        #expect(Self.read(c).map(Self.names) == (0..<60).map { "t-\($0)" })
+        _ = cache.finish(c, Self.answer(try #require(Self.read(c))))
+        let grow = Self.request(id: id, epoch: 2, (100..<141).map { ("t", Self.part($0)) })
         #expect(cache.begin(grow, connection: 3, nowMs: 1) == .refused(.fetchSessionIdNotFound))
         #expect(cache.sessions[id] == nil && cache.partitionsHeld == 1)
-        // Every slot taken by sessions in use: a new one is refused a slot...
-        _ = Self.open(&cache, count: 10, connection: 4)
-        #expect(cache.sessions.count == 2)
-        guard
-            case .sessionless = cache.begin(
-                Self.request(id: 0, epoch: 0, [("t", Self.part(0))]), connection: 5, nowMs: 500)
-        else {
-            Issue.record("a third session was opened in two slots")
-            return
-        }
-        // ...unless one has been idle past the eviction time, or the new one is a follower's.
-        guard
-            case .full = cache.begin(Self.request(id: 0, epoch: 0, [("t", Self.part(0))]), connection: 5, nowMs: 5_000)
-        else {
-            Issue.record("an idle session was not evicted")
-            return
-        }
-        // A follower's session takes the slot of a consumer's in use; followers' sessions in
-        // use are never evicted, for a consumer or another follower.
-        func opens(_ connection: UInt64, replica: Int32, at nowMs: Int64) -> Bool {
-            let r = Self.request(id: 0, epoch: 0, [("t", Self.part(0))], replica: replica)
-            if case .full = cache.begin(r, connection: connection, nowMs: nowMs) { return true }
-            return false
-        }
-        #expect(opens(6, replica: 2, at: 5_001) && opens(7, replica: 1, at: 5_002))
+
+        // Every slot taken by sessions in use: a new one gets none...
+        #expect(opens(4, (0..<10).map { ("t", Self.part($0)) }, at: 0) && cache.sessions.count == 2)
+        #expect(!opens(5, at: 500))
+        // ...unless one has been idle past the eviction time.
+        #expect(opens(5, at: 5_000) && cache.sessions.count == 2)
+        // A follower's session takes the room of a consumer's in use, slots and partitions alike;
+        // followers' sessions are never evicted while in use, for a consumer or another follower.
+        #expect(opens(6, follower: true, at: 5_001) && opens(7, follower: true, at: 5_002))
         #expect(cache.sessions.values.allSatisfy { $0.replica })
-        #expect(!opens(8, replica: -1, at: 5_003) && !opens(9, replica: 0, at: 5_004))
-        #expect(cache.sessions.count == 2)
-        #expect(cache.partitionsHeld == cache.sessions.values.reduce(0) { $0 + $1.entries.count })
+        #expect(!opens(8, at: 5_003) && !opens(9, follower: true, at: 5_004))
+        #expect(cache.sessions.count == 2 && cache.partitionsHeld == 2)
+
+        var roomy = Cache(limits: .init(slots: 10, partitionsPerSession: 100, partitionsInAll: 100))
+        swap(&cache, &roomy)
+        #expect(opens(1, (0..<90).map { ("t", Self.part($0)) }, at: 0))
+        #expect(!opens(2, (0..<20).map { ("u", Self.part($0)) }, at: 1))
+        #expect(opens(3, (0..<20).map { ("u", Self.part($0)) }, follower: true, at: 2))
+        #expect(cache.sessions.count == 1 && cache.partitionsHeld == 20)
+    }
+
+    @Test func oneFetchOfASessionAtATime() throws {
+        var cache = Cache()
+        let id = Self.open(&cache)
+        // A second fetch while the first is read or parked (pipelined on the connection) is
+        // refused; once the first is answered, or abandoned, the session goes on.
+        let first = cache.begin(Self.request(id: id, epoch: 1), connection: 1, nowMs: 1)
+        #expect(
+            cache.begin(Self.request(id: id, epoch: 2), connection: 1, nowMs: 1) == .refused(.invalidFetchSessionEpoch))
+        _ = cache.finish(first, Self.answer(try #require(Self.read(first))))
+        let second = cache.begin(Self.request(id: id, epoch: 2), connection: 1, nowMs: 2)
+        #expect(Self.read(second) != nil)
+        cache.abandon(second)
+        #expect(Self.read(cache.begin(Self.request(id: id, epoch: 3), connection: 1, nowMs: 3)) != nil)
+    }
+
+    @Test func forgettingEverythingEndsTheSession() throws {
+        var cache = Cache()
+        let id = Self.open(&cache, count: 2)
+        let c = cache.begin(Self.request(id: id, epoch: 1, forget: [("t", 0), ("t", 1)]), connection: 1, nowMs: 1)
+        guard case .sessionless(let r) = c else {
+            Issue.record("an emptied session went on")
+            return
+        }
+        #expect(r.topics.isEmpty && cache.sessions.isEmpty && cache.partitionsHeld == 0)
+        #expect(cache.finish(c, Self.answer(r)).sessionId == 0)
     }
 
     @Test func readingStartRotatesPastPartitionsThatReturnedRecords() throws {
@@ -265,11 +295,16 @@ import Testing
                 }
                 let forget = (0..<Int(rng.next() % 5)).map { _ in ("t\(rng.next() % 3)", Int32(rng.next() % 25)) }
                 let r = Self.request(id: id, epoch: epoch, parts, forget: forget, replica: rng.next() % 4 == 0 ? 1 : -1)
-                let c = cache.begin(r, connection: conn, nowMs: Int64(step))
+                let c = cache.begin(r, connection: conn, privileged: r.replicaId >= 0, nowMs: Int64(step))
                 if case .full(_, let new) = c { ids.append(new) }
                 if let read = Self.read(c) {
-                    let answered = cache.finish(c, Self.answer(read, hw: Int64(step % 7), records: [Int32(step % 25)]))
-                    #expect(answered.responses.allSatisfy { !$0.partitions.isEmpty })
+                    if rng.next() % 7 == 0 {
+                        cache.abandon(c)  // the read failed
+                    } else {
+                        let answered = cache.finish(
+                            c, Self.answer(read, hw: Int64(step % 7), records: [Int32(step % 25)]))
+                        #expect(answered.responses.allSatisfy { !$0.partitions.isEmpty })
+                    }
                 }
                 if rng.next() % 10 == 0 { cache.closed(connection: UInt64(rng.next() % 5)) }
                 #expect(cache.partitionsHeld == cache.sessions.values.reduce(0) { $0 + $1.entries.count })
