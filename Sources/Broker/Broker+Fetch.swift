@@ -15,8 +15,6 @@ extension Broker {
         guard version >= 7 else {
             return authorizedFetch(request, version: version, session: session, on: loop, listener: listener)
         }
-        // Each partition once (the first naming wins), before the lock: as a session holds them.
-        let request = Self.droppingRepeatedPartitions(request)
         // A follower's session may take a consumer's room: only a replica fetch on the
         // inter-broker listener, with CLUSTER_ACTION where ACLs apply, is one.
         let privileged =

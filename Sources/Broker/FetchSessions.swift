@@ -81,7 +81,8 @@ struct FetchSessionCache: Sendable {
     var limits: Limits
     private(set) var sessions: [Int32: Session] = [:]
     private var byConnection: [UInt64: Int32] = [:]
-    private(set) var partitionsInAll = 0
+    /// Partitions held by all sessions together.
+    private(set) var partitionsHeld = 0
     private var random = SystemRandomNumberGenerator()
 
     init(limits: Limits = Limits()) { self.limits = limits }
@@ -93,7 +94,8 @@ struct FetchSessionCache: Sendable {
     /// the request to read (for an incremental fetch: every partition the session holds, with
     /// the fetch offsets it now records). `connection` is 0 where there is none (never cached);
     /// `privileged` says a follower on the inter-broker listener asks (its session may take a
-    /// consumer's room). `request` holds each partition once. Every context but `.refused` must
+    /// consumer's room). A partition named twice is held once (`fetch` reads it once). Every
+    /// context but `.refused` must
     /// be given to `finish` or `abandon`.
     mutating func begin(_ request: FetchRequest, connection: UInt64, privileged: Bool = false, nowMs: Int64)
         -> Context
@@ -133,14 +135,14 @@ struct FetchSessionCache: Sendable {
                 }
             }
         }
-        partitionsInAll += s.entries.count - before
+        partitionsHeld += s.entries.count - before
         let over =
             s.entries.count > limits.partitionsPerSession
-            || partitionsInAll > limits.partitionsInAll
+            || partitionsHeld > limits.partitionsInAll
         if over {
             // Grown past what a session may hold: it ends, and the fetcher starts again with a
             // full fetch (answered without a session while there is no room).
-            partitionsInAll -= s.entries.count
+            partitionsHeld -= s.entries.count
             byConnection[s.connection] = nil
             return .refused(.fetchSessionIdNotFound)
         }
@@ -228,8 +230,6 @@ struct FetchSessionCache: Sendable {
         if let id = byConnection[connection] { remove(id) }
     }
 
-    var partitionsHeld: Int { partitionsInAll }
-
     // MARK: - inside
 
     private mutating func open(_ request: FetchRequest, connection: UInt64, privileged: Bool, nowMs: Int64)
@@ -247,7 +247,7 @@ struct FetchSessionCache: Sendable {
         s.busy = true
         for t in request.topics {
             for p in t.partitions {
-                // (A partition named twice, which the broker drops before this, is held once.)
+                // (A partition named twice is held once.)
                 let key = Key(topic: t.topic, index: p.partition)
                 guard s.index[key] == nil else { continue }
                 guard s.entries.count < limits.partitionsPerSession else { return .sessionless(request) }
@@ -259,10 +259,10 @@ struct FetchSessionCache: Sendable {
         guard count <= limits.partitionsInAll, limits.slots > 0 else { return .sessionless(request) }
         // Room, a slot and the partitions, made by evicting idle sessions (and, for a follower,
         // consumers' sessions) while there is not enough.
-        while sessions.count >= limits.slots || partitionsInAll + count > limits.partitionsInAll {
+        while sessions.count >= limits.slots || partitionsHeld + count > limits.partitionsInAll {
             guard evictOne(for: privileged, nowMs: nowMs) else { return .sessionless(request) }
         }
-        partitionsInAll += count
+        partitionsHeld += count
         sessions[id] = s
         byConnection[connection] = id
         return .full(request, session: id)
@@ -281,7 +281,7 @@ struct FetchSessionCache: Sendable {
 
     private mutating func remove(_ id: Int32) {
         guard let s = sessions.removeValue(forKey: id) else { return }
-        partitionsInAll -= s.entries.count
+        partitionsHeld -= s.entries.count
         if byConnection[s.connection] == id { byConnection[s.connection] = nil }
     }
 
