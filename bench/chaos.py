@@ -67,10 +67,24 @@ KEYS = 10
 TOPIC = "chaos"
 
 
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the ephemeral range (where the many outgoing connections of a
+    run could take it before a node binds), never given twice in one run."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 32768)
+        if port in _given or 9092 <= port <= 9094:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
 
 
 class Proxy:
