@@ -107,6 +107,11 @@ public final class Broker: Sendable {
         groupCoordinator.withLockedValue { $0 }?.stop()
         transactionCoordinator.withLockedValue { $0 }?.stop()
         for p in registry.all() { try? p.log.flush() }
+        do {
+            try registry.checkpointHighWatermarks()
+        } catch {
+            logger.error("cannot checkpoint high watermarks at shutdown: \(error)")
+        }
     }
 
     /// Applies a newly committed metadata image to the local replicas and their fetchers.

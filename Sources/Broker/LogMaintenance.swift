@@ -5,8 +5,9 @@ import Storage
 
 /// The broker's background work on its logs, off the event loops on one serial queue:
 /// retention (`log.retention.check.interval.ms`), the log cleaner for compacted topics
-/// (`log.cleaner.backoff.ms`), time-based flushes (`flush.ms`) and the high-watermark
-/// checkpoints (every tick, at most a second apart), each partition in turn.
+/// (`log.cleaner.backoff.ms`) and time-based flushes (`flush.ms`), each partition in turn, then
+/// the high watermarks of all partitions in one checkpoint file (every tick, at most a second
+/// apart, when any moved).
 final class LogMaintenance: Sendable {
     private let registry: PartitionRegistry
     private let config: BrokerConfig
@@ -74,10 +75,14 @@ final class LogMaintenance: Sendable {
                     )
                 }
                 try p.log.flushIfDue(nowMs: now)
-                try p.log.checkpointHighWatermark()
             } catch {
                 logger.error("\(name): log maintenance failed: \(error)")
             }
+        }
+        do {
+            try registry.checkpointHighWatermarks()
+        } catch {
+            logger.error("cannot checkpoint high watermarks: \(error)")
         }
     }
 }

@@ -18,6 +18,15 @@ public final class PartitionRegistry: @unchecked Sendable {
     private var lastRefusalLogMs: Int64 = -30_000
     private var refusedCount = 0
 
+    /// High watermarks read from the directory checkpoint at start-up, each taken by its
+    /// partition as the log opens (nil until the first image with logs to open).
+    private var savedHighWatermarks: [OffsetCheckpoint.Key: Int64]? = nil
+    /// What this process last wrote to the directory checkpoint; under `checkpointLock`, which
+    /// keeps two writers (maintenance and shutdown) apart.
+    private var writtenHighWatermarks: [OffsetCheckpoint.Key: Int64] = [:]
+    private var legacyFilesRemoved = false
+    private let checkpointLock = NIOLock()
+
     /// Whether the last apply left partition replicas unopened for want of file descriptors.
     public var hasRefused: Bool { lock.withLock { refusedCount > 0 } }
     let config: BrokerConfig
@@ -96,6 +105,7 @@ public final class PartitionRegistry: @unchecked Sendable {
                 logger.info("\(state.topic)-\(state.index): topic configs changed")
             }
         }
+        let saved = toOpen.isEmpty ? [:] : takeSavedHighWatermarks(toOpen.map { OffsetCheckpoint.Key($0.0.name, $0.1) })
         let started = clock.monotonicNs
         var opened = 0
         var scanned = 0
@@ -129,7 +139,8 @@ public final class PartitionRegistry: @unchecked Sendable {
                     try FileSystem.removeTree(dir)
                 }
                 let log = try PartitionLog(
-                    directory: dir, config: config.logConfig(overrides: t.configs), clock: clock, logger: logger)
+                    directory: dir, config: config.logConfig(overrides: t.configs), clock: clock, logger: logger,
+                    savedHighWatermark: saved[OffsetCheckpoint.Key(t.name, index)])
                 opened += 1
                 room -= log.segmentCount
                 scanned += log.recovery.scanned
@@ -158,6 +169,67 @@ public final class PartitionRegistry: @unchecked Sendable {
                     "cannot host \(refused.count) partition replica(s) (\(refused.prefix(5).joined(separator: ", "))\(refused.count > 5 ? ", ..." : "")): this process may open \(limit) files (ulimit -n), \(Descriptors.reserved(limit: limit)) of them kept for connections and the metadata log, and its logs hold the rest; raise the limit (ulimit -n) and restart, or move partitions to other brokers. They are retried with each metadata change."
                 )
             }
+        }
+    }
+
+    /// `<log.dirs>/replication-offset-checkpoint`: every partition's high watermark.
+    var highWatermarkCheckpointPath: String { config.logDirs + "/replication-offset-checkpoint" }
+
+    /// The saved high watermarks of these partitions, each handed out once (the checkpoint is
+    /// read at the first image with logs to open). A value can only be stale for a log that is
+    /// new since, and a log's high watermark is never set past its end.
+    private func takeSavedHighWatermarks(_ keys: [OffsetCheckpoint.Key]) -> [OffsetCheckpoint.Key: Int64] {
+        let loaded = lock.withLock { savedHighWatermarks != nil }
+        if !loaded {
+            let path = highWatermarkCheckpointPath
+            var saved: [OffsetCheckpoint.Key: Int64] = [:]
+            do {
+                saved = try OffsetCheckpoint.read(path) ?? [:]
+            } catch {
+                // Nothing is lost: each partition starts from its old per-partition file or from
+                // its log start, and the leader moves it up again as followers fetch.
+                logger.warning(
+                    "\(path): \(error); high watermarks start from the logs and are recomputed as followers fetch")
+            }
+            lock.withLock { savedHighWatermarks = saved }
+        }
+        return lock.withLock {
+            var taken: [OffsetCheckpoint.Key: Int64] = [:]
+            for key in keys {
+                if let v = savedHighWatermarks?.removeValue(forKey: key) { taken[key] = v }
+            }
+            return taken
+        }
+    }
+
+    /// Writes every hosted partition's high watermark to the directory checkpoint when any moved,
+    /// or a partition came or went, since the last write. Returns whether it wrote.
+    @discardableResult
+    func checkpointHighWatermarks() throws -> Bool {
+        try checkpointLock.withLock {
+            let hosted = all()
+            var current: [OffsetCheckpoint.Key: Int64] = [:]
+            current.reserveCapacity(hosted.count)
+            for p in hosted { current[OffsetCheckpoint.Key(p.topic, p.index)] = p.log.highWatermark }
+            // Saved values of replicas still assigned here and not open yet (refused for want of
+            // descriptors, or an image still being applied) are kept for their turn.
+            lock.withLock {
+                for (key, v) in savedHighWatermarks ?? [:]
+                where _image.topics[key.topic]?.partitions[key.partition]?.replicas.contains(config.nodeId) == true {
+                    current[key] = current[key] ?? v
+                }
+            }
+            guard current != writtenHighWatermarks else { return false }
+            try OffsetCheckpoint.write(current, to: highWatermarkCheckpointPath)
+            writtenHighWatermarks = current
+            if !legacyFilesRemoved {
+                // The files an earlier version kept per partition: the checkpoint now has them all.
+                legacyFilesRemoved = true
+                for p in hosted {
+                    try? FileSystem.remove(p.log.directory + "/" + PartitionLog.legacyHighWatermarkFile)
+                }
+            }
+            return true
         }
     }
 

@@ -59,12 +59,12 @@ extension PartitionLog {
         try markFlushed()
     }
 
-    /// Flushes the active segment and writes every checkpoint; called on clean shutdown.
+    /// Flushes the active segment and writes its checkpoints; called on clean shutdown (the
+    /// broker checkpoints the high watermarks of all partitions after).
     public func flush() throws {
         try lock.withLock {
             try segments.last?.closeTimeIndex()
             try markFlushed()
-            try? FileSystem.writeTextAtomically("\(_highWatermark)\n", to: directory + "/high-watermark")
         }
     }
 }

@@ -9,8 +9,9 @@ import NIOCore
 ///
 /// Beside the segments the directory holds small checkpoint files, each replaced atomically:
 /// `recovery-point` (the offset up to which the log was fsynced, with the active segment's base
-/// and size then), `log-start-offset`, `high-watermark`, `leader-epoch-checkpoint` and
-/// `cleaner-offset-checkpoint`.
+/// and size then), `log-start-offset`, `leader-epoch-checkpoint` and `cleaner-offset-checkpoint`.
+/// The high watermark is checkpointed for the whole log directory (`OffsetCheckpoint`), by the
+/// broker; the log only takes the saved value when it opens.
 ///
 /// Thread-safe: every public method takes the partition's lock.
 /// Sendable by hand: its mutable state is touched only under `lock`.
@@ -41,9 +42,6 @@ public final class PartitionLog: @unchecked Sendable {
     var _logStartOffset: Int64 = 0
     var _logEndOffset: Int64 = 0
     var _highWatermark: Int64 = 0
-    /// The high watermark last written to `high-watermark` (under `checkpointLock`).
-    private var highWatermarkWritten: Int64 = -1
-    private let checkpointLock = NIOLock()
     /// Leader epoch cache (KIP-101): each epoch and the first offset written in it.
     var epochs: [(epoch: Int32, offset: Int64)] = []
     /// The cleaner has compacted everything below this offset.
@@ -73,8 +71,12 @@ public final class PartitionLog: @unchecked Sendable {
     /// Opens the log in `directory`, creating it if needed. Segments wholly below the recovery
     /// point take their indexes from the index files (each entry checked, and rebuilt by a scan
     /// when one is missing or damaged); the rest are scanned batch by batch with CRC checks and
-    /// a torn or damaged tail is truncated.
-    public init(directory: String, config: LogConfig, clock: any TernClock, logger: Logger) throws {
+    /// a torn or damaged tail is truncated. `savedHighWatermark` is the directory checkpoint's
+    /// value for this partition; without one, the `high-watermark` file an earlier version kept
+    /// in the partition's directory is read, if there is one.
+    public init(
+        directory: String, config: LogConfig, clock: any TernClock, logger: Logger, savedHighWatermark: Int64? = nil
+    ) throws {
         self.clock = clock
         self.directory = directory
         self._config = config
@@ -146,9 +148,8 @@ public final class PartitionLog: @unchecked Sendable {
         }
         trimEpochs(below: _logStartOffset)
         if firstScanned != nil { writeEpochCheckpoint() }
-        let saved = Self.readNumbers(directory + "/high-watermark")?.first ?? 0
+        let saved = savedHighWatermark ?? Self.readNumbers(directory + "/" + Self.legacyHighWatermarkFile)?.first ?? 0
         _highWatermark = min(max(saved, _logStartOffset), _logEndOffset)
-        highWatermarkWritten = saved
         firstDirtyOffset = min(
             max(Self.readNumbers(directory + "/cleaner-offset-checkpoint")?.first ?? 0, _logStartOffset),
             _logEndOffset)
@@ -171,25 +172,16 @@ public final class PartitionLog: @unchecked Sendable {
         return numbers.isEmpty ? nil : numbers
     }
 
+    /// The per-partition high-watermark file of earlier versions: read when the directory
+    /// checkpoint has no entry, removed once it has.
+    public static let legacyHighWatermarkFile = "high-watermark"
+
     /// Sets the high watermark (never past the log end). Memory only: the broker's background
-    /// maintenance writes it to disk (`checkpointHighWatermark`), as that is an fsync, which has
+    /// maintenance checkpoints every partition's at once (`OffsetCheckpoint`), as a write has
     /// no place on the event loop that answers the follower's fetch or the producer.
     public func setHighWatermark(_ hw: Int64, nowMs: Int64) {
         lock.withLock {
             _highWatermark = min(max(hw, _logStartOffset), _logEndOffset)
-        }
-    }
-
-    /// Writes the high watermark to `high-watermark` if it moved since the last write, so that a
-    /// restart begins near where readers were. Returns whether it wrote.
-    @discardableResult
-    public func checkpointHighWatermark() throws -> Bool {
-        try checkpointLock.withLock {
-            let v = lock.withLock { _highWatermark }
-            guard v != highWatermarkWritten else { return false }
-            try FileSystem.writeTextAtomically("\(v)\n", to: directory + "/high-watermark")
-            highWatermarkWritten = v
-            return true
         }
     }
 }
