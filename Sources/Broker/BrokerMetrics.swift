@@ -52,9 +52,11 @@ public final class BrokerMetrics: Sendable {
         let bytesOut: CoreMetrics.Counter
     }
     private let topics = NIOLockedValueBox([String: TopicCounters]())
-    /// Gauges set when `/metrics` is read, by family, then by label set; a label set missing
-    /// from the next reading is removed (a deleted topic, a group gone).
-    private let snapshots = NIOLockedValueBox([String: [String: CoreMetrics.Gauge]]())
+    /// Gauges set when `/metrics` is read, by family: each reading replaces the family's samples
+    /// (a deleted topic's, a group gone, simply are not in the next). They are written into the
+    /// exposition text directly: registering 10,000 per-partition series in the Prometheus
+    /// registry copies its family's label table for each one added (quadratic: a 4.8 s scrape).
+    private let snapshots = NIOLockedValueBox([String: [([(String, String)], Double)]]())
     /// Counters mirrored from totals kept elsewhere, with the total last seen.
     private let mirrored = NIOLockedValueBox([String: (FloatingPointCounter, Double)]())
 
@@ -182,26 +184,9 @@ public final class BrokerMetrics: Sendable {
 
     // MARK: - Readings taken when /metrics is read
 
-    /// Sets a gauge family to exactly these samples: label sets not named are removed.
+    /// Sets a gauge family to exactly these samples: label sets not named are gone.
     public func setGauges(_ name: String, _ samples: [([(String, String)], Double)]) {
-        let factory = self.factory
-        snapshots.withLockedValue { all in
-            var current = all[name] ?? [:]
-            var seen = Set<String>()
-            for (labels, value) in samples {
-                let key = labels.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{0}")
-                seen.insert(key)
-                let gauge =
-                    current[key] ?? CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
-                current[key] = gauge
-                gauge.record(value)
-            }
-            for (key, gauge) in current where !seen.contains(key) {
-                gauge.destroy()
-                current[key] = nil
-            }
-            all[name] = current
-        }
+        snapshots.withLockedValue { $0[name] = samples }
     }
 
     /// Sets one unlabelled gauge.
@@ -233,10 +218,59 @@ public final class BrokerMetrics: Sendable {
     /// family from start-up.
     public func exposition() -> String {
         var text = registry.emitToString()
-        for family in MetricCatalogue.families where !text.contains("# TYPE \(family.name) ") {
+        var declared = Set<Substring>()
+        for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") {
+            if let name = line.dropFirst(7).split(separator: " ").first { declared.insert(name) }
+        }
+        let gauges = snapshots.withLockedValue { $0 }
+        for (name, samples) in gauges.sorted(by: { $0.key < $1.key }) where !samples.isEmpty {
+            text.reserveCapacity(text.utf8.count + samples.count * (name.utf8.count + 40))
+            text += "# HELP \(name) \(MetricCatalogue.help[name] ?? "")\n# TYPE \(name) gauge\n"
+            for (labels, value) in samples { Self.appendSample(&text, name, labels, value) }
+            declared.insert(Substring(name))
+        }
+        for family in MetricCatalogue.families where !declared.contains(Substring(family.name)) {
             text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.type)\n"
         }
         return text
+    }
+
+    /// One sample line: `name{label="value",...} value`, label values escaped as the text format
+    /// asks (backslash, double quote, line feed).
+    static func appendSample(_ text: inout String, _ name: String, _ labels: [(String, String)], _ value: Double) {
+        text += name
+        if !labels.isEmpty {
+            text += "{"
+            for (i, (key, raw)) in labels.enumerated() {
+                if i > 0 { text += "," }
+                text += key
+                text += "=\""
+                if raw.utf8.contains(where: { $0 == 0x5C || $0 == 0x22 || $0 == 0x0A }) {
+                    // By scalar: "\r\n" is one Character, and its line feed must be escaped too.
+                    for c in raw.unicodeScalars {
+                        switch c {
+                        case "\\": text += "\\\\"
+                        case "\"": text += "\\\""
+                        case "\n": text += "\\n"
+                        default: text.unicodeScalars.append(c)
+                        }
+                    }
+                } else {
+                    text += raw
+                }
+                text += "\""
+            }
+            text += "}"
+        }
+        text += " "
+        if value.isNaN {
+            text += "NaN"
+        } else if value.isInfinite {
+            text += value > 0 ? "+Inf" : "-Inf"
+        } else {
+            text += "\(value)"
+        }
+        text += "\n"
     }
 }
 

@@ -97,6 +97,40 @@ import Testing
             lines(m, "tern_consumer_group_members{") == ["tern_consumer_group_members{group=\"a\\\"b\\\\c\\nd\"} 1.0"])
     }
 
+    @Test func carriageReturnLineFeedAndOddValuesStayOnOneLine() {
+        let m = BrokerMetrics()
+        m.setGauges(
+            "tern_consumer_group_members",
+            [([("group", "x\r\ny")], .nan), ([("group", "p")], .infinity), ([("group", "m")], -.infinity)])
+        #expect(
+            lines(m, "tern_consumer_group_members{") == [
+                "tern_consumer_group_members{group=\"x\r\\ny\"} NaN",
+                "tern_consumer_group_members{group=\"p\"} +Inf",
+                "tern_consumer_group_members{group=\"m\"} -Inf",
+            ])
+    }
+
+    /// 10,000 partitions' four families, read twice: every series once, each family declared
+    /// once, the second reading replacing the first.
+    @Test func tenThousandPartitionsSeriesAreWrittenOnceEach() {
+        let m = BrokerMetrics()
+        for round in 0..<2 {
+            for family in [
+                "tern_log_size_bytes", "tern_log_end_offset", "tern_log_start_offset", "tern_high_watermark",
+            ] {
+                m.setGauges(
+                    family,
+                    (0..<10_000).map { ([("topic", "big"), ("partition", "\($0)")], Double($0 + round)) })
+            }
+        }
+        let text = m.exposition()
+        let all = text.split(separator: "\n")
+        #expect(all.filter { $0.hasPrefix("tern_high_watermark{") }.count == 10_000)
+        #expect(all.filter { $0 == "# TYPE tern_high_watermark gauge" }.count == 1)
+        #expect(all.contains("tern_log_end_offset{topic=\"big\",partition=\"9999\"} 10000.0"))
+        #expect(all.filter { $0.hasPrefix("# TYPE ") }.count == MetricCatalogue.families.count)
+    }
+
     @Test func mirroredCountersOnlyGrow() {
         let m = BrokerMetrics()
         m.advanceCounter("process_cpu_seconds_total", [], to: 1.5)
