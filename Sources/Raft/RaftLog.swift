@@ -72,10 +72,19 @@ public struct RaftLog: Equatable, Sendable {
         startEpoch = epoch
     }
 
-    public func slice(from offset: Int64, max count: Int) -> [LogEntry] {
-        guard offset >= startOffset, offset < endOffset else { return [] }
+    /// Entries from `offset`: at most `count`, and no more once their payloads reach `maxBytes`
+    /// (the first one always, whatever its size).
+    public func slice(from offset: Int64, max count: Int, maxBytes: Int = .max) -> [LogEntry] {
+        guard offset >= startOffset, offset < endOffset, count > 0 else { return [] }
         let from = Int(offset - startOffset)
-        return Array(entries[from..<min(entries.count, from + count)])
+        var end = from
+        var bytes = 0
+        let last = min(entries.count, from + count)
+        while end < last && (end == from || bytes + entries[end].payload.count <= maxBytes) {
+            bytes += entries[end].payload.count
+            end += 1
+        }
+        return Array(entries[from..<end])
     }
 
     /// Raft §5.4.1: a candidate's log is at least as up to date as ours.

@@ -48,7 +48,9 @@ extension RaftNode {
         } else {
             noteObserverFetch(sender, fetchOffset: f.fetchOffset, nowMs: nowMs)
         }
-        return actions + answer(.entries(log.slice(from: f.fetchOffset, max: config.maxFetchEntries)))
+        return actions
+            + answer(
+                .entries(log.slice(from: f.fetchOffset, max: config.maxFetchEntries, maxBytes: config.maxFetchBytes)))
     }
 
     mutating func handleFetchResponse(_ r: RaftFetchResponse, from sender: Int32, nowMs: Int64) -> [RaftAction] {

@@ -44,4 +44,20 @@ import Testing
         #expect(n.epoch == RaftMessage.maxEpoch)
         #expect(!actions.contains { if case .becameLeader = $0 { return true } else { return false } })
     }
+
+    /// A fetch answer holds at most `count` entries and stops once their payloads reach
+    /// `maxBytes`, but always carries the first entry, however large.
+    @Test func fetchSlicesAreBoundedByCountAndBytes() {
+        var log = RaftLog(startOffset: 10)
+        log.append((0..<100).map { LogEntry(epoch: 1, payload: [UInt8](repeating: 7, count: $0 == 50 ? 5_000 : 100)) })
+        #expect(log.slice(from: 10, max: 4096).count == 100)
+        #expect(log.slice(from: 10, max: 30).count == 30)
+        #expect(log.slice(from: 10, max: 4096, maxBytes: 1_000).count == 10)
+        #expect(log.slice(from: 10, max: 4096, maxBytes: 999).count == 9)
+        #expect(log.slice(from: 60, max: 4096, maxBytes: 10).count == 1)
+        #expect(log.slice(from: 60, max: 4096, maxBytes: 10).first?.payload.count == 5_000)
+        #expect(log.slice(from: 55, max: 4096, maxBytes: 4_999).count == 5)
+        #expect(log.slice(from: 10, max: 0).isEmpty && log.slice(from: 9, max: 5).isEmpty)
+        #expect(log.slice(from: 110, max: 5).isEmpty && log.slice(from: .max, max: .max).isEmpty)
+    }
 }
