@@ -35,9 +35,11 @@ extension QuorumController {
     /// batch starts when this one has committed.
     func runNextOperation() {
         loop.preconditionInEventLoop()
+        let started = clock.now
         guard isActive,
             let batch = active.nextBatch(image: image, appliedOffset: appliedOffset, base: node.log.endOffset)
         else { return }
+        noteBusy(since: started, "deciding \(batch.records.count) record(s)")
         for (ticket, error) in batch.refused { ticket.fail(error) }
         for ticket in batch.unchanged { ticket.succeed((image.offset, image.offset)) }
         for u in batch.unclean {
@@ -63,6 +65,7 @@ extension QuorumController {
         active.proposed(batch, at: offset)
         proposedAt = clock.now
         carryOut(actions)
+        noteBusy(since: started, "deciding and proposing \(batch.records.count) record(s)")
     }
 
     /// Called after committed entries were applied up to `offset` (exclusive).

@@ -1,6 +1,7 @@
 import Logging
 import Metadata
 import NIOConcurrencyHelpers
+import NIOCore
 import Raft
 import Storage
 
@@ -61,19 +62,53 @@ extension QuorumController {
         bytesSinceSnapshot = 0
     }
 
+    /// Warns when one piece of work held the Raft loop for a second or more: meanwhile the quorum
+    /// answers no one, and at the fetch timeout (2 s) a leader resigns and followers elect.
+    func noteBusy(since started: NIODeadline, _ what: @autoclosure () -> String) {
+        let ms = (clock.now - started).nanoseconds / 1_000_000
+        if ms >= 1_000 { logger.warning("the metadata quorum's loop was held \(ms) ms by \(what())") }
+    }
+
+    /// The work one turn of the Raft loop applies: an entry costs 1, a new partition (a log to
+    /// open on each of its replicas, which the broker does on this loop as it takes the image)
+    /// costs 8, so a turn holds at most 64 new partitions or 512 other entries. A burst (a
+    /// 10,000-partition topic, a failed broker's partition changes) is applied in steps, with
+    /// the quorum's own messages and sockets handled between them.
+    static let applyBudgetPerTurn = 512
+
     func apply(upTo hw: Int64) {
+        // One chain of steps at a time: a step started by each commit would add up to the
+        // whole burst again, back to back.
+        guard !applyStepScheduled else { return }
         let before = appliedOffset
+        var budget = Self.applyBudgetPerTurn
+        let started = clock.now
         defer {
             if appliedOffset > before {
                 publishImage()
                 snapshotIfDue()
+                noteBusy(since: started, "applying \(appliedOffset - before) committed record(s)")
+            }
+            if appliedOffset < hw && budget <= 0 && !background.isStopping {
+                // Not `execute`: NIO runs tasks queued by a task before it looks at the sockets
+                // again, so the whole burst would hold the loop (a leader busy 5 s with 10,000
+                // opens missed its check-quorum and resigned). A task due later yields first.
+                applyStepScheduled = true
+                loop.scheduleTask(in: .milliseconds(1)) { [self] in
+                    applyStepScheduled = false
+                    apply(upTo: max(hw, node.highWatermark))
+                    settleVoterChanges()
+                }
             }
         }
-        while appliedOffset < hw, let e = node.log.entry(at: appliedOffset) {
+        while appliedOffset < hw, budget > 0, let e = node.log.entry(at: appliedOffset) {
             bytesSinceSnapshot += e.payload.count
+            budget -= 1
             if !e.isControl {
                 do {
-                    image.apply(try MetadataRecord.decode(e.payload), at: appliedOffset)
+                    let record = try MetadataRecord.decode(e.payload)
+                    if case .partition = record { budget -= 7 }
+                    image.apply(record, at: appliedOffset)
                 } catch {
                     // Applying the rest without it would leave this node with another image than
                     // its peers: stop instead, loudly.

@@ -53,6 +53,9 @@ public final class QuorumController: @unchecked Sendable {
     var node: RaftNode
     private var dirty = false
     var appliedOffset: Int64 = 0
+    /// A later step of applying a burst of committed entries is scheduled (`apply(upTo:)`): it
+    /// goes on to the node's high watermark, so commits meanwhile leave the work to it.
+    var applyStepScheduled = false
     public internal(set) var image = MetadataImage()
     /// Controller state that only the active controller uses (see QuorumController+ActiveController.swift).
     var active = ControllerCore<Completion>(sessionTimeoutMs: QuorumController.sessionTimeoutMs)
@@ -293,6 +296,8 @@ public final class QuorumController: @unchecked Sendable {
 
     func carryOut(_ actions: [RaftAction]) {
         loop.preconditionInEventLoop()
+        let started = clock.now
+        defer { noteBusy(since: started, "carrying out \(actions.count) Raft action(s)") }
         var queue = actions[...]
         while let action = queue.popFirst() {
             do {

@@ -45,14 +45,17 @@ def test_a_node_out_of_file_descriptors_refuses_partitions_and_stays_up(broker_f
     big = unique_topic("big")
     admin = AdminClient({"bootstrap.servers": b.bootstrap})
     admin.create_topics([NewTopic(big, 1000, 1)], operation_timeout=30)[big].result(60)
-    wait_until(lambda: "cannot host" in b.log_file.read_text(), 30, "the refusal in the log")
-    log = b.log_file.read_text()
-    refusal = re.search(r"cannot host (\d+) partition replica\(s\) \(([^)]*)\): this process may open 600 files", log)
-    assert refusal, log[-3000:]
-    refused = int(refusal.group(1))
-    held = sum(1 for d in (b.log_dir).iterdir() if d.name.startswith(big + "-"))
+    refusals = re.compile(r"cannot host (\d+) partition replica\(s\) \(([^)]*)\): this process may open 600 files")
+
+    def accounted():
+        # The topic is applied in steps; the refusal line is written again while the count grows.
+        found = refusals.findall(b.log_file.read_text())
+        held = sum(1 for d in (b.log_dir).iterdir() if d.name.startswith(big + "-"))
+        return found and held + int(found[-1][0]) == 1000 and (held, int(found[-1][0]))
+
+    held, refused = wait_until(accounted, 30, "every partition held or named as refused")
     print(f"held {held} partitions of {big}, refused {refused}, {open_fds(b.pid)} descriptors open")
-    assert held + refused == 1000
+    log = b.log_file.read_text()
     # One descriptor per partition (its segment's .log), not three: about 600 - 256 - sockets.
     assert held >= 250
     assert open_fds(b.pid) <= 600 - 128
@@ -74,7 +77,7 @@ def test_a_node_out_of_file_descriptors_refuses_partitions_and_stays_up(broker_f
 
 
 def test_a_large_create_topics_does_not_stall_the_metadata_quorum(cluster_factory):
-    """2,000 partitions with RF 3: every node opens 2,000 logs (on its Raft loop, 64 at a time),
+    """2,000 partitions with RF 3: every node opens 2,000 logs (on its Raft loop, at most 512 a turn),
     and the quorum keeps its leader and epoch throughout, no broker fenced."""
     nodes = cluster_factory(3, props={"default.replication.factor": "3"})
     leader, epoch, _ = wait_for_leader(nodes[0])

@@ -329,7 +329,10 @@ def test_a_thousand_partitions_reopen_after_a_clean_shutdown_without_a_scan(brok
         c.close()
     elapsed = time.monotonic() - started
     assert set(ends) == {(0, 3)}
-    m = re.search(r"opened (\d+) partition log\(s\) in (\d+) ms: (\d+) segment\(s\) scanned",
-                  broker.log_file.read_text().split("==== test harness: starting")[-1])
-    assert m and int(m.group(1)) == 1000 and m.group(3) == "0", m and m.group(0)
-    print(f"\n1,000 partitions: logs opened in {m.group(2)} ms; restart to every offset answered {elapsed:.1f} s")
+    # The metadata log is applied in steps (64 new partitions each), a line for each step.
+    steps = re.findall(r"opened (\d+) partition log\(s\) in (\d+) ms: (\d+) segment\(s\) scanned",
+                       broker.log_file.read_text().split("==== test harness: starting")[-1])
+    # The topic's 1,000 (and __consumer_offsets' 50 once the group asks for it), none scanned.
+    assert sum(int(n) for n, _, _ in steps) in (1000, 1050) and all(s == "0" for _, _, s in steps), steps
+    print(f"\n1,000 partitions: logs opened in {sum(int(ms) for _, ms, _ in steps)} ms over {len(steps)} steps; "
+          f"restart to every offset answered {elapsed:.1f} s")
