@@ -39,6 +39,8 @@ let package = Package(
             name: "CCompression",
             providers: [.apt(["zlib1g-dev", "libzstd-dev", "liblz4-dev"])]
         ),
+        // Linux calls the Glibc module does not declare (syncfs), from the C library itself.
+        .systemLibrary(name: "CLinux"),
         // Record batches' compression codecs (gzip, snappy, lz4, zstd), over the system libraries.
         .target(
             name: "KafkaCompression",
@@ -66,7 +68,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "KafkaProtocol", "KafkaCompression",
+                "CLinux", "KafkaProtocol", "KafkaCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -108,6 +108,7 @@ public final class Broker: Sendable {
         transactionCoordinator.withLockedValue { $0 }?.stop()
         for p in registry.all() { try? p.log.flush() }
         do {
+            try registry.syncNewMetadataFiles()
             try registry.checkpointHighWatermarks()
         } catch {
             logger.error("cannot checkpoint high watermarks at shutdown: \(error)")

@@ -6,8 +6,8 @@ import Storage
 /// The broker's background work on its logs, off the event loops on one serial queue:
 /// retention (`log.retention.check.interval.ms`), the log cleaner for compacted topics
 /// (`log.cleaner.backoff.ms`) and time-based flushes (`flush.ms`), each partition in turn, then
-/// the high watermarks of all partitions in one checkpoint file (every tick, at most a second
-/// apart, when any moved).
+/// one sync of the `partition.metadata` files of new replicas and the high watermarks of all
+/// partitions in one checkpoint file (every tick, at most a second apart, when any moved).
 final class LogMaintenance: Sendable {
     private let registry: PartitionRegistry
     private let config: BrokerConfig
@@ -80,9 +80,10 @@ final class LogMaintenance: Sendable {
             }
         }
         do {
+            try registry.syncNewMetadataFiles()
             try registry.checkpointHighWatermarks()
         } catch {
-            logger.error("cannot checkpoint high watermarks: \(error)")
+            logger.error("cannot checkpoint high watermarks or sync new partition.metadata files: \(error)")
         }
     }
 }

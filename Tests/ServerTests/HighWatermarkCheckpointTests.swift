@@ -131,4 +131,27 @@ import Testing
         r.apply(image(partitions: 2))
         #expect(r.partition("hw", 0)!.log.highWatermark == 0 && r.partition("hw", 1)!.log.highWatermark == 0)
     }
+
+    /// `partition.metadata` is written without an fsync each and synced once per image: a
+    /// crash can leave it empty, which must not read as another topic's data.
+    @Test func aCutShortPartitionMetadataKeepsTheDataAndAnotherTopicsIsRemoved() throws {
+        let dir = directory()
+        let first = registry(dir)
+        first.apply(image(partitions: 2))
+        try append(first, 0, 6)
+        try append(first, 1, 4)
+        let text = try FileSystem.readText(dir + "/hw-0/partition.metadata")
+        #expect(PartitionRegistry.topicId(inPartitionMetadata: text) == topicId.description)
+        try FileSystem.writeTextAtomically("", to: dir + "/hw-0/partition.metadata")
+        try FileSystem.writeTextAtomically(
+            "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n", to: dir + "/hw-1/partition.metadata")
+        let second = registry(dir)
+        second.apply(image(partitions: 2))
+        #expect(second.partition("hw", 0)!.log.logEndOffset == 6)
+        #expect(try FileSystem.readText(dir + "/hw-0/partition.metadata").contains(topicId.description))
+        // Partition 1's files were another topic's (deleted while this node was away).
+        #expect(second.partition("hw", 1)!.log.logEndOffset == 0)
+        #expect(PartitionRegistry.topicId(inPartitionMetadata: "version: 0\ntopic_id:  \n") == nil)
+        #expect(PartitionRegistry.topicId(inPartitionMetadata: "version: 0\ntopic_id: abc \n") == "abc")
+    }
 }
