@@ -29,6 +29,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import resource
 import shlex
 import shutil
@@ -257,13 +258,24 @@ def worker_latency_consume(a) -> None:
 # ---------------------------------------------------------------- orchestration
 
 
+_given: set[int] = set()
+
+
 def free_port() -> int:
+    """A free loopback port below the ephemeral range (where the many outgoing connections of a
+    run could take it before a node binds), never given twice in one run."""
+    rng = random.Random()
     while True:
+        port = rng.randrange(20000, 32768)
+        if port in _given or 9092 <= port <= 9094:
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in (9092, 9093, 9094):
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout=30.0) -> None:

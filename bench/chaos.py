@@ -66,25 +66,8 @@ TERN = os.environ.get("TERN_BIN", str(ROOT / ".build" / "debug" / "tern"))
 KEYS = 10
 TOPIC = "chaos"
 
-
-_given: set[int] = set()
-
-
-def free_port() -> int:
-    """A free loopback port below the ephemeral range (where the many outgoing connections of a
-    run could take it before a node binds), never given twice in one run."""
-    rng = random.Random()
-    while True:
-        port = rng.randrange(20000, 32768)
-        if port in _given or 9092 <= port <= 9094:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _given.add(port)
-        return port
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import free_port  # noqa: E402  (loopback ports below the ephemeral range)
 
 
 class Proxy:

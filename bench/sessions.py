@@ -14,7 +14,11 @@ Each round starts both setups fresh (order rotating) and measures on each:
   latency   acks=all round trips of one record to a partition in turn, after the one-each phase
             (p50/p99 over 500)
 
-Usage: .venv/bin/python bench/sessions.py [--rounds 2] [--partitions 10000]
+The idle phase also times two /metrics scrapes of one node (the first after the topic is made,
+then another). `--baseline PATH --setups base on` puts another build of tern (say, the commit
+before a change, built in a scratch worktree) beside this one, both with sessions on.
+
+Usage: .venv/bin/python bench/sessions.py [--rounds 2] [--partitions 10000] [--setups off on base]
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ TERN = str(ROOT / ".build" / "release" / "tern")
 
 
 class Setup:
-    def __init__(self, name: str, slots: int, logs: Path):
-        self.name = name
+    def __init__(self, name: str, slots: int, logs: Path, binary: str = TERN):
+        self.name, self.binary = name, binary
         self.work = Path(tempfile.mkdtemp(prefix=f"tern-sessions-bench-{name}-"))
         self.ports = [B.free_port() for _ in range(3)]
         self.http = [B.free_port() for _ in range(3)]
@@ -54,12 +58,14 @@ class Setup:
                 f"listeners=PLAINTEXT://127.0.0.1:{self.ports[i]},CONTROLLER://127.0.0.1:{controllers[i]}\n"
                 f"http.listeners=HTTP://127.0.0.1:{self.http[i]}\n"
                 f"max.incremental.fetch.session.cache.slots={slots}\n")
-            log = open(logs / f"sessions-{name}-node{i}.log", "ab")
-            self.logs.append(log)
-            self.procs.append(subprocess.Popen([TERN, "server-start", str(props)],
-                                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            self.logs.append(open(logs / f"sessions-{name}-node{i}.log", "ab"))
+            self.procs.append(self.start(i))
         for port, proc in zip(self.ports, self.procs):
             B.wait_port(port, proc, timeout=60)
+
+    def start(self, i: int) -> subprocess.Popen:
+        return subprocess.Popen([self.binary, "server-start", str(self.work / f"server-{i}.properties")],
+                                stdout=self.logs[i], stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     @property
     def bootstrap(self) -> str:
@@ -75,7 +81,7 @@ class Setup:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
         for p in self.procs:
             if p.poll() is None:
                 p.terminate()
@@ -87,7 +93,8 @@ class Setup:
                 p.wait()
         for log in self.logs:
             log.close()
-        subprocess.run(["rm", "-rf", str(self.work)])
+        if not keep_data:
+            subprocess.run(["rm", "-rf", str(self.work)])
 
 
 def ready(s: Setup, topic: str, partitions: int) -> float:
@@ -110,15 +117,24 @@ def fetch_bytes(s: Setup) -> float:
     return sum(s.metric(i, "tern_request_bytes_total", 'api="Fetch"') for i in range(3))
 
 
+def scrape_seconds(s: Setup) -> float:
+    t0 = time.monotonic()
+    urllib.request.urlopen(f"http://127.0.0.1:{s.http[0]}/metrics", timeout=120).read()
+    return time.monotonic() - t0
+
+
 def idle(s: Setup, seconds: float) -> dict:
     time.sleep(5)  # partitions still opening settle
+    first_scrape = scrape_seconds(s)
+    second_scrape = scrape_seconds(s)
     before_bytes = fetch_bytes(s)
     c0 = s.cpu()
     time.sleep(seconds)
     cpu = s.cpu() - c0
     got = fetch_bytes(s) - before_bytes
     sessions = sum(s.metric(i, "tern_fetch_sessions") for i in range(3))
-    return {"cpu_s_per_s": cpu / seconds, "fetch_request_bytes_per_s": got / seconds, "sessions": sessions}
+    return {"cpu_s_per_s": cpu / seconds, "fetch_request_bytes_per_s": got / seconds, "sessions": sessions,
+            "first_scrape_s": first_scrape, "second_scrape_s": second_scrape}
 
 
 def one_each(s: Setup, topic: str, partitions: int) -> dict:
@@ -162,12 +178,13 @@ def latency(s: Setup, topic: str, partitions: int, n: int = 500) -> dict:
 
 
 def run_round(rnd: int, a, logs: Path) -> dict:
-    order = [(name, slots) for name, slots in [("off", 0), ("on", 1000)] if name in a.setups]
+    order = [(name, slots, binary) for name, slots, binary in [("off", 0, TERN), ("on", 1000, TERN),
+                                                                ("base", 1000, a.baseline)] if name in a.setups]
     if rnd % 2:
         order.reverse()
     out = {}
-    for name, slots in order:
-        s = Setup(name, slots, logs)
+    for name, slots, binary in order:
+        s = Setup(name, slots, logs, binary)
         try:
             topic = f"many-{rnd}"
             r = {"ready_s": ready(s, topic, a.partitions)}
@@ -186,8 +203,11 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--partitions", type=int, default=10_000)
     p.add_argument("--idle-seconds", type=float, default=30)
-    p.add_argument("--setups", nargs="+", default=["off", "on"], choices=["off", "on"])
+    p.add_argument("--setups", nargs="+", default=["off", "on"], choices=["off", "on", "base"])
+    p.add_argument("--baseline", help="another tern binary, the 'base' setup (sessions on)")
     a = p.parse_args()
+    if "base" in a.setups and not a.baseline:
+        p.error("--setups base needs --baseline PATH")
     logs = ROOT / "bench" / "out" / "sessions-logs"
     logs.mkdir(parents=True, exist_ok=True)
     rounds = [run_round(r, a, logs) for r in range(a.rounds)]
@@ -202,13 +222,16 @@ def main() -> int:
         return statistics.median(values)
 
     summary = {}
+    names = [n for n in ["off", "base", "on"] if n in a.setups]
     for key in [("ready_s",), ("idle", "cpu_s_per_s"), ("idle", "fetch_request_bytes_per_s"), ("idle", "sessions"),
-                ("one_each", "seconds"), ("one_each", "cpu_s"), ("one_each", "errors"), ("one_each", "fetch_requests"),
+                ("idle", "first_scrape_s"), ("idle", "second_scrape_s"), ("one_each", "seconds"),
+                ("one_each", "cpu_s"), ("one_each", "errors"), ("one_each", "fetch_requests"),
                 ("latency", "p50_ms"), ("latency", "p99_ms")]:
-        summary["/".join(key)] = {"off": med("off", *key), "on": med("on", *key)}
+        summary["/".join(key)] = {n: med(n, *key) for n in names}
     for k, v in summary.items():
-        ratio = v["on"] / v["off"] if v["off"] else float("nan")
-        print(f"{k:34} off {v['off']:>14.3f}   on {v['on']:>14.3f}   on/off {ratio:.3f}")
+        cells = "   ".join(f"{n} {v[n]:>12.3f}" for n in names)
+        ratio = f"   on/{names[0]} {v['on'] / v[names[0]]:.3f}" if "on" in v and names[0] != "on" and v[names[0]] else ""
+        print(f"{k:28} {cells}{ratio}")
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     out = ROOT / "bench" / "out" / "sessions.json"
