@@ -31,8 +31,8 @@ public enum OffsetCheckpoint {
     /// The file's text, partitions in order (the same entries always make the same bytes).
     public static func format(_ entries: [Key: Int64]) -> String {
         var text = "0\n\(entries.count)\n"
-        for key in entries.keys.sorted() {
-            text += "\(key.topic) \(key.partition) \(entries[key]!)\n"
+        for (key, offset) in entries.sorted(by: { $0.key < $1.key }) {
+            text += "\(key.topic) \(key.partition) \(offset)\n"
         }
         return text
     }
