@@ -131,7 +131,7 @@ extension RaftNode {
                 highWatermark = hw
                 actions.append(.commit(highWatermark: hw))
             }
-            if entries.isEmpty {
+            if entries.isEmpty && !config.leaderHoldsFetches {
                 nextFetchAtMs = nowMs + config.fetchBackoffMs
             } else {
                 actions.append(sendFetch(to: leader, nowMs: nowMs))

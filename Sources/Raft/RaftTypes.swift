@@ -353,8 +353,14 @@ public struct RaftConfig: Sendable {
     public var electionTimeoutMs: Int64 = 1000
     /// Retry a request that got no answer after this long.
     public var requestTimeoutMs: Int64 = 500
-    /// Pause between fetches that returned nothing (the leader also long-polls).
+    /// Pause between fetches that returned nothing, when the leader answers at once.
     public var fetchBackoffMs: Int64 = 50
+    /// The leader holds a caught-up follower's fetch until it has news (entries, a moved high
+    /// watermark) or a while has passed, as the server's does. A follower then fetches again as
+    /// soon as any answer arrives: an empty one is a high watermark to learn or a held fetch's
+    /// end, never a leader answering at once, and waiting `fetchBackoffMs` after it left the
+    /// next entry unseen on that node for up to 75 ms (a topic created and unknown there).
+    public var leaderHoldsFetches = false
     /// Most entries in one fetch answer. Every answer is a commit step on the leader and an
     /// image applied on every node, so a burst of records (10,000 partitions created, or moved
     /// off a failed broker) goes in few of them: with 64 it took 156 rounds.

@@ -84,6 +84,7 @@ public final class TernServer: Sendable {
         raft.electionTimeoutMs = 500
         raft.requestTimeoutMs = 500
         raft.fetchBackoffMs = 50
+        raft.leaderHoldsFetches = true  // QuorumController parks a caught-up follower's fetch
         let quorum: QuorumController
         do {
             var settings = QuorumController.Settings()

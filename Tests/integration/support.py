@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import time
 import uuid
 from collections import defaultdict
@@ -51,6 +53,60 @@ def wait_until(predicate, timeout: float, what: str, interval_s: float = 0.2):
             last = e
         time.sleep(interval_s)
     raise AssertionError(f"{what} not reached within {timeout} s (last: {last})")
+
+
+def topic_errors_on(host: str, port: int, topics: list[str], timeout_s: float = 5) -> dict[str, int]:
+    """Asks one node alone (no client library picks another) for `topics` with Metadata v1 and
+    returns each topic's error code as that node answers: 0 once its metadata image names it."""
+    def string(s: str) -> bytes:
+        b = s.encode()
+        return struct.pack(">h", len(b)) + b
+    body = struct.pack(">hhi", 3, 1, 1) + string("topic-errors-on") + struct.pack(">i", len(topics))
+    body += b"".join(string(t) for t in topics)
+    with socket.create_connection((host, port), timeout=timeout_s) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack_from(">i", data)[0]:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"{host}:{port} closed the connection mid-answer")
+            data += chunk
+    o = 8  # size, correlation id
+    (brokers,) = struct.unpack_from(">i", data, o)
+    o += 4
+    for _ in range(brokers):  # node id, host, port, rack (nullable)
+        (n,) = struct.unpack_from(">h", data, o + 4)
+        o += 4 + 2 + n + 4
+        (n,) = struct.unpack_from(">h", data, o)
+        o += 2 + max(n, 0)
+    o += 4  # controller id
+    (count,) = struct.unpack_from(">i", data, o)
+    o += 4
+    out: dict[str, int] = {}
+    for _ in range(count):
+        err, n = struct.unpack_from(">hh", data, o)
+        name = data[o + 4:o + 4 + n].decode()
+        o += 4 + n + 1  # is_internal
+        (parts,) = struct.unpack_from(">i", data, o)
+        o += 4
+        for _ in range(max(parts, 0)):  # error, index, leader, replicas[], isr[]
+            o += 2 + 4 + 4
+            for _ in range(2):
+                (k,) = struct.unpack_from(">i", data, o)
+                o += 4 + 4 * max(k, 0)
+        out[name] = err
+    return out
+
+
+def known_everywhere(admin, topics: list[str], timeout_s: float = 30) -> None:
+    """Waits until every broker the cluster lists names `topics` in its own Metadata answers. A
+    CreateTopics answer means the controller committed them; each node learns that a few
+    milliseconds later, as in Kafka, and a tool asking that node first would be told
+    UNKNOWN_TOPIC_OR_PARTITION."""
+    def named_everywhere() -> bool:
+        brokers = admin.list_topics(timeout=10).brokers.values()
+        return all(set(topic_errors_on(b.host, b.port, topics).values()) == {0} for b in brokers)
+    wait_until(named_everywhere, timeout_s, f"every node names {topics}", interval_s=0.01)
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None) -> None:

@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import REPO
-from support import wait_until
+from support import known_everywhere, topic_errors_on, wait_until
 
 TOPIC = "homes"
 ELECT = str(REPO / "bin" / "kafka-leader-election.sh")
@@ -36,6 +36,7 @@ def create(admin, *topics: NewTopic) -> None:
                 raise
         return True
     wait_until(attempt, 30, "every broker registered, topics created")
+    known_everywhere(admin, [t.topic for t in topics])
 
 
 def layout(admin) -> dict[int, tuple[int, list[int], list[int]]]:
@@ -247,3 +248,27 @@ def test_replicas_chosen_by_hand_with_the_admin_api_and_kafka_topics(cluster_fac
     out = subprocess.run([topics, "--bootstrap-server", bootstrap, "--create", "--topic", "x",
                           "--replica-assignment", "0:one"], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "broker ids joined by" in out.stderr
+
+
+def test_every_node_names_a_new_topic_moments_after_create_answers(cluster_factory):
+    """CreateTopics answers once the controller has committed the topic; each node's own
+    Metadata answer names it once that node applied the record. Asked of each node alone,
+    right after each of 20 creates, no node may lag by a second (a stalled image), and most
+    learn it within milliseconds (followers fetch the next metadata entry at once)."""
+    nodes = cluster_factory(3)
+    admin = AdminClient({"bootstrap.servers": ",".join(n.bootstrap for n in nodes)})
+    create(admin, NewTopic("first", 1, 1))  # every broker registered
+    worst_ms = []
+    for i in range(20):
+        name = f"new-{i}"
+        for _, f in admin.create_topics([NewTopic(name, 1, 1)]).items():
+            f.result(30)
+        answered = time.monotonic()
+        lags = []
+        for n in nodes:
+            while topic_errors_on("127.0.0.1", n.port, [name])[name] != 0:
+                assert time.monotonic() - answered < 1.0, f"node {n.node_id} still does not name {name}"
+                time.sleep(0.001)
+            lags.append((time.monotonic() - answered) * 1000)
+        worst_ms.append(max(lags))
+    print(f"\nslowest node per create, ms: {sorted(round(w, 1) for w in worst_ms)}")
