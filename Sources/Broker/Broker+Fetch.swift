@@ -112,8 +112,35 @@ extension Broker {
             for p in partitions { p.waitForAppend(owner: pending) { recheck() } }
         }
         arm()
+        if isReplica {
+            holdReplicaFetch(of: request.replicaId, pending) { [self] in
+                loop.execute { [self] in pending.complete { delivered(readFetch(request, version: version)) } }
+            }
+        }
         if marks() != before { recheck() }
         return promise.futureResult
+    }
+
+    /// Keeps a held replica fetch where `wakeReplicaFetches(of:)` finds it. A follower holds
+    /// one fetch per leader connection, so the list per follower stays short; answered ones
+    /// are dropped as the next is kept.
+    func holdReplicaFetch(of follower: Int32, _ owner: PendingFetch, _ wake: @escaping @Sendable () -> Void) {
+        heldReplicaFetches.withLockedValue { held in
+            var list = held[follower, default: []]
+            list.removeAll { $0.owner.isDone }
+            list.append((owner, wake))
+            held[follower] = list
+        }
+    }
+
+    /// Ends the held fetches of `follower`: it has a partition here to fetch that its held
+    /// fetch does not name (created, or led here, after the fetch was sent). Without this, an
+    /// acks=all write to a new partition waited for the held fetch's max_wait_ms (500 ms).
+    func wakeReplicaFetches(of follower: Int32) {
+        let toWake = heldReplicaFetches.withLockedValue { held in
+            held.removeValue(forKey: follower) ?? []
+        }
+        for w in toWake where !w.owner.isDone { w.wake() }
     }
 
     struct FetchRead {

@@ -46,6 +46,9 @@ public final class Broker: Sendable {
     public let describeQuorum = NIOLockedValueBox<(@Sendable () -> EventLoopFuture<DescribeQuorumResponse>)?>(nil)
     /// Incremental fetch sessions (KIP-227), by id; each ends with its connection.
     let fetchSessions: NIOLockedValueBox<FetchSessionCache>
+    /// Replica fetches held waiting for data, by follower: an append to a partition whose
+    /// follower has not fetched it yet ends them, so that the follower asks again with it.
+    let heldReplicaFetches = NIOLockedValueBox<[Int32: [(owner: PendingFetch, wake: @Sendable () -> Void)]]>([:])
 
     public init(config: BrokerConfig, clock: any TernClock, logger: Logger) throws {
         self.config = config

@@ -127,6 +127,9 @@ public final class PartitionState: @unchecked Sendable {
         return proposal
     }
 
+    /// Leader: replicas that have not fetched this partition yet (see `IsrTracker`).
+    var replicasNotHeardFrom: [Int32] { lock.withLock { tracker.replicasNotHeardFrom } }
+
     /// Leader: the ISR without followers that have not caught up for `lagMs`, if that differs.
     func isrShrink(nowMs: Int64, lagMs: Int64) -> [Int32]? {
         lock.withLock { tracker.shrink(nowMs: nowMs, lagMs: lagMs) }

@@ -13,6 +13,8 @@ public struct IsrTracker: Sendable {
     public private(set) var leaderEpochStartOffset: Int64 = 0
     /// Leader side: each follower's log end (from its fetches) and when it was last caught up.
     private var followers: [Int32: (endOffset: Int64, caughtUpMs: Int64)] = [:]
+    /// Leader side: followers that fetched this partition in the current leader epoch.
+    private var heardFrom: Set<Int32> = []
     private var changeInFlight = false
     /// The (leader epoch, partition epoch) the in-flight or last refused proposal was made at.
     private var proposedAt: (leaderEpoch: Int32, partitionEpoch: Int32)? = nil
@@ -29,9 +31,13 @@ public struct IsrTracker: Sendable {
         if becameLeader {
             leaderEpochStartOffset = logEnd
             followers = [:]
+            heardFrom = []
             for r in p.replicas where r != nodeId { followers[r] = (0, nowMs) }
         }
-        if p.leader != nodeId { followers = [:] }
+        if p.leader != nodeId {
+            followers = [:]
+            heardFrom = []
+        }
         leader = p.leader
         leaderEpoch = p.leaderEpoch
         partitionEpoch = p.partitionEpoch
@@ -50,6 +56,14 @@ public struct IsrTracker: Sendable {
     /// Leader: a follower's log end as its last fetch said (nil for a replica not heard from).
     public func followerEndOffset(_ replica: Int32) -> Int64? { followers[replica]?.endOffset }
 
+    /// Leader: replicas that have not fetched this partition since this broker began leading it.
+    /// A follower's fetch that is held waiting for data does not name a partition it learned of
+    /// after sending it, so an append here would not end that wait (up to 500 ms).
+    public var replicasNotHeardFrom: [Int32] {
+        guard leader == nodeId, heardFrom.count < replicas.count - 1 else { return [] }
+        return replicas.filter { $0 != nodeId && !heardFrom.contains($0) }
+    }
+
     /// Leader: the smallest log end among the ISR (the high watermark may move up to it).
     public func isrEndOffset(logEnd: Int64) -> Int64 {
         var hw = logEnd
@@ -65,6 +79,7 @@ public struct IsrTracker: Sendable {
         _ replica: Int32, offset: Int64, logEnd: Int64, highWatermark hw: Int64, nowMs: Int64, eligible: Bool = true
     ) -> [Int32]? {
         guard leader == nodeId, replicas.contains(replica) else { return nil }
+        heardFrom.insert(replica)
         var f = followers[replica] ?? (0, nowMs)
         f.endOffset = offset
         if offset >= logEnd || offset >= hw { f.caughtUpMs = nowMs }
