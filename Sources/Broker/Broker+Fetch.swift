@@ -84,7 +84,14 @@ extension Broker {
         let before = marks()
         let first = readFetch(request, version: version)
         if first.hasError && !isReplica { metrics.fetchFailed() }
-        let waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
+        var waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
+        if isReplica, let until = briefHoldsUntil.withLockedValue({ $0[request.replicaId] }) {
+            if until > clock.monotonicMs {
+                waitMs = min(waitMs, Self.briefHoldMs)
+            } else {
+                briefHoldsUntil.withLockedValue { _ = $0.removeValue(forKey: request.replicaId) }
+            }
+        }
         if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
             return loop.makeSucceededFuture(delivered(first))
         }
@@ -136,12 +143,20 @@ extension Broker {
     /// Ends the held fetches of `follower`: it has a partition here to fetch that its held
     /// fetch does not name (created, or led here, after the fetch was sent). Without this, an
     /// acks=all write to a new partition waited for the held fetch's max_wait_ms (500 ms).
+    /// For `briefHoldWindowMs` after, that follower's fetches are held at most `briefHoldMs`:
+    /// woken before it took the image naming the partition, it would ask again without it and
+    /// be held the full 500 ms (a tenth of first writes to new topics still waited that long).
     func wakeReplicaFetches(of follower: Int32) {
+        let until = clock.monotonicMs + Self.briefHoldWindowMs
+        briefHoldsUntil.withLockedValue { $0[follower] = until }
         let toWake = heldReplicaFetches.withLockedValue { held in
             held.removeValue(forKey: follower) ?? []
         }
         for w in toWake where !w.owner.isDone { w.wake() }
     }
+
+    static let briefHoldMs: Int32 = 10
+    static let briefHoldWindowMs: Int64 = 1_000
 
     struct FetchRead {
         var response: FetchResponse
