@@ -80,7 +80,7 @@ final class ReplicaFetcher: @unchecked Sendable {
         // Partitions the leader refused (not its replica yet, stale epoch), left out until then
         // (Kafka's replica.fetch.backoff.ms): one such partition would otherwise make every
         // round answer at once, and the fetcher spin on the rest.
-        var backoffUntil: [Broker.PartitionKey: Int64] = [:]
+        var refusals = RefusalBackoff()
         var idleRounds = 0
         var lastWarnedMs: Int64 = -30_000
         // A leader that cannot be reached is retried at growing intervals (100 ms to 2 s),
@@ -128,7 +128,7 @@ final class ReplicaFetcher: @unchecked Sendable {
                     }
                 }
                 try await fetchOnce(
-                    from: leader, partitions, connection!, session: &session, backoffUntil: &backoffUntil)
+                    from: leader, partitions, connection!, session: &session, refusals: &refusals)
                 backoff.reset()
             } catch {
                 session.reset()
@@ -144,8 +144,7 @@ final class ReplicaFetcher: @unchecked Sendable {
         }
     }
 
-    /// How long a partition the leader refused is left out of the fetches to it.
-    static let errorBackoffMs: Int64 = 500
+    /// Refusals that leave a partition out of the next fetches (see `RefusalBackoff`).
     static let backsOff: Set<Int16> = [
         ErrorCode.notLeaderOrFollower.rawValue, ErrorCode.unknownTopicOrPartition.rawValue,
         ErrorCode.fencedLeaderEpoch.rawValue, ErrorCode.unknownLeaderEpoch.rawValue,
@@ -153,7 +152,7 @@ final class ReplicaFetcher: @unchecked Sendable {
 
     private func fetchOnce(
         from leader: Int32, _ partitions: [(PartitionState, Int32)], _ c: KafkaConnection,
-        session: inout FetchSessionClient, backoffUntil: inout [Broker.PartitionKey: Int64]
+        session: inout FetchSessionClient, refusals: inout RefusalBackoff
     ) async throws {
         var request = FetchRequest()
         request.replicaId = broker.config.nodeId
@@ -166,9 +165,11 @@ final class ReplicaFetcher: @unchecked Sendable {
         let me = broker.config.nodeId
         var throttled = Set<String>()
         let nowMs = broker.clock.monotonicMs
-        if !backoffUntil.isEmpty { backoffUntil = backoffUntil.filter { $0.value > nowMs } }
+        refusals.forgetSettled(nowMs: nowMs)
         for (state, epoch) in partitions {
-            if !backoffUntil.isEmpty, backoffUntil[Broker.PartitionKey(topic: state.topic, index: state.index)] != nil {
+            if !refusals.isEmpty,
+                refusals.leavesOut(Broker.PartitionKey(topic: state.topic, index: state.index), nowMs: nowMs)
+            {
                 continue
             }
             var fp = FetchRequest.Partition()
@@ -226,11 +227,11 @@ final class ReplicaFetcher: @unchecked Sendable {
                 }
                 guard p.errorCode == 0 else {
                     if Self.backsOff.contains(p.errorCode) {
-                        backoffUntil[Broker.PartitionKey(topic: t.topic, index: p.partitionIndex)] =
-                            nowMs + Self.errorBackoffMs
+                        refusals.refused(Broker.PartitionKey(topic: t.topic, index: p.partitionIndex), nowMs: nowMs)
                     }
                     continue
                 }
+                refusals.answered(Broker.PartitionKey(topic: t.topic, index: p.partitionIndex))
                 if p.logStartOffset > log.logStartOffset { try log.advanceLogStart(to: p.logStartOffset) }
                 if let records = p.records, throttled.contains("\(t.topic)\u{0}\(p.partitionIndex)") {
                     broker.replicationQuotas.record(.follower, records.readableBytes, nowMs: broker.clock.monotonicMs)
