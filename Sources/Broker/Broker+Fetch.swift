@@ -128,17 +128,22 @@ extension Broker {
         return promise.futureResult
     }
 
-    /// Keeps a held replica fetch where `wakeReplicaFetches(of:)` finds it. A follower holds
-    /// one fetch per leader connection, so the list per follower stays short; answered ones
-    /// are dropped as the next is kept.
+    /// Keeps a held replica fetch where `wakeReplicaFetches(of:)` finds it. Only for a replica
+    /// id that is a registered broker (any client may put a number there), and at most
+    /// `maxHeldPerFollower` each: a follower holds one fetch per leader connection, so the list
+    /// stays short, and answered ones are dropped as the next is kept. A fetch not kept here
+    /// still ends at an append to a partition it names, or at its max_wait_ms.
     func holdReplicaFetch(of follower: Int32, _ owner: PendingFetch, _ wake: @escaping @Sendable () -> Void) {
+        guard registry.image.brokers[follower] != nil else { return }
         heldReplicaFetches.withLockedValue { held in
             var list = held[follower, default: []]
             list.removeAll { $0.owner.isDone }
-            list.append((owner, wake))
-            held[follower] = list
+            if list.count < Self.maxHeldPerFollower { list.append((owner, wake)) }
+            held[follower] = list.isEmpty ? nil : list
         }
     }
+
+    static let maxHeldPerFollower = 64
 
     /// Ends the held fetches of `follower`: it has a partition here to fetch that its held
     /// fetch does not name (created, or led here, after the fetch was sent). Without this, an
