@@ -115,7 +115,14 @@ extension QuorumController {
             req.minBytes = 0
             req.topics = [ft]
             req.clusterId = clusterId
-            call(peer, req, as: KafkaProtocol.FetchResponse.self) { resp in
+            // Only the answer to the latest fetch sent to this peer reaches the node. Two can be
+            // out at once (a resend after the request timeout while the first is held); the
+            // leader then answers the older one empty as it holds the newer, and a follower
+            // taking that answer would fetch a third at once, and so on at network speed.
+            let number = (lastFetchSent[peer] ?? 0) &+ 1
+            lastFetchSent[peer] = number
+            call(peer, req, as: KafkaProtocol.FetchResponse.self, latest: { [self] in lastFetchSent[peer] == number }) {
+                resp in
                 Self.decodeFetchResponse(resp, request: f)
             }
         }
@@ -124,14 +131,18 @@ extension QuorumController {
     /// Sends a request to a voter in the background; its answer, if it becomes a Raft message,
     /// is fed back to the node on the controller's loop. Failures are dropped: Raft retries.
     private func call<Req: KafkaMessage, Resp: KafkaMessage>(
-        _ peer: Int32, _ request: Req, as: Resp.Type, _ toRaft: @escaping @Sendable (Resp) -> RaftMessage?
+        _ peer: Int32, _ request: Req, as: Resp.Type, latest: (@Sendable () -> Bool)? = nil,
+        _ toRaft: @escaping @Sendable (Resp) -> RaftMessage?
     ) {
         background.run { [self] in
             do {
                 let c = try await connection(to: peer)
                 let resp = try await c.send(request, as: Resp.self, timeoutMs: 2000)
                 if let message = toRaft(resp), !background.isStopping {
-                    loop.execute { [self] in carryOut(node.receive(message, from: peer, nowMs: clock.monotonicMs)) }
+                    loop.execute { [self] in
+                        guard latest?() ?? true else { return }
+                        carryOut(node.receive(message, from: peer, nowMs: clock.monotonicMs))
+                    }
                 }
             } catch {
                 dropConnection(to: peer, lane: .raft)

@@ -98,6 +98,8 @@ public final class QuorumController: @unchecked Sendable {
             request: RaftFetchRequest, promise: EventLoopPromise<KafkaProtocol.FetchResponse>, timeout: Scheduled<Void>
         )] = [:]
     var lastSentHighWatermark: [Int32: Int64] = [:]
+    /// The number of the latest Raft fetch sent to each voter (see `send`).
+    var lastFetchSent: [Int32: UInt64] = [:]
     /// AddRaftVoter / RemoveRaftVoter answers waiting for their voters entry to commit.
     var pendingVoterChanges:
         [(offset: Int64, promise: EventLoopPromise<(ErrorCode, String?)>, timeout: Scheduled<Void>)] = []
