@@ -85,12 +85,19 @@ extension Broker {
         let first = readFetch(request, version: version)
         if first.hasError && !isReplica { metrics.fetchFailed() }
         var waitMs = min(request.maxWaitMs, config.maxFetchWaitMs)
-        if isReplica, let until = briefHoldsUntil.withLockedValue({ $0[request.replicaId] }) {
-            if until > clock.monotonicMs {
-                waitMs = min(waitMs, Self.briefHoldMs)
-            } else {
-                briefHoldsUntil.withLockedValue { _ = $0.removeValue(forKey: request.replicaId) }
+        // A follower woken lately is held only briefly (see `wakeReplicaFetches`); a wake
+        // between here and the fetch being kept below is looked for afterwards by its count.
+        var wakesBefore: UInt64 = 0
+        if isReplica {
+            let now = clock.monotonicMs
+            let (wakes, brief) = followerWakes.withLockedValue { all -> (UInt64, Bool) in
+                guard let w = all[request.replicaId] else { return (0, false) }
+                if w.holdBriefUntilMs > now { return (w.count, true) }
+                all[request.replicaId] = nil
+                return (w.count, false)
             }
+            wakesBefore = wakes
+            if brief { waitMs = min(waitMs, Self.briefHoldMs) }
         }
         if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
             return loop.makeSucceededFuture(delivered(first))
@@ -120,8 +127,14 @@ extension Broker {
         }
         arm()
         if isReplica {
-            holdReplicaFetch(of: request.replicaId, pending) { [self] in
+            @Sendable func answerNow() {
                 loop.execute { [self] in pending.complete { delivered(readFetch(request, version: version)) } }
+            }
+            holdReplicaFetch(of: request.replicaId, pending, answerNow)
+            let wakesNow = followerWakes.withLockedValue { $0[request.replicaId]?.count ?? wakesBefore }
+            if wakesNow != wakesBefore && waitMs > Self.briefHoldMs {
+                // Woken while being set up: answered after a brief hold, as if it had come just after.
+                loop.scheduleTask(in: .milliseconds(Int64(Self.briefHoldMs))) { answerNow() }
             }
         }
         if marks() != before { recheck() }
@@ -151,9 +164,24 @@ extension Broker {
     /// For `briefHoldWindowMs` after, that follower's fetches are held at most `briefHoldMs`:
     /// woken before it took the image naming the partition, it would ask again without it and
     /// be held the full 500 ms (a tenth of first writes to new topics still waited that long).
+    ///
+    /// Held fetches are ended at most once per `briefHoldMs` per follower (fetches that began
+    /// since the last wake are held that briefly anyway): the first appends to a burst of new
+    /// partitions, or a follower that does not fetch one (down, or unable to open it; woken only
+    /// within `IsrTracker.newReplicasWindowMs` of the partition's new leadership), cost at most
+    /// 100 wakes a second.
     func wakeReplicaFetches(of follower: Int32) {
-        let until = clock.monotonicMs + Self.briefHoldWindowMs
-        briefHoldsUntil.withLockedValue { $0[follower] = until }
+        let now = clock.monotonicMs
+        let wakeHeld = followerWakes.withLockedValue { all -> Bool in
+            var w = all[follower] ?? FollowerWakes()
+            w.count &+= 1
+            w.holdBriefUntilMs = now + Self.briefHoldWindowMs
+            let due = now - w.lastWakeMs >= Int64(Self.briefHoldMs)
+            if due { w.lastWakeMs = now }
+            all[follower] = w
+            return due
+        }
+        guard wakeHeld else { return }
         let toWake = heldReplicaFetches.withLockedValue { held in
             held.removeValue(forKey: follower) ?? []
         }
@@ -162,6 +190,14 @@ extension Broker {
 
     static let briefHoldMs: Int32 = 10
     static let briefHoldWindowMs: Int64 = 1_000
+
+    /// One follower's wakes: how many so far (a fetch being set up compares the count before
+    /// and after), the last that ended held fetches, and until when its fetches are held briefly.
+    struct FollowerWakes: Sendable {
+        var count: UInt64 = 0
+        var lastWakeMs: Int64 = .min / 2
+        var holdBriefUntilMs: Int64 = 0
+    }
 
     struct FetchRead {
         var response: FetchResponse

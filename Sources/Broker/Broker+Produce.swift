@@ -114,7 +114,7 @@ extension Broker {
                     pr.logStartOffset = a.logStartOffset
                     lastOffsets[PartitionKey(topic: topic.name, index: pd.index)] = a.lastOffset
                     partition.notifyAppended()
-                    for r in partition.replicasNotHeardFrom { wakeReplicaFetches(of: r) }
+                    for r in partition.replicasNotHeardFrom(nowMs: clock.monotonicMs) { wakeReplicaFetches(of: r) }
                     partition.advanceHighWatermark(nowMs: clock.monotonicMs)
                 case .failure(let e):
                     pr.errorCode = e.errorCode.rawValue

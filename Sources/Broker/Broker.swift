@@ -49,10 +49,8 @@ public final class Broker: Sendable {
     /// Replica fetches held waiting for data, by follower: an append to a partition whose
     /// follower has not fetched it yet ends them, so that the follower asks again with it.
     let heldReplicaFetches = NIOLockedValueBox<[Int32: [(owner: PendingFetch, wake: @Sendable () -> Void)]]>([:])
-    /// Followers woken for a partition they had not fetched, and until when (monotonic ms) their
-    /// fetches are held only briefly: one may ask again before it has taken the image that
-    /// names the partition.
-    let briefHoldsUntil = NIOLockedValueBox<[Int32: Int64]>([:])
+    /// Per follower: its wakes for partitions it had not fetched (see `wakeReplicaFetches`).
+    let followerWakes = NIOLockedValueBox<[Int32: FollowerWakes]>([:])
 
     public init(config: BrokerConfig, clock: any TernClock, logger: Logger) throws {
         self.config = config

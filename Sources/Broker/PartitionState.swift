@@ -128,7 +128,7 @@ public final class PartitionState: @unchecked Sendable {
     }
 
     /// Leader: replicas that have not fetched this partition yet (see `IsrTracker`).
-    var replicasNotHeardFrom: [Int32] { lock.withLock { tracker.replicasNotHeardFrom } }
+    func replicasNotHeardFrom(nowMs: Int64) -> [Int32] { lock.withLock { tracker.replicasNotHeardFrom(nowMs: nowMs) } }
 
     /// Leader: the ISR without followers that have not caught up for `lagMs`, if that differs.
     func isrShrink(nowMs: Int64, lagMs: Int64) -> [Int32]? {

@@ -15,6 +15,8 @@ public struct IsrTracker: Sendable {
     private var followers: [Int32: (endOffset: Int64, caughtUpMs: Int64)] = [:]
     /// Leader side: followers that fetched this partition in the current leader epoch.
     private var heardFrom: Set<Int32> = []
+    /// Leader side: when this broker began leading the partition, or its replicas last changed.
+    private var replicasSinceMs: Int64 = 0
     private var changeInFlight = false
     /// The (leader epoch, partition epoch) the in-flight or last refused proposal was made at.
     private var proposedAt: (leaderEpoch: Int32, partitionEpoch: Int32)? = nil
@@ -32,7 +34,13 @@ public struct IsrTracker: Sendable {
             leaderEpochStartOffset = logEnd
             followers = [:]
             heardFrom = []
+            replicasSinceMs = nowMs
             for r in p.replicas where r != nodeId { followers[r] = (0, nowMs) }
+        } else if p.replicas != replicas {
+            // A reassignment within the leader epoch: a replica that left and came back must
+            // fetch again to count.
+            heardFrom.formIntersection(p.replicas)
+            replicasSinceMs = nowMs
         }
         if p.leader != nodeId {
             followers = [:]
@@ -56,13 +64,20 @@ public struct IsrTracker: Sendable {
     /// Leader: a follower's log end as its last fetch said (nil for a replica not heard from).
     public func followerEndOffset(_ replica: Int32) -> Int64? { followers[replica]?.endOffset }
 
-    /// Leader: replicas that have not fetched this partition since this broker began leading it.
-    /// A follower's fetch that is held waiting for data does not name a partition it learned of
-    /// after sending it, so an append here would not end that wait (up to 500 ms).
-    public var replicasNotHeardFrom: [Int32] {
-        guard leader == nodeId, heardFrom.count < replicas.count - 1 else { return [] }
+    /// Leader: replicas that have not fetched this partition since this broker began leading it
+    /// (or since its replicas changed), within `newReplicasWindowMs` of that. A follower's fetch
+    /// that is held waiting for data does not name a partition it learned of after sending it,
+    /// so an append here would not end that wait (up to 500 ms). A live follower fetches a new
+    /// partition within milliseconds, written to or not; one that has not after the window is
+    /// down or cannot open it, and waking it at every append would only make it spin.
+    public func replicasNotHeardFrom(nowMs: Int64) -> [Int32] {
+        guard leader == nodeId, nowMs - replicasSinceMs <= Self.newReplicasWindowMs,
+            heardFrom.count < replicas.count - 1
+        else { return [] }
         return replicas.filter { $0 != nodeId && !heardFrom.contains($0) }
     }
+
+    public static let newReplicasWindowMs: Int64 = 10_000
 
     /// Leader: the smallest log end among the ISR (the high watermark may move up to it).
     public func isrEndOffset(logEnd: Int64) -> Int64 {
