@@ -461,8 +461,22 @@ def test_an_open_transaction_survives_its_leaders_kill9_and_shows_in_the_console
         except KafkaException:  # asked while the leader moves: asked again
             return None
 
-    wait_for(lambda: watermarks() == (0, 5), timeout_s=30,
-             what="the new leader holding read_committed readers at the open transaction")
+    answers: list = []
+
+    def held_at_open_transaction() -> bool:
+        answers.append(watermarks())
+        return answers[-1] == (0, 5)
+
+    try:
+        wait_for(held_at_open_transaction, timeout_s=30,
+                 what="the new leader holding read_committed readers at the open transaction")
+    except TimeoutError as e:
+        # Once failed in CI with nothing else to go on: say what the new leader answered.
+        new_leader = leader_of(bootstrap, topic, 0)
+        page = next((t for t in state(node[new_leader])["topics"] if t["name"] == topic), None) \
+            if new_leader in node else None
+        raise AssertionError(f"{e}; last answers {answers[-5:]} of {len(answers)}; leader now {new_leader}, "
+                             f"its page: {page}") from e
     leader.start()
     p.commit_transaction(60)
     wait_for(lambda: watermarks() == (0, 11), timeout_s=30, what="the last stable offset past the commit marker")
