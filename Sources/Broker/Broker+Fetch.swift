@@ -90,14 +90,9 @@ extension Broker {
         var wakesBefore: UInt64 = 0
         if isReplica {
             let now = clock.monotonicMs
-            let (wakes, brief) = followerWakes.withLockedValue { all -> (UInt64, Bool) in
-                guard let w = all[request.replicaId] else { return (0, false) }
-                if w.holdBriefUntilMs > now { return (w.count, true) }
-                all[request.replicaId] = nil
-                return (w.count, false)
-            }
-            wakesBefore = wakes
-            if brief { waitMs = min(waitMs, Self.briefHoldMs) }
+            let w = replicaFetchWaits.withLockedValue { $0[request.replicaId] } ?? FollowerFetchWaits()
+            wakesBefore = w.wakes
+            if w.holdBriefUntilMs > now { waitMs = min(waitMs, Self.briefHoldMs) }
         }
         if first.bytes >= Int(request.minBytes) || first.hasError || waitMs <= 0 {
             return loop.makeSucceededFuture(delivered(first))
@@ -130,9 +125,8 @@ extension Broker {
             @Sendable func answerNow() {
                 loop.execute { [self] in pending.complete { delivered(readFetch(request, version: version)) } }
             }
-            holdReplicaFetch(of: request.replicaId, pending, answerNow)
-            let wakesNow = followerWakes.withLockedValue { $0[request.replicaId]?.count ?? wakesBefore }
-            if wakesNow != wakesBefore && waitMs > Self.briefHoldMs {
+            let wokenMeanwhile = holdReplicaFetch(of: request.replicaId, pending, answerNow, wakesBefore: wakesBefore)
+            if wokenMeanwhile && waitMs > Self.briefHoldMs {
                 // Woken while being set up: answered after a brief hold, as if it had come just after.
                 loop.scheduleTask(in: .milliseconds(Int64(Self.briefHoldMs))) { answerNow() }
             }
@@ -141,18 +135,22 @@ extension Broker {
         return promise.futureResult
     }
 
-    /// Keeps a held replica fetch where `wakeReplicaFetches(of:)` finds it. Only for a replica
-    /// id that is a registered broker (any client may put a number there), and at most
-    /// `maxHeldPerFollower` each: a follower holds one fetch per leader connection, so the list
-    /// stays short, and answered ones are dropped as the next is kept. A fetch not kept here
-    /// still ends at an append to a partition it names, or at its max_wait_ms.
-    func holdReplicaFetch(of follower: Int32, _ owner: PendingFetch, _ wake: @escaping @Sendable () -> Void) {
-        guard registry.image.brokers[follower] != nil else { return }
-        heldReplicaFetches.withLockedValue { held in
-            var list = held[follower, default: []]
-            list.removeAll { $0.owner.isDone }
-            if list.count < Self.maxHeldPerFollower { list.append((owner, wake)) }
-            held[follower] = list.isEmpty ? nil : list
+    /// Keeps a held replica fetch where `wakeReplicaFetches(of:)` finds it; true when the
+    /// follower was woken since its count read `wakesBefore` (a wake this fetch missed). Only
+    /// for a replica id that is a registered broker (any client may put a number there), and
+    /// at most `maxHeldPerFollower` each: a follower holds one fetch per leader connection, so
+    /// the list stays short, and answered ones are dropped as the next is kept. A fetch not kept
+    /// here still ends at an append to a partition it names, or at its max_wait_ms.
+    func holdReplicaFetch(
+        of follower: Int32, _ owner: PendingFetch, _ wake: @escaping @Sendable () -> Void, wakesBefore: UInt64
+    ) -> Bool {
+        guard registry.image.brokers[follower] != nil else { return false }
+        return replicaFetchWaits.withLockedValue { all in
+            var w = all[follower] ?? FollowerFetchWaits()
+            w.held.removeAll { $0.owner.isDone }
+            if w.held.count < Self.maxHeldPerFollower { w.held.append((owner, wake)) }
+            all[follower] = w
+            return w.wakes != wakesBefore
         }
     }
 
@@ -172,18 +170,17 @@ extension Broker {
     /// 100 wakes a second.
     func wakeReplicaFetches(of follower: Int32) {
         let now = clock.monotonicMs
-        let wakeHeld = followerWakes.withLockedValue { all -> Bool in
-            var w = all[follower] ?? FollowerWakes()
-            w.count &+= 1
+        let toWake = replicaFetchWaits.withLockedValue { all -> [HeldReplicaFetch] in
+            var w = all[follower] ?? FollowerFetchWaits()
+            w.wakes &+= 1
             w.holdBriefUntilMs = now + Self.briefHoldWindowMs
-            let due = now - w.lastWakeMs >= Int64(Self.briefHoldMs)
-            if due { w.lastWakeMs = now }
+            var taken: [HeldReplicaFetch] = []
+            if now - w.lastWakeMs >= Int64(Self.briefHoldMs) {
+                w.lastWakeMs = now
+                swap(&taken, &w.held)
+            }
             all[follower] = w
-            return due
-        }
-        guard wakeHeld else { return }
-        let toWake = heldReplicaFetches.withLockedValue { held in
-            held.removeValue(forKey: follower) ?? []
+            return taken
         }
         for w in toWake where !w.owner.isDone { w.wake() }
     }
@@ -191,10 +188,15 @@ extension Broker {
     static let briefHoldMs: Int32 = 10
     static let briefHoldWindowMs: Int64 = 1_000
 
-    /// One follower's wakes: how many so far (a fetch being set up compares the count before
-    /// and after), the last that ended held fetches, and until when its fetches are held briefly.
-    struct FollowerWakes: Sendable {
-        var count: UInt64 = 0
+    typealias HeldReplicaFetch = (owner: PendingFetch, wake: @Sendable () -> Void)
+
+    /// One follower's held fetches and wakes: how many wakes so far (a fetch being set up
+    /// compares the count before and after), the last that ended held fetches, and until when
+    /// its fetches are held briefly. One entry per broker id among replicas or registered
+    /// brokers, so the table stays the size of the cluster.
+    struct FollowerFetchWaits: Sendable {
+        var held: [HeldReplicaFetch] = []
+        var wakes: UInt64 = 0
         var lastWakeMs: Int64 = .min / 2
         var holdBriefUntilMs: Int64 = 0
     }

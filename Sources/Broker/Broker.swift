@@ -46,11 +46,10 @@ public final class Broker: Sendable {
     public let describeQuorum = NIOLockedValueBox<(@Sendable () -> EventLoopFuture<DescribeQuorumResponse>)?>(nil)
     /// Incremental fetch sessions (KIP-227), by id; each ends with its connection.
     let fetchSessions: NIOLockedValueBox<FetchSessionCache>
-    /// Replica fetches held waiting for data, by follower: an append to a partition whose
-    /// follower has not fetched it yet ends them, so that the follower asks again with it.
-    let heldReplicaFetches = NIOLockedValueBox<[Int32: [(owner: PendingFetch, wake: @Sendable () -> Void)]]>([:])
-    /// Per follower: its wakes for partitions it had not fetched (see `wakeReplicaFetches`).
-    let followerWakes = NIOLockedValueBox<[Int32: FollowerWakes]>([:])
+    /// Replica fetches held waiting for data, and wakes, by follower: an append to a partition
+    /// whose follower has not fetched it yet ends them, so that the follower asks again with it
+    /// (see `wakeReplicaFetches`).
+    let replicaFetchWaits = NIOLockedValueBox<[Int32: FollowerFetchWaits]>([:])
 
     public init(config: BrokerConfig, clock: any TernClock, logger: Logger) throws {
         self.config = config

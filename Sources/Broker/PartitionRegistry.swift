@@ -139,14 +139,15 @@ public final class PartitionRegistry: @unchecked Sendable {
             }
             do {
                 let dir = "\(config.logDirs)/\(t.name)-\(index)"
-                if FileSystem.exists(dir + "/partition.metadata"),
-                    let text = try? FileSystem.readText(dir + "/partition.metadata"),
-                    let recorded = Self.topicId(inPartitionMetadata: text), recorded != t.id.description
-                {
+                let metadataPath = dir + "/partition.metadata"
+                // Read once (nil without a file: a new replica), for the check and the write below.
+                var recorded = try? FileSystem.readText(metadataPath)
+                if let text = recorded, let id = Self.topicId(inPartitionMetadata: text), id != t.id.description {
                     // Data of an older topic of the same name: it was deleted while we were away.
                     // (A file naming no id, cut short by a crash before its batch was synced,
                     // is written again below, and the data kept.)
                     try FileSystem.removeTree(dir)
+                    recorded = nil
                 }
                 let log = try PartitionLog(
                     directory: dir, config: config.logConfig(overrides: t.configs), clock: clock, logger: logger,
@@ -156,9 +157,9 @@ public final class PartitionRegistry: @unchecked Sendable {
                 scanned += log.recovery.scanned
                 truncated += log.recovery.truncatedBytes
                 let metadata = "version: 0\ntopic_id: \(t.id)\n"
-                if (try? FileSystem.readText(dir + "/partition.metadata")) != metadata {
+                if recorded != metadata {
                     // Synced with every other new one at once by the next maintenance tick.
-                    try FileSystem.writeTextAtomically(metadata, to: dir + "/partition.metadata", sync: false)
+                    try FileSystem.writeTextAtomically(metadata, to: metadataPath, sync: false)
                     unsynced += 1
                 }
                 let state = PartitionState(topic: t.name, topicId: t.id, index: index, log: log, nodeId: config.nodeId)

@@ -39,7 +39,6 @@ extension QuorumController {
         guard isActive,
             let batch = active.nextBatch(image: image, appliedOffset: appliedOffset, base: node.log.endOffset)
         else { return }
-        noteBusy(since: started, "deciding \(batch.records.count) record(s)")
         for (ticket, error) in batch.refused { ticket.fail(error) }
         for ticket in batch.unchanged { ticket.succeed((image.offset, image.offset)) }
         for u in batch.unclean {
